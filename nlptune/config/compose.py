@@ -1,0 +1,117 @@
+"""Compose `conf/` with Hydra's compose API and the user's overrides, checking every key first.
+
+Hydra stops at the first bad override with its own wording; we check all of them against the
+composed defaults first so the user gets every typo at once, each with the closest valid key.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from nlptune.config.errors import ConfigError, ConfigIssue
+
+GROUPS = ("task", "model", "optimizer", "scheduler", "trainer")
+
+
+def conf_dir() -> Path:
+    """The folder holding config.yaml and the groups (`NLPTUNE_CONF_DIR` overrides it)."""
+    env = os.environ.get("NLPTUNE_CONF_DIR")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def group_options(group: str) -> list[str]:
+    """The selectable names of a config group (its YAML files)."""
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def _parse(overrides: Sequence[str], issues: list[ConfigIssue]) -> tuple[list[str], list[tuple[str, str]]]:
+    groups, values = [], []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            issues.append(ConfigIssue(item, "not a key=value override", "write it as key=value, e.g. trainer.max_epochs=5"))
+            continue
+        bare = key.lstrip("+~")
+        if bare in GROUPS:
+            options = group_options(bare)
+            if value not in options:
+                close = difflib.get_close_matches(value, options, n=1)
+                hint = f"did you mean '{bare}={close[0]}'? " if close else ""
+                issues.append(ConfigIssue(bare, f"unknown {bare} {value!r}", f"{hint}choose one of: {', '.join(options)}"))
+            else:
+                groups.append(item)
+        else:
+            values.append((key, item))
+    return groups, values
+
+
+def _all_keys(node: Any, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    keys = []
+    if isinstance(node, DictConfig):
+        for k in node.keys():
+            path = f"{prefix}{k}"
+            keys.append(path)
+            keys += _all_keys(node._get_node(k), path + ".")
+    return keys
+
+
+def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue]) -> None:
+    from omegaconf import OmegaConf
+
+    known = None
+    for key, item in values:
+        if key.startswith(("+", "~")):
+            continue  # explicit additions/deletions are checked by the schema afterwards
+        if OmegaConf.select(base, key, default=_MISSING) is _MISSING:
+            known = known or _all_keys(base)
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "run `nlptune train --cfg job` to list the keys"
+            issues.append(ConfigIssue(key, f"unknown config key in override '{item}'", hint))
+
+
+_MISSING = object()
+
+
+def compose(overrides: Sequence[str] = ()) -> "Any":
+    """Compose the config (an OmegaConf DictConfig in struct mode) or raise `ConfigError` with every problem."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    issues: list[ConfigIssue] = []
+    groups, values = _parse(overrides, issues)
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        base = hydra_compose("config", overrides=groups)
+        _check_keys(base, values, issues)
+        if issues:
+            raise ConfigError(issues)
+        try:
+            return hydra_compose("config", overrides=groups + [item for _, item in values])
+        except (HydraException, OmegaConfBaseException) as err:
+            raise ConfigError([ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")]) from None
+
+
+def to_plain(cfg) -> dict:
+    """Resolve interpolations (e.g. ${oc.env:NLPTUNE_DATA_DIR,null}) and return plain Python data."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError([ConfigIssue(str(getattr(err, "full_key", "config")), str(err).splitlines()[0],
+                                       "fix the interpolation")]) from None
+
+
+def load_run_config(overrides: Sequence[str] = ()):
+    """Compose, resolve and validate: the typed `RunConfig` for these overrides."""
+    from nlptune.config.schema import build_run_config
+
+    return build_run_config(to_plain(compose(overrides)))

@@ -1,0 +1,203 @@
+"""Typed, frozen run configuration, built from the composed (plain) config and validated in one pass.
+
+Every problem found is collected so the user sees all of them at once (`ConfigError`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from nlptune.config.errors import ConfigError, ConfigIssue
+
+PROBLEM_TYPES = ("classification", "regression")
+METRICS = {"classification": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse")}
+TOKENIZERS = ("wordlevel", "wordpiece")
+NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
+SCHEDULERS = ("constant", "linear", "cosine", "polynomial")
+PRECISIONS = ("no", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+# Keys of the model group that configure the scratch tokenizer rather than the network.
+TOKENIZER_KEYS = ("tokenizer", "vocab_size", "min_frequency", "lowercase", "normalization")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    problem_type: str
+    text_fields: tuple[str, ...]
+    label_field: str
+    label_names: tuple[str, ...] | None
+    metrics: tuple[str, ...]
+    main_metric: str
+    hub_id: str | None = None
+    hub_config: str | None = None
+    hub_revision: str | None = None
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    train_split: str = "train"
+    validation_split: str = "validation"
+    train_file: str | None = None
+    validation_file: str | None = None
+    data_dir: str | None = None
+    generator: str | None = None
+    max_length: int = 128
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.text_fields) == 2
+
+    @property
+    def is_regression(self) -> bool:
+        return self.problem_type == "regression"
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    kind: str = "wordlevel"
+    vocab_size: int = 30000
+    min_frequency: int = 1
+    lowercase: bool = True
+    normalization: str = "nfkc"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """`name` picks the registered builder; `args` are its flat keyword arguments."""
+
+    name: str
+    args: Mapping[str, Any]
+    tokenizer: TokenizerConfig | None  # None: the pretrained model brings its own
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    name: str = "linear"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    power: float = 1.0
+    lr_end: float = 1e-7
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    max_epochs: int = 3
+    max_steps: int = 0
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    eval_every: int = 0
+    patience: int = 0
+    mixed_precision: str = "no"
+    group_by_length: bool = True
+    device: str = "auto"
+    log_every: int = 50
+    num_workers: int = 0
+    threads: int = 0
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: TaskConfig
+    model: ModelConfig
+    optimizer: OptimizerConfig
+    scheduler: SchedulerConfig
+    trainer: TrainerConfig
+    seed: int = 42
+    output_dir: str | None = None
+    # the resolved plain config as composed, for config.yaml and the manifest
+    plain: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _build(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue]):
+    """Instantiate dataclass ``cls`` from ``data``, recording unknown keys and wrong types."""
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "plain"}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"did you mean '{section}.{close[0]}'?" if close else f"valid keys: {', '.join(known)}"
+            issues.append(ConfigIssue(f"{section}.{key}", "unknown key", hint))
+            continue
+        kwargs[key] = _freeze(value)
+    for key, f in known.items():
+        if key in kwargs:
+            _check_type(section, key, kwargs[key], f.default, issues)
+    return cls(**kwargs)
+
+
+def _check_type(section: str, key: str, value: Any, default: Any, issues: list[ConfigIssue]) -> None:
+    if value is None or default is None or default is dataclasses.MISSING:
+        return
+    expected = type(default)
+    ok = isinstance(value, expected)
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok:
+        issues.append(ConfigIssue(f"{section}.{key}", f"expected {expected.__name__}, got {value!r}",
+                                  f"set it to a {expected.__name__}"))
+
+
+def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
+    """Turn the composed plain config into a validated `RunConfig`; raise `ConfigError` listing every problem."""
+    issues: list[ConfigIssue] = []
+    plain = dict(plain)
+    for section in ("task", "model", "optimizer", "scheduler", "trainer"):
+        if not isinstance(plain.get(section), Mapping):
+            issues.append(ConfigIssue(section, "missing section", f"select one, e.g. {section}=<name>"))
+    if issues:
+        raise ConfigError(issues)
+    model_plain = dict(plain["model"])
+    name = model_plain.pop("name", None)
+    tok_plain = {k: model_plain.pop(k) for k in TOKENIZER_KEYS if k in model_plain}
+    tokenizer = None
+    if tok_plain:
+        tok_plain["kind"] = tok_plain.pop("tokenizer", "wordlevel")
+        tokenizer = _build(TokenizerConfig, "model", tok_plain, issues)
+    run = RunConfig(
+        task=_build(TaskConfig, "task", plain["task"], issues),
+        model=ModelConfig(name=name, args=_freeze(model_plain), tokenizer=tokenizer),
+        optimizer=_build(OptimizerConfig, "optimizer", plain["optimizer"], issues),
+        scheduler=_build(SchedulerConfig, "scheduler", plain["scheduler"], issues),
+        trainer=_build(TrainerConfig, "trainer", plain["trainer"], issues),
+        seed=plain.get("seed", 42),
+        output_dir=plain.get("output_dir"),
+        plain=_freeze(plain),
+    )
+    unknown_top = set(plain) - {"task", "model", "optimizer", "scheduler", "trainer", "seed", "output_dir"}
+    for key in sorted(unknown_top):
+        issues.append(ConfigIssue(key, "unknown top-level key", "remove it"))
+    if not issues:
+        from nlptune.config.validate import validate_values
+
+        issues.extend(validate_values(run))
+    if issues:
+        raise ConfigError(issues)
+    return run

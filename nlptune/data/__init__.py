@@ -1,0 +1,81 @@
+"""Data: task loading, tokenization (cached by content hash), batching."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlptune.config.schema import RunConfig
+from nlptune.data.errors import DataError
+from nlptune.data.labels import infer_label_names, to_examples
+from nlptune.data.loading import load_raw_splits
+
+__all__ = ["DataError", "PreparedData", "prepare_data", "cache_dir"]
+
+
+@dataclass
+class PreparedData:
+    train: "EncodedDataset"  # noqa: F821
+    validation: "EncodedDataset"  # noqa: F821
+    tokenizer: object
+    label_names: list[str] | None
+    data_sha256: dict[str, str]
+    sources: dict[str, str]
+    joint_pairs: bool  # pairs encoded as one sequence (pretrained) or two (scratch encoders)
+
+
+def cache_dir() -> Path:
+    """Where tokenized splits are cached (`NLPTUNE_CACHE_DIR`, default ~/.cache/nlptune)."""
+    return Path(os.environ.get("NLPTUNE_CACHE_DIR", Path.home() / ".cache" / "nlptune"))
+
+
+def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_parts: list) -> dict[str, list]:
+    import datasets
+
+    from nlptune.data.tokenization import encode
+
+    datasets.disable_progress_bars()
+
+    fingerprint = json.dumps(key_parts + [tokenizer.backend_tokenizer.to_str(), max_length, joint_pairs])
+    path = cache_dir() / "tokenized" / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+    if (path / "dataset_info.json").is_file():
+        try:
+            return datasets.load_from_disk(str(path)).to_dict()
+        except Exception:  # a corrupt cache entry is rebuilt, never trusted
+            pass
+    columns = encode(tokenizer, texts, max_length=max_length, joint_pairs=joint_pairs)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        datasets.Dataset.from_dict(columns).save_to_disk(str(tmp))
+        os.replace(tmp, path) if not path.exists() else None
+    except OSError:
+        pass  # caching is an optimisation; a read-only home must not stop training
+    return columns
+
+
+def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
+    """Load, validate, tokenize and wrap both splits of ``run.task``."""
+    from nlptune.data.batching import EncodedDataset
+    from nlptune.data.tokenization import load_tokenizer, train_tokenizer
+
+    task = run.task
+    raw = load_raw_splits(task)
+    label_names = infer_label_names(task, raw["train"])
+    train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples)
+    validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples)
+    if pretrained:
+        tokenizer = load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length)
+    else:
+        tokenizer = train_tokenizer((t for column in train.texts for t in column), run.model.tokenizer,
+                                    task.max_length)
+    datasets_ = {}
+    for split, examples in (("train", train), ("validation", validation)):
+        key = [raw[split].sha256, len(examples.labels), list(task.text_fields)]
+        columns = _encode_cached(tokenizer, examples.texts, max_length=task.max_length, joint_pairs=pretrained,
+                                 key_parts=key)
+        datasets_[split] = EncodedDataset(columns, examples.labels)
+    return PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
+                        label_names=label_names, data_sha256={s: r.sha256 for s, r in raw.items()},
+                        sources={s: r.source for s, r in raw.items()}, joint_pairs=pretrained)

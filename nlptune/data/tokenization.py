@@ -1,0 +1,79 @@
+"""Tokenizers: a pretrained model's own, or one trained on the train split with `tokenizers`.
+
+Trained tokenizers are wrapped in `PreTrainedTokenizerFast`, so both kinds encode, pad, save and
+load through the same transformers API.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from nlptune.config.schema import TokenizerConfig
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
+
+
+def _normalizer(cfg: TokenizerConfig):
+    from tokenizers import normalizers
+
+    steps = []
+    if cfg.normalization != "none":
+        steps.append(getattr(normalizers, cfg.normalization.upper())())
+    if cfg.lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int):
+    """Train a word-level or WordPiece tokenizer on ``texts``; every encoding is ``[CLS] ... [SEP]``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if cfg.kind == "wordpiece":
+        tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+        trainer = trainers.WordPieceTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                            special_tokens=SPECIAL_TOKENS, show_progress=False)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece()
+    else:
+        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                            special_tokens=SPECIAL_TOKENS, show_progress=False)
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.normalizer = _normalizer(cfg)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
+        special_tokens=[(CLS, tokenizer.token_to_id(CLS)), (SEP, tokenizer.token_to_id(SEP))])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=PAD, unk_token=UNK, cls_token=CLS,
+                                   sep_token=SEP, mask_token=MASK, model_max_length=max_length)
+
+
+def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: int | None = None):
+    """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    if max_length:
+        tokenizer.model_max_length = max_length
+    return tokenizer
+
+
+def encode(tokenizer, texts: list[list[str]], *, max_length: int, joint_pairs: bool) -> dict[str, list]:
+    """Token ids for one split. Pairs are encoded jointly (`[CLS] a [SEP] b [SEP]`, pretrained models) or
+    separately into ``input_ids`` and ``input_ids_b`` (scratch siamese encoders)."""
+    kwargs = dict(truncation=True, max_length=max_length, return_attention_mask=False)
+    if len(texts) == 2 and joint_pairs:
+        out = tokenizer(texts[0], texts[1], return_token_type_ids=True, **kwargs)
+        columns = {"input_ids": out["input_ids"]}
+        if out.get("token_type_ids") is not None and any(any(t) for t in out["token_type_ids"][:100]):
+            columns["token_type_ids"] = out["token_type_ids"]
+    else:
+        columns = {"input_ids": tokenizer(texts[0], return_token_type_ids=False, **kwargs)["input_ids"]}
+        if len(texts) == 2:
+            columns["input_ids_b"] = tokenizer(texts[1], return_token_type_ids=False, **kwargs)["input_ids"]
+    lengths = [len(ids) for ids in columns["input_ids"]]
+    if "input_ids_b" in columns:
+        lengths = [a + len(b) for a, b in zip(lengths, columns["input_ids_b"])]
+    columns["length"] = lengths
+    return columns

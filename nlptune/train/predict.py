@@ -1,0 +1,92 @@
+"""Use a finished run: evaluate its best model on a split or file, and predict new texts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from nlptune.config.errors import NlptuneError
+from nlptune.config.schema import build_run_config
+from nlptune.data.batching import Collator, EncodedDataset
+from nlptune.data.labels import to_examples
+from nlptune.data.loading import load_raw_splits, read_file
+from nlptune.data.tokenization import encode, load_tokenizer
+from nlptune.train.evaluation import evaluate, predictions_from_logits
+from nlptune.train.rundir import read_task_info
+
+
+class LoadedRun:
+    """A run directory's best model, tokenizer, task description and config."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        best = self.run_dir / "best"
+        if not (best / "nlptune_task.json").is_file():
+            raise NlptuneError(f"{self.run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
+                               "pass the run directory that `nlptune train` printed")
+        self.info = read_task_info(best)
+        self.config = build_run_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
+        self.tokenizer = load_tokenizer(str(best), max_length=self.info["max_length"])
+        if self.info["joint_pairs"]:  # pretrained: a standard transformers folder
+            from transformers import AutoModelForSequenceClassification
+
+            self.model = AutoModelForSequenceClassification.from_pretrained(best, use_safetensors=True)
+        else:
+            from nlptune.models import load_scratch_model
+
+            self.model = load_scratch_model(best)
+        self.model.eval()
+        self.regression = self.info["problem_type"] == "regression"
+
+    def _loader(self, texts: list[list[str]], labels: list, batch_size: int):
+        columns = encode(self.tokenizer, texts, max_length=self.info["max_length"],
+                         joint_pairs=self.info["joint_pairs"])
+        collate = Collator(self.tokenizer.pad_token_id, self.regression)
+        return torch.utils.data.DataLoader(EncodedDataset(columns, labels), batch_size=batch_size, collate_fn=collate)
+
+    def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int = 128) -> dict:
+        """Metrics of the best model on a split of the run's task, or on a labelled file."""
+        task = self.config.task
+        raw = read_file(file, split) if file else load_raw_splits(task)[split]
+        examples = to_examples(task, raw, split, self.info["label_names"], None)
+        loader = self._loader(examples.texts, examples.labels, batch_size)
+        return evaluate(self.model, loader, metrics=self.info["metrics"], regression=self.regression)
+
+    @torch.no_grad()
+    def predict(self, texts: list[list[str]], batch_size: int = 128) -> list[dict]:
+        """One prediction per example: ``{"label", "score"}`` plus class probabilities for classification."""
+        dummy = [0.0 if self.regression else 0] * len(texts[0])
+        results = []
+        for batch in self._loader(texts, dummy, batch_size):
+            batch.pop("labels")
+            logits = self.model(**batch)["logits"].float()
+            if self.regression:
+                results += [{"score": float(v)} for v in predictions_from_logits(logits, True)]
+                continue
+            probs = logits.softmax(-1)
+            names = self.info["label_names"]
+            for row in probs:
+                best = int(row.argmax())
+                results.append({"label": names[best], "score": float(row[best]),
+                                "probabilities": {n: float(p) for n, p in zip(names, row)}})
+        return results
+
+
+def read_inputs(path: str, text_fields: list[str]) -> list[list[str]]:
+    """Texts to predict from a jsonl/csv/tsv/parquet file with the task's text columns (labels optional)."""
+    raw = read_file(path, "input")
+    missing = [f for f in text_fields if f not in raw.columns]
+    if missing:
+        raise NlptuneError(f"{path}: column(s) {missing} not found; columns present: {', '.join(raw.columns)}. "
+                           f"The model expects {text_fields}")
+    return [["" if t is None else str(t) for t in raw.columns[f]] for f in text_fields]
+
+
+def write_predictions(path: str, texts: list[list[str]], fields: list[str], predictions: list[dict]) -> None:
+    """Write one JSON object per line: the input text field(s) and the prediction."""
+    with open(path, "w", encoding="utf-8") as out:
+        for i, prediction in enumerate(predictions):
+            row = {field: texts[j][i] for j, field in enumerate(fields)}
+            out.write(json.dumps({**row, **prediction}, ensure_ascii=False) + "\n")

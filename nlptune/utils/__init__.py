@@ -1,0 +1,1 @@
+"""Small helpers with no heavy imports at module level: console, seeding, environment capture."""
