@@ -1,0 +1,46 @@
+"""Models: from-scratch encoders (bag, cnn, lstm, gru, transformer) and pretrained checkpoints.
+
+Every model is built by name through the registry, from flat keyword arguments; see the builder
+functions for the arguments each one takes.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from nlptune.config.registry import lookup
+# imported for their @register side effects
+from nlptune.models import bag, cnn, pretrained, rnn, transformer  # noqa: F401
+from nlptune.models.io import load_scratch_model, save_scratch_model
+
+__all__ = ["build_model", "is_pretrained", "parameter_report", "save_scratch_model", "load_scratch_model"]
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """Build the model registered as ``name`` with keyword arguments ``kwargs``."""
+    return lookup("model", name)(**kwargs)
+
+
+def is_pretrained(name: str) -> bool:
+    """True when ``name`` is the pretrained-checkpoint builder (not a from-scratch model)."""
+    return name == "pretrained"
+
+
+def _count(params) -> tuple[int, int]:
+    total = trainable = 0
+    for p in params:
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return total, trainable
+
+
+def parameter_report(model: nn.Module) -> dict:
+    """Parameter counts: total, trainable, frozen, and per top-level child module.
+
+    Shared (tied) parameters are counted once (``parameters()`` deduplicates them).
+    """
+    total, trainable = _count(model.parameters())
+    modules = {}
+    for child_name, child in model.named_children():
+        child_total, child_trainable = _count(child.parameters())
+        modules[child_name] = {"total": child_total, "trainable": child_trainable}
+    return {"total": total, "trainable": trainable, "frozen": total - trainable, "modules": modules}

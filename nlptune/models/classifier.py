@@ -1,0 +1,105 @@
+"""The wrapper that turns a sentence encoder into a sequence classifier or regressor.
+
+An encoder is any module with an ``output_dim`` attribute and
+``forward(input_ids [B, T], mask [B, T] bool) -> [B, output_dim]``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from nlptune.models.layers import MLP, TokenEmbedding, check_int, check_prob
+
+
+class SequenceClassifier(nn.Module):
+    """Encoder + MLP head; single sentences or sentence pairs, classification or regression.
+
+    For pairs the one (shared) encoder maps both sentences to ``u`` and ``v`` and the head sees
+    ``[u, v, |u - v|, u * v]``. ``num_labels == 1`` means regression: logits are ``[batch]`` and
+    the loss is MSE; otherwise logits are ``[batch, num_labels]`` and the loss cross-entropy.
+    """
+
+    def __init__(self, encoder: nn.Module, *, num_labels: int, pair: bool, pad_token_id: int,
+                 hidden_size: int, activation: str = "relu", dropout: float = 0.0):
+        super().__init__()
+        check_int("num_labels", num_labels)
+        check_int("hidden_size", hidden_size)
+        self.encoder = encoder
+        self.num_labels, self.pair, self.pad_token_id = num_labels, bool(pair), pad_token_id
+        in_dim = encoder.output_dim * (4 if self.pair else 1)
+        self.head = MLP(in_dim, [hidden_size], num_labels, activation=activation, dropout=dropout)
+        self.builder_args: dict = {}
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+    def _mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        if attention_mask is None:
+            return input_ids != self.pad_token_id
+        return attention_mask.bool()
+
+    def _encode_pair(self, ids_a, mask_a, ids_b, mask_b) -> tuple[torch.Tensor, torch.Tensor]:
+        # One encoder call on the stacked batch instead of two: the encoders are padding
+        # invariant, so right-padding the shorter side to a common length changes nothing.
+        length = max(ids_a.size(1), ids_b.size(1))
+        ids = torch.cat([F.pad(t, (0, length - t.size(1)), value=self.pad_token_id) for t in (ids_a, ids_b)])
+        mask = torch.cat([F.pad(m, (0, length - m.size(1)), value=False) for m in (mask_a, mask_b)])
+        return self.encoder(ids, mask).split(ids_a.size(0))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                input_ids_b: torch.Tensor | None = None, attention_mask_b: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        """Logits (and the loss when ``labels`` is given) for a batch of sentences or pairs."""
+        mask = self._mask(input_ids, attention_mask)
+        if self.pair:
+            if input_ids_b is None:
+                raise ValueError("this model was built with pair=True; pass input_ids_b as well")
+            u, v = self._encode_pair(input_ids, mask, input_ids_b, self._mask(input_ids_b, attention_mask_b))
+            features = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+        else:
+            if input_ids_b is not None:
+                raise ValueError("this model was built with pair=False but got input_ids_b")
+            features = self.encoder(input_ids, mask)
+        logits = self.head(features)
+        loss = None
+        if self.is_regression:
+            logits = logits.squeeze(-1)
+            if labels is not None:
+                loss = F.mse_loss(logits, labels.view(-1).to(logits.dtype))
+        elif labels is not None:
+            loss = F.cross_entropy(logits, labels.view(-1).long())
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers used by every scratch builder
+# ---------------------------------------------------------------------------------------------
+def plain_value(value):
+    """Config values may arrive frozen (tuples, mapping proxies); builder_args must be JSON-able."""
+    if isinstance(value, Mapping):
+        return {k: plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) for v in value]
+    return value
+
+
+def make_embedding(args: dict) -> TokenEmbedding:
+    """The token embedding described by a builder's arguments."""
+    return TokenEmbedding(args["vocab_size"], args["embedding_dim"], args["pad_token_id"],
+                          dropout=args["embedding_dropout"], vectors_path=args["pretrained_vectors"],
+                          vocab=args["vocab"], freeze=args["freeze_embeddings"])
+
+
+def finish(name: str, args: dict, encoder: nn.Module) -> SequenceClassifier:
+    """Wrap ``encoder`` in the classifier head and record ``builder_args`` (name included, vocab not)."""
+    check_prob("dropout", args["dropout"])
+    model = SequenceClassifier(encoder, num_labels=args["num_labels"], pair=args["pair"],
+                               pad_token_id=args["pad_token_id"], hidden_size=args["hidden_size"],
+                               activation=args["activation"], dropout=args["dropout"])
+    model.builder_args = {"name": name, **{k: plain_value(v) for k, v in args.items() if k != "vocab"}}
+    return model

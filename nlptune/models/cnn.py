@@ -1,0 +1,71 @@
+"""Kim (2014) style convolutional encoder ("cnn"): one conv1d per width, max over time, concat."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nlptune.config.registry import register
+from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
+from nlptune.models.layers import TokenEmbedding, check_int, make_activation, masked_max
+
+
+def _check_kernel_sizes(kernel_sizes) -> tuple[int, ...]:
+    if isinstance(kernel_sizes, int) and not isinstance(kernel_sizes, bool):
+        kernel_sizes = (kernel_sizes,)
+    if not isinstance(kernel_sizes, (list, tuple)) or not kernel_sizes or any(
+            isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in kernel_sizes):
+        raise ValueError(f"kernel_sizes={kernel_sizes!r} is not valid; it must be a non-empty list "
+                         "of positive integers, e.g. [3, 4, 5]")
+    return tuple(kernel_sizes)
+
+
+class CNNEncoder(nn.Module):
+    """Conv1d per kernel width -> activation -> max over the real windows -> concat -> dropout."""
+
+    def __init__(self, embedding: TokenEmbedding, *, kernel_sizes: Sequence[int], num_filters: int,
+                 activation: str, dropout: float):
+        super().__init__()
+        self.kernel_sizes = _check_kernel_sizes(kernel_sizes)
+        check_int("num_filters", num_filters)
+        self.embedding = embedding
+        self.convs = nn.ModuleList(nn.Conv1d(embedding.dim, num_filters, k) for k in self.kernel_sizes)
+        self.activation = make_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.output_dim = num_filters * len(self.kernel_sizes)
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Zero the padding and append (widest kernel - 1) zero steps, so that every real token
+        # starts a window that sees zeros past the sentence end: the result is then the same
+        # whatever the batch's padded length, and short sentences still get a window.
+        x = self.embedding(input_ids)
+        x = x * mask.unsqueeze(-1).to(x.dtype)
+        extra = max(self.kernel_sizes) - 1
+        x = F.pad(x, (0, 0, 0, extra)).transpose(1, 2)  # [B, D, T]
+        mask = F.pad(mask, (0, extra), value=False)
+        pooled = []
+        for conv in self.convs:
+            h = self.activation(conv(x)).transpose(1, 2)  # [B, T - k + 1, F]
+            # a window counts when it starts on a real token; this keeps extra padding invisible
+            pooled.append(masked_max(h, mask[:, : h.size(1)]))
+        return self.dropout(torch.cat(pooled, dim=-1))
+
+
+@register("model", "cnn")
+def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool,
+              vocab: dict[str, int] | None = None, embedding_dim: int = 300, hidden_size: int = 256,
+              num_layers: int = 1, dropout: float = 0.3, embedding_dropout: float = 0.0,
+              activation: str = "relu", pretrained_vectors: str | None = None,
+              freeze_embeddings: bool = False,
+              kernel_sizes: Sequence[int] = (3, 4, 5), num_filters: int = 100) -> SequenceClassifier:
+    """Kim-style CNN sentence classifier; ``num_layers`` is accepted (shared arg) but must be 1."""
+    args = dict(locals())  # first statement: exactly the arguments, for builder_args
+    if num_layers != 1:  # accepted so shared model defaults apply, but Kim's CNN has one layer
+        raise ValueError(f"num_layers={num_layers!r} is not valid for cnn; it has exactly 1 "
+                         "convolution layer (widen it with kernel_sizes / num_filters instead)")
+    _check_kernel_sizes(kernel_sizes)  # before the (maybe slow) vectors file is read
+    encoder = CNNEncoder(make_embedding(args), kernel_sizes=kernel_sizes, num_filters=num_filters,
+                         activation=activation, dropout=dropout)
+    return finish("cnn", args, encoder)

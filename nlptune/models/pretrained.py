@@ -1,0 +1,118 @@
+"""Pretrained Transformers checkpoints with a sequence-classification head ("pretrained").
+
+The model returned is the plain ``AutoModelForSequenceClassification`` instance so that
+``save_pretrained`` / ``from_pretrained`` keep working on it.
+"""
+from __future__ import annotations
+
+from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from nlptune.config.registry import register
+from nlptune.models.classifier import plain_value
+from nlptune.models.layers import check_int, check_prob
+
+# Config attribute names, per override, across architectures; the first one present is set.
+DROPOUT_ATTRIBUTES = {
+    "hidden_dropout": ("hidden_dropout_prob", "dropout", "hidden_dropout", "resid_pdrop", "dropout_rate"),
+    "attention_dropout": ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop",
+                          "attention_probs_dropout"),
+    "classifier_dropout": ("classifier_dropout", "seq_classif_dropout", "classifier_dropout_prob",
+                           "summary_last_dropout"),
+}
+# Where the stack of transformer blocks lives in the base model, for the common families.
+LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer", "transformer.layer", "h",
+               "encoder.block", "block")
+RUNTIME_ARGS = ("vocab_size", "pad_token_id", "pair", "vocab")
+
+
+def apply_dropout_overrides(config, **overrides: float | None) -> None:
+    """Set each non-None override on the attribute this architecture uses for it."""
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        check_prob(key, value)
+        attr = next((a for a in DROPOUT_ATTRIBUTES[key] if hasattr(config, a)), None)
+        if attr is None:
+            raise ValueError(f"{key}={value!r} cannot be applied: model type {config.model_type!r} has "
+                             f"none of the config attributes {', '.join(DROPOUT_ATTRIBUTES[key])}")
+        setattr(config, attr, float(value))
+
+
+def find_layers(base_model: nn.Module) -> nn.ModuleList | None:
+    """The ModuleList of transformer blocks: a known path, else the longest ModuleList."""
+    for path in LAYER_PATHS:
+        module = base_model
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList) and len(module) > 0:
+            return module
+    lists = [m for m in base_model.modules() if isinstance(m, nn.ModuleList)]
+    return max(lists, key=len, default=None)
+
+
+def freeze(model: nn.Module, *, embeddings: bool, layers: int) -> None:
+    """Freeze the base model's embeddings and/or its bottom ``layers`` transformer blocks."""
+    check_int("freeze_layers", layers, minimum=0)
+    base = model.base_model
+    if embeddings:
+        module = getattr(base, "embeddings", None)
+        (module if module is not None else base.get_input_embeddings()).requires_grad_(False)
+    if layers:
+        blocks = find_layers(base)
+        if blocks is None:
+            raise ValueError(f"freeze_layers={layers} but no layer stack was found in {type(base).__name__}")
+        if layers > len(blocks):
+            raise ValueError(f"freeze_layers={layers} is larger than the model's {len(blocks)} layers")
+        for block in blocks[:layers]:
+            block.requires_grad_(False)
+
+
+def _load_model(name_or_path: str, config, **kwargs) -> nn.Module:
+    try:  # SDPA is the fast fused attention; not every architecture implements it
+        return AutoModelForSequenceClassification.from_pretrained(
+            name_or_path, config=config, attn_implementation="sdpa", **kwargs)
+    except (ValueError, ImportError) as err:
+        if "sdpa" not in str(err) and "scaled_dot_product_attention" not in str(err):
+            raise
+    return AutoModelForSequenceClassification.from_pretrained(name_or_path, config=config, **kwargs)
+
+
+@register("model", "pretrained")
+def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, str] | None = None,
+                     revision: str | None = None, hidden_dropout: float | None = None,
+                     attention_dropout: float | None = None, classifier_dropout: float | None = None,
+                     freeze_embeddings: bool = False, freeze_layers: int = 0,
+                     trust_remote_code: bool = False, use_safetensors: bool = True,
+                     **ignored_runtime_args) -> nn.Module:
+    """A pretrained checkpoint (hub id or local directory) with a fresh or existing
+    classification head; ``num_labels == 1`` makes it a regressor (HF logits are then ``[batch, 1]``).
+
+    The scratch runtime args (vocab_size, pad_token_id, pair, vocab) are accepted and ignored:
+    the checkpoint brings its own tokenizer and encodes pairs as one sequence.
+    """
+    args = {k: v for k, v in locals().items() if k != "ignored_runtime_args"}
+    unknown = sorted(set(ignored_runtime_args) - set(RUNTIME_ARGS))
+    if unknown:
+        raise ValueError(f"pretrained model got unknown argument(s) {', '.join(unknown)}; it takes "
+                         "name_or_path, num_labels, id2label, revision, hidden_dropout, attention_dropout, "
+                         "classifier_dropout, freeze_embeddings, freeze_layers, trust_remote_code, "
+                         "use_safetensors")
+    check_int("num_labels", num_labels)
+    check_int("freeze_layers", freeze_layers, minimum=0)
+    hub = {"trust_remote_code": trust_remote_code}
+    if revision is not None:  # from_pretrained's own default is "main"; None would override it
+        hub["revision"] = revision
+    config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
+    config.problem_type = "regression" if num_labels == 1 else "single_label_classification"
+    if id2label is not None:
+        labels = {int(k): str(v) for k, v in dict(id2label).items()}
+        if sorted(labels) != list(range(num_labels)):
+            raise ValueError(f"id2label={labels!r} must map exactly the ids 0..{num_labels - 1}")
+        config.id2label, config.label2id = labels, {v: k for k, v in labels.items()}
+    apply_dropout_overrides(config, hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
+                            classifier_dropout=classifier_dropout)
+    model = _load_model(name_or_path, config, use_safetensors=use_safetensors, **hub)
+    freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
+    model.builder_args = {"name": "pretrained", **{k: plain_value(v) for k, v in args.items()}}
+    return model

@@ -1,0 +1,82 @@
+"""Recurrent encoders ("lstm", "gru"): packed (bi)RNN, then last/mean/max/attention pooling."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlptune.config.registry import register
+from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
+from nlptune.models.layers import AttentionPooling, TokenEmbedding, check_choice, check_int, pool
+
+POOLINGS = ("last", "mean", "max", "attention")
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNNEncoder(nn.Module):
+    """Packed LSTM/GRU over the real tokens only, so padding never reaches the states.
+
+    The output size is ``hidden_size`` per direction (``2 * hidden_size`` when bidirectional).
+    ``activation`` is not used here (the cells have their own); it only shapes the head.
+    """
+
+    def __init__(self, embedding: TokenEmbedding, *, cell: str, hidden_size: int, num_layers: int,
+                 bidirectional: bool, pooling: str, dropout: float):
+        super().__init__()
+        check_choice("pooling", pooling, POOLINGS)
+        check_int("hidden_size", hidden_size)
+        check_int("num_layers", num_layers)
+        self.embedding, self.pooling = embedding, pooling
+        # inter-layer dropout only: PyTorch warns (and does nothing) with one layer
+        self.rnn = CELLS[cell](embedding.dim, hidden_size, num_layers=num_layers, batch_first=True,
+                               bidirectional=bool(bidirectional),
+                               dropout=dropout if num_layers > 1 else 0.0)
+        self.output_dim = hidden_size * (2 if bidirectional else 1)
+        self.attention = AttentionPooling(self.output_dim) if pooling == "attention" else None
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # pack_padded_sequence wants the lengths on the CPU: this copy is the one host sync of
+        # the scratch models, inherent to packing. clamp: an empty row still gets one step.
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.embedding(input_ids), lengths, batch_first=True,
+                                      enforce_sorted=False)
+        out, state = self.rnn(packed)
+        if self.pooling == "last":
+            h_n = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
+            # h_n: [layers * directions, B, H]; the top layer's final forward (and backward) state
+            return torch.cat(list(h_n[-(2 if self.rnn.bidirectional else 1):]), dim=-1)
+        # total_length keeps the padded length so the mask lines up with the outputs
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=input_ids.size(1))
+        if self.attention is not None:
+            return self.attention(out, mask)
+        return pool(out, mask, self.pooling)
+
+
+def _build(cell: str, args: dict) -> SequenceClassifier:
+    check_choice("pooling", args["pooling"], POOLINGS)  # before the vectors file is read
+    encoder = RNNEncoder(make_embedding(args), cell=cell, hidden_size=args["hidden_size"],
+                         num_layers=args["num_layers"], bidirectional=args["bidirectional"],
+                         pooling=args["pooling"], dropout=args["dropout"])
+    return finish(cell, args, encoder)
+
+
+@register("model", "lstm")
+def build_lstm(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool,
+               vocab: dict[str, int] | None = None, embedding_dim: int = 300, hidden_size: int = 256,
+               num_layers: int = 1, dropout: float = 0.3, embedding_dropout: float = 0.0,
+               activation: str = "relu", pretrained_vectors: str | None = None,
+               freeze_embeddings: bool = False, bidirectional: bool = True,
+               pooling: str = "max") -> SequenceClassifier:
+    """(Bi)LSTM classifier; ``hidden_size`` is per direction and also the head's hidden size."""
+    return _build("lstm", dict(locals()))
+
+
+@register("model", "gru")
+def build_gru(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool,
+              vocab: dict[str, int] | None = None, embedding_dim: int = 300, hidden_size: int = 256,
+              num_layers: int = 1, dropout: float = 0.3, embedding_dropout: float = 0.0,
+              activation: str = "relu", pretrained_vectors: str | None = None,
+              freeze_embeddings: bool = False, bidirectional: bool = True,
+              pooling: str = "max") -> SequenceClassifier:
+    """(Bi)GRU classifier; ``hidden_size`` is per direction and also the head's hidden size."""
+    return _build("gru", dict(locals()))
