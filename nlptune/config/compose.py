@@ -115,3 +115,10 @@ def load_run_config(overrides: Sequence[str] = ()):
     from nlptune.config.schema import build_run_config
 
     return build_run_config(to_plain(compose(overrides)))
+
+
+def to_yaml(cfg) -> str:
+    """The composed config as YAML, interpolations unresolved (what `--cfg job` prints)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg)

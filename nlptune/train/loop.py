@@ -27,6 +27,7 @@ from nlptune.train.evaluation import evaluate
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
 from nlptune.utils.environment import describe
+from nlptune.utils.console import quiet_libraries
 from nlptune.utils.seeding import seed_everything
 
 # on_evaluate(step, samples_seen, metrics) -> True to stop the run (the tuner prunes through it)
@@ -93,6 +94,7 @@ def _task_info(run: RunConfig, data: PreparedData) -> dict:
 
 def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     """Train ``config`` to the end (or early stop / hook stop) and write its run directory."""
+    quiet_libraries()
     accelerator = make_accelerator(config.trainer)
     trainer, task = config.trainer, config.task
     seed_everything(config.seed)

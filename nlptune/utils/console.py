@@ -29,3 +29,19 @@ def set_quiet(quiet: bool) -> None:
 def warn(message: str) -> None:
     """A one-line warning, printed once on rank 0."""
     console().print(f"[yellow]warning:[/yellow] {message}")
+
+
+def quiet_libraries() -> None:
+    """Silence the per-call progress bars and load reports of datasets/transformers: nlptune reports itself."""
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import datasets
+        import transformers
+
+        datasets.disable_progress_bars()
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - both are hard dependencies
+        pass

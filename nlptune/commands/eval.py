@@ -1,0 +1,22 @@
+"""`nlptune eval`: metrics of a finished run's best model on a split or a labelled file."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("eval", help="evaluate a run's best model")
+    parser.add_argument("run_dir")
+    parser.add_argument("--split", default="validation", choices=["train", "validation"])
+    parser.add_argument("--file", help="a labelled jsonl/csv/tsv/parquet file with the task's columns")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import json
+
+    from nlptune.train.predict import LoadedRun
+
+    scores = LoadedRun(args.run_dir).evaluate(split=args.split, file=args.file)
+    print(json.dumps(scores, indent=2))
+    return 0
