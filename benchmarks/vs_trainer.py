@@ -16,7 +16,7 @@ import json
 import sys
 import time
 
-from _common import DATA_DIR, emit, minilm_dir, peak_rss_mb, print_table, run_child
+from _common import DATA_DIR, emit, minilm_dir, peak_rss_mb, print_table, run_child, strip_option
 
 METRIC = {"sst2": "accuracy", "stsb": "pearson", "mrpc": "f1", "cola": "mcc", "subj": "accuracy"}
 PAIR = {"mrpc", "stsb"}
@@ -31,10 +31,13 @@ def child_nlptune(args) -> dict:
     from nlptune.config.compose import load_run_config
     from nlptune.train.loop import run
 
-    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={minilm_dir()}",
+    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={args.model_dir}",
+                 f"trainer.mixed_precision={'bf16' if args.precision == 'bf16' else 'no'}",
                  f"task.data_dir={DATA_DIR}", f"optimizer.lr={args.lr}", f"trainer.batch_size={args.batch_size}",
                  f"scheduler.warmup_ratio={args.warmup_ratio}", f"optimizer.weight_decay={args.weight_decay}",
                  f"seed={args.seed}", f"output_dir={args.output_dir}/nlptune", "trainer.log_every=1000000"]
+    if args.limit:
+        overrides += [f"task.max_train_samples={args.limit}", f"task.max_eval_samples={args.limit}"]
     overrides += [f"trainer.max_steps={args.steps}", "trainer.max_epochs=1000"] if args.steps else \
         [f"trainer.max_epochs={args.epochs}"]
     result = run(load_run_config(overrides))
@@ -57,6 +60,8 @@ def _trainer_data(args, tokenizer, pad_to_max: bool):
         out["labels"] = [float(v) for v in batch["label"]] if args.task == "stsb" else batch["label"]
         return out
 
+    if args.limit:
+        raw = datasets.DatasetDict({k: v.select(range(min(args.limit, len(v)))) for k, v in raw.items()})
     return raw.map(tokenize, batched=True, remove_columns=raw["train"].column_names)
 
 
@@ -67,12 +72,15 @@ def child_trainer(args, grouped: bool) -> dict:
 
     from nlptune.metrics import compute_metrics
 
-    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    import torch
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     data = _trainer_data(args, tokenizer, pad_to_max=not grouped)
     num_labels = 1 if args.task == "stsb" else 2
-    model = AutoModelForSequenceClassification.from_pretrained(minilm_dir(), num_labels=num_labels)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model_dir, num_labels=num_labels)
     targs = TrainingArguments(
-        output_dir=f"{args.output_dir}/trainer", use_cpu=True, per_device_train_batch_size=args.batch_size,
+        output_dir=f"{args.output_dir}/trainer", use_cpu=not torch.cuda.is_available(),
+        bf16=args.precision == "bf16", per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=128, learning_rate=args.lr, warmup_steps=args.warmup_ratio,
         weight_decay=args.weight_decay, max_steps=args.steps or -1, num_train_epochs=args.epochs, seed=args.seed,
         eval_strategy="no", save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
@@ -102,11 +110,15 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model-dir", default=None, help="a transformers model folder (default: MiniLM-L6)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke test)")
     parser.add_argument("--contenders", default="nlptune,trainer_grouped,trainer_run_glue")
     parser.add_argument("--output-dir", default="/tmp/nlptune-bench")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.model_dir = args.model_dir or minilm_dir()
     if args.child:
         import torch
 
@@ -115,7 +127,7 @@ def main() -> None:
             child_trainer(args, grouped=args.child == "trainer_grouped")
         emit({**result, "peak_rss_mb": peak_rss_mb()})
         return
-    forwarded = [a for a in sys.argv[1:] if not a.startswith("--contenders")]
+    forwarded = strip_option(sys.argv[1:], "--contenders")
     rows = []
     for _ in range(args.repeats):
         for name in args.contenders.split(","):
@@ -133,10 +145,11 @@ def report(rows: list[dict], args) -> None:
     for row in best.values():
         row["speedup_vs_this"] = ours["samples_per_s"] / row["samples_per_s"] if ours else None
     print(f"task={args.task} steps={args.steps or 'epochs=' + str(args.epochs)} batch={args.batch_size} "
-          f"lr={args.lr} threads={args.threads}")
+          f"lr={args.lr} threads={args.threads} precision={args.precision} model={args.model_dir}")
     print_table(list(best.values()), ["name", "samples_per_s", "train_wall_s", "steps", "peak_rss_mb",
                                       "metric", "speedup_vs_this"])
     print(json.dumps({"benchmark": "vs_trainer", "task": args.task, "metric": METRIC[args.task],
+                      "precision": args.precision, "model_dir": args.model_dir,
                       "results": list(best.values())}))
 
 

