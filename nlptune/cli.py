@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # subcommand modules, in the order `--help` lists them
-COMMANDS = ["train", "eval", "predict"]
+COMMANDS = ["train", "eval", "predict", "tune", "lr-find", "compare", "export", "recipes", "freeze", "reproduce"]
 
 EPILOG = """examples:
   nlptune train                                     built-in demo task, offline
@@ -15,7 +15,10 @@ EPILOG = """examples:
   nlptune train task=stsb model=pretrained model.name_or_path=PATH optimizer.lr=5e-5
   nlptune train --cfg job task=mrpc model=cnn       print the composed config, train nothing
   nlptune eval RUN_DIR [--split validation | --file F]
-  nlptune predict RUN_DIR "some text"   |   nlptune predict RUN_DIR --input in.jsonl --output out.jsonl
+  nlptune predict RUN_DIR "some text"   |   nlptune predict RUN_DIR --input in.csv --output out.jsonl
+  nlptune lr-find task=sst2 model=lstm              learning-rate range test: plot + suggested lr
+  nlptune compare RUN_DIR RUN_DIR ...               validation curves together + a table
+  nlptune export RUN_DIR --format onnx|hf           ONNX checked against PyTorch, or the HF folder
 """
 
 

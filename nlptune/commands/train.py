@@ -5,19 +5,32 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("train", help="train a model (Hydra overrides: key=value ...)")
-    parser.add_argument("overrides", nargs="*", help="e.g. task=sst2 model=lstm optimizer.lr=1e-3")
+    parser = sub.add_parser("train", help="train a model (Hydra overrides: key=value ...; recipe=NAME_OR_PATH)")
+    parser.add_argument("overrides", nargs="*", help="e.g. task=sst2 model=lstm optimizer.lr=1e-3, or "
+                        "recipe=sst2-lstm [key=value ...] [strict_pins=true]")
     parser.add_argument("--cfg", choices=["job"], help="print the composed config and exit")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let a pretrained model run the code in its hub repository (never from a config file)")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from nlptune.config.compose import compose, load_run_config, to_yaml
+    from nlptune.config.recipe_run import has_recipe
 
-    if args.cfg == "job":
+    if args.cfg == "job" and not has_recipe(args.overrides):
         print(to_yaml(compose(args.overrides)), end="")
         return 0
     config = load_run_config(args.overrides)
+    if args.cfg == "job":  # a recipe's config with the overrides applied
+        from nlptune.config.recipe import dump_config
+
+        print(dump_config(config.plain), end="")
+        return 0
+    if args.trust_remote_code:
+        from nlptune.config.safety import with_remote_code
+
+        config = with_remote_code(config)
     from nlptune.train.loop import run, shutdown
 
     run(config)

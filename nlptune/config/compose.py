@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from nlptune.config.errors import ConfigError, ConfigIssue
 
-GROUPS = ("task", "model", "optimizer", "scheduler", "trainer")
+GROUPS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", "tune")
 
 
 def conf_dir() -> Path:
@@ -85,6 +85,10 @@ def compose(overrides: Sequence[str] = ()) -> "Any":
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from nlptune.config.safety import check_conf_dir, check_overrides
+
+    check_overrides(overrides)  # _target_, trust flags, ...: refused before Hydra reads anything (safety.py)
+    check_conf_dir(conf_dir())
     issues: list[ConfigIssue] = []
     groups, values = _parse(overrides, issues)
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -111,10 +115,16 @@ def to_plain(cfg) -> dict:
 
 
 def load_run_config(overrides: Sequence[str] = ()):
-    """Compose, resolve and validate: the typed `RunConfig` for these overrides."""
+    """Compose, resolve and validate: the typed `RunConfig` for these overrides (``recipe=NAME_OR_PATH``
+    starts from a recipe's config instead of conf/, see recipe_run.py)."""
+    from nlptune.config.pins import resolve_plain
+    from nlptune.config.recipe_run import load_with_recipe
     from nlptune.config.schema import build_run_config
 
-    return build_run_config(to_plain(compose(overrides)))
+    run = load_with_recipe(overrides)
+    if run is not None:
+        return run
+    return build_run_config(resolve_plain(to_plain(compose(overrides))))
 
 
 def to_yaml(cfg) -> str:

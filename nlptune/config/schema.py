@@ -20,6 +20,7 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
 SCHEDULERS = ("constant", "linear", "cosine", "polynomial")
 PRECISIONS = ("no", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+REPORTERS = ("tensorboard", "mlflow", "wandb")
 # Keys of the model group that configure the scratch tokenizer rather than the network.
 TOKENIZER_KEYS = ("tokenizer", "vocab_size", "min_frequency", "lowercase", "normalization")
 
@@ -111,6 +112,21 @@ class TrainerConfig:
     num_workers: int = 0
     threads: int = 0
     compile: bool = False
+    report_to: tuple[str, ...] = ("tensorboard",)  # experiment trackers; () = none
+    save_every: int = 0  # optimizer steps between checkpoints; 0 = every epoch end
+    keep_last: int = 2  # complete checkpoints kept; 0 = none written
+    dist_timeout_s: int = 300  # collective timeout across processes
+    deterministic: bool = False  # torch deterministic algorithms (+ CUBLAS_WORKSPACE_CONFIG on GPU)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Noise applied to training batches only (never validation): per-token probabilities, seeded by `seed`."""
+
+    name: str = "none"
+    delete_prob: float = 0.0  # random deletion (token dropout): the token is removed
+    swap_prob: float = 0.0  # random swap: the token trades places with another of its sentence
+    unk_prob: float = 0.0  # word dropout: the token becomes [UNK]
 
 
 @dataclass(frozen=True)
@@ -120,10 +136,15 @@ class RunConfig:
     optimizer: OptimizerConfig
     scheduler: SchedulerConfig
     trainer: TrainerConfig
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 42
     output_dir: str | None = None
+    resume: str | None = None  # None | "auto" | a checkpoint or run directory path
+    resume_allow_changes: bool = False
     # the resolved plain config as composed, for config.yaml and the manifest
     plain: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # where the run came from, for the manifest: {"recipe": ..., "trust_remote_code": ...} (config/recipe_run.py)
+    provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _freeze(value: Any) -> Any:
@@ -169,6 +190,7 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
     """Turn the composed plain config into a validated `RunConfig`; raise `ConfigError` listing every problem."""
     issues: list[ConfigIssue] = []
     plain = dict(plain)
+    plain.pop("tune", None)  # the sweep's own section (nlptune/config/tune.py); it never reaches training
     for section in ("task", "model", "optimizer", "scheduler", "trainer"):
         if not isinstance(plain.get(section), Mapping):
             issues.append(ConfigIssue(section, "missing section", f"select one, e.g. {section}=<name>"))
@@ -187,11 +209,15 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
         optimizer=_build(OptimizerConfig, "optimizer", plain["optimizer"], issues),
         scheduler=_build(SchedulerConfig, "scheduler", plain["scheduler"], issues),
         trainer=_build(TrainerConfig, "trainer", plain["trainer"], issues),
+        augment=_build(AugmentConfig, "augment", plain.get("augment") or {}, issues),
         seed=plain.get("seed", 42),
         output_dir=plain.get("output_dir"),
+        resume=plain.get("resume"),
+        resume_allow_changes=plain.get("resume_allow_changes", False),
         plain=_freeze(plain),
     )
-    unknown_top = set(plain) - {"task", "model", "optimizer", "scheduler", "trainer", "seed", "output_dir"}
+    unknown_top = set(plain) - {"task", "model", "optimizer", "scheduler", "trainer", "augment", "seed", "output_dir",
+                                "resume", "resume_allow_changes"}
     for key in sorted(unknown_top):
         issues.append(ConfigIssue(key, "unknown top-level key", "remove it"))
     if not issues:

@@ -11,6 +11,10 @@ from nlptune.config.registry import UnknownComponentError, lookup
 
 # Arguments the trainer supplies to every builder; they are not config keys.
 RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label"}
+# Builder arguments a config must never set (ARCHITECTURE.md, safety rules): configs and recipes are
+# shared data, so they may not turn on remote code or pickled weights.
+UNSAFE_ARGS = {"trust_remote_code": "remote code is never enabled from a config or recipe",
+               "use_safetensors": "weights are always read as safetensors"}
 
 
 def _choice(key: str, value: Any, choices: Iterable[str]) -> list[ConfigIssue]:
@@ -62,10 +66,14 @@ def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
         return [ConfigIssue("model.name", f"unknown model {model.name!r}",
                             f"choose one of: {', '.join(err.known)} (e.g. model=lstm)")]
     params = inspect.signature(builder).parameters
-    accepted = [p for p in params if p not in RUNTIME_ARGS and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
+    accepted = [p for p in params if p not in RUNTIME_ARGS and p not in UNSAFE_ARGS
+                and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
     issues = []
     for key in model.args:
-        if key not in accepted:
+        if key in UNSAFE_ARGS:
+            issues.append(ConfigIssue(f"model.{key}", f"'{key}' cannot be set in a config", f"remove it: "
+                                      f"{UNSAFE_ARGS[key]}"))
+        elif key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean 'model.{close[0]}'?" if close else f"valid keys: {', '.join(accepted)}"
             issues.append(ConfigIssue(f"model.{key}", f"model '{model.name}' has no argument '{key}'", hint))
@@ -93,6 +101,9 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += _choice("scheduler.name", sched.name, schema.SCHEDULERS)
     issues += _range("scheduler.warmup_ratio", sched.warmup_ratio, 0.0, 1.0)
     issues += _range("scheduler.warmup_steps", sched.warmup_steps, 0)
+    if sched.name == "polynomial" and opt.lr is not None and sched.lr_end is not None and sched.lr_end >= opt.lr:
+        issues.append(ConfigIssue("scheduler.lr_end", f"lr_end {sched.lr_end!r} is not below optimizer.lr "
+                                  f"{opt.lr!r}", "the polynomial schedule decays to lr_end: set it below optimizer.lr"))
     issues += _range("trainer.batch_size", trainer.batch_size, 0, low_open=True)
     issues += _range("trainer.eval_batch_size", trainer.eval_batch_size, 0, low_open=True)
     issues += _range("trainer.gradient_accumulation_steps", trainer.gradient_accumulation_steps, 1)
@@ -103,6 +114,9 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += _range("trainer.patience", trainer.patience, 0)
     issues += _range("trainer.log_every", trainer.log_every, 1)
     issues += _range("trainer.threads", trainer.threads, 0)
+    issues += _range("trainer.save_every", trainer.save_every, 0)
+    issues += _range("trainer.keep_last", trainer.keep_last, 0)
+    issues += _range("trainer.dist_timeout_s", trainer.dist_timeout_s, 0, low_open=True)
     if trainer.max_epochs == 0 and trainer.max_steps == 0:
         issues.append(ConfigIssue("trainer.max_epochs", "both max_epochs and max_steps are 0",
                                   "set trainer.max_epochs or trainer.max_steps above 0"))
@@ -110,9 +124,34 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += _choice("trainer.device", trainer.device, schema.DEVICES)
     if not isinstance(run.seed, int) or isinstance(run.seed, bool):
         issues.append(ConfigIssue("seed", f"expected an integer, got {run.seed!r}", "e.g. seed=42"))
+    issues += _resume_issues(run)
+    return issues
+
+
+def _resume_issues(run: schema.RunConfig) -> list[ConfigIssue]:
+    issues = []
+    if run.resume is not None and (not isinstance(run.resume, str) or not run.resume):
+        issues.append(ConfigIssue("resume", f"expected null, auto or a path, got {run.resume!r}",
+                                  "e.g. resume=auto output_dir=runs/my-run"))
+    elif run.resume == "auto" and not run.output_dir:
+        issues.append(ConfigIssue("resume", "resume=auto needs output_dir (the run directory to continue)",
+                                  "add output_dir=PATH, or give the checkpoint: resume=PATH"))
+    if not isinstance(run.resume_allow_changes, bool):
+        issues.append(ConfigIssue("resume_allow_changes", f"expected true or false, got {run.resume_allow_changes!r}",
+                                  "resume_allow_changes=true"))
+    return issues
+
+
+def _experience_issues(run: schema.RunConfig) -> list[ConfigIssue]:
+    """Trackers (trainer.report_to) and training-data augmentation (augment.*)."""
+    issues = []
+    for name in run.trainer.report_to:
+        issues += _choice("trainer.report_to", name, schema.REPORTERS)
+    for key in ("delete_prob", "swap_prob", "unk_prob"):
+        issues += _range(f"augment.{key}", getattr(run.augment, key), 0.0, 1.0)
     return issues
 
 
 def validate_values(run: schema.RunConfig) -> list[ConfigIssue]:
     """Every value problem of ``run``, in config order (empty when the config is valid)."""
-    return _task_issues(run.task) + _model_issues(run.model) + _training_issues(run)
+    return _task_issues(run.task) + _model_issues(run.model) + _training_issues(run) + _experience_issues(run)

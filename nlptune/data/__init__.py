@@ -38,7 +38,12 @@ def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_
 
     datasets.disable_progress_bars()
 
-    fingerprint = json.dumps(key_parts + [tokenizer.backend_tokenizer.to_str(), max_length, joint_pairs])
+    # the tokenizer's truncation/padding settings are call state (set by the last encode), not part of what it
+    # produces here: max_length is keyed separately, so they are left out or the key would depend on history
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    fingerprint = json.dumps(key_parts + [state, max_length, joint_pairs], sort_keys=True)
     path = cache_dir() / "tokenized" / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     if (path / "dataset_info.json").is_file():
         try:
@@ -53,6 +58,19 @@ def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_
     except OSError:
         pass  # caching is an optimisation; a read-only home must not stop training
     return columns
+
+
+def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, joint_pairs: bool) -> None:
+    """Refuse a split in which tokenization left every example with special tokens only (e.g. texts made of
+    control or zero-width characters, which a tokenizer's normalizer removes)."""
+    from nlptune.data.tokenization import encode
+
+    empty = encode(tokenizer, [[""] for _ in task.text_fields], max_length=task.max_length,
+                   joint_pairs=joint_pairs)["length"][0]
+    if all(length <= empty for length in columns["length"]):
+        raise DataError("every text is empty after preprocessing (the tokenizer's normalisation left no tokens)",
+                        file=source, split=split, column=task.text_fields[0],
+                        fix="check task.text_fields and the file's encoding and content")
 
 
 def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
@@ -75,6 +93,7 @@ def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
         key = [raw[split].sha256, len(examples.labels), list(task.text_fields)]
         columns = _encode_cached(tokenizer, examples.texts, max_length=task.max_length, joint_pairs=pretrained,
                                  key_parts=key)
+        _refuse_all_empty(tokenizer, columns, raw[split].source, split, task, pretrained)
         datasets_[split] = EncodedDataset(columns, examples.labels)
     return PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
                         label_names=label_names, data_sha256={s: r.sha256 for s, r in raw.items()},

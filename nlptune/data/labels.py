@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from nlptune.config.schema import TaskConfig
@@ -40,8 +41,13 @@ def _regression_label(value, where: dict) -> float:
     return float(value)
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _class_key(value, where: dict):
-    """Normalise a classification label to an int or a string; refuse floats, nulls and NaN."""
+    """Normalise a classification label to an int or a string; refuse floats, nulls and NaN.
+
+    Text files give strings: "1" and "1.0" are the class 1, "0.5" is refused like the float 0.5."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise DataError("label is empty (null/NaN)", fix="fill in or drop that row", **where)
     if isinstance(value, bool):
@@ -53,7 +59,11 @@ def _class_key(value, where: dict):
                         fix="use integer or string class labels, or task.problem_type=regression", **where)
     if isinstance(value, str):
         stripped = value.strip()
-        return int(stripped) if stripped.lstrip("-").isdigit() else stripped
+        if not stripped:  # an empty CSV/TSV cell is that format's null
+            raise DataError("label is empty", fix="fill in or drop that row", **where)
+        if stripped.lstrip("-").isdigit():
+            return int(stripped)
+        return _class_key(float(stripped), where) if _NUMBER.fullmatch(stripped) else stripped
     if isinstance(value, int):
         return value
     raise DataError(f"label {value!r} has an unsupported type {type(value).__name__}",
@@ -61,14 +71,16 @@ def _class_key(value, where: dict):
 
 
 def _where(raw: RawSplit, split: str, index: int, column: str) -> dict:
-    return {"file": raw.source, "split": split, "line": index + 1, "column": column}
+    return {"file": raw.source, "split": split, "line": raw.line_of(index), "column": column}
 
 
-def _label_ids(keys: list, names: list[str], raw: RawSplit, split: str, column: str) -> list[int]:
+def _label_ids(keys: list, names: list[str], raw: RawSplit, split: str, column: str,
+               positional: bool) -> list[int]:
+    """Class ids of ``keys``: by name, or (``positional``) an int label is the index into ``names``."""
     index = {name: i for i, name in enumerate(names)}
     ids = []
     for i, key in enumerate(keys):
-        if isinstance(key, int) and 0 <= key < len(names) and str(key) not in index:
+        if positional and isinstance(key, int) and 0 <= key < len(names) and str(key) not in index:
             ids.append(key)
         elif str(key) in index:
             ids.append(index[str(key)])
@@ -109,5 +121,8 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
         ids = [_regression_label(v, _where(raw, split, i, task.label_field)) for i, v in enumerate(labels)]
     else:
         keys = [_class_key(v, _where(raw, split, i, task.label_field)) for i, v in enumerate(labels)]
-        ids = _label_ids(keys, label_names, raw, split, task.label_field)
+        # int labels index declared names (GLUE: 0/1 with [negative, positive]); names inferred from the train
+        # labels are matched by value only, so a validation label unseen in train is never mapped by position
+        positional = bool(task.label_names) and not any(str(n).lstrip("-").isdigit() for n in task.label_names)
+        ids = _label_ids(keys, label_names, raw, split, task.label_field, positional)
     return Examples(texts=texts, labels=ids, source=raw.source)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,11 @@ class RawSplit:
     columns: dict[str, list]
     source: str  # file path, "hub:<id>" or "generator:<name>"
     sha256: str  # of the file bytes, or an identity string for generated / hub data
+    lines: list[int] | None = None  # the file line each row starts on (text files); else rows count from 1
+
+    def line_of(self, index: int) -> int:
+        """The line (text files) or 1-based row number of row ``index``, for error messages."""
+        return self.lines[index] if self.lines is not None and index < len(self.lines) else index + 1
 
 
 def _sha256(path: Path) -> str:
@@ -43,16 +49,18 @@ def _decode(path: Path, split: str) -> str:
                         fix="re-encode the file as UTF-8") from None
 
 
-def _read_jsonl(path: Path, split: str) -> list[dict]:
+def _read_jsonl(path: Path, split: str) -> tuple[list[dict], list[int] | None]:
     text = _decode(path, split)
     if path.suffix == ".json" and text.lstrip().startswith("["):
         try:
-            return json.loads(text)
+            return json.loads(text), None
         except json.JSONDecodeError as err:
             raise DataError(f"malformed JSON: {err.msg}", file=str(path), split=split, line=err.lineno,
                             fix="fix the JSON syntax at that line") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    rows, lines = [], []
+    # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
+    # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -64,25 +72,31 @@ def _read_jsonl(path: Path, split: str) -> list[dict]:
             raise DataError(f"expected a JSON object, got {type(row).__name__}", file=str(path), split=split,
                             line=number, fix="make every line one JSON object like {\"text\": ..., \"label\": ...}")
         rows.append(row)
-    return rows
+        lines.append(number)
+    return rows, lines
 
 
-def _read_delimited(path: Path, split: str) -> list[dict]:
+def _read_delimited(path: Path, split: str) -> tuple[list[dict], list[int]]:
     text = _decode(path, split)
-    reader = csv.reader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ",")
+    # newline="" lets csv see the real line ends: quoted fields keep their newlines, and U+2028/NEL inside a
+    # field do not end the row
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
     try:
         header = next(reader)
     except StopIteration:
-        return []
-    rows = []
+        return [], []
+    rows, lines = [], []
+    end = reader.line_num  # a quoted field may span lines: a record starts after the previous one ends
     for row in reader:
+        start, end = end + 1, reader.line_num
         if not row:
             continue
         if len(row) != len(header):
             raise DataError(f"row has {len(row)} fields but the header has {len(header)}", file=str(path),
-                            split=split, line=reader.line_num, fix="quote fields that contain the delimiter")
+                            split=split, line=start, fix="quote fields that contain the delimiter")
         rows.append(dict(zip(header, row)))
-    return rows
+        lines.append(start)
+    return rows, lines
 
 
 def _read_parquet(path: Path) -> dict[str, list]:
@@ -107,14 +121,16 @@ def read_file(path: str | Path, split: str) -> RawSplit:
     if path.suffix not in EXTENSIONS:
         raise DataError(f"unsupported file type '{path.suffix}'", file=str(path), split=split,
                         fix=f"use one of {', '.join(EXTENSIONS)}")
+    lines = None
     if path.suffix == ".parquet":
         columns = _read_parquet(path)
     else:
         reader = _read_delimited if path.suffix in (".csv", ".tsv") else _read_jsonl
-        columns = _to_columns(reader(path, split))
+        rows, lines = reader(path, split)
+        columns = _to_columns(rows)
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
-    return RawSplit(columns=columns, source=str(path), sha256=_sha256(path))
+    return RawSplit(columns=columns, source=str(path), sha256=_sha256(path), lines=lines)
 
 
 def _find_in_dir(data_dir: str, task: str, split: str) -> Path:

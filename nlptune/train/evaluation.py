@@ -14,8 +14,13 @@ def predictions_from_logits(logits: torch.Tensor, regression: bool) -> torch.Ten
 
 
 @torch.no_grad()
-def evaluate(model, loader, *, metrics: list[str], regression: bool, accelerator=None) -> dict[str, float]:
-    """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards."""
+def evaluate(model, loader, *, metrics: list[str], regression: bool, accelerator=None,
+             collect: dict | None = None) -> dict[str, float]:
+    """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards.
+
+    When ``collect`` (a dict) is given, it receives the gathered ``predictions`` and ``references`` (numpy
+    arrays, in loader order), e.g. for the confusion matrix / scatter plot of the best model.
+    """
     model.eval()
     predictions, references, loss_sum, count = [], [], 0.0, 0
     for batch in loader:
@@ -31,6 +36,8 @@ def evaluate(model, loader, *, metrics: list[str], regression: bool, accelerator
         count += gold.shape[0]
     model.train()
     predictions, references = torch.cat(predictions).numpy(), torch.cat(references).numpy()
+    if collect is not None:
+        collect.update(predictions=predictions, references=references)
     scores = compute_metrics(metrics, predictions, references)
     scores["loss"] = float(loss_sum / max(count, 1))
     return scores

@@ -5,6 +5,7 @@ Read top to bottom: set up -> data -> model -> optimizer/schedule -> prepare -> 
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -19,16 +20,19 @@ from accelerate.utils import broadcast_object_list
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import RunConfig
 from nlptune.data import PreparedData, prepare_data
+from nlptune.data.augment import training_collate
 from nlptune.data.batching import Collator, LengthGroupedBatchSampler, eval_order
 from nlptune.metrics import is_improvement
 from nlptune.models import build_model, is_pretrained, parameter_report
-from nlptune.train import report
+from nlptune.train import checkpoint, faults, plots, report, resume, tracking
 from nlptune.train.evaluation import evaluate
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
 from nlptune.utils.seeding import seed_everything
+from nlptune.utils.seeding import set_deterministic
+from nlptune.train.model_card import write_model_card
 
 # on_evaluate(step, samples_seen, metrics) -> True to stop the run (the tuner prunes through it)
 EvaluateHook = Callable[[int, int, dict], bool]
@@ -43,12 +47,13 @@ class RunResult:
     stopped_by_hook: bool = False
 
 
-def make_accelerator(trainer) -> Accelerator:
+def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     """An Accelerator for ``trainer``; refuses to run when the launcher and Accelerate disagree on processes."""
     cpu = trainer.device == "cpu" or (trainer.device == "auto" and not torch.cuda.is_available())
     accelerator = Accelerator(cpu=cpu, mixed_precision=trainer.mixed_precision,
                               gradient_accumulation_steps=trainer.gradient_accumulation_steps,
-                              dynamo_backend="inductor" if trainer.compile else None)
+                              dynamo_backend="inductor" if trainer.compile else None,
+                              kwargs_handlers=faults.process_group_kwargs(trainer.dist_timeout_s), **tracking_kwargs)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:
         raise NlptuneError(
@@ -65,12 +70,17 @@ def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int):
     collate = Collator(pad_token_id, run.task.is_regression,
                        pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
     sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size, run.seed, trainer.group_by_length)
-    train_loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=collate,
-                                               num_workers=trainer.num_workers)
+    train_collate = training_collate(collate, run.augment, run.seed, data.tokenizer)  # augmentation: train only
+    # each loader draws its worker seed from its own generator, not the global one: creating an iterator
+    # (each epoch, each evaluation, a resumed epoch) then never shifts the dropout masks that follow
+    train_loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=train_collate,
+                                               num_workers=trainer.num_workers,
+                                               generator=torch.Generator().manual_seed(run.seed))
     # evaluation batches sorted by length: the order does not change the metrics, only the padding
     validation = torch.utils.data.Subset(data.validation, eval_order(data.validation.lengths))
     eval_loader = torch.utils.data.DataLoader(validation, batch_size=trainer.eval_batch_size, collate_fn=collate,
-                                              num_workers=trainer.num_workers)
+                                              num_workers=trainer.num_workers,
+                                              generator=torch.Generator().manual_seed(run.seed))
     return train_loader, eval_loader, sampler
 
 
@@ -93,19 +103,53 @@ def _task_info(run: RunConfig, data: PreparedData) -> dict:
 
 
 def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
-    """Train ``config`` to the end (or early stop / hook stop) and write its run directory."""
+    """Train ``config`` to the end (or early stop / hook stop) and write its run directory; with
+    ``config.resume``, continue from a checkpoint exactly where it stopped."""
     quiet_libraries()
-    accelerator = make_accelerator(config.trainer)
+    output_dir = resume.target_dir(config) or default_output_dir(config)
+    set_deterministic(config.trainer.deterministic)  # before any CUDA work: cuBLAS reads its workspace setting once
+    accelerator = make_accelerator(config.trainer, **tracking.accelerator_kwargs(config.trainer, output_dir))
+    with faults.Guard(accelerator, config.trainer.dist_timeout_s) as guard:  # names a failed rank and its phase
+        return _train(config, hooks, accelerator, guard, output_dir)
+
+
+def _cpu_copy(model) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _already_finished(plan: resume.ResumePlan) -> RunResult:
+    state = plan.state
+    checkpoint.note(f"the run in {plan.run_dir} already finished at step {state['step']}; nothing to do "
+                    f"(results: {plan.run_dir / 'metrics.json'})")
+    summary = json.loads((plan.run_dir / "metrics.json").read_text())
+    return RunResult(output_dir=plan.run_dir, best=state["best"], best_step=state["best_step"], summary=summary,
+                     stopped_by_hook=state["stopped_by_hook"])
+
+
+def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accelerator, guard: faults.Guard,
+           output_dir: Path) -> RunResult:
     trainer, task = config.trainer, config.task
+    if accelerator.num_processes > 1:  # one run directory for every rank (a default one is timestamped)
+        shared = [str(output_dir)]
+        broadcast_object_list(shared)
+        output_dir = Path(shared[0])
+    # a fresh start, or a verified checkpoint whose config matches (refused with a diff otherwise)
+    plan = resume.plan(config, output_dir, accelerator.num_processes)
+    if plan.finished and not plan.changes:
+        return _already_finished(plan)
+    guard.set_phase("data")
     seed_everything(config.seed)
     with accelerator.main_process_first():  # rank 0 fills the tokenization cache, the others read it
         data = prepare_data(config, pretrained=is_pretrained(config.model.name))
+    resume.check_data(plan, data.data_sha256, config.resume_allow_changes)
+    guard.set_phase("setup")
     seed_everything(config.seed)  # same initial weights whatever data preparation consumed
     model = _build(config, data)
+    if plan.checkpoint:
+        checkpoint.load_weights(plan.checkpoint, model)
     parameters = parameter_report(model)
-    output_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
-    rundir = RunDir(output_dir) if accelerator.is_main_process else None
     train_loader, eval_loader, sampler = _loaders(data, config, data.tokenizer.pad_token_id)
+    train_collate = train_loader.collate_fn
     optimizer = build_optimizer(model, config.optimizer, accelerator.device)
     batches_per_process = math.ceil(len(sampler) / accelerator.num_processes)
     steps_per_epoch = math.ceil(batches_per_process / trainer.gradient_accumulation_steps)
@@ -114,35 +158,55 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     scheduler = build_scheduler(optimizer, config.scheduler, total_steps)
     # the scheduler is stepped by hand once per optimizer step, so it is not prepared
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
-    if rundir:
+    rank_state = resume.restore(plan, accelerator, optimizer=optimizer, scheduler=scheduler) if plan.checkpoint \
+        else {}
+    start = resume.TrainState.from_plan(plan)  # step, samples, best, early-stopping counter (zeros when fresh)
+    rundir = None
+    if accelerator.is_main_process:  # only now, with data and checkpoint checked, is the run directory touched
+        resume.prepare_run_dir(plan)  # a resumed run's metrics.jsonl is cut back to its checkpoint
+        rundir = RunDir(output_dir)
         rundir.write_config(config)
         manifest = {"environment": describe(), "seed": config.seed, "num_processes": accelerator.num_processes,
                     "device": str(accelerator.device), "data": {"sha256": data.data_sha256, "sources": data.sources},
-                    "train_rows": len(data.train), "validation_rows": len(data.validation)}
+                    "train_rows": len(data.train), "validation_rows": len(data.validation),
+                    "resumed_from": str(plan.checkpoint) if plan.checkpoint else None}
+        manifest.update(config.provenance)  # the recipe it came from, with pins drift; the trust flag
         rundir.write_manifest(manifest)
         report.print_start(config, parameters, output_dir, accelerator.num_processes, total_steps)
+        rundir.tracker = tracking.start(accelerator, config, parameters, output_dir)  # fed by rundir.log
 
-    best, best_step, best_state, stale, step, samples = None, 0, None, 0, 0, 0
+    best, best_step, best_state, stale, step, samples = start.best, start.best_step, None, start.stale, \
+        start.step, start.samples
+    best_outputs = None  # the best model's validation predictions, for the confusion matrix / scatter plot
+    if accelerator.is_main_process and best is not None:  # the best weights and predictions of the checkpoint
+        best_state = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_MODEL) \
+            or _cpu_copy(accelerator.unwrap_model(model))
+        saved = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_OUTPUTS)
+        best_outputs = {k: v.numpy() for k, v in saved.items()} if saved else None
     main = task.main_metric
-    stop, stopped_by_hook, history = False, False, []
-    loss_sum = torch.zeros((), device=accelerator.device)
-    loss_count, eval_time = 0, 0.0
+    stop, stopped_by_hook, history = start.stop, start.stopped_by_hook, start.history
+    loss_sum = rank_state.get("loss_sum", torch.zeros(())).to(accelerator.device)
+    loss_count, eval_time = rank_state.get("loss_count", 0), start.eval_time_s
+    watch = faults.NonFiniteWatch(accelerator.device)  # the first NaN/inf loss, without a sync per step
     started = time.perf_counter()
     progress = report.Progress(total_steps, enabled=accelerator.is_main_process)
 
     def evaluate_now(epoch: int) -> None:
-        nonlocal best, best_step, best_state, stale, stop, stopped_by_hook, eval_time
+        nonlocal best, best_step, best_state, stale, stop, stopped_by_hook, eval_time, best_outputs
+        watch.check(accelerator, epoch, guard.last_checkpoint)
+        guard.set_phase("evaluate", step)
         eval_started = time.perf_counter()
+        outputs = {}
         scores = evaluate(model, eval_loader, metrics=list(task.metrics), regression=task.is_regression,
-                          accelerator=accelerator)
+                          accelerator=accelerator, collect=outputs)
         eval_time += time.perf_counter() - eval_started
         record = {"step": step, "epoch": epoch, "samples": samples, **{f"eval_{k}": v for k, v in scores.items()}}
         history.append(record)
         if is_improvement(main, scores[main], None if best is None else best[main]):
             best, best_step, stale = dict(scores), step, 0
             if accelerator.is_main_process:  # a CPU copy: the best weights survive later, worse steps
-                state = accelerator.unwrap_model(model).state_dict()
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+                best_state = _cpu_copy(accelerator.unwrap_model(model))
+                best_outputs = outputs
         else:
             stale += 1
         decision = [accelerator.is_main_process and any(hook(step, samples, scores) for hook in hooks)]
@@ -153,11 +217,44 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
         if rundir:
             rundir.log(record)
         progress.note_eval(record, main)
+        guard.set_phase("train")
 
+    def save_checkpoint(epoch: int, finished: bool = False) -> None:
+        """Every rank: the complete state after this step, written atomically (see checkpoint.py)."""
+        watch.check(accelerator, epoch, guard.last_checkpoint)  # never save the weights of a diverged run
+        phase = guard.phase
+        guard.set_phase("checkpoint", step)
+        counters = resume.TrainState(
+            step=step, epoch=epoch, batches_done=batches_done, epoch_samples=epoch_samples, samples=samples,
+            best=best, best_step=best_step, stale=stale, stop=stop, stopped_by_hook=stopped_by_hook, history=history,
+            train_time_s=start.train_time_s + time.perf_counter() - started, eval_time_s=eval_time)
+        metrics_file = output_dir / "metrics.jsonl"
+        train_state = {**counters.to_json(), "finished": finished, "total_steps": total_steps,
+                       "batches_per_epoch": len(train_loader), "sampler_seed": config.seed,
+                       "num_processes": accelerator.num_processes, "data_sha256": data.data_sha256,
+                       "metrics_bytes": metrics_file.stat().st_size if rundir and metrics_file.exists() else 0,
+                       "config": resume.plain_config(config)}
+        rank = {"rng": checkpoint.rng_state(), "loss_sum": loss_sum.detach().to("cpu", copy=True),
+                "loss_count": loss_count}
+        guard.last_checkpoint = checkpoint.save(
+            output_dir / checkpoint.CHECKPOINTS, step, accelerator, model=model, optimizer=optimizer,
+            scheduler=scheduler, best_state=best_state if best_step != step else None, best_outputs=best_outputs,
+            train_state=train_state, rank_state=rank, keep_last=trainer.keep_last)
+        guard.set_phase(phase)
+
+    # where the data stands: (epoch, batches of it this process already consumed); (0, 0) when fresh
+    epoch, skip = resume.start_position(plan, len(train_loader), trainer.batch_size, accelerator.num_processes)
+    current_epoch, batches_done, epoch_samples = epoch, skip, start.epoch_samples if skip else 0
+    if rank_state:  # the last thing before the first batch: the resumed run draws the same dropout masks
+        resume.restore_rng(rank_state, train_collate, batches_before=epoch * len(train_loader) + skip)
+    guard.set_phase("train", step)
     model.train()
-    for epoch in range(max_epochs):
-        sampler.set_epoch(epoch)
-        for batch in train_loader:
+    for epoch in range(epoch, max_epochs):
+        if stop or step >= total_steps:
+            break
+        loader = resume.epoch_loader(train_loader, sampler, epoch, skip)  # the same batch order as uninterrupted
+        current_epoch, batches_done, epoch_samples, skip = epoch, skip, epoch_samples if skip else 0, 0
+        for batch in loader:
             with accelerator.accumulate(model):
                 loss = model(**batch)["loss"]
                 accelerator.backward(loss)
@@ -165,16 +262,22 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
                     accelerator.clip_grad_norm_(model.parameters(), trainer.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+            watch.observe(loss, step + 1, scheduler.get_last_lr()[0])
             loss_sum += loss.detach()
             loss_count += 1
-            samples += batch["labels"].shape[0] * accelerator.num_processes
+            batch_samples = batch["labels"].shape[0] * accelerator.num_processes
+            samples, epoch_samples, batches_done = samples + batch_samples, epoch_samples + batch_samples, \
+                batches_done + 1
             if not accelerator.sync_gradients:
                 continue
             if not accelerator.optimizer_step_was_skipped:
                 scheduler.step()
             step += 1
+            guard.step = step
             progress.advance(epoch, step, samples)
+            end_of_epoch = batches_done == len(train_loader)
             if step % trainer.log_every == 0:  # the only host-device sync of the train step
+                watch.check(accelerator, epoch, guard.last_checkpoint)
                 mean_loss = accelerator.reduce(loss_sum, reduction="mean").item() / loss_count
                 if rundir:
                     rundir.log({"step": step, "epoch": epoch, "samples": samples, "loss": mean_loss,
@@ -182,25 +285,26 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
                 progress.note_loss(mean_loss, scheduler.get_last_lr()[0])
                 loss_sum.zero_()
                 loss_count = 0
-            if trainer.eval_every and step % trainer.eval_every == 0:
+            if (trainer.eval_every and step % trainer.eval_every == 0) or end_of_epoch or step >= total_steps:
                 evaluate_now(epoch)
             if stop or step >= total_steps:
-                break
-        if not trainer.eval_every or (step % trainer.eval_every != 0):
-            if not stop:
-                evaluate_now(epoch)
-        if stop or step >= total_steps:
-            break
-    runtime = time.perf_counter() - started
+                break  # the final checkpoint follows the loop
+            if trainer.keep_last and (step % trainer.save_every == 0 if trainer.save_every else end_of_epoch):
+                save_checkpoint(epoch)
+    runtime = start.train_time_s + time.perf_counter() - started
     progress.close()
+    watch.check(accelerator, current_epoch, guard.last_checkpoint)
+    guard.set_phase("save", step)
     accelerator.wait_for_everyone()
 
     summary = {"best": best, "best_step": best_step, "main_metric": main, "train_runtime_s": round(runtime, 3),
                "eval_runtime_s": round(eval_time, 3),
                "train_samples_per_second": round(samples / max(runtime - eval_time, 1e-9), 3),
-               "train_samples": samples, "steps": step, "epochs": epoch + 1, "stopped_early": stop,
+               "train_samples": samples, "steps": step, "epochs": current_epoch + 1, "stopped_early": stop,
                "num_processes": accelerator.num_processes, "parameters": parameters,
                "hyperparameters": report.hyperparameters(config)}
+    if trainer.keep_last:  # before best/: saving the best model loads its weights into `model`
+        save_checkpoint(current_epoch, finished=True)
     if rundir:
         unwrapped = accelerator.unwrap_model(model)
         if best_state is not None:
@@ -208,7 +312,10 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
         save_best_model(unwrapped, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(config.model.name),
                         task_info=_task_info(config, data))
         rundir.write_summary(summary)
+        write_model_card(output_dir)  # best/README.md, from the files just written
         rundir.close()
+        plots.write_run_plots(output_dir, best_step=best_step, outputs=best_outputs, label_names=data.label_names,
+                              regression=task.is_regression)
         report.print_end(summary, history, output_dir)
     # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
     del model, optimizer, train_loader, eval_loader, best_state

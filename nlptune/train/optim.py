@@ -16,7 +16,7 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     no_decay = set()
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
-            if isinstance(module, _NORMS) or name.endswith("bias") or "norm" in type(module).__name__.lower():
+            if isinstance(module, _NORMS) or "bias" in name or "norm" in type(module).__name__.lower():
                 no_decay.add(id(param))
     decay, plain = [], []
     for param in model.parameters():

@@ -54,13 +54,18 @@ class LoadedRun:
         loader = self._loader(examples.texts, examples.labels, batch_size)
         return evaluate(self.model, loader, metrics=self.info["metrics"], regression=self.regression)
 
+    def batches(self, texts: list[list[str]], batch_size: int = 128):
+        """The model's input batches (padded tensors, no labels) for ``texts`` (one list per text field), in order."""
+        dummy = [0.0 if self.regression else 0] * len(texts[0])
+        for batch in self._loader(texts, dummy, batch_size):
+            batch.pop("labels")
+            yield batch
+
     @torch.no_grad()
     def predict(self, texts: list[list[str]], batch_size: int = 128) -> list[dict]:
         """One prediction per example: ``{"label", "score"}`` plus class probabilities for classification."""
-        dummy = [0.0 if self.regression else 0] * len(texts[0])
         results = []
-        for batch in self._loader(texts, dummy, batch_size):
-            batch.pop("labels")
+        for batch in self.batches(texts, batch_size):
             logits = self.model(**batch)["logits"].float()
             if self.regression:
                 results += [{"score": float(v)} for v in predictions_from_logits(logits, True)]

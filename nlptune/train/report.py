@@ -22,7 +22,7 @@ def hyperparameters(run: RunConfig) -> dict:
         else:
             flat[prefix] = list(node) if isinstance(node, tuple) else node
 
-    for section in ("model", "optimizer", "scheduler", "trainer"):
+    for section in ("model", "optimizer", "scheduler", "trainer", "augment"):
         walk(section, run.plain.get(section, {}))
     flat["seed"] = run.seed
     return flat
@@ -37,7 +37,7 @@ def print_start(run: RunConfig, parameters: dict, output_dir: Path, num_processe
     out = console()
     hp = Table(title="Hyperparameters (what you set)", show_header=False, title_justify="left")
     for key, value in hyperparameters(run).items():
-        if key.startswith(("optimizer.", "scheduler.", "trainer.")) or key == "seed" or key.startswith("model."):
+        if key.startswith(("optimizer.", "scheduler.", "trainer.", "augment.", "model.")) or key == "seed":
             hp.add_row(key, str(value))
     params = Table(title="Parameters (what the model learns)", title_justify="left")
     for column in ("module", "total", "trainable"):

@@ -44,6 +44,7 @@ class RunDir:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._metrics = (self.path / "metrics.jsonl").open("a", buffering=1)
+        self.tracker = None  # a tracking.Tracker: every logged record also goes to TensorBoard/MLflow/W&B
 
     def write_config(self, run: RunConfig) -> None:
         (self.path / "config.yaml").write_text(yaml.safe_dump(_plain(run.plain), sort_keys=False))
@@ -52,14 +53,18 @@ class RunDir:
         write_json(self.path / "manifest.json", manifest)
 
     def log(self, record: dict) -> None:
-        """Append one line to metrics.jsonl."""
+        """Append one line to metrics.jsonl (and send it to the run's trackers)."""
         self._metrics.write(json.dumps(record) + "\n")
+        if self.tracker is not None:
+            self.tracker.log(record)
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / "metrics.json", summary)
 
     def close(self) -> None:
         self._metrics.close()
+        if self.tracker is not None:
+            self.tracker.close()
 
     @property
     def best_dir(self) -> Path:

@@ -1,0 +1,42 @@
+"""`nlptune export`: a finished run's best model as ONNX (checked against PyTorch) or in the HF layout."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("export", help="export a run's best model (onnx, hf)",
+                            description="ONNX: writes model.onnx + tokenizer into RUN_DIR/onnx (or --output) and "
+                            "checks it with onnxruntime against PyTorch on validation rows (max abs diff printed). "
+                            "hf: the best/ folder is already the Hugging Face layout; --output copies it.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "hf"])
+    parser.add_argument("--output", help="folder to write (default: RUN_DIR/onnx for onnx; best/ itself for hf)")
+    parser.add_argument("--file", help="jsonl/csv/tsv/parquet rows to check the ONNX model on "
+                        "(default: the run's validation split)")
+    parser.add_argument("--atol", type=float, default=1e-4, help="largest accepted |onnx - pytorch| (default 1e-4)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from nlptune.utils.console import console
+
+    if args.format == "hf":
+        from nlptune.train.export import export_hf
+        from nlptune.train.rundir import read_task_info
+
+        folder = export_hf(args.run_dir, args.output)
+        pretrained = read_task_info(folder)["joint_pairs"]
+        how = ("transformers.AutoModelForSequenceClassification.from_pretrained(PATH) or "
+               "pipeline('text-classification', model=PATH)") if pretrained else \
+            ("nlptune.models.load_scratch_model(PATH) (safetensors weights + nlptune_model.json; the tokenizer "
+             "loads with transformers.AutoTokenizer)")
+        console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {args.run_dir} ...`")
+        return 0
+    from nlptune.train.export import export_onnx
+
+    result = export_onnx(args.run_dir, args.output, file=args.file, atol=args.atol)
+    console().print(f"ONNX model: {result.path} (exporter: {result.exporter}; inputs: {', '.join(result.inputs)})")
+    console().print(f"checked against PyTorch on {result.rows_checked} rows in 2 batches: "
+                    f"max abs diff {result.max_abs_diff:.3g} (tolerance {args.atol:g})")
+    return 0

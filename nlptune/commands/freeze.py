@@ -1,0 +1,42 @@
+"""`nlptune freeze RUN_DIR my.yaml`: a finished run becomes a recipe (config, pins, expected result)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("freeze", help="turn a finished run into a recipe file")
+    parser.add_argument("run_dir")
+    parser.add_argument("dest", help="the recipe file to write (e.g. my.yaml)")
+    parser.add_argument("--name", help="recipe name (default: the file name without .yaml)")
+    parser.add_argument("--description", default="", help="what the recipe is for")
+    parser.add_argument("--tolerance", type=float, help="allowed |reproduced - expected| on the main metric "
+                        "(default 0.02)")
+    parser.add_argument("--portable", action="store_true",
+                        help="write task.data_dir as null: the recipe then reads $NLPTUNE_DATA_DIR/<task>/ (or the "
+                             "hub); the data pins still check that the files are the same")
+    parser.add_argument("--force", action="store_true", help="overwrite dest")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nlptune.config.errors import NlptuneError
+    from nlptune.config.recipe import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
+
+    dest = Path(args.dest)
+    if dest.exists() and not args.force:
+        raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
+    if args.tolerance is not None and args.tolerance < 0:
+        raise NlptuneError(f"--tolerance {args.tolerance} is negative; give a value >= 0")
+    name = args.name or (dest.name[:-5] if dest.name.endswith(".yaml") else dest.name)
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    recipe = recipe_from_run(args.run_dir, name=name, description=args.description, tolerance=tolerance)
+    if args.portable:
+        recipe["config"]["task"]["data_dir"] = None
+    write_recipe(dest, recipe)
+    expected = recipe["expected"]
+    print(f"wrote {dest}: {expected['metric']} {expected['value']} ± {expected['tolerance']} "
+          f"({expected['hardware']})\nrun it: nlptune train recipe={dest}   check it: nlptune reproduce {dest}")
+    return 0

@@ -1,0 +1,130 @@
+"""`nlptune recipes list|show|copy|validate`: the shipped recipes and checks of any recipe file."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  nlptune recipes list                      name, task, model, metric, expected value, typical runtime
+  nlptune recipes show sst2-lstm            the recipe, annotated (conf/ defaults, installed versions, data)
+  nlptune recipes copy sst2-lstm my.yaml    a local copy to edit
+  nlptune recipes validate my.yaml          every problem at once, nothing trained
+  nlptune train recipe=my.yaml trainer.max_epochs=2   train it (overrides apply on top)
+"""
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("recipes", help="list, show, copy and validate recipes", epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="the shipped recipes").set_defaults(handler=handle_list)
+    show = actions.add_parser("show", help="a recipe file, annotated")
+    show.add_argument("recipe", help="a shipped recipe's name or a path")
+    show.set_defaults(handler=handle_show)
+    copy = actions.add_parser("copy", help="copy a recipe to a file to edit")
+    copy.add_argument("recipe", help="a shipped recipe's name or a path")
+    copy.add_argument("dest", help="where to write the copy")
+    copy.add_argument("--force", action="store_true", help="overwrite dest")
+    copy.set_defaults(handler=handle_copy)
+    validate = actions.add_parser("validate", help="check recipe files: every problem at once, nothing trained")
+    validate.add_argument("recipes", nargs="+", help="shipped names or paths")
+    validate.add_argument("--strict-pins", action="store_true", help="pins that differ from this machine are errors")
+    validate.set_defaults(handler=handle_validate)
+
+
+def _runtime(expected: dict) -> str:
+    seconds = expected.get("wall_time_s")
+    if seconds is None:
+        return "-"
+    text = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    hardware = expected.get("hardware") or ""
+    return f"{text} ({hardware.split(' (')[0]})" if hardware else text
+
+
+def _model(config: dict) -> str:
+    model = config.get("model") or {}
+    if model.get("name") == "pretrained":
+        return str(model.get("name_or_path", "")).rstrip("/").split("/")[-1]  # e.g. all-MiniLM-L6-v2
+    return str(model.get("name"))
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from nlptune.config.errors import NlptuneError
+    from nlptune.config.recipe import read_recipe, recipes_dir, shipped_recipes
+    from nlptune.utils.console import console
+
+    table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left")
+    for column in ("name", "task", "model", "metric", "expected", "runtime"):
+        table.add_column(column, justify="right" if column == "expected" else "left", no_wrap=column == "name")
+    for path in shipped_recipes():
+        try:
+            data = read_recipe(path)
+            config, expected = data["config"], data["expected"]
+            value = expected.get("value")
+            shown = "unmeasured" if value is None else f"{value:.4f} ± {expected.get('tolerance', 0):g}"
+            table.add_row(path.stem, str(config["task"]["name"]), _model(config), str(expected.get("metric")),
+                          shown, _runtime(expected))
+        except (NlptuneError, KeyError, TypeError, AttributeError):
+            table.add_row(path.stem, "", "", "", "INVALID", f"see `nlptune recipes validate {path.stem}`")
+    console().print(table, soft_wrap=True)
+    if not shipped_recipes():
+        console().print("no recipes found")
+    return 0
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    from nlptune.config.recipe_annotate import annotate
+    from nlptune.config.recipe import resolve_recipe
+
+    path = resolve_recipe(args.recipe)
+    print(f"# {path}")
+    print(annotate(path), end="")
+    return 0
+
+
+def handle_copy(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from nlptune.config.errors import NlptuneError
+    from nlptune.config.recipe import load_recipe, resolve_recipe
+
+    source = resolve_recipe(args.recipe)
+    load_recipe(source)  # never hand out a copy of an invalid recipe
+    dest = Path(args.dest)
+    if dest.is_dir():
+        dest = dest / source.name
+    if dest.exists() and not args.force:
+        raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, dest)
+    print(f"copied {source} -> {dest}\nedit it, then: nlptune recipes validate {dest} && nlptune train recipe={dest}")
+    return 0
+
+
+def handle_validate(args: argparse.Namespace) -> int:
+    import sys
+
+    from nlptune.config import pins as pinning
+    from nlptune.config.errors import NlptuneError
+    from nlptune.config.recipe import is_measured, load_recipe, resolve_recipe
+    from nlptune.config.recipe_run import run_config_from_recipe
+
+    failed = 0
+    for name in args.recipes:
+        try:
+            path = resolve_recipe(name)
+            recipe = load_recipe(path)
+            run = run_config_from_recipe(str(path), (), strict_pins=args.strict_pins, warn_drift=False)
+        except NlptuneError as err:
+            failed += 1
+            print(f"INVALID {name}\n{err}", file=sys.stderr)
+            continue
+        drift = run.provenance["recipe"]["drift"]
+        notes = [] if is_measured(recipe) else ["expected not measured yet"]
+        notes += [f"{len(drift)} pin(s) differ from this machine"] if drift else []
+        print(f"ok {path} ({recipe['recipe']['name']})" + (f": {'; '.join(notes)}" if notes else ""))
+        if drift:
+            print(pinning.describe_drift(drift))
+    return 2 if failed else 0

@@ -1,0 +1,59 @@
+"""`nlptune reproduce my.yaml`: train a recipe and compare its result with the recipe's `expected:`.
+
+Exit 0 when |result - expected.value| <= expected.tolerance, 1 outside it (2 for a user error, e.g. a recipe
+whose expected value was never measured). The comparison is written to <run dir>/reproduce.json.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("reproduce", help="train a recipe and check its result against expected:")
+    parser.add_argument("recipe", help="a shipped recipe's name or a path")
+    parser.add_argument("overrides", nargs="*", help="e.g. output_dir=runs/check strict_pins=true "
+                        "task.data_dir=/data")
+    parser.set_defaults(handler=handle)
+
+
+def compare(expected: dict, best: dict | None) -> dict:
+    """The check of a finished run's ``best`` metrics against a recipe's ``expected`` section."""
+    metric, value, tolerance = expected["metric"], expected["value"], expected["tolerance"]
+    got = None if not best else best.get(metric)
+    diff = None if got is None else got - value
+    return {"metric": metric, "expected": value, "tolerance": tolerance, "got": got, "difference": diff,
+            "within_tolerance": diff is not None and abs(diff) <= tolerance + 1e-12}
+
+
+def handle(args: argparse.Namespace) -> int:
+    from nlptune.config.compose import load_run_config
+    from nlptune.config.errors import NlptuneError
+    from nlptune.config.recipe import is_measured, load_recipe, resolve_recipe
+    from nlptune.config.recipe_run import RECIPE_KEY
+
+    path = resolve_recipe(args.recipe)
+    recipe = load_recipe(path)
+    if not is_measured(recipe):
+        raise NlptuneError(f"{path} has no measured expected value ({recipe['expected'].get('note') or 'value: null'})"
+                           f"; train it with `nlptune train recipe={path}` or measure it first")
+    if any(item.startswith(RECIPE_KEY + "=") for item in args.overrides):
+        raise NlptuneError("give the recipe once, as the first argument of `nlptune reproduce`")
+    config = load_run_config([f"{RECIPE_KEY}={path}", *args.overrides])
+    from nlptune.train.loop import run, shutdown
+    from nlptune.train.rundir import write_json
+    from nlptune.utils.console import console, process_rank
+
+    result = run(config)
+    check = compare(recipe["expected"], result.best)
+    check.update(recipe=str(path), run_dir=str(result.output_dir), train_runtime_s=result.summary.get(
+        "train_runtime_s"), expected_wall_time_s=recipe["expected"].get("wall_time_s"),
+        drift=config.provenance["recipe"]["drift"])
+    shutdown()
+    if process_rank() == 0 and (result.output_dir / "metrics.json").is_file():
+        write_json(result.output_dir / "reproduce.json", check)
+    verdict = "REPRODUCED" if check["within_tolerance"] else "NOT REPRODUCED"
+    got = "none" if check["got"] is None else f"{check['got']:.6f}"
+    diff = "" if check["difference"] is None else f" (difference {check['difference']:+.6f})"
+    console().print(f"{verdict}: {check['metric']} {got}, expected {check['expected']:.6f} ± "
+                    f"{check['tolerance']:g}{diff}; run dir {result.output_dir}")
+    return 0 if check["within_tolerance"] else 1

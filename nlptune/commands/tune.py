@@ -1,0 +1,43 @@
+"""`nlptune tune`: a hyperparameter sweep over any config keys (Optuna), resumable, pruned, parallel."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """search dimensions (any config key; quote them for the shell):
+  tune.space.optimizer.lr='loguniform(1e-4,3e-3)'   tune.space.model.dropout='uniform(0,0.5)'
+  tune.space.model.num_layers='int(1,3)'            tune.space.model.hidden_size='choice(128,256)'
+  tune.space.trainer.batch_size='range(16,65,16)'   tune.space.model.dropout=null  (drop a default dimension)
+examples:
+  nlptune tune task=sst2 model=lstm                               lr, warmup ratio, dropout; 20 trials
+  nlptune tune task=sst2 model=lstm tune.n_trials=32 tune.sampler=tpe tune.pruner=asha tune.workers=2
+  nlptune tune ... tune.sampler=grid                              the grid of the choice()/range() dimensions
+  nlptune tune ... resume=auto                                    continue the latest sweep (or tune.dir=...)
+  nlptune tune ... tune.storage=postgresql://host/db              every machine runs the same command
+  nlptune tune ... tune.cv_folds=5 tune.confirm_seeds=3 tune.retrain_full=true
+"""
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("tune", help="hyperparameter sweep (Optuna): key=value overrides and tune.* settings",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="e.g. task=sst2 model=lstm tune.n_trials=32")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from nlptune.tuning import run_sweep
+    from nlptune.utils.console import console
+
+    quiet = getattr(args, "quiet", False)
+    outcome = run_sweep(args.overrides, quiet=quiet)
+    out = console()
+    n = outcome.counts
+    out.print(f"sweep: {n.get('complete', 0)} complete, {n.get('pruned', 0)} pruned, {n.get('fail', 0)} failed "
+              f"-> {outcome.sweep_dir}")
+    if outcome.best is None:
+        out.print("no trial completed: see summary.md for the reasons")
+        return 1
+    params = " ".join(f"{k}={v}" for k, v in outcome.best.params.items())
+    out.print(f"best {outcome.plan.metric}: {outcome.best.value:.4f} (trial {outcome.best.trial}) {params}")
+    out.print(f"files: summary.md leaderboard.csv plots/ best/ best_recipe.yaml in {outcome.sweep_dir}")
+    return 0

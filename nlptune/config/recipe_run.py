@@ -1,0 +1,151 @@
+"""Running a recipe: `nlptune train recipe=NAME_OR_PATH [key=value ...] [strict_pins=true]`.
+
+The recipe's config is the base; command-line overrides apply on top of it with the same syntax and the same
+checks as with conf/ (a typo'd key names the closest one). Pins are compared with this machine: differences
+are warned about (refused with ``strict_pins=true``) and recorded in the run's manifest via
+``RunConfig.provenance``.
+
+Where the data comes from: a recipe whose task has no ``data_dir``, ``train_file`` or generator reads
+``$NLPTUNE_DATA_DIR/<task>/`` when that variable is set, as conf/ does, and the hub otherwise; the data pins
+tell whether the files are the ones the recipe was measured on.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Sequence
+
+from nlptune.config import pins as pinning
+from nlptune.config.errors import ConfigError, ConfigIssue
+
+RECIPE_KEY = "recipe"
+STRICT_KEY = "strict_pins"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def split_recipe_overrides(overrides: Sequence[str]) -> tuple[str | None, bool, list[str]]:
+    """``(recipe, strict_pins, other overrides)`` from a command line's ``key=value`` items."""
+    recipe, strict, rest, issues = None, False, [], []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if key == RECIPE_KEY and sep:
+            recipe = value
+        elif key == STRICT_KEY and sep:
+            if value.lower() not in _TRUE + _FALSE:
+                issues.append(ConfigIssue(STRICT_KEY, f"expected true or false, got {value!r}", "strict_pins=true"))
+            strict = value.lower() in _TRUE
+        else:
+            rest.append(item)
+    if strict and recipe is None:
+        issues.append(ConfigIssue(STRICT_KEY, "strict_pins only applies to a recipe run",
+                                  "add recipe=NAME_OR_PATH, or drop strict_pins"))
+    if issues:
+        raise ConfigError(issues)
+    return recipe, strict, rest
+
+
+def has_recipe(overrides: Sequence[str]) -> bool:
+    """Whether a command line selects a recipe."""
+    return any(item.startswith(RECIPE_KEY + "=") for item in overrides)
+
+
+def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
+    """``config`` (plain) with Hydra-syntax overrides applied; `ConfigError` lists every bad one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nlptune.config.compose import GROUPS, _check_keys, to_plain
+    from nlptune.config.safety import check_overrides
+
+    check_overrides(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as err:
+        raise ConfigError([ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")]) from None
+    cfg = OmegaConf.create(copy.deepcopy(config))
+    OmegaConf.set_struct(cfg, True)
+    issues: list[ConfigIssue] = []
+    for item, override in zip(overrides, parsed):
+        key = override.key_or_group
+        if override.is_sweep_override() or override.package is not None:
+            issues.append(ConfigIssue(key, f"'{item}' is a sweep or package override", "give one plain value"))
+        elif key in GROUPS and not override.is_delete():
+            issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
+                                      f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
+        elif not override.is_add():
+            _check_keys(cfg, [(key, item)], issues)
+    if issues:
+        raise ConfigError(issues, source="overrides of the recipe")
+    for override in parsed:
+        key = override.key_or_group
+        try:
+            if override.is_delete():
+                parent, _, leaf = key.rpartition(".")
+                with open_dict(cfg):
+                    node = OmegaConf.select(cfg, parent) if parent else cfg
+                    node.pop(leaf, None)
+            else:
+                with open_dict(cfg) if override.is_add() else nullcontext():
+                    OmegaConf.update(cfg, key, override.value(), merge=False)
+        except OmegaConfBaseException as err:
+            raise ConfigError([ConfigIssue(key, str(err).splitlines()[0], "check the override")]) from None
+    return to_plain(cfg)
+
+
+def _default_data_dir(plain: dict) -> None:
+    task = plain.get("task")
+    env = os.environ.get("NLPTUNE_DATA_DIR")
+    if isinstance(task, dict) and env and not any(task.get(k) for k in ("data_dir", "train_file", "generator")):
+        task["data_dir"] = env
+
+
+def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), strict_pins: bool = False,
+                           warn_drift: bool = True):
+    """The `RunConfig` of a recipe plus ``overrides``; drift is warned about (``warn_drift``), or refused when
+    ``strict_pins``.
+
+    ``RunConfig.provenance["recipe"]`` records the recipe (name, file, sha256), the overrides, the pins, the
+    drift found and the expected result, for the manifest.
+    """
+    from nlptune.config.recipe import load_recipe, resolve_recipe
+    from nlptune.config.schema import build_run_config
+
+    path = resolve_recipe(name_or_path)
+    recipe = load_recipe(path)
+    plain = apply_overrides(recipe["config"], overrides)
+    _default_data_dir(plain)
+    source = (plain.get("model") or {}).get("name_or_path")
+    pinning.resolve_plain(plain)
+    drift = pinning.drift(recipe["pins"], plain)
+    if drift and strict_pins:
+        raise ConfigError([ConfigIssue(d["pin"], f"the recipe pins {d['expected']!r}, this machine has "
+                                       f"{d['found']!r}", "install/use what the recipe pins, or drop strict_pins=true")
+                           for d in drift], source=f"{path} (strict_pins=true)")
+    if drift and warn_drift:
+        from nlptune.utils.console import warn
+
+        warn(f"this machine differs from the pins of recipe {path} (recorded in the run's manifest; "
+             f"strict_pins=true refuses to run):\n{pinning.describe_drift(drift)}")
+    try:
+        run = build_run_config(plain)
+    except ConfigError as err:
+        raise ConfigError(err.issues, source=f"{path} with overrides {list(overrides)}") from None
+    provenance = {"recipe": {
+        "name": recipe["recipe"]["name"], "path": str(Path(path).resolve()), "sha256": pinning.file_sha256(path),
+        "schema_version": recipe["recipe"]["schema_version"], "overrides": list(overrides),
+        "strict_pins": strict_pins, "model_source": source, "pins": recipe["pins"], "drift": drift,
+        "expected": recipe["expected"]}}
+    return dataclasses.replace(run, provenance={**dict(run.provenance), **provenance})
+
+
+def load_with_recipe(overrides: Sequence[str]) -> Any:
+    """`RunConfig` for a command line that may hold ``recipe=`` / ``strict_pins=`` (None when it holds no recipe)."""
+    recipe, strict, rest = split_recipe_overrides(overrides)
+    if recipe is None:
+        return None
+    return run_config_from_recipe(recipe, rest, strict_pins=strict)

@@ -1,0 +1,198 @@
+"""Hostile-input checks for configs, overrides and recipes: they are data, never code.
+
+Every check here runs on plain YAML nodes or strings *before* Hydra composes anything and before any
+component module is imported, so a shared file cannot make nlptune import or call anything:
+
+- YAML is read with the safe loader; a python tag (``!!python/object/apply:...``) or any tag outside plain
+  YAML is refused with its dotted key and line, before the document is even constructed.
+- ``_target_`` / ``_component_`` (and Hydra's other instantiate keys) are refused anywhere: components are
+  chosen by registered name (``model.name: lstm``).
+- Keys that would extend the component registry or Hydra's search path are refused.
+- Trust flags (``trust_remote_code``, ``trust_*``, ``use_safetensors``, ``weights_only``, ``allow_pickle``) are
+  refused in every file and override: remote code is enabled only by ``nlptune train --trust-remote-code``.
+- In a recipe, interpolations (``${...}``) are refused: a recipe holds resolved values, and a resolver such as
+  ``${oc.env:AWS_SECRET_ACCESS_KEY}`` would read the user's environment.
+
+Errors are `ConfigError`s naming the file, the dotted key and why.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from nlptune.config.errors import ConfigError, ConfigIssue
+
+# Keys Hydra's / torchtune's instantiate would turn into an import and a call.
+INSTANTIATE_KEYS = ("_target_", "_component_", "_partial_", "_recursive_", "_convert_", "_args_")
+# Keys that would add components or config sources (plugins, imports, search paths).
+REGISTRY_KEYS = ("registry", "_registry_", "register", "plugins", "_plugins_", "imports", "_imports_",
+                 "searchpath", "hydra")
+# Flags that would weaken loading safety; only the command line may enable remote code.
+TRUST_KEYS = ("trust_remote_code", "use_safetensors", "weights_only", "allow_pickle", "allow_unsafe")
+# Tags of plain YAML data; anything else (python/..., custom !tags) is refused.
+SAFE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map",
+                                                "timestamp", "binary", "merge", "set", "omap", "pairs")}
+INTERPOLATION = re.compile(r"\$\{\s*([A-Za-z_.]*)\s*:?")
+ENV_RESOLVERS = ("oc.env", "env", "oc.decode")
+
+
+def _join(prefix: str, key: Any) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def key_issue(path: str, leaf: str) -> ConfigIssue | None:
+    """The issue for a key named ``leaf`` at dotted ``path``, or None when the key is harmless."""
+    if leaf in INSTANTIATE_KEYS:
+        return ConfigIssue(path, f"'{leaf}' would import and call an arbitrary Python object",
+                           "remove it: components are chosen by registered name, e.g. model.name: lstm")
+    if leaf in TRUST_KEYS or leaf.startswith("trust_"):
+        return ConfigIssue(path, f"'{leaf}' cannot be set by a config file, recipe or override (it would let "
+                                 "downloaded files run code or unpickle data)",
+                           "remove it; remote code is enabled only by `nlptune train --trust-remote-code`")
+    if leaf in REGISTRY_KEYS:
+        return ConfigIssue(path, f"'{leaf}' would extend the component registry or the config search path",
+                           "remove it: components are registered in code, configs only name them")
+    return None
+
+
+def _value_issue(path: str, value: str) -> ConfigIssue | None:
+    match = INTERPOLATION.search(value)
+    if not match:
+        return None
+    resolver = match.group(1)
+    if resolver in ENV_RESOLVERS:
+        why = f"'${{{resolver}:...}}' would read your environment when the recipe is loaded"
+    else:
+        why = f"interpolation {value!r} is not allowed: a recipe holds resolved values only"
+    return ConfigIssue(path, why, "write the value itself (or override it on the command line)")
+
+
+def hostile_issues(data: Any, *, recipe: bool, prefix: str = "") -> list[ConfigIssue]:
+    """Every hostile key (and, for a recipe, every interpolation) in plain YAML ``data``, with dotted keys."""
+    issues: list[ConfigIssue] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            path = _join(prefix, key)
+            issue = key_issue(path, str(key))
+            if issue:
+                issues.append(issue)
+            issues += hostile_issues(value, recipe=recipe, prefix=path)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            issues += hostile_issues(value, recipe=recipe, prefix=f"{prefix}[{index}]")
+    elif recipe and isinstance(data, str):
+        issue = _value_issue(prefix or "<document>", data)
+        if issue:
+            issues.append(issue)
+    return issues
+
+
+def _node_issues(node: yaml.Node, prefix: str, seen: set[int]) -> list[ConfigIssue]:
+    """Walk the composed (not yet constructed) YAML graph: unsafe tags and duplicate keys."""
+    if id(node) in seen:  # aliases point at nodes already checked
+        return []
+    seen.add(id(node))
+    issues = []
+    line = node.start_mark.line + 1
+    if node.tag not in SAFE_TAGS:
+        why = "a python tag would construct and call Python objects" if "python/" in node.tag else \
+            "only plain YAML data is read"
+        issues.append(ConfigIssue(prefix or "<document>", f"YAML tag '{node.tag}' (line {line}) refused: {why}",
+                                  "remove the tag: configs and recipes are read as plain YAML data"))
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+            path = _join(prefix, key)
+            issues += _node_issues(key_node, path, seen)
+            if key in keys and key != "<<":
+                issues.append(ConfigIssue(path, f"duplicate key (line {key_node.start_mark.line + 1})",
+                                          "keep one of them: YAML would silently use the last"))
+            keys.add(key)
+            issues += _node_issues(value_node, path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            issues += _node_issues(item, f"{prefix}[{index}]", seen)
+    return issues
+
+
+def safe_load_text(text: str, source: str) -> Any:
+    """Parse YAML ``text`` as plain data; raise `ConfigError` (naming ``source``) for syntax errors,
+    python/custom tags or duplicate keys. Nothing is constructed before the checks pass."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
+        raise ConfigError([ConfigIssue("<yaml>", f"not valid YAML at {where}: {getattr(err, 'problem', err)}",
+                                       "fix the YAML syntax")], source=source) from None
+    if node is None:
+        return None
+    issues = _node_issues(node, "", set())
+    if issues:
+        raise ConfigError(issues, source=source)
+    return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader, tags already checked
+
+
+def safe_load_file(path: str | Path, *, recipe: bool) -> Any:
+    """Read a YAML file as plain data and refuse it if it holds anything hostile (see the module docstring)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([ConfigIssue("<file>", f"cannot read it: {err}", "check the path and encoding")],
+                          source=str(path)) from None
+    data = safe_load_text(text, str(path))
+    issues = hostile_issues(data, recipe=recipe)
+    if issues:
+        raise ConfigError(issues, source=str(path))
+    return data
+
+
+def override_issues(overrides: Iterable[str]) -> list[ConfigIssue]:
+    """Hostile keys in command-line overrides (``a.b.c=value``), and instantiate keys hidden in values."""
+    issues = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        parts = key.lstrip("+~").split(".")
+        for depth, part in enumerate(parts):
+            issue = key_issue(".".join(parts[:depth + 1]), part)
+            if issue:
+                issues.append(ConfigIssue(issue.key, f"{issue.problem} (override '{item}')", issue.fix))
+                break
+        else:
+            for bad in INSTANTIATE_KEYS + TRUST_KEYS:
+                if re.search(rf"(^|[{{,\s]){re.escape(bad)}\s*:", value):
+                    issues.append(key_issue(f"{key}.{bad}", bad))
+                    break
+    return issues
+
+
+def check_overrides(overrides: Sequence[str], source: str = "command-line overrides") -> None:
+    """Raise `ConfigError` listing every hostile override."""
+    issues = override_issues(overrides)
+    if issues:
+        raise ConfigError(issues, source=source)
+
+
+def check_conf_dir(folder: Path) -> None:
+    """Refuse a conf/ tree holding a hostile YAML file (each file named); interpolations are allowed there."""
+    for path in sorted(Path(folder).rglob("*.yaml")):
+        safe_load_file(path, recipe=False)
+
+
+def with_remote_code(run):
+    """``run`` with ``trust_remote_code=True`` passed to the pretrained builder: what `--trust-remote-code`
+    (and nothing else) does. Recorded in ``run.provenance`` so the manifest says so; never written to
+    config.yaml, so neither a frozen recipe nor a resumed config inherits it."""
+    import dataclasses
+    from types import MappingProxyType
+
+    if run.model.name != "pretrained":
+        raise ConfigError([ConfigIssue("--trust-remote-code", f"model '{run.model.name}' loads no remote code",
+                                       "use it only with model=pretrained")])
+    model = dataclasses.replace(run.model, args=MappingProxyType({**run.model.args, "trust_remote_code": True}))
+    return dataclasses.replace(run, model=model, provenance={**dict(run.provenance), "trust_remote_code": True})

@@ -1,0 +1,174 @@
+"""The `tune` section of the config: a typed, frozen `TuneConfig`, kept apart from the run config.
+
+`conf/tune/default.yaml` is composed with the rest of conf/ (so `tune.*` typos are caught like any
+other key), but the section never reaches training: `build_run_config` drops it and
+`build_tune_config` turns it into a `TuneConfig`. Search dimensions (`tune.space.<key>=choice(1,2)`)
+are not Hydra syntax, so they are taken off the command line here before Hydra sees it.
+This module knows nothing of Optuna; `nlptune/tuning/` turns the strings into distributions.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from nlptune.config.errors import ConfigError, ConfigIssue
+
+SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes")
+PRUNERS = ("none", "median", "asha", "hyperband")
+SPACE_PREFIXES = ("tune.space.", "+tune.space.", "++tune.space.")
+# top-level keys of a `nlptune tune` command line that are not config keys of a trial
+RESUME_KEY = "resume"
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """How a sweep searches (sampler, pruner, space), where it stores its study, and what it runs after."""
+
+    n_trials: int | None = None  # None: 20, or the whole grid for sampler=grid
+    timeout_s: float | None = None  # start no new trial after this many seconds
+    sampler: str = "tpe"
+    sampler_startup_trials: int = 5
+    seed: int | None = None  # None: the run's seed
+    pruner: str = "asha"
+    prune_min_samples: int = 0  # 0: a ninth (asha) / an 81st (hyperband) of one trial's training samples
+    prune_reduction_factor: int = 3
+    prune_startup_trials: int = 3  # median: completed trials before any pruning
+    prune_warmup_samples: int = 0  # median: no pruning before this many training samples
+    workers: int = 1
+    gpus_per_trial: int = 1
+    processes_per_trial: int = 0  # 0: gpus_per_trial on GPUs, 1 on CPU
+    storage: str | None = None  # None: a journal file in the sweep directory
+    study_name: str | None = None  # None: <task>-<model>
+    dir: str | None = None  # None: runs/sweeps/<task>-<model>/<YYYYmmdd-HHMMSS>/
+    heartbeat_interval: int = 60
+    grace_period: int = 120
+    max_retry: int = 3
+    cv_folds: int = 0
+    confirm_seeds: int = 0
+    confirm_top: int = 3
+    retrain_full: bool = False
+    plots: bool = True
+    # {"scratch": {key: spec}, "pretrained": {key: spec}}; the one for the model is the starting space
+    default_space: Mapping[str, Mapping[str, str]] | None = None
+    # extra or replacing dimensions, flattened dotted keys -> spec (None drops a default dimension)
+    space: Mapping[str, Any] = field(default_factory=dict)
+
+    def effective_space(self, model_name: str) -> dict[str, str]:
+        """The dimensions searched for ``model_name``: its default space, then `space` on top."""
+        kind = "pretrained" if model_name == "pretrained" else "scratch"
+        dims = dict((self.default_space or {}).get(kind) or {})
+        for key, spec in self.space.items():
+            if spec is None:
+                dims.pop(key, None)
+            else:
+                dims[key] = spec
+        return dims
+
+
+@dataclass(frozen=True)
+class TuneArgs:
+    """A `nlptune tune` command line split into its parts."""
+
+    config_overrides: list[str]  # for Hydra: run keys and tune.* scalars
+    space: dict[str, Any]  # tune.space.<key>=<spec> (None: drop)
+    resume: str | None  # resume=auto | resume=<sweep dir> | None
+
+    @property
+    def tune_overrides(self) -> list[str]:
+        """The tune.* (and tune=<file>) overrides: they shape the sweep only."""
+        return [o for o in self.config_overrides if _is_tune(o)]
+
+    @property
+    def trial_overrides(self) -> list[str]:
+        """The user's overrides that shape every trial (a `recipe=` included)."""
+        return [o for o in self.config_overrides if not _is_tune(o)]
+
+
+def _is_tune(override: str) -> bool:
+    key = override.lstrip("+~").partition("=")[0]
+    return key == "tune" or key.startswith("tune.")
+
+
+def split_tune_args(overrides: Sequence[str]) -> TuneArgs:
+    """Take the search dimensions and `resume=` off a `nlptune tune` command line."""
+    config, space, resume = [], {}, None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if key.startswith(SPACE_PREFIXES) or key.startswith("~tune.space."):
+            dim = key.split("tune.space.", 1)[1]
+            if not dim:
+                raise ConfigError([ConfigIssue(key, "no key after tune.space.", "e.g. tune.space.optimizer.lr="
+                                               "'loguniform(1e-4,1e-2)'")])
+            drop = key.startswith("~") or value.strip().lower() in ("null", "none", "")
+            space[dim] = None if drop else value.strip()
+        elif key == RESUME_KEY and sep:
+            resume = value or None
+        else:
+            config.append(item)
+    return TuneArgs(config_overrides=config, space=space, resume=resume)
+
+
+def _flatten(node: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif prefix:
+        out[prefix] = node
+    return out
+
+
+def _optional_types(tune: TuneConfig) -> list[ConfigIssue]:
+    """Type checks of the keys whose default is None (the generic check skips them)."""
+    issues = []
+    for key, kinds, example in (("n_trials", (int,), "32"), ("timeout_s", (int, float), "1200"),
+                                ("seed", (int,), "0"), ("storage", (str,), "postgresql://host/db"),
+                                ("study_name", (str,), "sst2-lstm"), ("dir", (str,), "runs/sweeps/mine")):
+        value = getattr(tune, key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            issues.append(ConfigIssue(f"tune.{key}", f"expected {kinds[0].__name__}, got {value!r}",
+                                      f"e.g. tune.{key}={example}"))
+    return issues
+
+
+def _issues(tune: TuneConfig) -> list[ConfigIssue]:
+    from nlptune.config.validate import _choice, _range
+
+    issues = _choice("tune.sampler", tune.sampler, SAMPLERS) + _choice("tune.pruner", tune.pruner, PRUNERS)
+    for key, low in (("n_trials", 1), ("workers", 1), ("gpus_per_trial", 1), ("processes_per_trial", 0),
+                     ("heartbeat_interval", 1), ("max_retry", 0), ("confirm_seeds", 0), ("confirm_top", 1),
+                     ("prune_reduction_factor", 2), ("prune_min_samples", 0), ("prune_startup_trials", 0),
+                     ("prune_warmup_samples", 0), ("sampler_startup_trials", 0), ("cv_folds", 0)):
+        issues += _range(f"tune.{key}", getattr(tune, key), low)
+    issues += _range("tune.timeout_s", tune.timeout_s, 0, low_open=True)
+    if tune.cv_folds == 1:
+        issues.append(ConfigIssue("tune.cv_folds", "1 fold is no cross-validation", "set 0 (off) or at least 2"))
+    if tune.grace_period <= tune.heartbeat_interval:
+        issues.append(ConfigIssue("tune.grace_period", f"{tune.grace_period} is not above tune.heartbeat_interval "
+                                  f"{tune.heartbeat_interval}", "a live worker would be taken for dead: make it "
+                                  "at least twice the heartbeat interval"))
+    for key, spec in tune.space.items():
+        if spec is not None and not isinstance(spec, str):
+            issues.append(ConfigIssue(f"tune.space.{key}", f"expected a search dimension, got {spec!r}",
+                                      "e.g. 'loguniform(1e-4,1e-2)', 'uniform(0,0.5)', 'int(1,3)', "
+                                      "'choice(128,256)' or 'range(1,4)'"))
+    return issues
+
+
+def build_tune_config(plain: Mapping[str, Any] | None, space_overrides: Mapping[str, Any] = ()) -> TuneConfig:
+    """The typed `TuneConfig` of a composed `tune` section plus the command line's dimensions."""
+    from nlptune.config.schema import _build
+
+    issues: list[ConfigIssue] = []
+    data = dict(plain or {})
+    space = _flatten(data.pop("space", None) or {}, "", {})
+    space.update(dict(space_overrides or {}))
+    defaults = data.pop("default_space", None)
+    default_space = None
+    if defaults is not None:
+        default_space = {kind: _flatten(dims or {}, "", {}) for kind, dims in dict(defaults).items()}
+    tune = dataclasses.replace(_build(TuneConfig, "tune", data, issues), space=space, default_space=default_space)
+    issues += _optional_types(tune) or _issues(tune)
+    if issues:
+        raise ConfigError(issues)
+    return tune

@@ -1,0 +1,218 @@
+"""Export a finished run's best model: ONNX (checked against PyTorch with onnxruntime) or the HF layout.
+
+ONNX export tries torch's exporters in turn and keeps the first whose graph reproduces the PyTorch logits
+on two batches of different sizes and lengths (so dynamic batch/sequence axes are proven, not assumed):
+
+1. the dynamo exporter (``torch.export``; handles transformers and the CNN/bag/transformer encoders),
+2. the same without the ONNX graph optimizer (its constant folding trips over some dynamic splits),
+3. the TorchScript exporter (handles the packed LSTM/GRU that ``torch.export`` cannot trace); sentence-pair
+   scratch models run their shared encoder once per sentence there, as the traced stacked call would fix the
+   batch size.
+
+The ONNX folder holds ``model.onnx`` (+ ``model.onnx.data``), the tokenizer and ``nlptune_task.json`` (labels).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nlptune.config.errors import NlptuneError
+
+INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b")
+EXPORTERS = ("dynamo", "dynamo-unoptimized", "torchscript")
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    exporter: str
+    max_abs_diff: float
+    rows_checked: int
+    inputs: list[str]
+    attempts: list[str] = field(default_factory=list)  # why earlier exporters were not kept
+
+
+class _Logits(nn.Module):
+    """The model with positional tensor inputs (ONNX input order) and the logits as its only output."""
+
+    def __init__(self, model: nn.Module, names: list[str]):
+        super().__init__()
+        self.model, self.names = model, list(names)
+
+    def forward(self, *tensors):
+        return self.model(**dict(zip(self.names, tensors)))["logits"]
+
+
+class _SiameseLogits(nn.Module):
+    """A sentence-pair scratch model with one encoder call per sentence (same result as its stacked call)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, input_ids_b, attention_mask_b):
+        model = self.model
+        u, v = model.encoder(input_ids, attention_mask.bool()), model.encoder(input_ids_b, attention_mask_b.bool())
+        logits = model.head(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
+        return logits.squeeze(-1) if model.is_regression else logits
+
+
+def _check_installed() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise NlptuneError(f"ONNX export needs {', '.join(missing)}: pip install 'nlptune[export]' "
+                           f"(or pip install {' '.join(missing)})")
+
+
+def _texts(loaded, file: str | None, rows: int) -> list[list[str]]:
+    """Up to ``rows`` example texts: from ``file``, else from the validation split of the run's task."""
+    from nlptune.data.loading import load_raw_splits
+    from nlptune.train.predict import read_inputs
+
+    fields = loaded.info["text_fields"]
+    if file:
+        texts = read_inputs(file, fields)
+    else:
+        try:
+            split = load_raw_splits(loaded.config.task)["validation"]
+        except NlptuneError as err:
+            raise NlptuneError(f"cannot read the run's validation data to check the export ({err}); pass "
+                               f"--file FILE, a jsonl/csv/tsv/parquet file with the column(s) {fields}") from None
+        texts = [["" if t is None else str(t) for t in split.columns[f]] for f in fields]
+    texts = [column[:rows] for column in texts]
+    if len(texts[0]) < 3:
+        raise NlptuneError(f"need at least 3 example rows to check the export, got {len(texts[0])}; "
+                           "pass --file with more rows")
+    return texts
+
+
+def _check_batches(loaded, texts: list[list[str]]) -> list[dict[str, torch.Tensor]]:
+    """Two batches of different sizes (and, with real text, lengths): the export example and a second one."""
+    n = len(texts[0])
+    first = max(2, (n * 2) // 3)
+    batches = [next(loaded.batches([c[:first] for c in texts], batch_size=first)),
+               next(loaded.batches([c[first:] for c in texts], batch_size=n))]
+    return [{k: b[k] for k in INPUT_ORDER if k in b} for b in batches]
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 too: torch's C++ exporter prints shape-inference notes there directly."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _export(module: nn.Module, example: dict, path: Path, exporter: str) -> None:
+    names = list(example)
+    axes = [{0: "batch", 1: "sequence_b" if name.endswith("_b") else "sequence"} for name in names]
+    args = tuple(example.values())
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
+        warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes are not for the user
+        if exporter.startswith("dynamo"):
+            # *tensors is one positional parameter: its shapes are given as one tuple
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=["logits"], dynamo=True,
+                              dynamic_shapes=(tuple(axes),), optimize=exporter == "dynamo", external_data=True)
+        else:
+            dynamic_axes = {name: axis for name, axis in zip(names, axes)} | {"logits": {0: "batch"}}
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=["logits"], dynamo=False,
+                              dynamic_axes=dynamic_axes)
+
+
+@torch.no_grad()
+def _max_diff(module: nn.Module, path: Path, batches: list[dict]) -> float:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name for i in session.get_inputs()}
+    worst = 0.0
+    for batch in batches:
+        expected = module(*batch.values()).float().numpy()
+        got = session.run(["logits"], {k: v.numpy() for k, v in batch.items() if k in feeds})[0]
+        if got.shape != expected.shape:
+            raise ValueError(f"ONNX logits have shape {got.shape}, PyTorch {expected.shape}")
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def _clear(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".data")):
+        stale.unlink(missing_ok=True)
+
+
+def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: str | None = None,
+                rows: int = 12, atol: float = 1e-4) -> ExportResult:
+    """Export the run's best model to ``<output>/model.onnx`` (default ``<run_dir>/onnx``) and check it."""
+    _check_installed()
+    from nlptune.train.predict import LoadedRun
+
+    loaded = LoadedRun(run_dir)
+    model = loaded.model.float().eval()
+    batches = _check_batches(loaded, _texts(loaded, file, rows))
+    names = list(batches[0])
+    folder = Path(output) if output else Path(run_dir) / "onnx"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    attempts, skip = [], set()
+    for exporter in EXPORTERS:
+        if exporter in skip:
+            continue
+        siamese = exporter == "torchscript" and "input_ids_b" in names
+        module = (_SiameseLogits(model) if siamese else _Logits(model, names)).eval()
+        _clear(path)
+        try:
+            _export(module, batches[0], path, exporter)
+            diff = _max_diff(_Logits(model, names), path, batches)
+        except Exception as err:  # noqa: BLE001 - the next exporter may succeed; all reasons are reported
+            attempts.append(f"{exporter}: {type(err).__name__}: {str(err).strip().splitlines()[0][:200]}")
+            if type(err).__name__ == "TorchExportError":  # torch.export cannot trace it: skip its other variant
+                skip.add("dynamo-unoptimized")
+            continue
+        if diff <= atol:
+            _copy_companions(Path(run_dir) / "best", folder)
+            rows_checked = sum(b["input_ids"].shape[0] for b in batches)
+            return ExportResult(path, exporter, diff, rows_checked, names, attempts)
+        attempts.append(f"{exporter}: max abs diff {diff:.3g} > {atol:g}")
+    _clear(path)
+    raise NlptuneError("no ONNX exporter reproduced the PyTorch outputs:\n  " + "\n  ".join(attempts))
+
+
+def _copy_companions(best: Path, folder: Path) -> None:
+    """Tokenizer files and the task description (labels, text fields) next to model.onnx."""
+    for item in best.iterdir():
+        if item.name.startswith("tokenizer") or item.name in ("special_tokens_map.json", "vocab.txt",
+                                                               "nlptune_task.json"):
+            shutil.copy2(item, folder / item.name)
+
+
+def export_hf(run_dir: str | Path, output: str | Path | None = None) -> Path:
+    """The best model's folder (``best/``), copied to ``output`` when given."""
+    best = Path(run_dir) / "best"
+    if not (best / "nlptune_task.json").is_file():
+        raise NlptuneError(f"{run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
+                           "pass the run directory that `nlptune train` printed")
+    if output is None:
+        return best
+    if Path(output).exists():
+        raise NlptuneError(f"{output} already exists; choose a new folder for --output")
+    return Path(shutil.copytree(best, output))

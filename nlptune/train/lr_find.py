@@ -1,0 +1,145 @@
+"""Learning-rate range test (Smith, 2017; fastai's LR finder): train for a few hundred steps while the
+learning rate grows exponentially, record the loss, and suggest the lr where the loss falls fastest.
+
+The loss is smoothed with a bias-corrected exponential moving average (beta 0.98, as in fastai); the test
+stops once the smoothed loss exceeds 4x its minimum (divergence). The suggestion is the lr of the steepest
+descent of the smoothed loss against log(lr), searched between the first `skip_start` steps and the minimum
+of the smoothed loss, i.e. before divergence. Nothing is saved but the curve (json) and its plot: the
+model trained here is thrown away.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlptune.config.errors import NlptuneError
+from nlptune.config.schema import RunConfig
+
+
+@dataclass
+class LRFindResult:
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float | None  # steepest descent of the smoothed loss
+    min_loss_lr: float  # where the smoothed loss is lowest (too high to train with; a tenth of it is a rule of thumb)
+    diverged: bool
+    output_dir: str
+
+
+def lr_schedule(start_lr: float, end_lr: float, steps: int) -> np.ndarray:
+    """``steps`` learning rates growing exponentially from ``start_lr`` to ``end_lr``."""
+    return start_lr * (end_lr / start_lr) ** (np.arange(steps) / max(steps - 1, 1))
+
+
+def smooth(losses: list[float], beta: float = 0.98) -> list[float]:
+    """Bias-corrected exponential moving average (the first values are not pulled towards 0)."""
+    average, out = 0.0, []
+    for i, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * loss
+        out.append(average / (1 - beta ** (i + 1)))
+    return out
+
+
+def suggest(lrs, smoothed, skip_start: int = 10) -> float | None:
+    """The lr of the steepest descent of ``smoothed`` against log10(lr), before the loss minimum.
+
+    None when the curve has too few points before its minimum (widen the range or add steps).
+    """
+    y = np.asarray(smoothed, dtype=float)
+    if not np.isfinite(y).any():
+        return None
+    end = int(np.nanargmin(np.where(np.isfinite(y), y, np.nan))) + 1
+    start = skip_start  # the first smoothed values rest on very few losses
+    if end - start < 3:
+        return None
+    x = np.log10(np.asarray(lrs[start:end], dtype=float))
+    slope = np.gradient(y[start:end], x)
+    return float(lrs[start + int(np.argmin(slope))])
+
+
+def _cycle(loader, sampler):
+    """Batches forever: a few hundred steps may be more than one epoch of a small training set."""
+    epoch = 0
+    while True:
+        sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def _setup(config: RunConfig):
+    from nlptune.data import prepare_data
+    from nlptune.data.augment import training_collate
+    from nlptune.data.batching import Collator, LengthGroupedBatchSampler
+    from nlptune.models import is_pretrained
+    from nlptune.train.loop import _build, make_accelerator
+    from nlptune.train.optim import build_optimizer
+    from nlptune.utils.seeding import seed_everything
+
+    accelerator = make_accelerator(config.trainer)
+    if accelerator.num_processes > 1:
+        raise NlptuneError("lr-find runs in one process; start it without torchrun / accelerate launch")
+    seed_everything(config.seed)
+    data = prepare_data(config, pretrained=is_pretrained(config.model.name))
+    seed_everything(config.seed)
+    model = _build(config, data)
+    collate = training_collate(Collator(data.tokenizer.pad_token_id, config.task.is_regression), config.augment,
+                               config.seed, data.tokenizer)
+    sampler = LengthGroupedBatchSampler(data.train.lengths, config.trainer.batch_size, config.seed,
+                                        config.trainer.group_by_length)
+    loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=collate)
+    optimizer = build_optimizer(model, config.optimizer, accelerator.device)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    return accelerator, model, optimizer, loader, sampler
+
+
+def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 300,
+                  beta: float = 0.98, diverge: float = 4.0, output_dir: str | Path | None = None) -> LRFindResult:
+    """Run the range test for ``config`` (its task, model, optimizer, batch size) and write the curve + plot."""
+    from nlptune.train import plots
+    from nlptune.utils.console import quiet_libraries
+
+    if not 0 < start_lr < end_lr:
+        raise NlptuneError(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
+    if steps < 20:
+        raise NlptuneError(f"--steps {steps} is too few for a range test; use 100 or more")
+    quiet_libraries()
+    accelerator, model, optimizer, loader, sampler = _setup(config)
+    schedule = lr_schedule(start_lr, end_lr, steps)
+    lrs, losses, diverged, average, best = [], [], False, 0.0, math.inf
+    model.train()
+    for lr, batch in zip(schedule, _cycle(loader, sampler)):
+        for group in optimizer.param_groups:
+            group["lr"] = float(lr)
+        loss = model(**batch)["loss"]
+        accelerator.backward(loss)
+        if config.trainer.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), config.trainer.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        lrs.append(float(lr))
+        losses.append(float(loss.detach()))
+        average = beta * average + (1 - beta) * losses[-1]  # as `smooth`, one step at a time
+        current = average / (1 - beta ** len(losses))
+        best = min(best, current)
+        if not math.isfinite(current) or (len(losses) > 10 and current > diverge * best):
+            diverged = True
+            break
+    smoothed = smooth(losses, beta)
+    finite = [s if math.isfinite(s) else float("inf") for s in smoothed]
+    folder = Path(output_dir) if output_dir else \
+        Path("runs") / f"{config.task.name}-{config.model.name}" / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = LRFindResult(lrs=lrs, losses=losses, smoothed=smoothed, suggestion=suggest(lrs, smoothed),
+                          min_loss_lr=lrs[int(np.argmin(finite))], diverged=diverged, output_dir=str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lr_find.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
+    plots.plot_lr_find(lrs, losses, smoothed, result.suggestion, folder / "lr_find.png")
+    del model, optimizer, loader
+    accelerator.free_memory()
+    return result

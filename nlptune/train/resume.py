@@ -1,0 +1,279 @@
+"""Resuming a run: pick the checkpoint, refuse config changes that alter the result, restore the state.
+
+The promise: a run killed at any point and resumed with ``resume=auto`` ends with the same parameters and
+metrics as if it had never stopped (bit for bit on CPU). That needs the same config, the same data and the
+same number of processes; anything else is refused with a key-by-key diff unless
+``resume_allow_changes=true``, which records the diff in ``<run>/resume_changes.json``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nlptune.config.schema import RunConfig
+from nlptune.train import checkpoint
+from nlptune.train.checkpoint import CheckpointError
+
+CHANGES_FILE = "resume_changes.json"
+# Keys that cannot change the trained parameters or the evaluation metrics: where files are, how often
+# to log or save, timeouts and threads. Everything else must match the checkpoint.
+NEUTRAL_KEYS = {"output_dir", "resume", "resume_allow_changes", "trainer.log_every", "trainer.save_every",
+                "trainer.keep_last", "trainer.dist_timeout_s", "trainer.num_workers", "trainer.threads",
+                "task.data_dir", "task.train_file", "task.validation_file"}  # the data's sha256 is compared instead
+
+
+class ResumeError(CheckpointError):
+    """A resume that would not continue the checkpoint's run as it was."""
+
+
+@dataclass
+class ResumePlan:
+    """Where a run starts: fresh (``checkpoint`` None) or from a verified checkpoint."""
+
+    run_dir: Path
+    checkpoint: Path | None = None
+    manifest: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # the checkpoint's train_state.json
+    changes: list[dict] = field(default_factory=list)
+    resuming: bool = False  # resume was asked for: the run directory's metrics are cut back to the checkpoint
+
+    @property
+    def finished(self) -> bool:
+        """The checkpoint is the end of a run whose results were all written."""
+        return bool(self.state.get("finished")) and (self.run_dir / "metrics.json").is_file()
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        flat = {}
+        for key, value in node.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: node}
+
+
+def plain_config(config: RunConfig) -> dict:
+    """The resolved config as JSON data (what a checkpoint records and a resume compares against)."""
+    from nlptune.train.rundir import _plain as to_plain
+
+    return json.loads(json.dumps(to_plain(config.plain), default=str))
+
+
+def config_diff(saved: dict, current: dict) -> list[dict]:
+    """Keys whose values differ between the checkpoint's config and the current one (neutral keys skipped)."""
+    old, new = _flatten(saved), _flatten(current)
+    missing = object()
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key in NEUTRAL_KEYS:
+            continue
+        before, after = old.get(key, missing), new.get(key, missing)
+        if before != after:
+            changes.append({"key": key, "checkpoint": None if before is missing else before,
+                            "now": None if after is missing else after})
+    return changes
+
+
+def _format_changes(changes: list[dict]) -> str:
+    return "\n".join(f"  {c['key']}: {c['checkpoint']!r} (checkpoint) -> {c['now']!r} (now)" for c in changes)
+
+
+def _refuse(plan: ResumePlan, changes: list[dict]) -> None:
+    raise ResumeError(
+        f"cannot resume from {plan.checkpoint}: {len(changes)} setting(s) differ from the checkpoint's run and "
+        f"would change the result:\n{_format_changes(changes)}\n  fix: resume with the checkpoint's values "
+        f"(its config is in {plan.checkpoint / checkpoint.TRAIN_STATE}), or add resume_allow_changes=true to "
+        f"continue anyway (the differences are then recorded in {plan.run_dir / CHANGES_FILE} and the result "
+        "will not equal an uninterrupted run)")
+
+
+def _is_checkpoint_dir(path: Path) -> bool:
+    return (path / checkpoint.MANIFEST).exists() or path.name.startswith(checkpoint.PREFIX)
+
+
+def target_dir(config: RunConfig) -> Path | None:
+    """The run directory a resumed run continues in: ``output_dir``, else the run of ``resume=PATH``."""
+    if config.output_dir:
+        return Path(config.output_dir)
+    if config.resume and config.resume != "auto":
+        path = Path(config.resume)
+        return path.parent.parent if _is_checkpoint_dir(path) else path
+    return None
+
+
+def _locate(config: RunConfig, output_dir: Path) -> Path | None:
+    """The checkpoint ``config.resume`` points at (None: resume=auto found none, start fresh)."""
+    if config.resume == "auto":
+        found = checkpoint.find_latest(output_dir)
+        if found is None:
+            checkpoint.note(f"resume=auto: no complete checkpoint in {output_dir}; starting a fresh run")
+        return found
+    path = Path(config.resume)
+    if _is_checkpoint_dir(path):
+        return path
+    if (path / checkpoint.CHECKPOINTS).is_dir():
+        found = checkpoint.find_latest(path)
+        if found is None:
+            raise ResumeError(f"resume={path}: the run directory has no complete checkpoint; "
+                              "use resume=auto to start fresh when there is none")
+        return found
+    raise ResumeError(f"resume={path}: not a checkpoint folder nor a run directory with checkpoints/; "
+                      "give <run>/checkpoints/step-XXXXXXXX or <run>")
+
+
+def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
+    """Decide where the run starts; verify the checkpoint and refuse config changes (before any data work)."""
+    if config.resume is None:
+        if any(checkpoint.by_step(Path(output_dir) / checkpoint.CHECKPOINTS)):
+            raise ResumeError(f"{output_dir} already holds checkpoints of an earlier run; add resume=auto to "
+                              "continue it, or choose another output_dir")
+        return ResumePlan(run_dir=Path(output_dir))
+    found = _locate(config, Path(output_dir))
+    result = ResumePlan(run_dir=Path(output_dir), resuming=True)
+    if found is None:
+        return result
+    result.checkpoint, result.manifest = found, checkpoint.verify(found)
+    result.state = checkpoint.read_train_state(found)
+    changes = config_diff(result.state.get("config", {}), plain_config(config))
+    if result.state.get("num_processes") != num_processes:
+        changes.append({"key": "num_processes", "checkpoint": result.state.get("num_processes"),
+                        "now": num_processes})
+    if changes and not config.resume_allow_changes:
+        _refuse(result, changes)
+    result.changes = changes
+    return result
+
+
+def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool) -> None:
+    """Refuse (or record) a resume whose data files differ from the checkpoint's."""
+    if plan_.checkpoint is None:
+        return
+    saved = plan_.state.get("data_sha256", {})
+    changes = [{"key": f"data.sha256.{split}", "checkpoint": saved.get(split), "now": data_sha256.get(split)}
+               for split in sorted(set(saved) | set(data_sha256)) if saved.get(split) != data_sha256.get(split)]
+    if changes and not allow_changes:
+        _refuse(plan_, changes)
+    plan_.changes += changes
+
+
+def prepare_run_dir(plan_: ResumePlan) -> None:
+    """Rank 0, before the run directory is opened: cut metrics.jsonl back to what the checkpoint had logged
+    (lines written after it are recomputed) and record allowed config changes."""
+    if not plan_.resuming:
+        return
+    run_dir = plan_.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics, keep = run_dir / "metrics.jsonl", int(plan_.state.get("metrics_bytes", 0))
+    source = plan_.checkpoint.parent.parent / "metrics.jsonl" if plan_.checkpoint else metrics
+    data = source.read_bytes()[:keep] if source.is_file() else b""
+    if len(data) < keep:
+        checkpoint.note(f"warning: {source} is shorter than when the checkpoint was written; "
+                        "earlier metrics lines are missing")
+    if metrics.exists() or data:
+        metrics.write_bytes(data)
+    if plan_.checkpoint is not None:  # later checkpoints belong to the timeline being replaced, like the metrics
+        step = checkpoint.step_of(plan_.checkpoint)
+        for later in checkpoint.by_step(run_dir / checkpoint.CHECKPOINTS):
+            if checkpoint.step_of(later) > step:
+                checkpoint.note(f"removing {later}: it is later than the checkpoint this run resumes from")
+                shutil.rmtree(later)
+    if plan_.changes:
+        path = run_dir / CHANGES_FILE
+        history = json.loads(path.read_text()) if path.is_file() else []
+        history.append({"checkpoint": str(plan_.checkpoint), "step": plan_.state.get("step"),
+                        "changes": plan_.changes})
+        path.write_text(json.dumps(history, indent=2, default=str) + "\n")
+        checkpoint.note(f"resuming with {len(plan_.changes)} changed setting(s), recorded in {path}:\n"
+                        f"{_format_changes(plan_.changes)}")
+
+
+def restore(plan_: ResumePlan, accelerator, *, optimizer, scheduler) -> dict:
+    """Load optimizer, scheduler and grad-scaler state; return this process's rank state (RNG, running loss).
+
+    With allowed changes the current config's learning rates and optimizer settings win over the saved ones.
+    """
+    fresh = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    rank_state = checkpoint.load_states(plan_.checkpoint, plan_.manifest, accelerator, optimizer=optimizer,
+                                        scheduler=scheduler)
+    if plan_.changes:
+        _apply_current_hyperparameters(optimizer, scheduler, fresh)
+    elif not rank_state:
+        raise ResumeError(f"{plan_.checkpoint} has no state for process {accelerator.process_index}")
+    return rank_state
+
+
+def _apply_current_hyperparameters(optimizer, scheduler, fresh: list[dict]) -> None:
+    for group, settings in zip(optimizer.param_groups, fresh):
+        group.update({k: v for k, v in settings.items() if k not in ("lr", "initial_lr")})
+        group["initial_lr"] = settings.get("initial_lr", settings["lr"])
+    scheduler.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def restore_rng(rank_state: dict, collate, batches_before: int) -> None:
+    """Put this process's RNGs back where the checkpoint left them (the last thing before the first batch).
+
+    A seeded collate function that counts its batches (augmentation) is set to ``batches_before``, the
+    number of batches it had collated at that data position in an uninterrupted run.
+    """
+    checkpoint.set_rng_state(rank_state["rng"])
+    if hasattr(collate, "batches"):
+        collate.batches = batches_before
+
+
+def epoch_loader(train_loader, sampler, epoch: int, skip: int):
+    """The train loader for ``epoch``, past its first ``skip`` batches (those a resumed checkpoint consumed).
+
+    The epoch is set explicitly on both the prepared loader and the sampler: a resumed run's loader has not
+    counted the earlier epochs, and the (seed, epoch) pair alone fixes the batch order.
+    """
+    from accelerate import skip_first_batches
+
+    loader = skip_first_batches(train_loader, skip) if skip else train_loader
+    loader.set_epoch(epoch)
+    sampler.set_epoch(epoch)
+    return loader
+
+
+def start_position(plan_: ResumePlan, batches_per_epoch: int, batch_size: int, num_processes: int) -> tuple[int, int]:
+    """(epoch, batches of it already consumed by each process) at which training continues."""
+    if plan_.checkpoint is None:
+        return 0, 0
+    state = plan_.state
+    epoch, done = int(state["epoch"]), int(state["batches_done"])
+    if plan_.changes:  # another batch size or process count: continue after the same number of samples
+        done = int(state["epoch_samples"]) // (batch_size * num_processes)
+    if done >= batches_per_epoch:
+        return epoch + 1, 0
+    return epoch, done
+
+
+@dataclass
+class TrainState:
+    """The loop's counters: what a checkpoint must hold besides tensors to continue exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    batches_done: int = 0  # batches of ``epoch`` this process has consumed
+    epoch_samples: int = 0  # samples of ``epoch`` consumed by all processes
+    samples: int = 0
+    best: dict | None = None
+    best_step: int = 0
+    stale: int = 0  # evaluations without improvement (early stopping)
+    stop: bool = False
+    stopped_by_hook: bool = False
+    history: list = field(default_factory=list)
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
+
+    @classmethod
+    def from_plan(cls, plan_: ResumePlan) -> "TrainState":
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in plan_.state.items() if k in names})
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -1,0 +1,214 @@
+"""One trial: compose its config (the user's overrides + the sampled values), train it with the one
+training loop (in this process, or under torchrun when a trial spans several processes), report to the
+pruner at every evaluation, and turn every way a run can go wrong into a FAIL with its reason.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+import optuna
+
+from nlptune.tuning.folds import data_overrides
+from nlptune.tuning.plan import SweepPlan
+from nlptune.tuning.space import suggest, to_override
+from nlptune.tuning.study import worker_identity
+
+RESULT_FILE = "trial_result.json"
+
+
+class TrialFailed(Exception):
+    """A trial that ran but gave no usable result (non-finite metric or loss, or an error)."""
+
+
+@dataclass
+class RunOutcome:
+    value: float
+    samples: int
+    runtime_s: float
+    pruned_at: int | None = None
+
+
+@dataclass
+class Evaluation:
+    value: float
+    fold_values: list[float] = field(default_factory=list)
+    samples: int = 0
+    runtime_s: float = 0.0
+
+
+class MetricHook:
+    """The loop's `on_evaluate` hook: stops a run whose metric is not finite, and (with a trial) reports the
+    metric at the number of training samples seen and stops the run when the pruner says so."""
+
+    def __init__(self, metric: str, trial=None, offset: int = 0):
+        self.metric, self.trial, self.offset = metric, trial, offset
+        self.pruned_at: int | None = None
+        self.nonfinite: str | None = None
+
+    def __call__(self, step: int, samples: int, metrics: dict) -> bool:
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            self.nonfinite = f"{self.metric} is {value} at step {step} ({samples} training samples)"
+            return True
+        if self.trial is None:
+            return False
+        self.trial.report(float(value), self.offset + samples)
+        if self.trial.should_prune():
+            self.pruned_at = self.offset + samples
+            return True
+        return False
+
+
+def nonfinite_loss(run_dir: Path) -> str | None:
+    """The first logged training loss that is NaN or infinite, described; None when all are finite.
+    (A diverged classifier still gets a finite accuracy, so the loss is what shows it.)"""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        loss = record.get("loss")
+        if isinstance(loss, (int, float)) and not math.isfinite(loss):
+            return f"training loss became {loss} at step {record.get('step')}"
+    return None
+
+
+def release_memory() -> None:
+    """Free what a finished (or failed) run held before the next one starts."""
+    gc.collect()
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _train_here(overrides: list[str], hook: MetricHook) -> RunOutcome:
+    from nlptune.config.compose import load_run_config
+    from nlptune.train.loop import run
+
+    config = load_run_config(overrides)
+    try:
+        result = run(config, hooks=[hook])
+        summary = result.summary
+        best = (result.best or {}).get(hook.metric, float("nan"))
+        return RunOutcome(value=float(best), samples=int(summary.get("train_samples", 0)),
+                          runtime_s=float(summary.get("train_runtime_s", 0.0)), pruned_at=hook.pruned_at)
+    finally:
+        del config
+        release_memory()
+
+
+def _train_launched(plan: SweepPlan, overrides: list[str], run_dir: Path, trial, offset: int) -> RunOutcome:
+    """A multi-process trial: torchrun starts the processes; rank 0 reports to the study itself."""
+    from nlptune.tuning.distributed import launch_command
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"sweep_dir": plan.sweep_dir, "overrides": overrides, "run_dir": str(run_dir), "offset": offset,
+            "trial_id": None if trial is None else trial._trial_id}
+    spec_path = run_dir / "trial_spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2))
+    (run_dir / RESULT_FILE).unlink(missing_ok=True)
+    with (run_dir / "trial.log").open("w") as log:
+        proc = subprocess.run(launch_command(plan.processes_per_trial, spec_path), stdout=log,
+                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    result_path = run_dir / RESULT_FILE
+    if not result_path.is_file():
+        tail = (run_dir / "trial.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise TrialFailed(f"the trial's {plan.processes_per_trial} processes exited with code {proc.returncode}"
+                          f" and no result: {' | '.join(tail)}")
+    result = json.loads(result_path.read_text())
+    if result.get("error"):
+        raise TrialFailed(result["error"])
+    if result.get("nonfinite"):
+        raise TrialFailed(result["nonfinite"])
+    return RunOutcome(value=float(result["value"]), samples=int(result["samples"]),
+                      runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"))
+
+
+def train_once(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None, offset: int = 0) -> RunOutcome:
+    """Train one config into ``run_dir``; raise `TrialFailed` when it gives no usable result."""
+    overrides = overrides + [to_override("output_dir", str(run_dir))]
+    if plan.processes_per_trial > 1:
+        outcome = _train_launched(plan, overrides, run_dir, trial, offset)
+    else:
+        hook = MetricHook(plan.metric, trial, offset)
+        outcome = _train_here(overrides, hook)
+        if hook.nonfinite:
+            raise TrialFailed(hook.nonfinite)
+    loss = nonfinite_loss(run_dir)
+    if loss:
+        raise TrialFailed(loss)
+    if outcome.pruned_at is None and not math.isfinite(outcome.value):
+        raise TrialFailed(f"{plan.metric} is {outcome.value}")
+    return outcome
+
+
+def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None) -> Evaluation:
+    """The objective of one config: its best main metric, or the mean over the cross-validation folds.
+    With a trial, intermediate values go to the pruner at cumulative training samples across folds."""
+    folds = plan.folds or [None]
+    evaluation = Evaluation(value=float("nan"))
+    for number, files in enumerate(folds):
+        fold_dir = run_dir / f"fold-{number}" if files else run_dir
+        extra = data_overrides(files) if files else []
+        outcome = train_once(plan, overrides + extra, fold_dir, trial, offset=evaluation.samples)
+        evaluation.samples += outcome.samples
+        evaluation.runtime_s += outcome.runtime_s
+        if trial is not None:
+            trial.set_user_attr("train_samples", evaluation.samples)
+            trial.set_user_attr("train_runtime_s", round(evaluation.runtime_s, 3))
+        if outcome.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned at {outcome.pruned_at} training samples")
+        evaluation.fold_values.append(outcome.value)
+    evaluation.value = sum(evaluation.fold_values) / len(evaluation.fold_values)
+    return evaluation
+
+
+def describe_error(err: BaseException) -> str:
+    """One line saying why a trial failed."""
+    if type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower():
+        return f"out of memory: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    if isinstance(err, TrialFailed):
+        return str(err)
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def trial_dir(plan: SweepPlan, number: int) -> Path:
+    return Path(plan.sweep_dir) / "trials" / f"trial-{number:04d}"
+
+
+def objective(trial: optuna.Trial, plan: SweepPlan) -> float:
+    """The Optuna objective of a sweep: one trial, its reason recorded when it fails."""
+    trial.set_user_attr("worker", worker_identity())
+    trial.set_user_attr("fail_reason", None)  # a retry inherits its original's user attributes
+    params = {dim.key: suggest(trial, dim) for dim in plan.dimensions}
+    overrides = plan.overrides + [to_override(k, v, tuple(plan.groups)) for k, v in params.items()]
+    run_dir = trial_dir(plan, trial.number)
+    trial.set_user_attr("run_dir", str(run_dir))
+    reason = None
+    try:
+        evaluation = evaluate_config(plan, overrides, run_dir, trial)
+    except optuna.TrialPruned:
+        raise
+    except KeyboardInterrupt:
+        trial.set_user_attr("fail_reason", "interrupted")
+        raise
+    except Exception as err:  # noqa: BLE001 - every failure of one trial is recorded; the sweep goes on
+        reason = describe_error(err)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
+    if reason is not None:  # raised outside the handler: no traceback keeps the failed run's tensors alive
+        release_memory()
+        trial.set_user_attr("fail_reason", reason)
+        raise TrialFailed(reason)
+    trial.set_user_attr("fold_values", evaluation.fold_values)
+    return evaluation.value

@@ -1,0 +1,169 @@
+"""The sweep plan: everything a worker needs, decided once by the `nlptune tune` process and written to
+`<sweep dir>/sweep.json` so that local workers (and later `resume=auto` runs) read the same thing.
+
+Building it validates the whole sweep before any trial runs: the base config, the search space
+(composed once at each dimension's bounds) and the tune settings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
+from nlptune.config.tune import TuneArgs, TuneConfig
+from nlptune.tuning.space import Dimension, grid_space, parse_space, to_override
+
+PLAN_FILE = "sweep.json"
+JOURNAL_FILE = "study.journal"
+DEFAULT_TRIALS = 20
+
+
+@dataclass
+class SweepPlan:
+    sweep_dir: str
+    storage: str  # an RDB URL, or "journal:<path>"
+    study_name: str
+    overrides: list[str]  # the user's overrides every trial starts from
+    space: dict[str, str]  # {key: spec} actually searched
+    tune: dict[str, Any]  # the scalar TuneConfig fields
+    n_trials: int
+    metric: str
+    direction: str  # maximize | minimize
+    budget_samples: int  # training samples of one unpruned trial (all folds), from the base config
+    seed: int  # the samplers' seed
+    run_seed: int  # the trials' training seed (confirmation runs use run_seed + 1, + 2, ...)
+    processes_per_trial: int = 1
+    folds: list[list[str]] = field(default_factory=list)  # [[train_file, validation_file], ...]
+    groups: list[str] = field(default_factory=list)  # config groups (a dimension may pick one)
+    created: str = ""
+
+    @property
+    def tune_config(self) -> TuneConfig:
+        return TuneConfig(**self.tune)
+
+    @property
+    def dimensions(self) -> list[Dimension]:
+        return parse_space(self.space)
+
+    @property
+    def journal(self) -> str | None:
+        return self.storage[len("journal:"):] if self.storage.startswith("journal:") else None
+
+    def save(self) -> None:
+        path = Path(self.sweep_dir) / PLAN_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, sweep_dir: str | Path) -> "SweepPlan":
+        data = json.loads((Path(sweep_dir) / PLAN_FILE).read_text())
+        return cls(**data)
+
+
+def tune_fields(tune: TuneConfig) -> dict[str, Any]:
+    """The scalar settings of ``tune`` (the space is stored resolved, apart)."""
+    return {f.name: getattr(tune, f.name) for f in dataclasses.fields(tune) if f.name not in ("space", "default_space")}
+
+
+def _remap(err: ConfigError, dims: list[Dimension], corner: list[str]) -> list[ConfigIssue]:
+    keys = {d.key for d in dims}
+    shown = " ".join(corner)
+    issues = []
+    for issue in err.issues:
+        if issue.key in keys or issue.key == "overrides":
+            issues.append(ConfigIssue(f"tune.space.{issue.key}" if issue.key in keys else "tune.space",
+                                      f"{issue.problem} (a trial may run with: {shown})", issue.fix))
+        else:
+            issues.append(issue)
+    return issues
+
+
+def check_space(dims: list[Dimension], overrides: Sequence[str], groups: Sequence[str]) -> None:
+    """Compose the config at each dimension's bounds (every option of a choice), all at once per corner,
+    so an unknown key or an out-of-range bound stops the sweep before any trial runs."""
+    from nlptune.config.compose import load_run_config
+
+    width = max([len(d.bounds()) for d in dims] or [0])
+    seen, issues = set(), []
+    for i in range(width):
+        corner = [to_override(d.key, d.bounds()[min(i, len(d.bounds()) - 1)], tuple(groups)) for d in dims]
+        if tuple(corner) in seen:
+            continue
+        seen.add(tuple(corner))
+        issues += [i for i in _corner_issues(load_run_config, overrides, corner, dims) if i not in issues]
+    if issues:
+        raise ConfigError(issues)
+
+
+def _corner_issues(load, overrides: Sequence[str], corner: list[str], dims: list[Dimension]) -> list[ConfigIssue]:
+    """The problems of one corner; an unknown key stops composition, so the rest is composed again without
+    it and its value problems are reported too."""
+    try:
+        load(list(overrides) + corner)
+        return []
+    except ConfigError as err:
+        issues = _remap(err, dims, corner)
+        unknown = {i.key for i in err.issues if "unknown config key" in i.problem}
+    rest = [item for item in corner if item.partition("=")[0] not in unknown]
+    if unknown and rest != corner:
+        try:
+            load(list(overrides) + rest)
+        except ConfigError as err:
+            issues += _remap(err, dims, rest)
+    return issues
+
+
+def grid_dimensions(dims: list[Dimension]) -> list[Dimension]:
+    """For sampler=grid: the discrete dimensions (the continuous ones keep their config value, with a warning)."""
+    from nlptune.utils.console import warn
+
+    grid = grid_space(dims)
+    ignored = [d.key for d in dims if d.key not in grid]
+    if not grid:
+        raise ConfigError([ConfigIssue("tune.sampler", "grid search needs choice(), range() or int() dimensions, "
+                                       "the space has only continuous ones", "add e.g. tune.space.optimizer.lr="
+                                       "'choice(1e-3,3e-3)', or pick tune.sampler=tpe")])
+    if ignored:
+        warn(f"grid search leaves {', '.join(ignored)} at their config value (continuous dimensions have no grid)")
+    return [d for d in dims if d.key in grid]
+
+
+def grid_size(dims: list[Dimension]) -> int:
+    size = 1
+    for values in grid_space(dims).values():
+        size *= len(values)
+    return size
+
+
+def default_sweep_dir(task: str, model: str) -> Path:
+    return Path("runs") / "sweeps" / f"{task}-{model}" / time.strftime("%Y%m%d-%H%M%S")
+
+
+def find_sweep_dir(tune: TuneConfig, args: TuneArgs, task: str, model: str) -> tuple[Path, bool]:
+    """The sweep directory and whether it continues an earlier sweep (`resume=auto` or `resume=<dir>`)."""
+    resume = args.resume
+    if resume not in (None, "auto", "null", "never"):
+        path = Path(resume)
+        if not (path / PLAN_FILE).is_file():
+            raise NlptuneError(f"resume={resume}: no sweep there ({path / PLAN_FILE} is missing) -> give the sweep "
+                               "directory of an earlier `nlptune tune`, or resume=auto")
+        return path, True
+    if tune.dir:
+        path = Path(tune.dir)
+        exists = (path / PLAN_FILE).is_file()
+        if exists and resume != "auto":
+            raise NlptuneError(f"tune.dir={path} already holds a sweep -> add resume=auto to continue it, "
+                               "or choose another tune.dir")
+        return path, exists
+    if resume == "auto":
+        parent = default_sweep_dir(task, model).parent
+        earlier = sorted(p.parent for p in parent.glob(f"*/{PLAN_FILE}")) if parent.is_dir() else []
+        if earlier:
+            return earlier[-1], True
+    return default_sweep_dir(task, model), False

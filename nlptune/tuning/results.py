@@ -1,0 +1,158 @@
+"""What a sweep leaves behind: leaderboard.csv, summary.md, plots/*.png, best/ and best_recipe.yaml.
+
+Everything is rebuilt from the study itself (plus the confirmation/retraining results), so the reports
+of a resumed sweep, or of one that other machines worked on, are complete.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from nlptune.tuning.plan import SweepPlan
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@dataclass
+class Best:
+    """The config the sweep recommends and where its evidence lives."""
+
+    trial: int
+    params: dict
+    value: float  # the search value, or the confirmation mean
+    std: float | None = None  # across seeds (confirmation) or folds (cross-validation)
+    run_dir: Path | None = None  # a run directory of it (its best fold under cross-validation)
+    source: str = "search"
+    extra: dict = field(default_factory=dict)
+
+
+def duration_s(trial) -> float | None:
+    if trial.datetime_start and trial.datetime_complete:
+        return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 1)
+    return None
+
+
+def ordered(trials: list, direction: str) -> list:
+    """Completed trials best first, then pruned (best first), then failed, running and waiting by number."""
+    sign = -1 if direction == "maximize" else 1
+
+    def key(t):
+        rank = STATES.index(t.state.name) if t.state.name in STATES else len(STATES)
+        value = t.value if t.value is not None and math.isfinite(t.value) else math.inf * -sign
+        return (rank, sign * value if rank < 2 else t.number)
+
+    return sorted(trials, key=key)
+
+
+def write_leaderboard(path: Path, trials: list, plan: SweepPlan, confirmed: list[dict]) -> None:
+    """One row per trial: number, state, value, every parameter, samples, duration, reason, run directory."""
+    params = sorted({k for t in trials for k in t.params})
+    by_trial = {row["trial"]: row for row in confirmed}
+    columns = ["rank", "trial", "state", plan.metric, *params, "confirm_mean", "confirm_std", "train_samples",
+               "duration_s", "fail_reason", "run_dir"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for rank, t in enumerate(ordered(trials, plan.direction), start=1):
+            row = by_trial.get(t.number, {})
+            writer.writerow([rank, t.number, t.state.name, t.value, *[t.params.get(p) for p in params],
+                             row.get("mean"), row.get("std"), t.user_attrs.get("train_samples"), duration_s(t),
+                             t.user_attrs.get("fail_reason") if t.state == TrialState.FAIL else None,
+                             t.user_attrs.get("run_dir")])
+
+
+def compute_spent(trials: list, plan: SweepPlan) -> dict:
+    """Training samples spent, and what the same finished trials would have spent unpruned."""
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    spent = sum(int(t.user_attrs.get("train_samples") or 0) for t in trials)
+    unpruned = plan.budget_samples * len(finished)
+    runtime = sum(float(t.user_attrs.get("train_runtime_s") or 0) for t in trials)
+    return {"train_samples": spent, "unpruned_samples": unpruned,
+            "ratio": spent / unpruned if unpruned else None, "train_runtime_s": round(runtime, 1)}
+
+
+def counts(trials: list) -> dict[str, int]:
+    return {state.lower(): sum(1 for t in trials if t.state.name == state) for state in STATES}
+
+
+def pick_best(study: optuna.Study, plan: SweepPlan, confirmed: list[dict]) -> Best | None:
+    """The confirmation winner (by mean over seeds), else the best completed trial; None when none completed."""
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if confirmed and math.isfinite(confirmed[0]["mean"]):
+        top = confirmed[0]
+        best = Best(top["trial"], top["params"], top["mean"], top["std"], source="confirmation")
+    else:
+        done = [t for t in trials.values() if t.state == TrialState.COMPLETE]
+        if not done:
+            return None
+        t = max(done, key=lambda t: t.value if plan.direction == "maximize" else -t.value)
+        folds = t.user_attrs.get("fold_values") or []
+        std = None
+        if plan.folds and len(folds) > 1:
+            from nlptune.tuning.confirm import mean_std
+
+            std = mean_std(folds)[1]
+        best = Best(t.number, dict(t.params), t.value, std)
+    trial = trials[best.trial]
+    run_dir = Path(trial.user_attrs.get("run_dir", ""))
+    folds = trial.user_attrs.get("fold_values") or []
+    if plan.folds and folds:  # cross-validation: the fold whose model scored best
+        index = max(range(len(folds)), key=lambda i: folds[i] if plan.direction == "maximize" else -folds[i])
+        run_dir = run_dir / f"fold-{index}"
+    best.run_dir = run_dir if (run_dir / "best").is_dir() else None
+    return best
+
+
+def copy_best_model(best: Best, sweep_dir: Path) -> Path | None:
+    """Copy the best config's model to <sweep dir>/best/ (replacing an older copy)."""
+    if best.run_dir is None:
+        return None
+    target = sweep_dir / "best"
+    tmp = sweep_dir / ".best.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(best.run_dir / "best", tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def write_plots(study: optuna.Study, folder: Path, metric: str = "objective") -> dict[str, str]:
+    """PNG plots with optuna.visualization.matplotlib; a plot the trials cannot support is skipped, with why."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = {"optimization_history": vis.plot_optimization_history, "parallel_coordinate": vis.plot_parallel_coordinate,
+             "param_importances": vis.plot_param_importances, "intermediate_values": vis.plot_intermediate_values}
+    skipped = {}
+    for name, plot in plots.items():
+        try:
+            with warnings.catch_warnings():  # "experimental" notices, and importances of equal trials
+                warnings.simplefilter("ignore")
+                axes = plot(study)
+            figure = getattr(axes, "figure", None) or axes.flat[0].figure
+            if name in ("intermediate_values", "optimization_history"):
+                axes.set_ylabel(metric)
+            if name == "intermediate_values":  # the pruners' steps are training samples
+                axes.set_xlabel("training samples")
+            figure.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+        except Exception as err:  # noqa: BLE001 - e.g. importances need two completed trials
+            skipped[name] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        finally:
+            plt.close("all")
+    return skipped
+
+
+def load_json(path: Path) -> dict | list | None:
+    return json.loads(path.read_text()) if path.is_file() else None

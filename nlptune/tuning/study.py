@@ -1,0 +1,206 @@
+"""The Optuna side of a sweep: storage (journal file or RDB with heartbeats), sampler, pruner, the study,
+and the bookkeeping that keeps `n_trials` exact across workers, crashes and retries.
+
+Counting rule: a trial takes one of the `n_trials` slots unless it failed and was retried (a retry is a
+new trial with the same parameters, made by Optuna's retry callback), so a killed trial is
+replaced rather than lost, and a trial that failed on its own (raised, NaN, out of memory) still counts.
+"""
+from __future__ import annotations
+
+import fcntl
+import inspect
+import os
+import socket
+import warnings
+from pathlib import Path
+import optuna
+from optuna.trial import TrialState
+
+from nlptune.config.errors import NlptuneError
+from nlptune.config.tune import TuneConfig
+from nlptune.tuning.plan import SweepPlan
+from nlptune.tuning.space import grid_space
+
+try:  # optuna >= 4.9 (the older name is deprecated there)
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryCallback
+except ImportError:  # pragma: no cover - optuna 4.0 - 4.8
+    from optuna.storages import RetryFailedTrialCallback as RetryCallback
+
+LOCK_FILE = ".ask.lock"
+
+
+def open_storage(plan: SweepPlan):
+    """The plan's storage: a journal file (no server, no heartbeat) or an RDB URL with heartbeat and retry."""
+    tune = plan.tune_config
+    if plan.journal:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(plan.journal))
+    with warnings.catch_warnings():  # "experimental" since optuna 2.8
+        warnings.simplefilter("ignore")
+        callback = RetryCallback(max_retry=tune.max_retry)
+    # optuna >= 4.9 renamed failed_trial_callback (older names still accepted, with a warning)
+    name = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback"
+            in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback")
+    try:
+        return optuna.storages.RDBStorage(plan.storage, heartbeat_interval=tune.heartbeat_interval,
+                                          grace_period=tune.grace_period, **{name: callback},
+                                          engine_kwargs={"pool_pre_ping": True})
+    except Exception as err:  # driver missing, host unreachable, bad URL: the user fixes the storage
+        raise NlptuneError(f"tune.storage={plan.storage}: cannot open it ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''}) -> check the URL, the server and "
+                           "its Python driver (e.g. pip install psycopg2-binary for postgresql://)") from None
+
+
+def worker_seed(plan: SweepPlan, index: int) -> int:
+    """Worker ``index`` of machine m (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, NLPTUNE_MACHINE) samples
+    with seed + index + 1000 m: reproducible, and no two workers propose the same random trials."""
+    machine = next((os.environ[v] for v in ("NLPTUNE_MACHINE", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX")
+                    if os.environ.get(v, "").isdigit()), "0")
+    return plan.seed + index + 1000 * int(machine)
+
+
+def build_sampler(plan: SweepPlan, seed: int) -> optuna.samplers.BaseSampler:
+    """The plan's sampler; every worker builds the same one (seeded per worker, see `worker_seed`)."""
+    tune, startup = plan.tune_config, plan.tune_config.sampler_startup_trials
+    if tune.sampler == "grid":  # the grid's order is shuffled by the seed: every worker must share it
+        return optuna.samplers.GridSampler(grid_space(plan.dimensions), seed=plan.seed)
+    if tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if tune.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+    if tune.sampler == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise NlptuneError("tune.sampler=cmaes needs the cmaes package -> pip install cmaes") from None
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
+    # constant_liar: running trials count as (bad) results, so parallel workers spread out
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+
+
+def build_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
+    """The plan's pruner; its steps are training samples (comparable across batch sizes and processes)."""
+    tune = plan.tune_config
+    budget, factor = max(plan.budget_samples, 1), tune.prune_reduction_factor
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=tune.prune_startup_trials,
+                                           n_warmup_steps=tune.prune_warmup_samples)
+    if tune.pruner == "asha":
+        first = tune.prune_min_samples or max(1, budget // factor ** 2)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=first, reduction_factor=factor)
+    if tune.pruner == "hyperband":
+        first = tune.prune_min_samples or max(1, budget // factor ** 4)
+        return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=budget, reduction_factor=factor)
+    return optuna.pruners.NopPruner()
+
+
+def create_study(plan: SweepPlan) -> optuna.Study:
+    """Create the study (or join the existing one of that name): done once, before any worker starts."""
+    study = optuna.create_study(storage=open_storage(plan), study_name=plan.study_name, direction=plan.direction,
+                                load_if_exists=True)
+    if study.direction.name.lower() != plan.direction:
+        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage} is {study.direction.name.lower()}d, "
+                           f"but {plan.metric} is to be {plan.direction}d -> set tune.study_name to a new name")
+    study.set_user_attr("metric", plan.metric)
+    study.set_user_attr("space", plan.space)
+    return study
+
+
+def load_study(plan: SweepPlan, seed: int, storage=None) -> optuna.Study:
+    """The plan's study with this worker's sampler and the pruner."""
+    return optuna.load_study(study_name=plan.study_name, storage=storage or open_storage(plan),
+                             sampler=build_sampler(plan, seed), pruner=build_pruner(plan))
+
+
+def retried_numbers(trials: list) -> set[int]:
+    """Numbers of failed trials that a later trial retries."""
+    numbers: set[int] = set()
+    with warnings.catch_warnings():  # "experimental" since optuna 2.8
+        warnings.simplefilter("ignore")
+        for trial in trials:
+            numbers.update(RetryCallback.retry_history(trial))
+    return numbers
+
+
+def taken_slots(trials: list) -> int:
+    """How many of the `n_trials` slots are used (running, waiting, finished; not a retried failure)."""
+    retried = retried_numbers(trials)
+    return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried))
+
+
+def work_left(trials: list, n_trials: int) -> bool:
+    """Whether a worker should ask for another trial: a retry is waiting, or slots are free."""
+    return any(t.state == TrialState.WAITING for t in trials) or taken_slots(trials) < n_trials
+
+
+class SweepLock:
+    """An exclusive lock (flock on a file in the sweep directory) for the workers of one machine."""
+
+    def __init__(self, sweep_dir: str | Path):
+        self.path, self._handle = Path(sweep_dir) / LOCK_FILE, None
+
+    def acquire(self) -> None:
+        self._handle = self.path.open("a")
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        """Release it (a no-op when not held)."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def worker_identity() -> dict:
+    """Who runs a trial: host, pid and process start time (a reused pid is not taken for alive)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+
+
+def _alive(identity: dict | None) -> bool:
+    if not identity or identity.get("host") != socket.gethostname():
+        return True  # another machine's trial: only a heartbeat (RDB storage) can tell
+    pid = int(identity.get("pid", 0))
+    return pid > 0 and _process_start(pid) is not None and _process_start(pid) == identity.get("start")
+
+
+def fail_orphans(study: optuna.Study, max_retry: int) -> list[int]:
+    """Fail the running trials whose worker on this machine is gone (a killed sweep on a journal file,
+    which has no heartbeat) and queue a retry of each, as the heartbeat does for RDB storage."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _alive(trial.user_attrs.get("worker")):
+            continue
+        optuna.trial.Trial(study, trial._trial_id).set_user_attr(
+            "fail_reason", f"interrupted: worker {trial.user_attrs.get('worker', {}).get('pid')} stopped mid-trial")
+        study.tell(trial.number, state=TrialState.FAIL)
+        retry(study, trial.number, max_retry)
+        failed.append(trial.number)
+    return failed
+
+
+def retry(study: optuna.Study, number: int, max_retry: int) -> None:
+    """Queue a copy of failed trial ``number`` (same parameters), as the RDB heartbeat does for a stale one."""
+    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        RetryCallback(max_retry=max_retry)(study, frozen)
+
+
+def describe_storage(plan: SweepPlan) -> str:
+    """How to open the study with Optuna's own tools (dashboard, CLI)."""
+    if plan.journal:
+        return f"optuna-dashboard {plan.journal}"
+    return f"optuna-dashboard {plan.storage}"
+
+
+def sampler_note(tune: TuneConfig) -> str:
+    return f"{tune.sampler} sampler, {tune.pruner} pruner"

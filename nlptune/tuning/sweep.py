@@ -1,0 +1,282 @@
+"""A whole sweep, as `nlptune tune` runs it: plan (validated before any trial) -> study (created once)
+-> workers (this process, or N local processes) -> seed confirmation / retraining -> reports.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from nlptune.config.errors import NlptuneError
+from nlptune.config.tune import TuneArgs, TuneConfig, build_tune_config, split_tune_args
+from nlptune.tuning import results
+from nlptune.tuning.live import SweepTable
+from nlptune.tuning.plan import (DEFAULT_TRIALS, JOURNAL_FILE, SweepPlan, check_space, find_sweep_dir,
+                                 grid_dimensions, grid_size, tune_fields)
+from nlptune.tuning.space import parse_space
+from nlptune.utils.console import warn
+
+
+@dataclass
+class SweepOutcome:
+    sweep_dir: Path
+    plan: SweepPlan
+    best: results.Best | None
+    counts: dict = field(default_factory=dict)
+    confirmed: list = field(default_factory=list)
+    full: dict | None = None
+
+
+def _gpus() -> list[str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        return [d for d in visible.split(",") if d.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _budget(base, folds: list[list[str]], processes: int) -> int:
+    """Training samples of one unpruned trial (all folds), from the base config: the unit of the pruners'
+    rungs and of the compute report. A space over epochs or batch sizes makes it an estimate."""
+    from nlptune.tuning.folds import train_rows
+
+    trainer = base.trainer
+    runs = max(len(folds), 1)
+    if trainer.max_steps:
+        return trainer.max_steps * trainer.batch_size * trainer.gradient_accumulation_steps * processes * runs
+    rows = [len(Path(f[0]).read_text(encoding="utf-8").splitlines()) for f in folds] or [train_rows(base.task)]
+    return sum(r * trainer.max_epochs for r in rows)
+
+
+def _n_trials(tune: TuneConfig, dims) -> int:
+    if tune.sampler != "grid":
+        return tune.n_trials or DEFAULT_TRIALS
+    size = grid_size(dims)
+    if tune.n_trials and tune.n_trials > size:
+        warn(f"tune.n_trials={tune.n_trials} but the grid has {size} points: running {size}")
+    return min(tune.n_trials or size, size)
+
+
+def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepPlan:
+    """Validate the sweep and decide everything its workers need (nothing has run yet)."""
+    from nlptune.config.compose import GROUPS
+    from nlptune.metrics import LOWER_IS_BETTER
+    from nlptune.tuning.folds import write_folds
+
+    space = tune.effective_space(base.model.name)
+    if not space:
+        raise NlptuneError("the search space is empty -> add a dimension, e.g. tune.space.optimizer.lr="
+                           "'loguniform(1e-4,1e-2)', or keep tune.default_space")
+    dims = parse_space(space)
+    check_space(dims, args.trial_overrides, GROUPS)
+    if tune.sampler == "grid":
+        dims = grid_dimensions(dims)
+    gpus = _gpus()
+    processes = tune.processes_per_trial or (tune.gpus_per_trial if gpus else 1)
+    if gpus and tune.workers * tune.gpus_per_trial > len(gpus):
+        raise NlptuneError(f"tune.workers={tune.workers} x tune.gpus_per_trial={tune.gpus_per_trial} needs "
+                           f"{tune.workers * tune.gpus_per_trial} GPUs, {len(gpus)} are visible -> use fewer workers")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    seed = base.seed if tune.seed is None else tune.seed
+    folds = write_folds(base.task, tune.cv_folds, seed, sweep_dir / "data") if tune.cv_folds else []
+    metric = base.task.main_metric
+    return SweepPlan(
+        sweep_dir=str(sweep_dir.resolve()),
+        storage=tune.storage or f"journal:{(sweep_dir / JOURNAL_FILE).resolve()}",
+        study_name=tune.study_name or f"{base.task.name}-{base.model.name}",
+        overrides=args.trial_overrides, space={d.key: d.spec for d in dims}, tune=tune_fields(tune),
+        n_trials=_n_trials(tune, dims), metric=metric,
+        direction="minimize" if metric in LOWER_IS_BETTER else "maximize",
+        budget_samples=_budget(base, folds, processes), seed=seed, run_seed=base.seed,
+        processes_per_trial=processes, folds=folds, groups=list(GROUPS), created=time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _resumed_plan(sweep_dir: Path, tune: TuneConfig, args: TuneArgs) -> SweepPlan:
+    """The plan of the sweep being continued; this command may change how many trials and workers."""
+    plan = SweepPlan.load(sweep_dir)
+    if args.trial_overrides != plan.overrides:
+        warn(f"resuming {sweep_dir} with its own overrides ({' '.join(plan.overrides)}); this command's differ")
+    if tune.n_trials:
+        plan.n_trials = tune.n_trials
+    for key in ("workers", "timeout_s"):
+        plan.tune[key] = getattr(tune, key)
+    return plan
+
+
+def prepare(overrides: Sequence[str]) -> tuple[SweepPlan, bool]:
+    """Compose and check everything; return the plan (saved) and whether it continues an earlier sweep."""
+    from nlptune.config.compose import compose, load_run_config, to_plain
+
+    args = split_tune_args(overrides)
+    tune = build_tune_config(to_plain(compose(args.tune_overrides)).get("tune"), args.space)
+    base = load_run_config(args.trial_overrides)  # as `nlptune train` would (a recipe= included)
+    if base.output_dir:
+        raise NlptuneError("output_dir is set per trial in a sweep -> use tune.dir=PATH for the sweep directory")
+    sweep_dir, resumed = find_sweep_dir(tune, args, base.task.name, base.model.name)
+    plan = _resumed_plan(sweep_dir, tune, args) if resumed else make_plan(tune, args, base, sweep_dir)
+    plan.save()
+    return plan, resumed
+
+
+def _spawn(plan: SweepPlan, index: int, count: int, deadline: float | None) -> subprocess.Popen:
+    """Start local worker ``index`` of ``count``: its share of the CPU threads, or its slice of the GPUs."""
+    env = dict(os.environ)
+    gpus = _gpus()
+    if gpus:
+        per = plan.tune_config.gpus_per_trial
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[index * per:(index + 1) * per])
+    else:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = str(max(1, cores // count))
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, NLPTUNE_WORKER_THREADS=threads)
+    logs = Path(plan.sweep_dir) / "logs"
+    logs.mkdir(exist_ok=True)
+    log = (logs / f"worker-{index}.log").open("a")
+    command = [sys.executable, "-m", "nlptune.tuning.worker", plan.sweep_dir, str(index),
+               "none" if deadline is None else repr(deadline)]
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def _run_workers(plan: SweepPlan, study, table: SweepTable, deadline: float | None) -> None:
+    """N local worker processes; a worker that dies is replaced while trials are left (at most N times)."""
+    from nlptune.tuning.study import work_left
+
+    count = plan.tune_config.workers
+    procs = {i: _spawn(plan, i, count, deadline) for i in range(count)}
+    restarts = 0
+    try:
+        while procs:
+            time.sleep(1.0)
+            table.update(study.get_trials(deepcopy=False))
+            for index, proc in list(procs.items()):
+                if proc.poll() is None:
+                    continue
+                del procs[index]
+                if proc.returncode not in (0, 130) and restarts < count and work_left(
+                        study.get_trials(deepcopy=False), plan.n_trials):
+                    warn(f"worker {index} exited with code {proc.returncode} (logs/worker-{index}.log); restarting it")
+                    restarts += 1
+                    procs[index] = _spawn(plan, index, count, deadline)
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+        raise
+
+
+def search(plan: SweepPlan, table: SweepTable) -> None:
+    """Run the search phase until `n_trials` trials are done (or the time limit)."""
+    from nlptune.tuning.study import create_study, fail_orphans
+    from nlptune.tuning.worker import quiet_optuna, run_worker
+
+    # in this process the table shows failures; worker processes keep Optuna's warnings in their logs
+    quiet_optuna(logging.WARNING if plan.tune_config.workers > 1 else logging.ERROR)
+    study = create_study(plan)  # once, before any worker starts
+    if plan.journal:
+        fail_orphans(study, plan.tune_config.max_retry)
+    table.update(study.get_trials(deepcopy=False))
+    timeout = plan.tune_config.timeout_s
+    deadline = time.time() + timeout if timeout else None
+    if plan.tune_config.workers > 1:
+        _run_workers(plan, study, table, deadline)
+    else:
+        from nlptune.utils.console import console, set_quiet
+
+        was_quiet = console().quiet
+        set_quiet(True)  # the trials' own tables and bars would tear the sweep table
+        try:
+            run_worker(plan, 0, deadline, on_change=lambda s: table.update(s.get_trials(deepcopy=False)))
+        finally:
+            set_quiet(was_quiet)
+    table.update(study.get_trials(deepcopy=False))
+
+
+def _recipe(plan: SweepPlan, best: results.Best, full: dict | None) -> Path | None:
+    """best_recipe.yaml (nlptune/config/recipe.py's format): `nlptune train recipe=best_recipe.yaml` reruns it."""
+    from nlptune.config.recipe import build_recipe, recipe_from_run, write_recipe
+
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{plan.study_name}-best").lstrip("-._") or "best"
+    tolerance = max(2 * best.std, 0.01) if best.std else 0.02
+    target = Path(plan.sweep_dir) / "best_recipe.yaml"
+    if not plan.folds:
+        if best.run_dir is None:
+            return None
+        recipe = recipe_from_run(best.run_dir, name=name, tolerance=tolerance,
+                                 description=f"best of sweep {plan.study_name} (trial {best.trial}, {best.source})")
+        recipe["expected"]["value"] = float(best.value)  # the confirmation mean, when there is one
+        return write_recipe(target, recipe)
+    # cross-validation: the recipe trains on the task's own data, as `nlptune train` would
+    from nlptune.config.compose import load_run_config
+    from nlptune.data.loading import load_raw_splits
+    from nlptune.tuning.confirm import trial_overrides
+
+    config = load_run_config(trial_overrides(plan, best.params))
+    manifest = json.loads((best.run_dir / "manifest.json").read_text()) if best.run_dir else {}
+    manifest["data"] = {"sha256": {s: r.sha256 for s, r in load_raw_splits(config.task).items()}}
+    value, note = best.value, f"mean over {len(plan.folds)} folds"
+    if full and full.get("value") is not None and full.get("held_out"):
+        value, note = full["value"], "retrained on the whole train split, validation score"
+    recipe = build_recipe(config.plain, manifest, name=name, metric=plan.metric, value=value, tolerance=tolerance,
+                          description=f"best of sweep {plan.study_name} (trial {best.trial}, {note})")
+    return write_recipe(target, recipe)
+
+
+def finish(plan: SweepPlan, table: SweepTable | None = None, train: bool = True) -> SweepOutcome:
+    """After the search: confirmation and retraining (unless not ``train``: an interrupted sweep only reports),
+    best/ and best_recipe.yaml, plots, leaderboard, summary."""
+    from nlptune.tuning.confirm import confirm, retrain_full
+    from nlptune.tuning.study import load_study
+    from nlptune.tuning.summary import write_summary
+
+    from nlptune.utils.console import console, set_quiet
+
+    sweep_dir, tune = Path(plan.sweep_dir), plan.tune_config
+    study = load_study(plan, plan.seed)
+    say = table.console.print if table and not table.quiet else (lambda *_: None)
+    was_quiet = console().quiet
+    set_quiet(True)  # the confirmation and retraining runs report through `say`
+    try:
+        confirmed = confirm(plan, study, on_progress=say) if tune.confirm_seeds and train else []
+        best = results.pick_best(study, plan, confirmed)
+        full = retrain_full(plan, best.params) if tune.retrain_full and best and train else None
+    finally:
+        set_quiet(was_quiet)
+    if full:
+        say(f"retrained on all the data: {plan.metric} {full.get('value')} ({full['run_dir']})")
+    if best:
+        results.copy_best_model(best, sweep_dir)
+        _recipe(plan, best, full)
+    skipped = results.write_plots(study, sweep_dir / "plots", plan.metric) if tune.plots else {}
+    trials = study.get_trials(deepcopy=False)
+    results.write_leaderboard(sweep_dir / "leaderboard.csv", trials, plan, confirmed)
+    write_summary(sweep_dir / "summary.md", plan, trials, best, confirmed, full, skipped)
+    return SweepOutcome(sweep_dir, plan, best, results.counts(trials), confirmed, full)
+
+
+def run_sweep(overrides: Sequence[str], quiet: bool = False) -> SweepOutcome:
+    """`nlptune tune OVERRIDES...`: the whole sweep; returns where it is and what it found."""
+    plan, resumed = prepare(overrides)
+    table = SweepTable(plan, quiet=quiet)
+    if resumed:
+        table.console.print(f"resuming the sweep in {plan.sweep_dir}")
+    try:
+        search(plan, table)
+    except KeyboardInterrupt:
+        table.close()
+        finish(plan, train=False)  # reports of what is done; resume=auto continues
+        raise
+    finally:
+        table.close()
+    return finish(plan, table)

@@ -1,0 +1,114 @@
+"""Shared fixtures: paths, a CLI runner (subprocess, offline) and a tiny random "pretrained" model."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The shared data slices live next to the checkout; never copied into the repository.
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+# Words of the tiny BERT vocabulary: enough to tokenize the demo task and simple English sentences.
+TINY_WORDS = ("the a an and or but of to in on is was were it this that film story plot cast music ending "
+              "script acting good great bad awful boring dull very really quite movie man woman plays "
+              "playing guitar dog cat runs running he she they said not no yes , . ! ? ' ##s "
+              "##ing ##ed").split()
+
+# Environment variables that would make a child process think it is part of a distributed launch.
+_LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                  "ACCELERATE_USE_CPU", "ACCELERATE_MIXED_PRECISION")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data`` (tasks sst2, cola, subj, mrpc, stsb); tests that need it skip when it is absent."""
+    if not (DATA_DIR / "sst2" / "train.jsonl").is_file():
+        pytest.skip(f"shared data not found at {DATA_DIR}")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One tokenization cache for the whole session (NLPTUNE_CACHE_DIR), never the user's ~/.cache."""
+    return tmp_path_factory.mktemp("nlptune-cache")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(cache: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a CLI subprocess: offline, private cache, one thread, no launcher leftovers."""
+    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS}
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                "NLPTUNE_CACHE_DIR": str(cache), "TOKENIZERS_PARALLELISM": "false",
+                "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="session")
+def make_env(cache_dir) -> Callable[..., dict[str, str]]:
+    """``make_env(extra=None)``: the environment for a subprocess of nlptune (see `child_env`)."""
+    return lambda extra=None: child_env(cache_dir, extra)
+
+
+@pytest.fixture(scope="session", name="free_port")
+def free_port_fixture() -> Callable[[], int]:
+    """``free_port()``: a TCP port that was free a moment ago (for torchrun's rendezvous)."""
+    return free_port
+
+
+@pytest.fixture(scope="session")
+def run_cli(cache_dir, tmp_path_factory) -> Callable[..., subprocess.CompletedProcess]:
+    """``run_cli(args, env=None, timeout=180, cwd=None)``: run ``python -m nlptune *args`` in a subprocess.
+
+    Offline (HF_HUB_OFFLINE=1), with the session's NLPTUNE_CACHE_DIR; ``env`` adds or overrides variables.
+    The working directory defaults to a scratch folder so a run without output_dir never writes into the repo.
+    Returns the CompletedProcess (text mode, stdout and stderr captured).
+    """
+    scratch = tmp_path_factory.mktemp("cli-cwd")
+
+    def run(args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 180,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "nlptune", *map(str, args)], cwd=cwd or scratch,
+                              env=child_env(cache_dir, env), capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
+def write_vocab(path: Path, words: Sequence[str] = TINY_WORDS) -> Path:
+    """A BERT-style vocab.txt: the special tokens first, then ``words`` (deduplicated, in order)."""
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(dict.fromkeys(words))
+    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """A folder holding a tiny random BERT encoder and its WordPiece tokenizer, loadable with Auto* classes."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = write_vocab(tmp_path_factory.mktemp("vocab") / "vocab.txt")
+    tokenizer = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder

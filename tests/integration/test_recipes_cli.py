@@ -1,0 +1,164 @@
+"""Recipes end to end: `nlptune recipes list|show|copy|validate`, `freeze`, `train recipe=`, `reproduce`, on
+64-row slices of ../shared/data. A 2-step smoke run of every shipped recipe (in-process, to spare a Python
+start per recipe); the freeze -> train recipe= round trip reproduces the original run's metrics and best/
+weights exactly (dropout on), and so does `reproduce`."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nlptune.config.recipe import dump_recipe, read_recipe, shipped_recipes
+
+SLICE = ["task.max_train_samples=64", "task.max_eval_samples=64"]
+TINY = ["model.embedding_dim=16", "model.hidden_size=16", "trainer.batch_size=16", "trainer.max_epochs=2",
+        "trainer.report_to=[]", "trainer.keep_last=0"]
+
+
+def check_ok(result) -> None:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n" \
+                                   f"stderr:\n{result.stderr[-5000:]}"
+
+
+def check_refused(result, *needles: str) -> None:
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, f"{needle!r} not in:\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def env(data_dir) -> dict[str, str]:
+    return {"NLPTUNE_DATA_DIR": str(data_dir)}
+
+
+def test_list_show_copy_validate(run_cli, env, tmp_path):
+    listed = run_cli(["recipes", "list"], env=env)
+    check_ok(listed)
+    for path in shipped_recipes():
+        assert path.stem in listed.stdout
+    shown = run_cli(["recipes", "show", "sst2-lstm"], env=env)
+    check_ok(shown)
+    assert "recipe:" in shown.stdout and "expected:" in shown.stdout and "# ok" in shown.stdout
+    copy = tmp_path / "my.yaml"
+    check_ok(run_cli(["recipes", "copy", "sst2-lstm", str(copy)], env=env))
+    assert copy.read_bytes() == (shipped_recipes()[0].parent / "sst2-lstm.yaml").read_bytes()
+    check_refused(run_cli(["recipes", "copy", "sst2-lstm", str(copy)], env=env), "--force")
+    valid = run_cli(["recipes", "validate", str(copy), "sst2-minilm"], env=env)
+    check_ok(valid)
+    assert f"ok {copy}" in valid.stdout and "expected not measured yet" in valid.stdout
+
+
+def test_validate_reports_every_problem_and_hostile_content(run_cli, env, tmp_path):
+    data = read_recipe(shipped_recipes()[0])
+    data["config"]["trainer"]["batch_sise"] = 8
+    data["config"]["optimizer"]["lr"] = "fast"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(dump_recipe(data))
+    check_refused(run_cli(["recipes", "validate", str(bad)], env=env), str(bad), "config.trainer.batch_sise",
+                  "did you mean 'trainer.batch_size'", "config.optimizer.lr")
+    marker = tmp_path / "marker"
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(bad.read_text().replace("lr: fast", f"lr: !!python/object/apply:os.system ['touch {marker}']"))
+    check_refused(run_cli(["recipes", "validate", str(tagged)], env=env), "config.optimizer.lr", "python tag")
+    check_refused(run_cli(["train", f"recipe={tagged}"], env=env), "config.optimizer.lr", "python tag")
+    assert not marker.exists()
+
+
+def test_hostile_command_lines_are_refused(run_cli, env, tmp_path):
+    check_refused(run_cli(["train", "model._target_=os.system", f"output_dir={tmp_path / 'x'}"], env=env),
+                  "model._target_", "import and call")
+    check_refused(run_cli(["train", "model=pretrained", "+model.trust_remote_code=true"], env=env),
+                  "model.trust_remote_code", "--trust-remote-code")
+    check_refused(run_cli(["train", "--trust-remote-code", "model=lstm"], env=env), "loads no remote code")
+    check_refused(run_cli(["reproduce", "sst2-minilm"], env=env), "no measured expected value")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("path", shipped_recipes(), ids=lambda p: p.stem)
+def test_two_step_smoke_run_of_every_recipe(path, data_dir, cache_dir, tmp_path, monkeypatch, request):
+    import torch
+
+    from nlptune.config.compose import load_run_config
+    from nlptune.train.loop import run
+    from nlptune.utils.console import set_quiet
+
+    for key, value in {"NLPTUNE_DATA_DIR": str(data_dir), "NLPTUNE_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1",
+                       "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}.items():
+        monkeypatch.setenv(key, value)
+    set_quiet(True)
+    request.addfinalizer(lambda: set_quiet(False))
+    threads = torch.get_num_threads()  # recipes may set trainer.threads; give the pytest process its own back
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    out = tmp_path / "run"
+    # small batches and short sequences: the smoke run checks that the recipe runs end to end, fast
+    config = load_run_config([f"recipe={path}", *SLICE, "trainer.max_steps=2", "trainer.batch_size=8",
+                              "task.max_length=32", "trainer.keep_last=0", "trainer.report_to=[]", f"output_dir={out}"])
+    assert config.provenance["recipe"]["drift"] == []  # the shared data is the data the recipe pins
+    result = run(config)
+    assert result.summary["steps"] == 2
+    assert all(math.isfinite(v) for v in result.best.values())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["recipe"]["name"] == path.stem and manifest["recipe"]["overrides"][0] == SLICE[0]
+    assert "## How to reproduce" in (out / "best" / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def frozen(run_cli, env, tmp_path_factory) -> dict[str, Path]:
+    """A tiny sst2/lstm run (dropout on) and the recipe `nlptune freeze` made of it (tolerance 0)."""
+    folder = tmp_path_factory.mktemp("frozen")
+    first, recipe = folder / "first", folder / "my.yaml"
+    check_ok(run_cli(["train", "task=sst2", "model=lstm", *SLICE, *TINY, f"output_dir={first}"], env=env))
+    check_ok(run_cli(["freeze", str(first), str(recipe), "--tolerance", "0"], env=env))
+    return {"run": first, "recipe": recipe}
+
+
+def test_model_card(frozen):
+    card = (frozen["run"] / "best" / "README.md").read_text()
+    for section in ("## Results", "## Task and data", "## Model", "## Hyperparameters", "## How to reproduce"):
+        assert section in card
+    assert json.loads((frozen["run"] / "manifest.json").read_text())["data"]["sha256"]["train"] in card
+    assert "| model.dropout | 0.3 |" in card and "trainable" in card
+
+
+def test_freeze_then_train_recipe_reproduces_exactly(run_cli, env, frozen, tmp_path):
+    first, second = frozen["run"], tmp_path / "second"
+    recipe = yaml.safe_load(frozen["recipe"].read_text())
+    assert recipe["config"]["model"]["dropout"] > 0 and recipe["config"]["output_dir"] is None
+    check_ok(run_cli(["train", f"recipe={frozen['recipe']}", f"output_dir={second}"], env=env))
+    best = [json.loads((d / "metrics.json").read_text())["best"] for d in (first, second)]
+    assert json.dumps(best[0]) == json.dumps(best[1])  # byte-identical best values
+    assert (second / "best" / "model.safetensors").read_bytes() == \
+        (first / "best" / "model.safetensors").read_bytes()
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert manifest["recipe"]["name"] == "my" and manifest["recipe"]["drift"] == []
+
+
+def test_reproduce_is_deterministic(run_cli, env, frozen, tmp_path):
+    third = tmp_path / "third"
+    reproduced = run_cli(["reproduce", str(frozen["recipe"]), f"output_dir={third}"], env=env)
+    check_ok(reproduced)
+    assert "REPRODUCED" in reproduced.stdout
+    check = json.loads((third / "reproduce.json").read_text())
+    assert check["within_tolerance"] and check["difference"] == 0.0
+    assert (third / "best" / "model.safetensors").read_bytes() == \
+        (frozen["run"] / "best" / "model.safetensors").read_bytes()
+
+
+def test_reproduce_outside_tolerance_and_pin_drift(run_cli, env, frozen, tmp_path):
+    data = read_recipe(frozen["recipe"])
+    data["expected"]["value"] += 0.5
+    data["pins"]["packages"]["torch"] = "0.0.1"
+    recipe = tmp_path / "off.yaml"
+    recipe.write_text(dump_recipe(data))
+    strict = run_cli(["train", f"recipe={recipe}", "strict_pins=true", f"output_dir={tmp_path / 'strict'}"], env=env)
+    check_refused(strict, "pins.packages.torch", "0.0.1")
+    assert not (tmp_path / "strict").exists()
+    outside = run_cli(["reproduce", str(recipe), f"output_dir={tmp_path / 'again'}"], env=env)
+    assert outside.returncode == 1 and "NOT REPRODUCED" in outside.stdout, outside.stderr[-3000:]
+    assert "pins.packages.torch" in outside.stdout + outside.stderr  # the drift warning
+    drift = json.loads((tmp_path / "again" / "manifest.json").read_text())["recipe"]["drift"]
+    assert [d["pin"] for d in drift] == ["pins.packages.torch"]

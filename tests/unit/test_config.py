@@ -1,0 +1,286 @@
+"""Unit tests for nlptune.config: composition of conf/, overrides, validation, the typed frozen RunConfig."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from nlptune.config import ConfigError, RunConfig, build_run_config
+from nlptune.config.compose import compose, group_options, load_run_config, to_plain
+from nlptune.config.registry import UnknownComponentError, lookup, names
+from nlptune.config.schema import OPTIMIZERS
+
+
+def issues_of(overrides) -> dict[str, str]:
+    """``{key: full issue text}`` of the ConfigError raised for ``overrides``."""
+    with pytest.raises(ConfigError) as info:
+        load_run_config(overrides)
+    return {issue.key: str(issue) for issue in info.value.issues}
+
+
+# ---------------------------------------------------------------------------------------------
+# composition
+# ---------------------------------------------------------------------------------------------
+def test_defaults_are_demo_task_and_bag_model():
+    run = load_run_config([])
+    assert isinstance(run, RunConfig)
+    assert run.task.name == "demo" and run.task.generator == "demo"
+    assert run.model.name == "bag"
+    assert run.optimizer.name == "adamw" and run.scheduler.name == "linear"
+    assert run.seed == 42 and run.output_dir is None
+    assert run.model.tokenizer is not None and run.model.tokenizer.kind == "wordlevel"
+    # tokenizer keys are split off the model's builder arguments
+    assert "vocab_size" not in run.model.args and "embedding_dim" in run.model.args
+
+
+@pytest.mark.parametrize("task", ["sst2", "cola", "subj", "mrpc", "stsb", "demo", "text_classification",
+                                  "text_regression"])
+def test_every_task_file_composes(task):
+    run = load_run_config([f"task={task}"])
+    assert run.task.name == task
+    assert run.task.main_metric in run.task.metrics
+    assert run.task.is_pair == (task in ("mrpc", "stsb"))
+    assert run.task.is_regression == (task in ("stsb", "text_regression"))
+
+
+def test_group_selection():
+    run = load_run_config(["task=mrpc", "model=lstm", "optimizer=sgd", "scheduler=cosine"])
+    assert (run.task.name, run.model.name, run.optimizer.name, run.scheduler.name) == ("mrpc", "lstm", "sgd",
+                                                                                         "cosine")
+    assert run.task.text_fields == ("sentence1", "sentence2")
+    assert run.optimizer.momentum == 0.9  # from optimizer/sgd.yaml
+    assert group_options("model") == ["bag", "cnn", "gru", "lstm", "pretrained", "transformer"]
+
+
+@pytest.mark.parametrize("model, lr", [("bag", 5e-3), ("cnn", 1e-3), ("lstm", 2e-3), ("gru", 2e-3),
+                                       ("transformer", 5e-4), ("pretrained", 5e-5)])
+def test_model_file_sets_learning_rate(model, lr):
+    assert load_run_config([f"model={model}"]).optimizer.lr == pytest.approx(lr)
+
+
+def test_pretrained_model_file_sets_its_training_defaults():
+    run = load_run_config(["model=pretrained"])
+    assert run.model.tokenizer is None  # the checkpoint brings its own
+    assert run.optimizer.weight_decay == pytest.approx(0.01)
+    assert run.scheduler.warmup_ratio == pytest.approx(0.1)
+
+
+def test_command_line_overrides_win_over_model_file():
+    run = load_run_config(["model=transformer", "optimizer.lr=0.01", "scheduler.warmup_ratio=0.2",
+                           "model.num_heads=2", "trainer.batch_size=8", "seed=7"])
+    assert run.optimizer.lr == pytest.approx(0.01)
+    assert run.scheduler.warmup_ratio == pytest.approx(0.2)
+    assert run.model.args["num_heads"] == 2
+    assert run.trainer.batch_size == 8 and run.seed == 7
+    # the order of overrides on the command line does not matter
+    again = load_run_config(["optimizer.lr=0.01", "model=transformer", "scheduler.warmup_ratio=0.2",
+                             "model.num_heads=2", "trainer.batch_size=8", "seed=7"])
+    assert again == run
+
+
+def test_model_tokenizer_keys_override():
+    run = load_run_config(["model=cnn", "model.tokenizer=wordpiece", "model.vocab_size=500", "model.lowercase=false",
+                           "model.normalization=none", "model.min_frequency=1"])
+    tok = run.model.tokenizer
+    assert (tok.kind, tok.vocab_size, tok.lowercase, tok.normalization, tok.min_frequency) == (
+        "wordpiece", 500, False, "none", 1)
+
+
+def test_data_dir_comes_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("NLPTUNE_DATA_DIR", str(tmp_path))
+    assert load_run_config(["task=sst2"]).task.data_dir == str(tmp_path)
+    monkeypatch.delenv("NLPTUNE_DATA_DIR")
+    assert load_run_config(["task=sst2"]).task.data_dir is None
+
+
+def test_build_run_config_from_plain_data_matches_compose():
+    plain = to_plain(compose(["task=stsb", "model=gru"]))
+    assert isinstance(plain, dict)
+    assert build_run_config(plain) == load_run_config(["task=stsb", "model=gru"])
+
+
+def test_cfg_job_prints_composed_config(run_cli, tmp_path):
+    result = run_cli(["train", "--cfg", "job", "task=mrpc", "model=cnn", "optimizer.lr=0.01"], cwd=tmp_path,
+                     timeout=60)
+    assert result.returncode == 0, result.stderr
+    printed = yaml.safe_load(result.stdout)
+    assert printed["task"]["name"] == "mrpc" and printed["model"]["name"] == "cnn"
+    assert printed["model"]["kernel_sizes"] == [3, 4, 5]
+    assert printed["optimizer"]["lr"] == pytest.approx(0.01)
+    assert set(printed) >= {"task", "model", "optimizer", "scheduler", "trainer", "seed", "output_dir"}
+    assert not any(tmp_path.iterdir()), "--cfg job must not train or write a run directory"
+
+
+def test_cfg_job_reports_errors(run_cli, tmp_path):
+    result = run_cli(["train", "--cfg", "job", "model.embeding_dim=3"], cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "model.embedding_dim" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# errors: all at once, each with a suggestion
+# ---------------------------------------------------------------------------------------------
+def test_all_typos_reported_at_once_with_suggestions():
+    found = issues_of(["optimzer.lr=1e-3", "trainer.max_epoch=2", "model.embeding_dim=3", "task=sst3", "sed=1"])
+    expected = {"optimzer.lr": "optimizer.lr", "trainer.max_epoch": "trainer.max_epochs",
+                "model.embeding_dim": "model.embedding_dim", "task": "task=sst2", "sed": "seed"}
+    assert set(found) == set(expected)
+    for key, suggestion in expected.items():
+        assert f"did you mean '{suggestion}'" in found[key], found[key]
+
+
+def test_config_error_message_lists_every_issue():
+    with pytest.raises(ConfigError) as info:
+        load_run_config(["optimzer.lr=1e-3", "trainer.max_epoch=2"])
+    message = str(info.value)
+    assert message.startswith("2 config error(s)")
+    assert "optimzer.lr" in message and "trainer.max_epoch" in message
+
+
+@pytest.mark.parametrize("override, suggestion", [("task=sst3", "task=sst2"), ("model=lstn", "model=lstm"),
+                                                  ("optimizer=adamww", "optimizer=adamw"),
+                                                  ("scheduler=cosin", "scheduler=cosine")])
+def test_unknown_group_option(override, suggestion):
+    group = override.split("=")[0]
+    (issue,) = issues_of([override]).values()
+    assert f"did you mean '{suggestion}'" in issue
+    assert all(option in issue for option in group_options(group))
+
+
+def test_unknown_name_without_close_match_lists_the_choices():
+    (issue,) = issues_of(["model=zzzzzz"]).values()
+    assert "did you mean" not in issue
+    assert "bag, cnn, gru, lstm, pretrained, transformer" in issue
+
+
+def test_not_a_key_value_override():
+    assert "key=value" in issues_of(["trainer.max_epochs"])["trainer.max_epochs"]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("optimizer.lr=0", "optimizer.lr"),
+    ("optimizer.lr=-1e-3", "optimizer.lr"),
+    ("model.dropout=1.0", "model.dropout"),
+    ("model.dropout=-0.1", "model.dropout"),
+    ("model.embedding_dropout=1.5", "model.embedding_dropout"),
+    ("scheduler.warmup_ratio=1.0", "scheduler.warmup_ratio"),
+    ("scheduler.warmup_ratio=-0.1", "scheduler.warmup_ratio"),
+    ("scheduler.warmup_steps=-1", "scheduler.warmup_steps"),
+    ("trainer.batch_size=0", "trainer.batch_size"),
+    ("trainer.batch_size=-8", "trainer.batch_size"),
+    ("trainer.gradient_accumulation_steps=0", "trainer.gradient_accumulation_steps"),
+    ("model.hidden_size=0", "model.hidden_size"),
+    ("task.max_train_samples=0", "task.max_train_samples"),
+])
+def test_out_of_range_values(override, key):
+    found = issues_of([override])
+    assert list(found) == [key]
+    assert "out of range" in found[key]
+
+
+@pytest.mark.parametrize("override", ["model.dropout=0.0", "model.dropout=0.99", "scheduler.warmup_ratio=0.0",
+                                      "scheduler.warmup_ratio=0.5", "optimizer.lr=1e-9", "trainer.batch_size=1"])
+def test_in_range_values_accepted(override):
+    load_run_config([override])
+
+
+def test_value_errors_reported_at_once():
+    found = issues_of(["optimizer.lr=0", "model.dropout=1.5", "trainer.batch_size=0", "scheduler.warmup_ratio=2"])
+    assert set(found) == {"optimizer.lr", "model.dropout", "trainer.batch_size", "scheduler.warmup_ratio"}
+
+
+def test_unknown_optimizer_name():
+    issue = issues_of(["optimizer.name=adamx"])["optimizer.name"]
+    assert "did you mean" in issue and "adamw" in issue
+
+
+def test_unknown_scheduler_and_device_values():
+    found = issues_of(["scheduler.name=cosin", "trainer.device=tpu", "trainer.mixed_precision=fp8"])
+    assert "did you mean 'cosine'" in found["scheduler.name"]
+    assert set(found) == {"scheduler.name", "trainer.device", "trainer.mixed_precision"}
+
+
+def test_unknown_model_argument():
+    issue = issues_of(["+model.num_filters=8"])["model.num_filters"]  # a cnn argument, not a bag one
+    assert "model 'bag' has no argument 'num_filters'" in issue
+
+
+def test_misspelt_model_argument_suggests_the_right_one():
+    assert "did you mean 'model.pooling'" in issues_of(["+model.poling=max"])["model.poling"]
+
+
+@pytest.mark.parametrize("override, expected", [("optimizer.lr=abc", "expected float"),
+                                                ("trainer.max_epochs=1.5", "expected int"),
+                                                ("trainer.batch_size=true", "expected int")])
+def test_wrong_types(override, expected):
+    (issue,) = issues_of([override]).values()
+    assert expected in issue
+
+
+def test_metric_must_fit_the_problem_type():
+    found = issues_of(["task=stsb", "task.metrics=[accuracy]", "task.main_metric=accuracy"])
+    assert "task.metrics" in found
+
+
+def test_polynomial_schedule_needs_lr_above_lr_end():
+    # transformers raises a bare ValueError at the first training step otherwise
+    found = issues_of(["scheduler=polynomial", "optimizer.lr=1e-8", "scheduler.lr_end=1e-7"])
+    assert "scheduler.lr_end" in found
+    load_run_config(["scheduler=polynomial", "optimizer.lr=1e-3", "scheduler.lr_end=1e-7"])
+
+
+# ---------------------------------------------------------------------------------------------
+# components by registered name; configs cannot name code
+# ---------------------------------------------------------------------------------------------
+def test_registry_lookup_by_name():
+    assert names("model") == ["bag", "cnn", "gru", "lstm", "pretrained", "transformer"]
+    assert names("optimizer") == sorted(OPTIMIZERS)
+    assert callable(lookup("model", "lstm"))
+    with pytest.raises(UnknownComponentError, match="Did you mean 'lstm'"):
+        lookup("model", "lstn")
+
+
+@pytest.mark.parametrize("name", ["os.system", "nlptune.models.bag.build_bag", "torch.nn.Linear"])
+def test_model_name_is_a_registered_name_not_an_import_path(name):
+    issue = issues_of([f"model.name={name}"])["model.name"]
+    assert f"unknown model '{name}'" in issue
+
+
+@pytest.mark.parametrize("override, key", [("+model._target_=os.system", "model._target_"),
+                                           ("+task._target_=os.system", "task._target_"),
+                                           ("+optimizer._target_=os.system", "optimizer._target_"),
+                                           ("+scheduler._target_=os.system", "scheduler._target_"),
+                                           ("+trainer._target_=os.system", "trainer._target_"),
+                                           ("+_target_=os.system", "_target_")])
+def test_target_keys_are_refused(override, key):
+    found = issues_of([override])
+    assert key in found, found
+
+
+@pytest.mark.parametrize("override", ["+model.trust_remote_code=true", "+model.use_safetensors=false"])
+def test_pretrained_safety_switches_are_not_config_keys(override):
+    # ARCHITECTURE.md: trust_remote_code is never taken from a config; weights are read as safetensors
+    key = override[1:].split("=")[0]
+    assert key in issues_of(["model=pretrained", override])
+
+
+# ---------------------------------------------------------------------------------------------
+# typed, frozen
+# ---------------------------------------------------------------------------------------------
+def test_run_config_is_typed_and_frozen():
+    run = load_run_config(["task=mrpc"])
+    assert isinstance(run.task.text_fields, tuple) and isinstance(run.optimizer.betas, tuple)
+    assert isinstance(run.optimizer.lr, float) and isinstance(run.trainer.max_epochs, int)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.seed = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.optimizer.lr = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.task.max_length = 3
+    with pytest.raises(TypeError):
+        run.model.args["hidden_size"] = 3  # a read-only mapping
+    with pytest.raises(TypeError):
+        run.plain["seed"] = 3
+    assert run == load_run_config(["task=mrpc"])
+    hash(run.optimizer)

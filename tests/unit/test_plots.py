@@ -1,0 +1,99 @@
+"""Plots and the learning-rate finder's arithmetic: PNGs from records written the way a run writes them."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nlptune.train import plots
+from nlptune.train.lr_find import lr_schedule, smooth, suggest
+from nlptune.train.tracking import scalars
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _write_run(folder, resumed=False):
+    records = []
+    for step in range(1, 21):
+        records.append({"step": step, "epoch": step // 10, "samples": 32 * step, "loss": 1.0 / step, "lr": 1e-3})
+        if step % 5 == 0:
+            records.append({"step": step, "epoch": step // 10, "samples": 32 * step, "eval_accuracy": step / 25,
+                            "eval_f1": step / 30, "eval_loss": 1.0 / step})
+    if resumed:  # a resumed run logs steps 16-20 again: the later records win
+        records += [{**r, "loss": 9.0} for r in records if r["step"] > 15 and "loss" in r]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def _is_png(path):
+    return path.is_file() and path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+
+
+def test_read_records_splits_and_deduplicates(tmp_path):
+    train, evals = plots.read_records(_write_run(tmp_path / "run", resumed=True))
+    assert [r["step"] for r in train] == list(range(1, 21))
+    assert [r["loss"] for r in train][-5:] == [9.0] * 5
+    assert [r["step"] for r in evals] == [5, 10, 15, 20]
+
+
+def test_classification_run_plots(tmp_path):
+    run = _write_run(tmp_path / "run")
+    outputs = {"predictions": np.array([0, 1, 1, 2, 2, 2]), "references": np.array([0, 1, 2, 2, 2, 1])}
+    written = plots.write_run_plots(run, best_step=20, outputs=outputs, label_names=["a", "b", "c"])
+    assert sorted(p.name for p in written) == ["confusion_matrix.png", "training.png", "validation.png"]
+    assert all(_is_png(p) and p.parent == run / "plots" for p in written)
+
+
+def test_regression_run_plots_scatter_and_no_confusion_matrix(tmp_path):
+    run = _write_run(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    gold = rng.uniform(0, 5, 50)
+    written = plots.write_run_plots(run, outputs={"predictions": gold + rng.normal(0, 0.3, 50), "references": gold},
+                                    regression=True)
+    assert sorted(p.name for p in written) == ["predictions_scatter.png", "training.png", "validation.png"]
+    assert all(_is_png(p) for p in written)
+
+
+def test_a_run_without_records_still_gets_explanatory_plots(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text("")
+    written = plots.write_run_plots(tmp_path)
+    assert [p.name for p in written] == ["training.png", "validation.png"] and all(_is_png(p) for p in written)
+
+
+def test_compare_and_lr_find_plots(tmp_path):
+    a = plots.read_records(_write_run(tmp_path / "a"))[1]
+    out = plots.plot_compare([("a", a), ("b", [{**r, "eval_accuracy": r["eval_accuracy"] / 2} for r in a])],
+                             "accuracy", tmp_path / "compare.png")
+    assert _is_png(out)
+    lrs = list(lr_schedule(1e-6, 1.0, 100))
+    losses = [1.0] * 100
+    assert _is_png(plots.plot_lr_find(lrs, losses, smooth(losses), 1e-3, tmp_path / "lr.png"))
+
+
+def test_tracker_scalar_names():
+    record = {"step": 5, "epoch": 0, "samples": 160, "loss": 0.5, "lr": 1e-3, "eval_accuracy": 0.8, "note": "x"}
+    assert scalars(record) == {"train/epoch": 0, "train/samples": 160, "train/loss": 0.5, "train/lr": 1e-3,
+                               "eval/accuracy": 0.8}
+
+
+def test_lr_schedule_is_exponential():
+    lrs = lr_schedule(1e-7, 10.0, 81)
+    assert lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10.0)
+    assert np.allclose(lrs[1:] / lrs[:-1], 10 ** (8 / 80))
+
+
+def test_smoothing_is_bias_corrected():
+    assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # no pull towards zero at the start
+    assert smooth([1.0, 0.0], beta=0.5)[1] == pytest.approx(1 / 3)
+
+
+def test_suggestion_is_the_steepest_descent_before_the_minimum():
+    lrs = lr_schedule(1e-6, 1.0, 200)
+    x = np.log10(lrs)
+    # flat, a steepest fall centred at 1e-3, a minimum near 1e-2, then divergence
+    loss = 1.0 - 0.5 * (1 + np.tanh((x + 3) * 3)) / 2 + np.where(x > -2, (x + 2) ** 2 * 5, 0)
+    suggestion = suggest(lrs, list(loss))
+    assert 10 ** -3.2 < suggestion < 10 ** -2.8
+    assert suggest(lrs[:5], list(loss[:5])) is None  # too short to say

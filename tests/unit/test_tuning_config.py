@@ -1,0 +1,99 @@
+"""The `tune` section: command-line splitting, TuneConfig validation, the default spaces, the search space
+checked against the real config before any trial, and the run config never seeing `tune`."""
+from __future__ import annotations
+
+import pytest
+
+from nlptune.config.compose import compose, load_run_config, to_plain
+from nlptune.config.errors import ConfigError, NlptuneError
+from nlptune.config.tune import build_tune_config, split_tune_args
+from nlptune.tuning.plan import check_space, find_sweep_dir, grid_dimensions, grid_size
+from nlptune.tuning.space import parse_space
+
+GROUPS = ("task", "model", "optimizer", "scheduler", "trainer")
+
+
+def tune_of(*overrides: str, space=None):
+    return build_tune_config(to_plain(compose(list(overrides)))["tune"], space or {})
+
+
+def test_split_takes_space_and_resume_off_the_command_line():
+    args = split_tune_args(["task=sst2", "tune.space.model.hidden_size=choice(128,256)", "resume=auto",
+                            "tune.n_trials=8", "tune.space.model.dropout=null", "~tune.space.optimizer.lr"])
+    assert args.config_overrides == ["task=sst2", "tune.n_trials=8"]
+    assert args.space == {"model.hidden_size": "choice(128,256)", "model.dropout": None, "optimizer.lr": None}
+    assert args.resume == "auto"
+    assert args.trial_overrides == ["task=sst2"]
+
+
+def test_default_space_by_model_kind_and_overrides_on_top():
+    tune = tune_of(space={"model.hidden_size": "choice(128,256)", "model.dropout": None})
+    assert tune.effective_space("lstm") == {"optimizer.lr": "loguniform(1e-4,1e-2)",
+                                            "scheduler.warmup_ratio": "uniform(0,0.2)",
+                                            "model.hidden_size": "choice(128,256)"}
+    pretrained = tune.effective_space("pretrained")
+    assert {"model.hidden_dropout", "model.attention_dropout", "model.classifier_dropout"} <= set(pretrained)
+    assert "model.dropout" not in pretrained
+    assert tune_of("tune.default_space=null").effective_space("lstm") == {}
+
+
+@pytest.mark.parametrize("override, key", [
+    ("tune.sampler=bayes", "tune.sampler"), ("tune.pruner=sha", "tune.pruner"), ("tune.cv_folds=1", "tune.cv_folds"),
+    ("tune.workers=0", "tune.workers"), ("tune.grace_period=10", "tune.grace_period"),
+    ("tune.n_trials=many", "tune.n_trials"),
+])
+def test_bad_tune_settings_are_config_errors(override, key):
+    with pytest.raises(ConfigError) as err:
+        tune_of(override)
+    assert key in str(err.value)
+
+
+def test_tune_typo_is_caught_by_composition():
+    with pytest.raises(ConfigError) as err:
+        compose(["tune.n_trails=4"])
+    assert "tune.n_trials" in str(err.value)
+
+
+def test_run_config_never_sees_the_tune_section():
+    run = load_run_config(["tune.n_trials=3"])
+    assert "tune" not in run.plain
+
+
+def test_space_checked_at_its_bounds_before_any_trial():
+    base = ["task=sst2", "model=lstm"]
+    check_space(parse_space({"model.dropout": "uniform(0,0.5)", "model.hidden_size": "choice(8,16)"}), base, GROUPS)
+    with pytest.raises(ConfigError) as err:
+        check_space(parse_space({"model.dropout": "uniform(0,1.5)", "model.hiden_size": "choice(8,16)",
+                                 "optimizer.lr": "loguniform(1e-4,1e-2)"}), base, GROUPS)
+    text = str(err.value)
+    assert "tune.space.model.hiden_size" in text and "model.hidden_size" in text  # suggests the real key
+    with pytest.raises(ConfigError) as err:
+        check_space(parse_space({"model.dropout": "uniform(0,1.5)"}), base, GROUPS)
+    assert "tune.space.model.dropout" in str(err.value) and "1.5" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # every option of a choice is checked, not only the ends
+        check_space(parse_space({"scheduler.name": "choice(linear,cosine,bogus,constant)"}), base, GROUPS)
+    assert "bogus" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # a config group as a dimension
+        check_space(parse_space({"model": "choice(lstm,gru,lstn)"}), base, GROUPS)
+    assert "lstn" in str(err.value)
+
+
+def test_grid_dimensions_and_size():
+    dims = parse_space({"lr": "loguniform(1e-4,1e-2)", "a": "choice(1,2,3)", "b": "range(0,4,2)"})
+    grid = grid_dimensions(dims)
+    assert [d.key for d in grid] == ["a", "b"] and grid_size(grid) == 6
+    with pytest.raises(ConfigError):
+        grid_dimensions(parse_space({"lr": "loguniform(1e-4,1e-2)"}))
+
+
+def test_sweep_dir_resume_rules(tmp_path):
+    tune = tune_of(f"tune.dir={tmp_path / 'sweep'}")
+    path, resumed = find_sweep_dir(tune, split_tune_args([]), "sst2", "lstm")
+    assert path == tmp_path / "sweep" and not resumed
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    with pytest.raises(NlptuneError, match="resume=auto"):
+        find_sweep_dir(tune, split_tune_args([]), "sst2", "lstm")
+    assert find_sweep_dir(tune, split_tune_args(["resume=auto"]), "sst2", "lstm") == (tmp_path / "sweep", True)
+    with pytest.raises(NlptuneError, match="no sweep there"):
+        find_sweep_dir(tune, split_tune_args([f"resume={tmp_path}"]), "sst2", "lstm")
