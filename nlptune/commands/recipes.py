@@ -36,8 +36,8 @@ def _runtime(expected: dict) -> str:
     if seconds is None:
         return "-"
     text = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
-    hardware = expected.get("hardware") or ""
-    return f"{text} ({hardware.split(' (')[0]})" if hardware else text
+    hardware = (expected.get("hardware") or "").split(" (")[0]  # "cpu (x86_64, 1 threads)" -> "cpu"
+    return f"{text} {hardware}".strip()
 
 
 def _model(config: dict) -> str:
@@ -48,15 +48,17 @@ def _model(config: dict) -> str:
 
 
 def handle_list(args: argparse.Namespace) -> int:
+    from rich import box
     from rich.table import Table
 
     from nlptune.config.errors import NlptuneError
     from nlptune.config.recipe import read_recipe, recipes_dir, shipped_recipes
     from nlptune.utils.console import console
 
-    table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left")
+    table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("name", "task", "model", "metric", "expected", "runtime"):
-        table.add_column(column, justify="right" if column == "expected" else "left", no_wrap=column == "name")
+        table.add_column(column, justify="right" if column == "expected" else "left",
+                         no_wrap=column in ("name", "model", "expected", "runtime"))
     for path in shipped_recipes():
         try:
             data = read_recipe(path)

@@ -291,6 +291,11 @@ def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accele
                 break  # the final checkpoint follows the loop
             if trainer.keep_last and (step % trainer.save_every == 0 if trainer.save_every else end_of_epoch):
                 save_checkpoint(epoch)
+        else:  # the epoch ran out; under sharding it can be a batch shorter than len(loader) promised
+            if not history or history[-1]["step"] != step:
+                evaluate_now(epoch)
+                if trainer.keep_last and not trainer.save_every and not (stop or step >= total_steps):
+                    save_checkpoint(epoch)
     runtime = start.train_time_s + time.perf_counter() - started
     progress.close()
     watch.check(accelerator, current_epoch, guard.last_checkpoint)

@@ -97,7 +97,7 @@ def test_every_shipped_recipe_is_valid(path):
     assert data["recipe"]["name"] == path.stem
     expected = data["expected"]
     if is_measured(data):  # a measured value says where and how long
-        assert expected["hardware"] and expected["wall_time_s"] and expected["note"] is None
+        assert expected["hardware"] and expected["wall_time_s"]
     else:  # never a made-up number: null, with the way to measure it
         assert expected["value"] is None and "measure_recipes.py" in expected["note"]
     assert all(expected_version is not None for expected_version in data["pins"]["packages"].values())
