@@ -6,7 +6,6 @@ number; parquet files and hub datasets go through `datasets`.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from nlptune.config.schema import TaskConfig
 from nlptune.data.errors import DataError
+from nlptune.utils.files import sha256_file
 
 EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 SPLITS = ("train", "validation")
@@ -29,14 +29,6 @@ class RawSplit:
     def line_of(self, index: int) -> int:
         """The line (text files) or 1-based row number of row ``index``, for error messages."""
         return self.lines[index] if self.lines is not None and index < len(self.lines) else index + 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _decode(path: Path, split: str) -> str:
@@ -130,7 +122,7 @@ def read_file(path: str | Path, split: str) -> RawSplit:
         columns = _to_columns(rows)
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
-    return RawSplit(columns=columns, source=str(path), sha256=_sha256(path), lines=lines)
+    return RawSplit(columns=columns, source=str(path), sha256=sha256_file(path), lines=lines)
 
 
 def _find_in_dir(data_dir: str, task: str, split: str) -> Path:
@@ -168,7 +160,7 @@ def load_raw_splits(task: TaskConfig) -> dict[str, RawSplit]:
     if task.generator == "demo":
         from nlptune.data.demo import generate
 
-        splits = {s: RawSplit(generate(s), f"generator:demo", f"generator:demo:v1:{s}") for s in SPLITS}
+        splits = {s: RawSplit(generate(s), "generator:demo", f"generator:demo:v1:{s}") for s in SPLITS}
     elif task.train_file or task.validation_file:
         if not (task.train_file and task.validation_file):
             missing = "validation_file" if task.train_file else "train_file"

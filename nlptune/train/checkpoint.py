@@ -19,7 +19,6 @@ anything and never falls back to unsafe unpickling.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -31,6 +30,7 @@ import torch
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.console import process_rank
+from nlptune.utils.files import sha256_file
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -133,14 +133,6 @@ def _save_weights(model: torch.nn.Module | None, tensors: dict | None, path: Pat
     else:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
     _fsync(path)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def rng_state() -> dict:
