@@ -41,7 +41,7 @@ def handle(args: argparse.Namespace) -> int:
     config = load_run_config([f"{RECIPE_KEY}={path}", *args.overrides])
     from nlptune.train.loop import run, shutdown
     from nlptune.train.rundir import write_json
-    from nlptune.utils.console import console, process_rank
+    from nlptune.utils.console import process_rank
 
     result = run(config)
     check = compare(recipe["expected"], result.best)
@@ -54,6 +54,7 @@ def handle(args: argparse.Namespace) -> int:
     verdict = "REPRODUCED" if check["within_tolerance"] else "NOT REPRODUCED"
     got = "none" if check["got"] is None else f"{check['got']:.6f}"
     diff = "" if check["difference"] is None else f" (difference {check['difference']:+.6f})"
-    console().print(f"{verdict}: {check['metric']} {got}, expected {check['expected']:.6f} ± "
-                    f"{check['tolerance']:g}{diff}; run dir {result.output_dir}")
+    if process_rank() == 0:  # the verdict is the command's result: printed even with --quiet
+        print(f"{verdict}: {check['metric']} {got}, expected {check['expected']:.6f} ± {check['tolerance']:g}{diff}; "
+              f"run dir {result.output_dir}", flush=True)
     return 0 if check["within_tolerance"] else 1

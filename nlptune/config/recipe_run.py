@@ -114,6 +114,7 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
     """
     from nlptune.config.recipe import load_recipe, resolve_recipe
     from nlptune.config.schema import build_run_config
+    from nlptune.utils.console import warn
 
     path = resolve_recipe(name_or_path)
     recipe = load_recipe(path)
@@ -127,10 +128,11 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
                                        f"{d['found']!r}", "install/use what the recipe pins, or drop strict_pins=true")
                            for d in drift], source=f"{path} (strict_pins=true)")
     if drift and warn_drift:
-        from nlptune.utils.console import warn
-
         warn(f"this machine differs from the pins of recipe {path} (recorded in the run's manifest; "
              f"strict_pins=true refuses to run):\n{pinning.describe_drift(drift)}")
+    if warn_drift and (plain.get("model") or {}).get("tokenizer") == "wordpiece":
+        warn("model.tokenizer=wordpiece: the tokenizers library trains WordPiece vocabularies in hash-map order "
+             "(huggingface/tokenizers#1794), so reruns of this recipe may differ slightly; wordlevel is exact")
     try:
         run = build_run_config(plain)
     except ConfigError as err:
