@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ def child_nlptune(args) -> dict:
     from nlptune.config.compose import load_run_config
     from nlptune.train.loop import run
 
+    shutil.rmtree(f"{args.output_dir}/nlptune", ignore_errors=True)  # a fresh run, not a refused resume
     overrides = ["task=sst2", "model=lstm", f"task.data_dir={DATA_DIR}", f"trainer.max_epochs={args.epochs}",
                  f"seed={args.seed}", f"output_dir={args.output_dir}/nlptune", "trainer.log_every=1000000"]
     if args.limit:

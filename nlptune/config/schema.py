@@ -18,7 +18,7 @@ TOKENIZERS = ("wordlevel", "wordpiece")
 NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
 SCHEDULERS = ("constant", "linear", "cosine", "polynomial")
-PRECISIONS = ("no", "fp16", "bf16")
+PRECISIONS = ("no", "fp16", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("tensorboard", "mlflow", "wandb")
 # Keys of the model group that configure the scratch tokenizer rather than the network.

@@ -31,9 +31,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NLPTUNE_CACHE_DIR", Path.home() / ".cache" / "nlptune"))
 
 
-def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_parts: list) -> dict[str, list]:
+def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_parts: list) -> dict:
     import datasets
 
+    from nlptune.data.batching import RaggedIds
     from nlptune.data.tokenization import encode
 
     datasets.disable_progress_bars()
@@ -47,7 +48,7 @@ def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_
     path = cache_dir() / "tokenized" / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     if (path / "dataset_info.json").is_file():
         try:
-            return datasets.load_from_disk(str(path)).to_dict()
+            return _columns_from_arrow(datasets.load_from_disk(str(path)).data.table)
         except Exception:  # a corrupt cache entry is rebuilt, never trusted
             pass
     columns = encode(tokenizer, texts, max_length=max_length, joint_pairs=joint_pairs)
@@ -57,7 +58,14 @@ def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_
         os.replace(tmp, path) if not path.exists() else None
     except OSError:
         pass  # caching is an optimisation; a read-only home must not stop training
-    return columns
+    return {name: values if name == "length" else RaggedIds.from_rows(values) for name, values in columns.items()}
+
+
+def _columns_from_arrow(table) -> dict:
+    from nlptune.data.batching import RaggedIds
+
+    return {name: table.column(name).to_pylist() if name == "length" else RaggedIds.from_arrow(table.column(name))
+            for name in table.column_names}
 
 
 def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, joint_pairs: bool) -> None:
@@ -76,7 +84,7 @@ def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, j
 def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
     """Load, validate, tokenize and wrap both splits of ``run.task``."""
     from nlptune.data.batching import EncodedDataset
-    from nlptune.data.tokenization import load_tokenizer, train_tokenizer
+    from nlptune.data.tokenization import MARKED_MODELS, load_tokenizer, train_tokenizer
 
     task = run.task
     raw = load_raw_splits(task)
@@ -87,7 +95,7 @@ def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
         tokenizer = load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length)
     else:
         tokenizer = train_tokenizer((t for column in train.texts for t in column), run.model.tokenizer,
-                                    task.max_length)
+                                    task.max_length, markers=run.model.name in MARKED_MODELS)
     datasets_ = {}
     for split, examples in (("train", train), ("validation", validation)):
         key = [raw[split].sha256, len(examples.labels), list(task.text_fields)]

@@ -11,6 +11,10 @@ from nlptune.config.schema import TokenizerConfig
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
+# The scratch encoders that read [CLS] ... [SEP]: the transformer pools position 0 ("cls") and learns positions.
+# bag/cnn/lstm/gru gain nothing from them and pay for them: two more tokens a sentence are ~13 % more RNN
+# steps on SST-2 (benchmarks/vs_plain_loop.py).
+MARKED_MODELS = frozenset({"transformer"})
 
 
 def _normalizer(cfg: TokenizerConfig):
@@ -24,8 +28,9 @@ def _normalizer(cfg: TokenizerConfig):
     return normalizers.Sequence(steps)
 
 
-def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int):
-    """Train a word-level or WordPiece tokenizer on ``texts``; every encoding is ``[CLS] ... [SEP]``."""
+def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int, markers: bool = True):
+    """Train a word-level or WordPiece tokenizer on ``texts``. With ``markers`` every encoding is
+    ``[CLS] a [SEP]`` (pairs ``[CLS] a [SEP] b [SEP]``); without, just the text's tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -42,9 +47,10 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int)
         tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.normalizer = _normalizer(cfg)
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
-        special_tokens=[(CLS, tokenizer.token_to_id(CLS)), (SEP, tokenizer.token_to_id(SEP))])
+    if markers:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
+            special_tokens=[(CLS, tokenizer.token_to_id(CLS)), (SEP, tokenizer.token_to_id(SEP))])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=PAD, unk_token=UNK, cls_token=CLS,
                                    sep_token=SEP, mask_token=MASK, model_max_length=max_length)
 

@@ -30,6 +30,7 @@ from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
+from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
 from nlptune.utils.seeding import seed_everything
 from nlptune.utils.seeding import set_deterministic
 from nlptune.train.model_card import write_model_card
@@ -50,7 +51,7 @@ class RunResult:
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     """An Accelerator for ``trainer``; refuses to run when the launcher and Accelerate disagree on processes."""
     cpu = trainer.device == "cpu" or (trainer.device == "auto" and not torch.cuda.is_available())
-    accelerator = Accelerator(cpu=cpu, mixed_precision=trainer.mixed_precision,
+    accelerator = Accelerator(cpu=cpu, mixed_precision=resolve_precision(trainer.mixed_precision, cpu),
                               gradient_accumulation_steps=trainer.gradient_accumulation_steps,
                               dynamo_backend="inductor" if trainer.compile else None,
                               kwargs_handlers=faults.process_group_kwargs(trainer.dist_timeout_s), **tracking_kwargs)
@@ -63,6 +64,16 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
     return accelerator
+
+
+def resolve_precision(requested: str, cpu: bool) -> str:
+    """``trainer.mixed_precision`` as Accelerate takes it. ``auto`` is bf16 autocast on CPUs with AMX bf16 tiles
+    (MiniLM: 1.5x the fp32 samples/s at the same accuracy, benchmarks/RESULTS.md) and fp32 elsewhere: on GPUs,
+    fine-tuning batches are launch-bound and bf16 autocast measured slower there."""
+    if requested != "auto":
+        return requested
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so probed: absent means no
+    return "bf16" if cpu and amx is not None and amx() else "no"
 
 
 def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int):
@@ -106,6 +117,8 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     """Train ``config`` to the end (or early stop / hook stop) and write its run directory; with
     ``config.resume``, continue from a checkpoint exactly where it stopped."""
     quiet_libraries()
+    limit_heap_fragmentation()
+    limit_onednn_cache()
     output_dir = resume.target_dir(config) or default_output_dir(config)
     set_deterministic(config.trainer.deterministic)  # before any CUDA work: cuBLAS reads its workspace setting once
     accelerator = make_accelerator(config.trainer, **tracking.accelerator_kwargs(config.trainer, output_dir))
@@ -167,7 +180,8 @@ def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accele
         rundir = RunDir(output_dir)
         rundir.write_config(config)
         manifest = {"environment": describe(), "seed": config.seed, "num_processes": accelerator.num_processes,
-                    "device": str(accelerator.device), "data": {"sha256": data.data_sha256, "sources": data.sources},
+                    "device": str(accelerator.device),
+                    "mixed_precision": accelerator.mixed_precision, "data": {"sha256": data.data_sha256, "sources": data.sources},
                     "train_rows": len(data.train), "validation_rows": len(data.validation),
                     "resumed_from": str(plan.checkpoint) if plan.checkpoint else None}
         manifest.update(config.provenance)  # the recipe it came from, with pins drift; the trust flag

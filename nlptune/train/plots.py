@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 PLOTS_DIR = "plots"
 
@@ -37,6 +35,11 @@ def read_records(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
 
 
 def _figure(rows: int = 1, cols: int = 1, size=(7.0, 4.0)):
+    # imported here, not at module level: the training loop imports this module, and matplotlib's ~30 MB
+    # should only be paid once a run ends and draws
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -49,7 +52,7 @@ def _integer_steps(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path

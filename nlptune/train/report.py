@@ -62,7 +62,8 @@ class Progress:
             self.bar = RichProgress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn("loss {task.fields[loss]:.4f} lr {task.fields[lr]:.2e} "
                                                "{task.fields[rate]:.0f} samples/s"),
-                                    TimeElapsedColumn(), console=console(), transient=False)
+                                    TimeElapsedColumn(), console=console(), transient=False,
+                                    refresh_per_second=2)  # a redraw costs CPU the training could use
             self.task = self.bar.add_task("train", total=total_steps, epoch=0, loss=self.loss, lr=self.lr, rate=0.0)
             self.bar.start()
 

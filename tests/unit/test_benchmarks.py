@@ -48,9 +48,9 @@ def test_vs_trainer_runs_on_a_slice(tmp_path):
     out = _run("benchmarks/vs_trainer.py", "--task", "sst2", "--steps", "2", "--limit", "64",
                "--output-dir", str(tmp_path))
     summary = _json_line(out)
-    names = {r["name"] for r in summary["results"]}
-    assert names == {"nlptune", "trainer_grouped", "trainer_run_glue"}
-    assert all(r["steps"] == 2 for r in summary["results"])
+    names = {r["name"] for r in summary["summary"]}
+    assert names == {"nlptune", "trainer_grouped", "trainer_run_glue", "trainer_grouped_bf16"}
+    assert all(r["steps"] == 2 and r["seeds"] == 1 for r in summary["summary"])
     assert "speedup_vs_this" in out
 
 

@@ -450,6 +450,12 @@ def test_tokenizer_template_cls_sep(trained):
     assert pair["token_type_ids"] == [0] * second + [1] * (len(tokens) - second)
 
 
+def test_tokenizer_without_markers_encodes_only_the_text():
+    tok = train_tokenizer(iter(CORPUS), TokenizerConfig(vocab_size=120), max_length=16, markers=False)
+    assert tok.convert_ids_to_tokens(tok("the film")["input_ids"]) == ["the", "film"]
+    assert tok("")["input_ids"] == []
+
+
 def test_tokenizer_special_tokens(trained):
     assert trained.convert_ids_to_tokens(list(range(5))) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert trained.pad_token_id == 0
@@ -632,6 +638,10 @@ def test_eval_order_longest_first():
 # ---------------------------------------------------------------------------------------------
 # tokenization cache and the whole preparation
 # ---------------------------------------------------------------------------------------------
+def _plain(columns: dict) -> dict:
+    return {name: values if name == "length" else values.tolist() for name, values in columns.items()}
+
+
 def test_tokenization_cache_hit_returns_identical_columns(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path))
     texts = [["the film was good", "dull", "the cast"], ["a", "b c", "the film"]]
@@ -644,8 +654,8 @@ def test_tokenization_cache_hit_returns_identical_columns(trained, tmp_path, mon
 
     monkeypatch.setattr("nlptune.data.tokenization.encode", no_encoding)
     second = _encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["sha", 3, ["a", "b"]])
-    assert second == first
-    assert second == encode(trained, texts, max_length=16, joint_pairs=False)
+    assert _plain(second) == _plain(first)
+    assert _plain(second) == encode(trained, texts, max_length=16, joint_pairs=False)
     # another max_length is another cache entry
     with pytest.raises(AssertionError, match="cache hit"):
         _encode_cached(trained, texts, max_length=8, joint_pairs=False, key_parts=["sha", 3, ["a", "b"]])
@@ -658,7 +668,26 @@ def test_corrupt_cache_entry_is_rebuilt(trained, tmp_path, monkeypatch):
     (entry,) = (tmp_path / "tokenized").iterdir()
     for item in entry.glob("*.arrow"):
         item.write_bytes(b"garbage")
-    assert _encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["k"]) == first
+    assert _plain(_encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["k"])) == _plain(first)
+
+
+def test_a_batch_of_empty_texts_gets_one_padding_step():
+    from nlptune.data.batching import Collator
+
+    batch = Collator(pad_token_id=0, regression=False)([{"input_ids": [], "labels": 1}, {"input_ids": [], "labels": 0}])
+    assert batch["input_ids"].shape == (2, 1) and not batch["attention_mask"].any()
+
+
+def test_ragged_ids_round_trip_through_rows_and_arrow():
+    import pyarrow as pa
+
+    from nlptune.data.batching import RaggedIds
+
+    rows = [[101, 7, 102], [], [101, 30000, 5, 102]]
+    ragged = RaggedIds.from_rows(rows)
+    assert len(ragged) == 3 and ragged.tolist() == rows and ragged.values.dtype.name == "int32"
+    sliced = pa.chunked_array([pa.array([[9, 9], *rows])]).chunk(0).slice(1)  # a sliced array keeps its offsets
+    assert RaggedIds.from_arrow(pa.chunked_array([sliced])).tolist() == rows
 
 
 def _user_task_overrides(tmp_path, label="label"):
@@ -677,8 +706,14 @@ def test_prepare_data_scratch(tmp_path, monkeypatch):
     assert len(data.train) == 40 and len(data.validation) == 10
     assert set(data.data_sha256) == {"train", "validation"} and not data.joint_pairs
     item = data.train[0]
-    assert item["input_ids"][0] == data.tokenizer.cls_token_id and item["labels"] in (0, 1)
-    assert data.train.lengths == [len(ids) for ids in data.train.columns["input_ids"]]
+    assert item["labels"] in (0, 1)
+    # bag/cnn/lstm/gru read no [CLS]/[SEP]: the encodings are the text's tokens only
+    assert data.tokenizer.cls_token_id not in item["input_ids"] and data.tokenizer.sep_token_id not in item["input_ids"]
+    assert data.train.lengths == [len(ids) for ids in data.train.columns["input_ids"].tolist()]
+    marked = prepare_data(load_run_config(_user_task_overrides(tmp_path, "stars") + ["model=transformer"]),
+                          pretrained=False)
+    ids = marked.train[0]["input_ids"]  # the transformer pools [CLS] at position 0
+    assert ids[0] == marked.tokenizer.cls_token_id and ids[-1] == marked.tokenizer.sep_token_id
 
 
 def test_prepare_data_missing_label_column(tmp_path, monkeypatch):

@@ -1,0 +1,57 @@
+"""Settings the training process applies for speed and memory: mixed precision `auto`, the allocator, oneDNN."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nlptune.config.compose import load_run_config
+from nlptune.train.loop import resolve_precision
+from nlptune.utils import memory
+
+
+@pytest.mark.parametrize("amx, cpu, expected", [(True, True, "bf16"), (False, True, "no"), (True, False, "no")])
+def test_auto_precision_is_bf16_only_on_cpus_with_amx(monkeypatch, amx, cpu, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert resolve_precision("auto", cpu=cpu) == expected
+
+
+def test_auto_precision_without_the_probe_is_fp32(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert resolve_precision("auto", cpu=True) == "no"
+
+
+@pytest.mark.parametrize("requested", ["no", "bf16", "fp16"])
+def test_explicit_precision_is_kept(requested):
+    assert resolve_precision(requested, cpu=True) == requested
+
+
+def test_pretrained_models_default_to_auto_and_scratch_ones_to_fp32():
+    assert load_run_config(["model=pretrained"]).trainer.mixed_precision == "auto"
+    assert load_run_config(["model=lstm"]).trainer.mixed_precision == "no"
+    assert load_run_config(["model=pretrained", "trainer.mixed_precision=no"]).trainer.mixed_precision == "no"
+
+
+def _in_fresh_process(code: str, env: dict) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return proc.stdout.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_heap_setting_is_applied_unless_the_user_set_one(monkeypatch):
+    code = "from nlptune.utils.memory import limit_heap_fragmentation as f; print(f())"
+    base = {"PATH": "/usr/bin:/bin"}
+    assert _in_fresh_process(code, base) == "True"
+    assert _in_fresh_process(code, {**base, "MALLOC_MMAP_THRESHOLD_": "131072"}) == "False"
+
+
+def test_onednn_cache_cap_leaves_a_user_value(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    memory.limit_onednn_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(memory.ONEDNN_PRIMITIVE_CACHE)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
+    memory.limit_onednn_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"
