@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list
 
 from nlptune.config.errors import NlptuneError
@@ -51,6 +52,10 @@ class RunResult:
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     """An Accelerator for ``trainer``; refuses to run when the launcher and Accelerate disagree on processes."""
     cpu = trainer.device == "cpu" or (trainer.device == "auto" and not torch.cuda.is_available())
+    # one process may train several times (tuning trials, lr-find, tests) with other precisions; Accelerate keeps
+    # the first one's settings in a process-wide singleton and refuses a change, so each run starts from a fresh
+    # one (the process group lives in PartialState, which is kept)
+    AcceleratorState._reset_state()
     accelerator = Accelerator(cpu=cpu, mixed_precision=resolve_precision(trainer.mixed_precision, cpu),
                               gradient_accumulation_steps=trainer.gradient_accumulation_steps,
                               dynamo_backend="inductor" if trainer.compile else None,
