@@ -93,9 +93,11 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler):
     every resumed run sees the same order."""
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = True,
-                 group: int = 50):
+                 group: int = 50, short_batch_last: bool = False):
         self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
         self.group_by_length, self.group, self.epoch = group_by_length, group, 0
+        # for Accelerate's split batches (several processes): it shards a short batch only when it comes last
+        self.short_batch_last = short_batch_last
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -112,6 +114,8 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler):
         batches = [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if self.group_by_length:
             rng.shuffle(batches)
+        if self.short_batch_last:
+            batches.sort(key=lambda batch: len(batch) < self.batch_size)  # stable: the order is otherwise kept
         return batches
 
     def __iter__(self):

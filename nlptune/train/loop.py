@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from accelerate.utils import DataLoaderConfiguration
 from accelerate.utils import broadcast_object_list
 
 from nlptune.config.errors import NlptuneError
@@ -56,7 +57,10 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     # the first one's settings in a process-wide singleton and refuses a change, so each run starts from a fresh
     # one (the process group lives in PartialState, which is kept)
     AcceleratorState._reset_state()
+    # split_batches: the sampler yields global batches (trainer.batch_size x processes) that are cut into one
+    # shard per process, so N processes see exactly the batches one process would with the same global batch
     accelerator = Accelerator(cpu=cpu, mixed_precision=resolve_precision(trainer.mixed_precision, cpu),
+                              dataloader_config=DataLoaderConfiguration(split_batches=True),
                               gradient_accumulation_steps=trainer.gradient_accumulation_steps,
                               dynamo_backend="inductor" if trainer.compile else None,
                               kwargs_handlers=faults.process_group_kwargs(trainer.dist_timeout_s), **tracking_kwargs)
@@ -81,11 +85,14 @@ def resolve_precision(requested: str, cpu: bool) -> str:
     return "bf16" if cpu and amx is not None and amx() else "no"
 
 
-def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int):
+def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_processes: int = 1):
+    """Train and validation loaders of global batches (per-process size x ``num_processes``; Accelerate splits
+    them), and the train batch sampler."""
     trainer = run.trainer
     collate = Collator(pad_token_id, run.task.is_regression,
                        pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
-    sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size, run.seed, trainer.group_by_length)
+    sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size * num_processes, run.seed,
+                                        trainer.group_by_length, short_batch_last=num_processes > 1)
     train_collate = training_collate(collate, run.augment, run.seed, data.tokenizer)  # augmentation: train only
     # each loader draws its worker seed from its own generator, not the global one: creating an iterator
     # (each epoch, each evaluation, a resumed epoch) then never shifts the dropout masks that follow
@@ -94,7 +101,8 @@ def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int):
                                                generator=torch.Generator().manual_seed(run.seed))
     # evaluation batches sorted by length: the order does not change the metrics, only the padding
     validation = torch.utils.data.Subset(data.validation, eval_order(data.validation.lengths))
-    eval_loader = torch.utils.data.DataLoader(validation, batch_size=trainer.eval_batch_size, collate_fn=collate,
+    eval_loader = torch.utils.data.DataLoader(validation, batch_size=trainer.eval_batch_size * num_processes,
+                                              collate_fn=collate,
                                               num_workers=trainer.num_workers,
                                               generator=torch.Generator().manual_seed(run.seed))
     return train_loader, eval_loader, sampler
@@ -166,11 +174,11 @@ def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accele
     if plan.checkpoint:
         checkpoint.load_weights(plan.checkpoint, model)
     parameters = parameter_report(model)
-    train_loader, eval_loader, sampler = _loaders(data, config, data.tokenizer.pad_token_id)
+    train_loader, eval_loader, sampler = _loaders(data, config, data.tokenizer.pad_token_id,
+                                                  accelerator.num_processes)
     train_collate = train_loader.collate_fn
     optimizer = build_optimizer(model, config.optimizer, accelerator.device)
-    batches_per_process = math.ceil(len(sampler) / accelerator.num_processes)
-    steps_per_epoch = math.ceil(batches_per_process / trainer.gradient_accumulation_steps)
+    steps_per_epoch = math.ceil(len(sampler) / trainer.gradient_accumulation_steps)  # every process: every batch
     total_steps = trainer.max_steps or steps_per_epoch * trainer.max_epochs
     max_epochs = math.ceil(total_steps / steps_per_epoch)
     scheduler = build_scheduler(optimizer, config.scheduler, total_steps)

@@ -90,11 +90,20 @@ def release_memory() -> None:
             torch.cuda.empty_cache()
 
 
+def _with_worker_threads(overrides: list[str]) -> list[str]:
+    """A local worker's share of the CPU threads, written into the trial's config unless the user set it: the
+    thread count fixes the order of float sums, so the best trial's recipe reruns exactly only with it."""
+    threads = os.environ.get("NLPTUNE_WORKER_THREADS")
+    if not threads or any(o.lstrip("+").startswith("trainer.threads=") for o in overrides):
+        return overrides
+    return overrides + [f"trainer.threads={threads}"]
+
+
 def _train_here(overrides: list[str], hook: MetricHook) -> RunOutcome:
     from nlptune.config.compose import load_run_config
     from nlptune.train.loop import run
 
-    config = load_run_config(overrides)
+    config = load_run_config(_with_worker_threads(overrides))
     try:
         result = run(config, hooks=[hook])
         summary = result.summary

@@ -595,6 +595,13 @@ def test_sampler_covers_every_index_once():
         assert all(len(b) == 8 for b in batches if len(b) != 203 % 8)
 
 
+def test_sampler_short_batch_last_for_split_batches():
+    plain = list(LengthGroupedBatchSampler(LENGTHS, batch_size=8, seed=1, group=4))
+    moved = list(LengthGroupedBatchSampler(LENGTHS, batch_size=8, seed=1, group=4, short_batch_last=True))
+    assert len(moved[-1]) == 203 % 8 and all(len(b) == 8 for b in moved[:-1])
+    assert [b for b in plain if len(b) == 8] == moved[:-1]  # otherwise the same order
+
+
 def test_sampler_deterministic_per_seed_and_epoch():
     def order(seed, epoch):
         sampler = LengthGroupedBatchSampler(LENGTHS, batch_size=8, seed=seed, group=4)

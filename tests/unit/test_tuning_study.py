@@ -126,3 +126,13 @@ def test_orphaned_trials_fail_and_are_queued_again():
     assert retry.system_attrs["failed_trial"] == 0 and retry.params == orphan.params
     assert "interrupted" in study.get_trials()[0].user_attrs["fail_reason"]
     assert os.getpid() == alive.user_attrs["worker"]["pid"]
+
+
+def test_worker_threads_are_recorded_in_the_trial_config(monkeypatch):
+    from nlptune.tuning.objective import _with_worker_threads
+
+    monkeypatch.delenv("NLPTUNE_WORKER_THREADS", raising=False)
+    assert _with_worker_threads(["task=sst2"]) == ["task=sst2"]
+    monkeypatch.setenv("NLPTUNE_WORKER_THREADS", "1")
+    assert _with_worker_threads(["task=sst2"]) == ["task=sst2", "trainer.threads=1"]
+    assert _with_worker_threads(["trainer.threads=2"]) == ["trainer.threads=2"]  # the user's choice wins
