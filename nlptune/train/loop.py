@@ -77,7 +77,7 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
 
 def resolve_precision(requested: str, cpu: bool) -> str:
     """``trainer.mixed_precision`` as Accelerate takes it. ``auto`` is bf16 autocast on CPUs with AMX bf16 tiles
-    (MiniLM: 1.5x the fp32 samples/s at the same accuracy, benchmarks/RESULTS.md) and fp32 elsewhere: on GPUs,
+    (MiniLM: 1.4x the fp32 samples/s at the same accuracy, benchmarks/RESULTS.md) and fp32 elsewhere: on GPUs,
     fine-tuning batches are launch-bound and bf16 autocast measured slower there."""
     if requested != "auto":
         return requested
@@ -193,8 +193,8 @@ def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accele
         rundir = RunDir(output_dir)
         rundir.write_config(config)
         manifest = {"environment": describe(), "seed": config.seed, "num_processes": accelerator.num_processes,
-                    "device": str(accelerator.device),
-                    "mixed_precision": accelerator.mixed_precision, "data": {"sha256": data.data_sha256, "sources": data.sources},
+                    "device": str(accelerator.device), "mixed_precision": accelerator.mixed_precision,
+                    "data": {"sha256": data.data_sha256, "sources": data.sources},
                     "train_rows": len(data.train), "validation_rows": len(data.validation),
                     "resumed_from": str(plan.checkpoint) if plan.checkpoint else None}
         manifest.update(config.provenance)  # the recipe it came from, with pins drift; the trust flag
