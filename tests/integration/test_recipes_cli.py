@@ -47,9 +47,14 @@ def test_list_show_copy_validate(run_cli, env, tmp_path):
     check_ok(run_cli(["recipes", "copy", "sst2-lstm", str(copy)], env=env))
     assert copy.read_bytes() == (shipped_recipes()[0].parent / "sst2-lstm.yaml").read_bytes()
     check_refused(run_cli(["recipes", "copy", "sst2-lstm", str(copy)], env=env), "--force")
-    valid = run_cli(["recipes", "validate", str(copy), "sst2-minilm"], env=env)
+    unmeasured = tmp_path / "unmeasured.yaml"
+    recipe = yaml.safe_load(copy.read_text())
+    recipe["expected"]["value"] = None
+    unmeasured.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    valid = run_cli(["recipes", "validate", str(copy), str(unmeasured)], env=env)
     check_ok(valid)
-    assert f"ok {copy}" in valid.stdout and "expected not measured yet" in valid.stdout
+    assert f"ok {copy}" in valid.stdout and f"ok {unmeasured}" in valid.stdout
+    assert "expected not measured yet" in valid.stdout
 
 
 def test_validate_reports_every_problem_and_hostile_content(run_cli, env, tmp_path):
@@ -74,7 +79,11 @@ def test_hostile_command_lines_are_refused(run_cli, env, tmp_path):
     check_refused(run_cli(["train", "model=pretrained", "+model.trust_remote_code=true"], env=env),
                   "model.trust_remote_code", "--trust-remote-code")
     check_refused(run_cli(["train", "--trust-remote-code", "model=lstm"], env=env), "loads no remote code")
-    check_refused(run_cli(["reproduce", "sst2-minilm"], env=env), "no measured expected value")
+    unmeasured = tmp_path / "unmeasured.yaml"
+    recipe = yaml.safe_load((shipped_recipes()[0].parent / "sst2-lstm.yaml").read_text())
+    recipe["expected"]["value"] = None
+    unmeasured.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    check_refused(run_cli(["reproduce", str(unmeasured)], env=env), "no measured expected value")
     assert not (tmp_path / "x").exists()
 
 
