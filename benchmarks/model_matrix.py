@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from _common import DATA_DIR, REPO, print_table
 
@@ -44,7 +45,7 @@ def trivial_baseline(task: str, limit: int) -> dict:
 
 
 def train_one(task: str, model: str, args) -> dict:
-    out = REPO / "runs" / "model-matrix" / f"{task}-{model}"
+    out = Path(args.output_dir) / f"{task}-{model}"
     shutil.rmtree(out, ignore_errors=True)
     metrics = "[pearson,spearman,mse]" if task in REGRESSION else \
         ("[f1,accuracy]" if task == "mrpc" else ("[mcc,accuracy]" if task == "cola" else "[accuracy]"))
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--models", default="bag,cnn,lstm,gru,transformer")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke test)")
+    parser.add_argument("--output-dir", default=str(REPO / "runs" / "model-matrix"))
     args = parser.parse_args()
     rows = []
     for task in args.tasks.split(","):

@@ -64,3 +64,13 @@ def test_gpu_benchmark_runs_on_cpu_with_one_step(tmp_path):
     summary = _json_line(out)
     assert {r["contender"] for r in summary["results"]} == {"nlptune", "trainer_grouped"}
     assert all(0 < r["mfu"] < 1 for r in summary["results"])
+
+
+@needs_data
+def test_model_matrix_runs_on_a_slice(tmp_path):
+    out = _run("benchmarks/model_matrix.py", "--tasks", "mrpc,stsb", "--models", "bag", "--limit", "64",
+               "--output-dir", str(tmp_path))
+    summary = _json_line(out)
+    assert [(r["task"], r["compare"]) for r in summary["results"]] == [("mrpc", "accuracy"), ("stsb", "mse")]
+    assert all(r["error"] is None and r["trivial"] > 0 for r in summary["results"])
+    assert "beats" in out.splitlines()[1]
