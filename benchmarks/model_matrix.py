@@ -47,8 +47,7 @@ def trivial_baseline(task: str, limit: int) -> dict:
 def train_one(task: str, model: str, args) -> dict:
     out = Path(args.output_dir) / f"{task}-{model}"
     shutil.rmtree(out, ignore_errors=True)
-    metrics = "[pearson,spearman,mse]" if task in REGRESSION else \
-        ("[f1,accuracy]" if task == "mrpc" else ("[mcc,accuracy]" if task == "cola" else "[accuracy]"))
+    metrics = "[pearson,spearman,mse]" if task in REGRESSION else f"[{','.join(dict.fromkeys([MAIN[task], 'accuracy']))}]"
     argv = [sys.executable, "-m", "nlptune", "--quiet", "train", f"task={task}", f"model={model}", f"output_dir={out}",
             f"trainer.max_epochs={args.epochs}", f"task.metrics={metrics}", f"task.data_dir={DATA_DIR}",
             "trainer.keep_last=0", "trainer.report_to=[]"]

@@ -96,8 +96,8 @@ def child_trainer(args, grouped: bool, bf16: bool = False) -> dict:
     preds = logits.reshape(-1) if num_labels == 1 else np.argmax(logits, axis=-1)
     metric = compute_metrics([METRIC[args.task]], preds, pred.label_ids)[METRIC[args.task]]
     samples = out.global_step * args.batch_size
-    return {"name": "trainer_" + ("grouped" if grouped else "run_glue") + ("_bf16" if bf16 else ""), "precision": "bf16" if targs.bf16 else "fp32",
-            "samples_per_s": samples / wall,
+    name = "trainer_" + ("grouped" if grouped else "run_glue") + ("_bf16" if bf16 else "")
+    return {"name": name, "precision": "bf16" if targs.bf16 else "fp32", "samples_per_s": samples / wall,
             "train_wall_s": wall, "steps": out.global_step, "metric": metric}
 
 
