@@ -5,6 +5,7 @@ Read top to bottom: set up -> data -> model -> optimizer/schedule -> prepare -> 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -154,7 +155,6 @@ def _already_finished(plan: resume.ResumePlan) -> RunResult:
 
 def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accelerator, guard: faults.Guard,
            output_dir: Path) -> RunResult:
-    trainer, task = config.trainer, config.task
     if accelerator.num_processes > 1:  # one run directory for every rank (a default one is timestamped)
         shared = [str(output_dir)]
         broadcast_object_list(shared)
@@ -163,34 +163,57 @@ def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accele
     plan = resume.plan(config, output_dir, accelerator.num_processes)
     if plan.finished and not plan.changes:
         return _already_finished(plan)
-    guard.set_phase("data")
-    seed_everything(config.seed)
-    with accelerator.main_process_first():  # rank 0 fills the tokenization cache, the others read it
-        data = prepare_data(config, pretrained=is_pretrained(config.model.name))
-    resume.check_data(plan, data.data_sha256, config.resume_allow_changes)
-    guard.set_phase("setup")
-    seed_everything(config.seed)  # same initial weights whatever data preparation consumed
-    model = _build(config, data)
-    if plan.checkpoint:
-        checkpoint.load_weights(plan.checkpoint, model)
-    parameters = parameter_report(model)
-    train_loader, eval_loader, sampler = _loaders(data, config, data.tokenizer.pad_token_id,
-                                                  accelerator.num_processes)
-    train_collate = train_loader.collate_fn
-    optimizer = build_optimizer(model, config.optimizer, accelerator.device)
-    steps_per_epoch = math.ceil(len(sampler) / trainer.gradient_accumulation_steps)  # every process: every batch
-    total_steps = trainer.max_steps or steps_per_epoch * trainer.max_epochs
-    max_epochs = math.ceil(total_steps / steps_per_epoch)
-    scheduler = build_scheduler(optimizer, config.scheduler, total_steps)
-    # the scheduler is stepped by hand once per optimizer step, so it is not prepared
-    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
-    rank_state = resume.restore(plan, accelerator, optimizer=optimizer, scheduler=scheduler) if plan.checkpoint \
-        else {}
-    start = resume.TrainState.from_plan(plan)  # step, samples, best, early-stopping counter (zeros when fresh)
-    rundir = None
-    if accelerator.is_main_process:  # only now, with data and checkpoint checked, is the run directory touched
+    session = _Session(config, hooks, accelerator, guard, plan)
+    session.train()
+    return session.finish()
+
+
+class _Session:
+    """One run from set-up to summary. The loop's state lives in fields so that each phase is a method:
+    set up (data, model, optimizer, run directory) -> train (steps, logging) -> evaluate / checkpoint -> finish."""
+
+    def __init__(self, config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accelerator,
+                 guard: faults.Guard, plan: resume.ResumePlan):
+        self.config, self.hooks, self.accelerator, self.guard, self.plan = config, hooks, accelerator, guard, plan
+        self.trainer, self.task, self.output_dir = config.trainer, config.task, plan.run_dir
+        self._prepare()
+        self.rundir = self._open_run_dir() if accelerator.is_main_process else None
+        self._restore_progress()
+
+    # ---- set-up -------------------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Data, model, optimizer and schedule, prepared by Accelerate (restored from a checkpoint if resuming)."""
+        config, accelerator, plan, trainer = self.config, self.accelerator, self.plan, self.trainer
+        self.guard.set_phase("data")
+        seed_everything(config.seed)
+        with accelerator.main_process_first():  # rank 0 fills the tokenization cache, the others read it
+            self.data = prepare_data(config, pretrained=is_pretrained(config.model.name))
+        resume.check_data(plan, self.data.data_sha256, config.resume_allow_changes)
+        self.guard.set_phase("setup")
+        seed_everything(config.seed)  # same initial weights whatever data preparation consumed
+        model = _build(config, self.data)
+        if plan.checkpoint:
+            checkpoint.load_weights(plan.checkpoint, model)
+        self.parameters = parameter_report(model)
+        train_loader, eval_loader, self.sampler = _loaders(self.data, config, self.data.tokenizer.pad_token_id,
+                                                           accelerator.num_processes)
+        self.train_collate = train_loader.collate_fn
+        optimizer = build_optimizer(model, config.optimizer, accelerator.device)
+        steps_per_epoch = math.ceil(len(self.sampler) / trainer.gradient_accumulation_steps)  # every batch
+        self.total_steps = trainer.max_steps or steps_per_epoch * trainer.max_epochs
+        self.max_epochs = math.ceil(self.total_steps / steps_per_epoch)
+        self.scheduler = build_scheduler(optimizer, config.scheduler, self.total_steps)
+        # the scheduler is stepped by hand once per optimizer step, so it is not prepared
+        self.model, self.optimizer, self.train_loader, self.eval_loader = accelerator.prepare(
+            model, optimizer, train_loader, eval_loader)
+        self.rank_state = resume.restore(plan, accelerator, optimizer=self.optimizer, scheduler=self.scheduler) \
+            if plan.checkpoint else {}
+
+    def _open_run_dir(self) -> RunDir:
+        """Rank 0 only, and only now, with data and checkpoint checked: config, manifest, start report."""
+        config, accelerator, plan, data = self.config, self.accelerator, self.plan, self.data
         resume.prepare_run_dir(plan)  # a resumed run's metrics.jsonl is cut back to its checkpoint
-        rundir = RunDir(output_dir)
+        rundir = RunDir(self.output_dir)
         rundir.write_config(config)
         manifest = {"environment": describe(), "seed": config.seed, "num_processes": accelerator.num_processes,
                     "device": str(accelerator.device), "mixed_precision": accelerator.mixed_precision,
@@ -199,161 +222,210 @@ def _train(config: RunConfig, hooks: Sequence[EvaluateHook], accelerator: Accele
                     "resumed_from": str(plan.checkpoint) if plan.checkpoint else None}
         manifest.update(config.provenance)  # the recipe it came from, with pins drift; the trust flag
         rundir.write_manifest(manifest)
-        report.print_start(config, parameters, output_dir, accelerator.num_processes, total_steps)
-        rundir.tracker = tracking.start(accelerator, config, parameters, output_dir)  # fed by rundir.log
+        report.print_start(config, self.parameters, self.output_dir, accelerator.num_processes, self.total_steps)
+        rundir.tracker = tracking.start(accelerator, config, self.parameters, self.output_dir)  # fed by rundir.log
+        return rundir
 
-    best, best_step, best_state, stale, step, samples = start.best, start.best_step, None, start.stale, \
-        start.step, start.samples
-    best_outputs = None  # the best model's validation predictions, for the confusion matrix / scatter plot
-    if accelerator.is_main_process and best is not None:  # the best weights and predictions of the checkpoint
-        best_state = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_MODEL) \
-            or _cpu_copy(accelerator.unwrap_model(model))
-        saved = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_OUTPUTS)
-        best_outputs = {k: v.numpy() for k, v in saved.items()} if saved else None
-    main = task.main_metric
-    stop, stopped_by_hook, history = start.stop, start.stopped_by_hook, start.history
-    loss_sum = rank_state.get("loss_sum", torch.zeros(())).to(accelerator.device)
-    loss_count, eval_time = rank_state.get("loss_count", 0), start.eval_time_s
-    watch = faults.NonFiniteWatch(accelerator.device)  # the first NaN/inf loss, without a sync per step
-    started = time.perf_counter()
-    progress = report.Progress(total_steps, enabled=accelerator.is_main_process)
+    def _restore_progress(self) -> None:
+        """The counters (zeros when fresh) and, on rank 0, the best weights and predictions so far."""
+        plan, accelerator = self.plan, self.accelerator
+        self.state = resume.TrainState.from_plan(plan)  # step, samples, best, early-stopping counter, history
+        self.start_train_time = self.state.train_time_s  # what earlier (interrupted) attempts already spent
+        self.best_state = None  # a CPU copy of the best weights (rank 0)
+        self.best_outputs = None  # the best model's validation predictions, for the confusion matrix / scatter
+        if accelerator.is_main_process and self.state.best is not None:
+            self.best_state = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_MODEL) \
+                or _cpu_copy(accelerator.unwrap_model(self.model))
+            saved = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_OUTPUTS)
+            self.best_outputs = {k: v.numpy() for k, v in saved.items()} if saved else None
+        self.loss_sum = self.rank_state.get("loss_sum", torch.zeros(())).to(accelerator.device)
+        self.loss_count = self.rank_state.get("loss_count", 0)
+        self.watch = faults.NonFiniteWatch(accelerator.device)  # the first NaN/inf loss, without a sync per step
+        self.progress = report.Progress(self.total_steps, enabled=accelerator.is_main_process)
 
-    def evaluate_now(epoch: int) -> None:
-        nonlocal best, best_step, best_state, stale, stop, stopped_by_hook, eval_time, best_outputs
-        watch.check(accelerator, epoch, guard.last_checkpoint)
-        guard.set_phase("evaluate", step)
+    # ---- training -----------------------------------------------------------------------------------------
+    def _finished(self) -> bool:
+        return self.state.stop or self.state.step >= self.total_steps
+
+    def train(self) -> None:
+        """Epochs of optimizer steps with logging, evaluation and checkpoints, until the end or a stop."""
+        state, trainer, batches = self.state, self.trainer, len(self.train_loader)
+        # where the data stands: (epoch, batches of it this process already consumed); (0, 0) when fresh
+        epoch, skip = resume.start_position(self.plan, batches, trainer.batch_size, self.accelerator.num_processes)
+        state.epoch, state.batches_done = epoch, skip
+        state.epoch_samples = state.epoch_samples if skip else 0
+        if self.rank_state:  # the last thing before the first batch: the resumed run draws the same dropout masks
+            resume.restore_rng(self.rank_state, self.train_collate, batches_before=epoch * batches + skip)
+        self.started = time.perf_counter()
+        self.guard.set_phase("train", state.step)
+        self.model.train()
+        for epoch in range(epoch, self.max_epochs):
+            if self._finished():
+                break
+            loader = resume.epoch_loader(self.train_loader, self.sampler, epoch, skip)  # same order as unbroken
+            state.epoch, state.batches_done = epoch, skip
+            state.epoch_samples, skip = state.epoch_samples if skip else 0, 0
+            for batch in loader:
+                if self._train_step(batch) and self._after_step():
+                    break
+            else:  # the epoch ran out; under sharding it can be a batch shorter than len(loader) promised
+                if not state.history or state.history[-1]["step"] != state.step:
+                    self.evaluate_now()
+                    if trainer.keep_last and not trainer.save_every and not self._finished():
+                        self.save_checkpoint()
+
+    def _train_step(self, batch: dict) -> bool:
+        """Forward, backward and (every ``gradient_accumulation_steps`` batches) an optimizer step; True if
+        an optimizer step happened."""
+        accelerator, state = self.accelerator, self.state
+        with accelerator.accumulate(self.model):
+            loss = self.model(**batch)["loss"]
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and self.trainer.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.watch.observe(loss, state.step + 1, self.scheduler.get_last_lr()[0])
+        self.loss_sum += loss.detach()
+        self.loss_count += 1
+        batch_samples = batch["labels"].shape[0] * accelerator.num_processes
+        state.samples += batch_samples
+        state.epoch_samples += batch_samples
+        state.batches_done += 1
+        if not accelerator.sync_gradients:
+            return False
+        if not accelerator.optimizer_step_was_skipped:
+            self.scheduler.step()
+        state.step += 1
+        self.guard.step = state.step
+        self.progress.advance(state.epoch, state.step, state.samples)
+        return True
+
+    def _after_step(self) -> bool:
+        """Log, evaluate and checkpoint as the trainer settings ask after an optimizer step; True to stop."""
+        state, trainer = self.state, self.trainer
+        end_of_epoch = state.batches_done == len(self.train_loader)
+        if state.step % trainer.log_every == 0:
+            self._log_loss()
+        if (trainer.eval_every and state.step % trainer.eval_every == 0) or end_of_epoch \
+                or state.step >= self.total_steps:
+            self.evaluate_now()
+        if self._finished():
+            return True  # the final checkpoint follows the loop
+        if trainer.keep_last and (state.step % trainer.save_every == 0 if trainer.save_every else end_of_epoch):
+            self.save_checkpoint()
+        return False
+
+    def _log_loss(self) -> None:
+        """The mean training loss since the last log: the only host-device sync of the train step."""
+        state = self.state
+        self.watch.check(self.accelerator, state.epoch, self.guard.last_checkpoint)
+        mean_loss = self.accelerator.reduce(self.loss_sum, reduction="mean").item() / self.loss_count
+        lr = self.scheduler.get_last_lr()[0]
+        if self.rundir:
+            self.rundir.log({"step": state.step, "epoch": state.epoch, "samples": state.samples,
+                             "loss": mean_loss, "lr": lr})
+        self.progress.note_loss(mean_loss, lr)
+        self.loss_sum.zero_()
+        self.loss_count = 0
+
+    # ---- evaluation and checkpoints ------------------------------------------------------------------------
+    def evaluate_now(self) -> None:
+        """Validation metrics; keep the best weights; early stopping and the hooks' prune/continue decision."""
+        state, accelerator, task = self.state, self.accelerator, self.task
+        self.watch.check(accelerator, state.epoch, self.guard.last_checkpoint)
+        self.guard.set_phase("evaluate", state.step)
         eval_started = time.perf_counter()
         outputs = {}
-        scores = evaluate(model, eval_loader, metrics=list(task.metrics), regression=task.is_regression,
+        scores = evaluate(self.model, self.eval_loader, metrics=list(task.metrics), regression=task.is_regression,
                           accelerator=accelerator, collect=outputs)
-        eval_time += time.perf_counter() - eval_started
-        record = {"step": step, "epoch": epoch, "samples": samples, **{f"eval_{k}": v for k, v in scores.items()}}
-        history.append(record)
-        if is_improvement(main, scores[main], None if best is None else best[main]):
-            best, best_step, stale = dict(scores), step, 0
+        state.eval_time_s += time.perf_counter() - eval_started
+        record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
+                  **{f"eval_{k}": v for k, v in scores.items()}}
+        state.history.append(record)
+        main = task.main_metric
+        if is_improvement(main, scores[main], None if state.best is None else state.best[main]):
+            state.best, state.best_step, state.stale = dict(scores), state.step, 0
             if accelerator.is_main_process:  # a CPU copy: the best weights survive later, worse steps
-                best_state = _cpu_copy(accelerator.unwrap_model(model))
-                best_outputs = outputs
+                self.best_state = _cpu_copy(accelerator.unwrap_model(self.model))
+                self.best_outputs = outputs
         else:
-            stale += 1
-        decision = [accelerator.is_main_process and any(hook(step, samples, scores) for hook in hooks)]
+            state.stale += 1
+        decision = [accelerator.is_main_process and any(hook(state.step, state.samples, scores)
+                                                          for hook in self.hooks)]
         if accelerator.num_processes > 1:
             broadcast_object_list(decision)  # every rank follows rank 0's prune/continue decision
-        stopped_by_hook = stopped_by_hook or decision[0]
-        stop = stop or decision[0] or (trainer.patience > 0 and stale >= trainer.patience)
-        if rundir:
-            rundir.log(record)
-        progress.note_eval(record, main)
-        guard.set_phase("train")
+        state.stopped_by_hook = state.stopped_by_hook or decision[0]
+        state.stop = state.stop or decision[0] or (self.trainer.patience > 0 and state.stale >= self.trainer.patience)
+        if self.rundir:
+            self.rundir.log(record)
+        self.progress.note_eval(record, main)
+        self.guard.set_phase("train")
 
-    def save_checkpoint(epoch: int, finished: bool = False) -> None:
+    def _elapsed(self) -> float:
+        return self.start_train_time + time.perf_counter() - self.started
+
+    def save_checkpoint(self, finished: bool = False) -> None:
         """Every rank: the complete state after this step, written atomically (see checkpoint.py)."""
-        watch.check(accelerator, epoch, guard.last_checkpoint)  # never save the weights of a diverged run
-        phase = guard.phase
-        guard.set_phase("checkpoint", step)
-        counters = resume.TrainState(
-            step=step, epoch=epoch, batches_done=batches_done, epoch_samples=epoch_samples, samples=samples,
-            best=best, best_step=best_step, stale=stale, stop=stop, stopped_by_hook=stopped_by_hook, history=history,
-            train_time_s=start.train_time_s + time.perf_counter() - started, eval_time_s=eval_time)
-        metrics_file = output_dir / "metrics.jsonl"
-        train_state = {**counters.to_json(), "finished": finished, "total_steps": total_steps,
-                       "batches_per_epoch": len(train_loader), "sampler_seed": config.seed,
-                       "num_processes": accelerator.num_processes, "data_sha256": data.data_sha256,
-                       "metrics_bytes": metrics_file.stat().st_size if rundir and metrics_file.exists() else 0,
-                       "config": resume.plain_config(config)}
-        rank = {"rng": checkpoint.rng_state(), "loss_sum": loss_sum.detach().to("cpu", copy=True),
-                "loss_count": loss_count}
-        guard.last_checkpoint = checkpoint.save(
-            output_dir / checkpoint.CHECKPOINTS, step, accelerator, model=model, optimizer=optimizer,
-            scheduler=scheduler, best_state=best_state if best_step != step else None, best_outputs=best_outputs,
-            train_state=train_state, rank_state=rank, keep_last=trainer.keep_last)
-        guard.set_phase(phase)
+        state, accelerator = self.state, self.accelerator
+        self.watch.check(accelerator, state.epoch, self.guard.last_checkpoint)  # never save a diverged run
+        phase = self.guard.phase
+        self.guard.set_phase("checkpoint", state.step)
+        counters = dataclasses.replace(state, train_time_s=self._elapsed())
+        metrics_file = self.output_dir / "metrics.jsonl"
+        train_state = {**counters.to_json(), "finished": finished, "total_steps": self.total_steps,
+                       "batches_per_epoch": len(self.train_loader), "sampler_seed": self.config.seed,
+                       "num_processes": accelerator.num_processes, "data_sha256": self.data.data_sha256,
+                       "metrics_bytes": metrics_file.stat().st_size if self.rundir and metrics_file.exists() else 0,
+                       "config": resume.plain_config(self.config)}
+        rank = {"rng": checkpoint.rng_state(), "loss_sum": self.loss_sum.detach().to("cpu", copy=True),
+                "loss_count": self.loss_count}
+        self.guard.last_checkpoint = checkpoint.save(
+            self.output_dir / checkpoint.CHECKPOINTS, state.step, accelerator, model=self.model,
+            optimizer=self.optimizer, scheduler=self.scheduler,
+            best_state=self.best_state if state.best_step != state.step else None, best_outputs=self.best_outputs,
+            train_state=train_state, rank_state=rank, keep_last=self.trainer.keep_last)
+        self.guard.set_phase(phase)
 
-    # where the data stands: (epoch, batches of it this process already consumed); (0, 0) when fresh
-    epoch, skip = resume.start_position(plan, len(train_loader), trainer.batch_size, accelerator.num_processes)
-    current_epoch, batches_done, epoch_samples = epoch, skip, start.epoch_samples if skip else 0
-    if rank_state:  # the last thing before the first batch: the resumed run draws the same dropout masks
-        resume.restore_rng(rank_state, train_collate, batches_before=epoch * len(train_loader) + skip)
-    guard.set_phase("train", step)
-    model.train()
-    for epoch in range(epoch, max_epochs):
-        if stop or step >= total_steps:
-            break
-        loader = resume.epoch_loader(train_loader, sampler, epoch, skip)  # the same batch order as uninterrupted
-        current_epoch, batches_done, epoch_samples, skip = epoch, skip, epoch_samples if skip else 0, 0
-        for batch in loader:
-            with accelerator.accumulate(model):
-                loss = model(**batch)["loss"]
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and trainer.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), trainer.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            watch.observe(loss, step + 1, scheduler.get_last_lr()[0])
-            loss_sum += loss.detach()
-            loss_count += 1
-            batch_samples = batch["labels"].shape[0] * accelerator.num_processes
-            samples, epoch_samples, batches_done = samples + batch_samples, epoch_samples + batch_samples, \
-                batches_done + 1
-            if not accelerator.sync_gradients:
-                continue
-            if not accelerator.optimizer_step_was_skipped:
-                scheduler.step()
-            step += 1
-            guard.step = step
-            progress.advance(epoch, step, samples)
-            end_of_epoch = batches_done == len(train_loader)
-            if step % trainer.log_every == 0:  # the only host-device sync of the train step
-                watch.check(accelerator, epoch, guard.last_checkpoint)
-                mean_loss = accelerator.reduce(loss_sum, reduction="mean").item() / loss_count
-                if rundir:
-                    rundir.log({"step": step, "epoch": epoch, "samples": samples, "loss": mean_loss,
-                                "lr": scheduler.get_last_lr()[0]})
-                progress.note_loss(mean_loss, scheduler.get_last_lr()[0])
-                loss_sum.zero_()
-                loss_count = 0
-            if (trainer.eval_every and step % trainer.eval_every == 0) or end_of_epoch or step >= total_steps:
-                evaluate_now(epoch)
-            if stop or step >= total_steps:
-                break  # the final checkpoint follows the loop
-            if trainer.keep_last and (step % trainer.save_every == 0 if trainer.save_every else end_of_epoch):
-                save_checkpoint(epoch)
-        else:  # the epoch ran out; under sharding it can be a batch shorter than len(loader) promised
-            if not history or history[-1]["step"] != step:
-                evaluate_now(epoch)
-                if trainer.keep_last and not trainer.save_every and not (stop or step >= total_steps):
-                    save_checkpoint(epoch)
-    runtime = start.train_time_s + time.perf_counter() - started
-    progress.close()
-    watch.check(accelerator, current_epoch, guard.last_checkpoint)
-    guard.set_phase("save", step)
-    accelerator.wait_for_everyone()
+    # ---- the end ------------------------------------------------------------------------------------------
+    def finish(self) -> RunResult:
+        """Final checkpoint, best/ model, metrics.json, model card, plots and the final table."""
+        state, accelerator, config = self.state, self.accelerator, self.config
+        runtime = self._elapsed()
+        self.progress.close()
+        self.watch.check(accelerator, state.epoch, self.guard.last_checkpoint)
+        self.guard.set_phase("save", state.step)
+        accelerator.wait_for_everyone()
+        summary = {"best": state.best, "best_step": state.best_step, "main_metric": self.task.main_metric,
+                   "train_runtime_s": round(runtime, 3), "eval_runtime_s": round(state.eval_time_s, 3),
+                   "train_samples_per_second": round(state.samples / max(runtime - state.eval_time_s, 1e-9), 3),
+                   "train_samples": state.samples, "steps": state.step, "epochs": state.epoch + 1,
+                   "stopped_early": state.stop, "num_processes": accelerator.num_processes,
+                   "parameters": self.parameters, "hyperparameters": report.hyperparameters(config)}
+        if self.trainer.keep_last:  # before best/: saving the best model loads its weights into `model`
+            self.save_checkpoint(finished=True)
+        if self.rundir:
+            self._write_results(summary)
+        # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
+        self.model = self.optimizer = self.train_loader = self.eval_loader = self.best_state = None
+        accelerator.free_memory()
+        return RunResult(output_dir=self.output_dir, best=state.best, best_step=state.best_step, summary=summary,
+                         stopped_by_hook=state.stopped_by_hook)
 
-    summary = {"best": best, "best_step": best_step, "main_metric": main, "train_runtime_s": round(runtime, 3),
-               "eval_runtime_s": round(eval_time, 3),
-               "train_samples_per_second": round(samples / max(runtime - eval_time, 1e-9), 3),
-               "train_samples": samples, "steps": step, "epochs": current_epoch + 1, "stopped_early": stop,
-               "num_processes": accelerator.num_processes, "parameters": parameters,
-               "hyperparameters": report.hyperparameters(config)}
-    if trainer.keep_last:  # before best/: saving the best model loads its weights into `model`
-        save_checkpoint(current_epoch, finished=True)
-    if rundir:
-        unwrapped = accelerator.unwrap_model(model)
-        if best_state is not None:
-            unwrapped.load_state_dict(best_state)
+    def _write_results(self, summary: dict) -> None:
+        """Rank 0: best/ (the best weights), metrics.json, the model card, plots and the final table."""
+        config, data, rundir = self.config, self.data, self.rundir
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if self.best_state is not None:
+            unwrapped.load_state_dict(self.best_state)
         save_best_model(unwrapped, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(config.model.name),
                         task_info=_task_info(config, data))
         rundir.write_summary(summary)
-        write_model_card(output_dir)  # best/README.md, from the files just written
+        write_model_card(self.output_dir)  # best/README.md, from the files just written
         rundir.close()
-        plots.write_run_plots(output_dir, best_step=best_step, outputs=best_outputs, label_names=data.label_names,
-                              regression=task.is_regression)
-        report.print_end(summary, history, output_dir)
-    # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
-    del model, optimizer, train_loader, eval_loader, best_state
-    accelerator.free_memory()
-    return RunResult(output_dir=output_dir, best=best, best_step=best_step, summary=summary,
-                     stopped_by_hook=stopped_by_hook)
+        plots.write_run_plots(self.output_dir, best_step=self.state.best_step, outputs=self.best_outputs,
+                              label_names=data.label_names, regression=self.task.is_regression)
+        report.print_end(summary, self.state.history, self.output_dir)
 
 
 def shutdown() -> None:
