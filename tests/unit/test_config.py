@@ -66,6 +66,14 @@ def test_pretrained_model_file_sets_its_training_defaults():
     assert run.scheduler.warmup_ratio == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize("model, grouped", [("bag", False), ("transformer", False), ("lstm", True), ("gru", True),
+                                            ("cnn", True), ("pretrained", True)])
+def test_model_file_sets_length_grouping(model, grouped):
+    assert load_run_config([f"model={model}"]).trainer.group_by_length is grouped
+    assert load_run_config([f"model={model}", f"trainer.group_by_length={not grouped}"]).trainer.group_by_length \
+        is (not grouped)
+
+
 def test_command_line_overrides_win_over_model_file():
     run = load_run_config(["model=transformer", "optimizer.lr=0.01", "scheduler.warmup_ratio=0.2",
                            "model.num_heads=2", "trainer.batch_size=8", "seed=7"])
@@ -177,6 +185,13 @@ def test_out_of_range_values(override, key):
     found = issues_of([override])
     assert list(found) == [key]
     assert "out of range" in found[key]
+
+
+def test_only_the_bag_may_have_zero_layers():
+    assert load_run_config(["model=bag", "model.num_layers=0"]).model.args["num_layers"] == 0
+    for model in ("cnn", "lstm", "gru", "transformer"):
+        found = issues_of([f"model={model}", "model.num_layers=0"])
+        assert list(found) == ["model.num_layers"] and "[1, inf)" in found["model.num_layers"]
 
 
 @pytest.mark.parametrize("override", ["model.dropout=0.0", "model.dropout=0.99", "scheduler.warmup_ratio=0.0",
