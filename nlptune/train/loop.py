@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +15,8 @@ from typing import Callable, Sequence
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-from accelerate.utils import DataLoaderConfiguration
 from accelerate.utils import broadcast_object_list
 
-from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import RunConfig
 from nlptune.data import PreparedData, prepare_data
 from nlptune.data.augment import training_collate
@@ -29,6 +25,7 @@ from nlptune.metrics import is_improvement
 from nlptune.models import build_model, is_pretrained, parameter_report
 from nlptune.train import checkpoint, faults, plots, report, resume, tracking
 from nlptune.train.evaluation import evaluate
+from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
 from nlptune.utils.environment import describe
@@ -49,41 +46,6 @@ class RunResult:
     best_step: int
     summary: dict = field(default_factory=dict)
     stopped_by_hook: bool = False
-
-
-def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
-    """An Accelerator for ``trainer``; refuses to run when the launcher and Accelerate disagree on processes."""
-    cpu = trainer.device == "cpu" or (trainer.device == "auto" and not torch.cuda.is_available())
-    # one process may train several times (tuning trials, lr-find, tests) with other precisions; Accelerate keeps
-    # the first one's settings in a process-wide singleton and refuses a change, so each run starts from a fresh
-    # one (the process group lives in PartialState, which is kept)
-    AcceleratorState._reset_state()
-    # split_batches: the sampler yields global batches (trainer.batch_size x processes) that are cut into one
-    # shard per process, so N processes see exactly the batches one process would with the same global batch
-    accelerator = Accelerator(cpu=cpu, mixed_precision=resolve_precision(trainer.mixed_precision, cpu),
-                              dataloader_config=DataLoaderConfiguration(split_batches=True),
-                              gradient_accumulation_steps=trainer.gradient_accumulation_steps,
-                              dynamo_backend="inductor" if trainer.compile else None,
-                              kwargs_handlers=faults.process_group_kwargs(trainer.dist_timeout_s), **tracking_kwargs)
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
-        raise NlptuneError(
-            f"the launcher started {launched} processes but Accelerate runs {accelerator.num_processes}; "
-            "on CPU launch with `torchrun --nproc_per_node N -m nlptune train ...` or "
-            "`accelerate launch --multi_gpu --cpu --num_processes N -m nlptune train ...`")
-    if trainer.threads:
-        torch.set_num_threads(trainer.threads)
-    return accelerator
-
-
-def resolve_precision(requested: str, cpu: bool) -> str:
-    """``trainer.mixed_precision`` as Accelerate takes it. ``auto`` is bf16 autocast on CPUs with AMX bf16 tiles
-    (MiniLM: 1.4x the fp32 samples/s at the same accuracy, benchmarks/RESULTS.md) and fp32 elsewhere: on GPUs,
-    fine-tuning batches are launch-bound and bf16 autocast measured slower there."""
-    if requested != "auto":
-        return requested
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so probed: absent means no
-    return "bf16" if cpu and amx is not None and amx() else "no"
 
 
 def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_processes: int = 1):

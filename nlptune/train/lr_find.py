@@ -78,7 +78,8 @@ def _setup(config: RunConfig):
     from nlptune.data.augment import training_collate
     from nlptune.data.batching import Collator, LengthGroupedBatchSampler
     from nlptune.models import is_pretrained
-    from nlptune.train.loop import _build, make_accelerator
+    from nlptune.train.launch import make_accelerator
+    from nlptune.train.loop import _build
     from nlptune.train.optim import build_optimizer
     from nlptune.utils.seeding import seed_everything
 

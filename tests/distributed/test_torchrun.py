@@ -53,7 +53,7 @@ def test_one_run_directory_with_two_processes(two_process_run):
 def test_launcher_and_accelerate_must_agree(monkeypatch):
     """The loop refuses to run when the launcher's WORLD_SIZE and Accelerate's process count differ
     (e.g. `python -m nlptune` under a launcher Accelerate did not recognise)."""
-    import nlptune.train.loop as loop
+    import nlptune.train.launch as launch
     from nlptune.config.errors import NlptuneError
     from nlptune.config.schema import TrainerConfig
 
@@ -63,9 +63,9 @@ def test_launcher_and_accelerate_must_agree(monkeypatch):
         def __init__(self, **kwargs):
             self.kwargs = kwargs
 
-    monkeypatch.setattr(loop, "Accelerator", OneProcess)
+    monkeypatch.setattr(launch, "Accelerator", OneProcess)
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(NlptuneError, match="the launcher started 2 processes but Accelerate runs 1"):
-        loop.make_accelerator(TrainerConfig(device="cpu"))
+        launch.make_accelerator(TrainerConfig(device="cpu"))
     monkeypatch.setenv("WORLD_SIZE", "1")
-    assert loop.make_accelerator(TrainerConfig(device="cpu")).kwargs["cpu"] is True
+    assert launch.make_accelerator(TrainerConfig(device="cpu")).kwargs["cpu"] is True

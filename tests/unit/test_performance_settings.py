@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nlptune.config.compose import load_run_config
-from nlptune.train.loop import resolve_precision
+from nlptune.train.launch import resolve_precision
 from nlptune.utils import memory
 
 
