@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +78,12 @@ def _build(run: RunConfig, data: PreparedData):
     if is_pretrained(run.model.name):
         id2label = None if data.label_names is None else dict(enumerate(data.label_names))
         return build_model(run.model.name, **dict(run.model.args), num_labels=num_labels, id2label=id2label)
-    return build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
-                       pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
-                       vocab=tokenizer.get_vocab())
+    model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
+                        pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
+                        vocab=tokenizer.get_vocab())
+    if run.task.is_regression and len(data.train):  # no random draw: the weights that follow are unchanged
+        model.init_output_bias(statistics.fmean(data.train.labels))
+    return model
 
 
 def _task_info(run: RunConfig, data: PreparedData) -> dict:

@@ -141,6 +141,21 @@ def test_transformer_too_long():
         forward(model, batch())
 
 
+@pytest.mark.parametrize("name", SCRATCH)
+def test_regression_output_starts_at_the_given_bias(name):
+    model = tiny(name, num_labels=1, pair=True)
+    other = tiny(name, num_labels=1, pair=True)
+    model.init_output_bias(2.7)
+    model.eval(), other.eval()
+    ids, ids_b = batch(), batch((3, 6, 4, 2), seed=1)
+    # only the output bias changes (it is set to 2.7; same weights otherwise, no random draw)
+    shift = forward(model, ids, ids_b).logits - forward(other, ids, ids_b).logits
+    expected = 2.7 - other.head[-1].bias.detach()
+    assert torch.allclose(shift, expected.expand(4), atol=1e-5)
+    with pytest.raises(ValueError, match="regression"):
+        tiny(name, num_labels=3).init_output_bias(0.5)
+
+
 @pytest.mark.parametrize("name,pooling", [("bag", "max"), ("bag", "mean")])
 def test_bag_options(name, pooling):
     for layers in (0, 2):
