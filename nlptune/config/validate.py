@@ -81,8 +81,9 @@ def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
         issues += _range(f"model.{key}", model.args.get(key), 0.0, 1.0)
     for key in ("embedding_dim", "hidden_size", "num_heads", "num_filters"):
         issues += _range(f"model.{key}", model.args.get(key), 0, low_open=True)
-    # the bag's layers are an optional MLP over the pooled words (0 = fastText-like); encoders need one
-    issues += _range("model.num_layers", model.args.get("num_layers"), 0 if model.name == "bag" else 1)
+    # a builder may declare that it runs with no layers (the bag: its layers are an optional MLP over the
+    # pooled words); encoders need at least one
+    issues += _range("model.num_layers", model.args.get("num_layers"), getattr(builder, "min_layers", 1))
     tok = model.tokenizer
     if tok is not None:
         issues += _choice("model.tokenizer", tok.kind, schema.TOKENIZERS)

@@ -39,3 +39,6 @@ def build_bag(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
     encoder = BagEncoder(make_embedding(args), pooling=pooling, hidden_size=hidden_size,
                          num_layers=num_layers, activation=activation, dropout=dropout)
     return finish("bag", args, encoder)
+
+
+build_bag.min_layers = 0  # read by config validation: num_layers=0 is the fastText-like bag

@@ -86,6 +86,9 @@ def build_faulty(*, vocab_size, pad_token_id, num_labels, pair, vocab=None, embe
     return inner if fault not in ("raise", "nan", "oom") else _Faulty(inner, fault)
 
 
+build_faulty.min_layers = 0  # it builds the bag, so it takes the bag's num_layers=0 default
+
+
 def test_failing_trials_are_recorded_and_the_sweep_finishes(in_process, monkeypatch, tmp_path):
     from nlptune.config import registry
     from nlptune.models.classifier import SequenceClassifier
