@@ -53,7 +53,7 @@ def test_group_selection():
     assert group_options("model") == ["bag", "cnn", "gru", "lstm", "pretrained", "transformer"]
 
 
-@pytest.mark.parametrize("model, lr", [("bag", 5e-3), ("cnn", 1e-3), ("lstm", 2e-3), ("gru", 2e-3),
+@pytest.mark.parametrize("model, lr", [("bag", 5e-3), ("cnn", 3e-3), ("lstm", 2e-3), ("gru", 2e-3),
                                        ("transformer", 5e-4), ("pretrained", 5e-5)])
 def test_model_file_sets_learning_rate(model, lr):
     assert load_run_config([f"model={model}"]).optimizer.lr == pytest.approx(lr)
