@@ -41,9 +41,9 @@ class SequenceClassifier(nn.Module):
     def init_output_bias(self, value: float) -> None:
         """Start a regressor's predictions at ``value`` (the mean training label) instead of 0. With labels
         far from 0 (STS-B: 0-5, mean 2.7) an Adam-trained bias moves ~lr a step, so a zero start spends most
-        of a short run learning the mean. One epoch of stsb, Pearson from a zero start -> from the mean: bag
-        0.557 -> 0.647, cnn (lr 1e-3) 0.165 -> 0.300, lstm 0.605 -> 0.681, gru 0.626 -> 0.695, transformer 0.514 -> 0.625
-        (benchmarks/model_matrix.py)."""
+        of a short run learning the mean. One epoch of stsb, Pearson from a zero start -> from the mean:
+        bag 0.557 -> 0.647, cnn (lr 1e-3) 0.165 -> 0.300, lstm 0.605 -> 0.681, gru 0.626 -> 0.695,
+        transformer 0.514 -> 0.625 (benchmarks/model_matrix.py)."""
         if not self.is_regression:
             raise ValueError("init_output_bias is for regression models (num_labels=1)")
         with torch.no_grad():
