@@ -23,10 +23,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from _common import DATA_DIR, REPO, print_table
 
-MAIN = {"sst2": "accuracy", "mrpc": "f1", "stsb": "pearson", "cola": "mcc", "subj": "accuracy"}
-REGRESSION = {"stsb"}
+
+def _task_file(task: str) -> dict:
+    """conf/task/<task>.yaml: the main metric and problem type come from there, not a copy here."""
+    return yaml.safe_load((REPO / "conf" / "task" / f"{task}.yaml").read_text(encoding="utf-8"))
+
+
+TASKS = ("sst2", "mrpc", "stsb", "cola", "subj")
+MAIN = {task: _task_file(task)["main_metric"] for task in TASKS}
+REGRESSION = {task for task in TASKS if _task_file(task)["problem_type"] == "regression"}
 
 
 def _labels(task: str, split: str, limit: int) -> list:
@@ -53,7 +62,8 @@ def trivial_baseline(task: str, limit: int) -> dict:
 def train_one(task: str, model: str, args) -> dict:
     out = Path(args.output_dir) / f"{task}-{model}"
     shutil.rmtree(out, ignore_errors=True)
-    metrics = "[pearson,spearman,mse]" if task in REGRESSION else f"[{','.join(dict.fromkeys([MAIN[task], 'accuracy']))}]"
+    metrics = "[pearson,spearman,mse]" if task in REGRESSION else \
+        f"[{','.join(dict.fromkeys([MAIN[task], 'accuracy']))}]"
     argv = [sys.executable, "-m", "nlptune", "--quiet", "train", f"task={task}", f"model={model}", f"output_dir={out}",
             f"trainer.max_epochs={args.epochs}", f"task.metrics={metrics}", f"task.data_dir={DATA_DIR}",
             "trainer.keep_last=0", "trainer.report_to=[]"]

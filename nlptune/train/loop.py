@@ -81,7 +81,7 @@ def _build(run: RunConfig, data: PreparedData):
     model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
                         vocab=tokenizer.get_vocab())
-    if run.task.is_regression and len(data.train):  # no random draw: the weights that follow are unchanged
+    if run.task.is_regression:  # no random draw: the weights that follow are unchanged
         model.init_output_bias(statistics.fmean(data.train.labels))
     return model
 
@@ -196,7 +196,6 @@ class _Session:
         """The counters (zeros when fresh) and, on rank 0, the best weights and predictions so far."""
         plan, accelerator = self.plan, self.accelerator
         self.state = resume.TrainState.from_plan(plan)  # step, samples, best, early-stopping counter, history
-        self.start_train_time = self.state.train_time_s  # what earlier (interrupted) attempts already spent
         self.best_state = None  # a CPU copy of the best weights (rank 0)
         self.best_outputs = None  # the best model's validation predictions, for the confusion matrix / scatter
         if accelerator.is_main_process and self.state.best is not None:
@@ -329,7 +328,8 @@ class _Session:
         self.guard.set_phase("train")
 
     def _elapsed(self) -> float:
-        return self.start_train_time + time.perf_counter() - self.started
+        # state.train_time_s: what earlier (interrupted) attempts spent; checkpoints record copies, not it
+        return self.state.train_time_s + time.perf_counter() - self.started
 
     def save_checkpoint(self, finished: bool = False) -> None:
         """Every rank: the complete state after this step, written atomically (see checkpoint.py)."""

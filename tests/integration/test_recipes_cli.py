@@ -35,6 +35,15 @@ def env(data_dir) -> dict[str, str]:
     return {"NLPTUNE_DATA_DIR": str(data_dir)}
 
 
+def _unmeasured_recipe(tmp_path):
+    """The shipped sst2-lstm recipe with its expected value cleared (as a freshly written recipe has it)."""
+    recipe = yaml.safe_load((shipped_recipes()[0].parent / "sst2-lstm.yaml").read_text())
+    recipe["expected"]["value"] = None
+    path = tmp_path / "unmeasured.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
 def test_list_show_copy_validate(run_cli, env, tmp_path):
     listed = run_cli(["recipes", "list"], env=env)
     check_ok(listed)
@@ -47,10 +56,7 @@ def test_list_show_copy_validate(run_cli, env, tmp_path):
     check_ok(run_cli(["recipes", "copy", "sst2-lstm", str(copy)], env=env))
     assert copy.read_bytes() == (shipped_recipes()[0].parent / "sst2-lstm.yaml").read_bytes()
     check_refused(run_cli(["recipes", "copy", "sst2-lstm", str(copy)], env=env), "--force")
-    unmeasured = tmp_path / "unmeasured.yaml"
-    recipe = yaml.safe_load(copy.read_text())
-    recipe["expected"]["value"] = None
-    unmeasured.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    unmeasured = _unmeasured_recipe(tmp_path)
     valid = run_cli(["recipes", "validate", str(copy), str(unmeasured)], env=env)
     check_ok(valid)
     assert f"ok {copy}" in valid.stdout and f"ok {unmeasured}" in valid.stdout
@@ -79,11 +85,7 @@ def test_hostile_command_lines_are_refused(run_cli, env, tmp_path):
     check_refused(run_cli(["train", "model=pretrained", "+model.trust_remote_code=true"], env=env),
                   "model.trust_remote_code", "--trust-remote-code")
     check_refused(run_cli(["train", "--trust-remote-code", "model=lstm"], env=env), "loads no remote code")
-    unmeasured = tmp_path / "unmeasured.yaml"
-    recipe = yaml.safe_load((shipped_recipes()[0].parent / "sst2-lstm.yaml").read_text())
-    recipe["expected"]["value"] = None
-    unmeasured.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    check_refused(run_cli(["reproduce", str(unmeasured)], env=env), "no measured expected value")
+    check_refused(run_cli(["reproduce", str(_unmeasured_recipe(tmp_path))], env=env), "no measured expected value")
     assert not (tmp_path / "x").exists()
 
 
