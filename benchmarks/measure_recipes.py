@@ -53,7 +53,7 @@ def train(recipe: Path, output_dir: Path, overrides: list[str] = ()) -> dict:
 
 def measure(path: Path, runs_dir: Path) -> dict:
     """Train one recipe and rewrite its `expected:` (and pins) from the run."""
-    from nlptune.config.recipe import build_recipe, load_recipe, write_recipe
+    from nlptune.recipes.format import build_recipe, load_recipe, write_recipe
 
     recipe = load_recipe(path)
     out = runs_dir / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -101,7 +101,7 @@ def deterministic_cost(path: Path, runs_dir: Path) -> None:
 
 
 def main() -> int:
-    from nlptune.config.recipe import is_measured, load_recipe, resolve_recipe, shipped_recipes
+    from nlptune.recipes.format import is_measured, load_recipe, resolve_recipe, shipped_recipes
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipes", nargs="*", help="names or paths (default: every unmeasured shipped recipe)")

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     import json
 
-    from nlptune.train.predict import LoadedRun
+    from nlptune.inference.predict import LoadedRun
 
     scores = LoadedRun(args.run_dir).evaluate(split=args.split, file=args.file)
     print(json.dumps(scores, indent=2))

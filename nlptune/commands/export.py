@@ -22,7 +22,7 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.utils.console import console
 
     if args.format == "hf":
-        from nlptune.train.export import export_hf
+        from nlptune.inference.export import export_hf
         from nlptune.train.rundir import read_task_info
 
         folder = export_hf(args.run_dir, args.output)
@@ -33,7 +33,7 @@ def handle(args: argparse.Namespace) -> int:
              "loads with transformers.AutoTokenizer)")
         console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {args.run_dir} ...`")
         return 0
-    from nlptune.train.export import export_onnx
+    from nlptune.inference.export import export_onnx
 
     result = export_onnx(args.run_dir, args.output, file=args.file, atol=args.atol)
     console().print(f"ONNX model: {result.path} (exporter: {result.exporter}; inputs: {', '.join(result.inputs)})")

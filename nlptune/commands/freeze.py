@@ -23,7 +23,7 @@ def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.recipe import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
+    from nlptune.recipes.format import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
 
     dest = Path(args.dest)
     if dest.exists() and not args.force:

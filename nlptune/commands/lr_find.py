@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
 
     config = load_run_config(args.overrides)
     from rich.table import Table

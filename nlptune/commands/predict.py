@@ -18,7 +18,7 @@ def handle(args: argparse.Namespace) -> int:
     import json
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.train.predict import LoadedRun, read_inputs, write_predictions
+    from nlptune.inference.predict import LoadedRun, read_inputs, write_predictions
 
     loaded = LoadedRun(args.run_dir)
     fields = loaded.info["text_fields"]

@@ -52,7 +52,7 @@ def handle_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.recipe import read_recipe, recipes_dir, shipped_recipes
+    from nlptune.recipes.format import read_recipe, recipes_dir, shipped_recipes
     from nlptune.utils.console import console
 
     table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left", box=box.SIMPLE_HEAD)
@@ -76,8 +76,8 @@ def handle_list(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from nlptune.config.recipe_annotate import annotate
-    from nlptune.config.recipe import resolve_recipe
+    from nlptune.recipes.annotate import annotate
+    from nlptune.recipes.format import resolve_recipe
 
     path = resolve_recipe(args.recipe)
     print(f"# {path}")
@@ -90,7 +90,7 @@ def handle_copy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.recipe import load_recipe, resolve_recipe
+    from nlptune.recipes.format import load_recipe, resolve_recipe
 
     source = resolve_recipe(args.recipe)
     load_recipe(source)  # never hand out a copy of an invalid recipe
@@ -108,10 +108,10 @@ def handle_copy(args: argparse.Namespace) -> int:
 def handle_validate(args: argparse.Namespace) -> int:
     import sys
 
-    from nlptune.config import pins as pinning
+    from nlptune.recipes import pins as pinning
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.recipe import is_measured, load_recipe, resolve_recipe
-    from nlptune.config.recipe_run import run_config_from_recipe
+    from nlptune.recipes.format import is_measured, load_recipe, resolve_recipe
+    from nlptune.recipes.run import run_config_from_recipe
 
     failed = 0
     for name in args.recipes:

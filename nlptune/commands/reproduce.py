@@ -26,10 +26,10 @@ def compare(expected: dict, best: dict | None) -> dict:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.recipe import is_measured, load_recipe, resolve_recipe
-    from nlptune.config.recipe_run import RECIPE_KEY
+    from nlptune.recipes.format import is_measured, load_recipe, resolve_recipe
+    from nlptune.recipes.run import RECIPE_KEY
 
     path = resolve_recipe(args.recipe)
     recipe = load_recipe(path)

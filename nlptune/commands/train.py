@@ -15,15 +15,16 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from nlptune.config.compose import compose, load_run_config, to_yaml
-    from nlptune.config.recipe_run import has_recipe
+    from nlptune.config.compose import compose, to_yaml
+    from nlptune.recipes.run import load_run_config
+    from nlptune.recipes.run import has_recipe
 
     if args.cfg == "job" and not has_recipe(args.overrides):
         print(to_yaml(compose(args.overrides)), end="")
         return 0
     config = load_run_config(args.overrides)
     if args.cfg == "job":  # a recipe's config with the overrides applied
-        from nlptune.config.recipe import dump_config
+        from nlptune.recipes.format import dump_config
 
         print(dump_config(config.plain), end="")
         return 0

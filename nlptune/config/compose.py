@@ -5,8 +5,10 @@ composed defaults first so the user gets every typo at once, each with the close
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -115,16 +117,56 @@ def to_plain(cfg) -> dict:
 
 
 def load_run_config(overrides: Sequence[str] = ()):
-    """Compose, resolve and validate: the typed `RunConfig` for these overrides (``recipe=NAME_OR_PATH``
-    starts from a recipe's config instead of conf/, see recipe_run.py)."""
-    from nlptune.config.pins import resolve_plain
-    from nlptune.config.recipe_run import load_with_recipe
+    """Compose conf/ with ``overrides``, resolve and validate: the typed `RunConfig`. (A command line that
+    starts from a recipe, ``recipe=NAME_OR_PATH``, goes through `nlptune.recipes.run.load_run_config`.)"""
     from nlptune.config.schema import build_run_config
+    from nlptune.config.sources import resolve_plain
 
-    run = load_with_recipe(overrides)
-    if run is not None:
-        return run
     return build_run_config(resolve_plain(to_plain(compose(overrides))))
+
+
+def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
+    """``config`` (plain) with Hydra-syntax overrides applied; `ConfigError` lists every bad one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nlptune.config.safety import check_overrides
+
+    check_overrides(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as err:
+        raise ConfigError([ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")]) from None
+    cfg = OmegaConf.create(copy.deepcopy(config))
+    OmegaConf.set_struct(cfg, True)
+    issues: list[ConfigIssue] = []
+    for item, override in zip(overrides, parsed):
+        key = override.key_or_group
+        if override.is_sweep_override() or override.package is not None:
+            issues.append(ConfigIssue(key, f"'{item}' is a sweep or package override", "give one plain value"))
+        elif key in GROUPS and not override.is_delete():
+            issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
+                                      f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
+        elif not override.is_add():
+            _check_keys(cfg, [(key, item)], issues)
+    if issues:
+        raise ConfigError(issues, source="overrides of the recipe")
+    for override in parsed:
+        key = override.key_or_group
+        try:
+            if override.is_delete():
+                parent, _, leaf = key.rpartition(".")
+                with open_dict(cfg):
+                    node = OmegaConf.select(cfg, parent) if parent else cfg
+                    node.pop(leaf, None)
+            else:
+                with open_dict(cfg) if override.is_add() else nullcontext():
+                    OmegaConf.update(cfg, key, override.value(), merge=False)
+        except OmegaConfBaseException as err:
+            raise ConfigError([ConfigIssue(key, str(err).splitlines()[0], "check the override")]) from None
+    return to_plain(cfg)
 
 
 def to_yaml(cfg) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +19,14 @@ from accelerate.utils import broadcast_object_list
 
 from nlptune.config.schema import RunConfig
 from nlptune.data import PreparedData, prepare_data
-from nlptune.data.augment import training_collate
-from nlptune.data.batching import Collator, LengthGroupedBatchSampler, eval_order
 from nlptune.metrics import is_improvement
-from nlptune.models import build_model, is_pretrained, parameter_report
+from nlptune.models import is_pretrained, parameter_report
 from nlptune.train import checkpoint, faults, plots, report, resume, tracking
 from nlptune.train.evaluation import evaluate
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
+from nlptune.train.setup import build_task_model, make_loaders
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
 from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
@@ -47,43 +45,6 @@ class RunResult:
     best_step: int
     summary: dict = field(default_factory=dict)
     stopped_by_hook: bool = False
-
-
-def _loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_processes: int = 1):
-    """Train and validation loaders of global batches (per-process size x ``num_processes``; Accelerate splits
-    them), and the train batch sampler."""
-    trainer = run.trainer
-    collate = Collator(pad_token_id, run.task.is_regression,
-                       pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
-    sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size * num_processes, run.seed,
-                                        trainer.group_by_length, short_batch_last=num_processes > 1)
-    train_collate = training_collate(collate, run.augment, run.seed, data.tokenizer)  # augmentation: train only
-    # each loader draws its worker seed from its own generator, not the global one: creating an iterator
-    # (each epoch, each evaluation, a resumed epoch) then never shifts the dropout masks that follow
-    train_loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=train_collate,
-                                               num_workers=trainer.num_workers,
-                                               generator=torch.Generator().manual_seed(run.seed))
-    # evaluation batches sorted by length: the order does not change the metrics, only the padding
-    validation = torch.utils.data.Subset(data.validation, eval_order(data.validation.lengths))
-    eval_loader = torch.utils.data.DataLoader(validation, batch_size=trainer.eval_batch_size * num_processes,
-                                              collate_fn=collate,
-                                              num_workers=trainer.num_workers,
-                                              generator=torch.Generator().manual_seed(run.seed))
-    return train_loader, eval_loader, sampler
-
-
-def _build(run: RunConfig, data: PreparedData):
-    tokenizer = data.tokenizer
-    num_labels = 1 if run.task.is_regression else len(data.label_names)
-    if is_pretrained(run.model.name):
-        id2label = None if data.label_names is None else dict(enumerate(data.label_names))
-        return build_model(run.model.name, **dict(run.model.args), num_labels=num_labels, id2label=id2label)
-    model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
-                        pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
-                        vocab=tokenizer.get_vocab())
-    if run.task.is_regression:  # no random draw: the weights that follow are unchanged
-        model.init_output_bias(statistics.fmean(data.train.labels))
-    return model
 
 
 def _task_info(run: RunConfig, data: PreparedData) -> dict:
@@ -157,11 +118,11 @@ class _Session:
         resume.check_data(plan, self.data.data_sha256, config.resume_allow_changes)
         self.guard.set_phase("setup")
         seed_everything(config.seed)  # same initial weights whatever data preparation consumed
-        model = _build(config, self.data)
+        model = build_task_model(config, self.data)
         if plan.checkpoint:
             checkpoint.load_weights(plan.checkpoint, model)
         self.parameters = parameter_report(model)
-        train_loader, eval_loader, self.sampler = _loaders(self.data, config, self.data.tokenizer.pad_token_id,
+        train_loader, eval_loader, self.sampler = make_loaders(self.data, config, self.data.tokenizer.pad_token_id,
                                                            accelerator.num_processes)
         self.train_collate = train_loader.collate_fn
         optimizer = build_optimizer(model, config.optimizer, accelerator.device)

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import RunConfig
@@ -75,12 +74,10 @@ def _cycle(loader, sampler):
 
 def _setup(config: RunConfig):
     from nlptune.data import prepare_data
-    from nlptune.data.augment import training_collate
-    from nlptune.data.batching import Collator, LengthGroupedBatchSampler
     from nlptune.models import is_pretrained
     from nlptune.train.launch import make_accelerator
-    from nlptune.train.loop import _build
     from nlptune.train.optim import build_optimizer
+    from nlptune.train.setup import build_task_model, make_loaders
     from nlptune.utils.seeding import seed_everything
 
     accelerator = make_accelerator(config.trainer)
@@ -89,12 +86,8 @@ def _setup(config: RunConfig):
     seed_everything(config.seed)
     data = prepare_data(config, pretrained=is_pretrained(config.model.name))
     seed_everything(config.seed)
-    model = _build(config, data)
-    collate = training_collate(Collator(data.tokenizer.pad_token_id, config.task.is_regression), config.augment,
-                               config.seed, data.tokenizer)
-    sampler = LengthGroupedBatchSampler(data.train.lengths, config.trainer.batch_size, config.seed,
-                                        config.trainer.group_by_length)
-    loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=collate)
+    model = build_task_model(config, data)
+    loader, _, sampler = make_loaders(data, config, data.tokenizer.pad_token_id)  # the training loader, as trained
     optimizer = build_optimizer(model, config.optimizer, accelerator.device)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     return accelerator, model, optimizer, loader, sampler

@@ -204,8 +204,8 @@ def search(plan: SweepPlan, table: SweepTable) -> None:
 
 
 def _recipe(plan: SweepPlan, best: results.Best, full: dict | None) -> Path | None:
-    """best_recipe.yaml (nlptune/config/recipe.py's format): `nlptune train recipe=best_recipe.yaml` reruns it."""
-    from nlptune.config.recipe import build_recipe, recipe_from_run, write_recipe
+    """best_recipe.yaml (nlptune/recipes/format.py's format): `nlptune train recipe=best_recipe.yaml` reruns it."""
+    from nlptune.recipes.format import build_recipe, recipe_from_run, write_recipe
 
     name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{plan.study_name}-best").lstrip("-._") or "best"
     tolerance = max(2 * best.std, 0.01) if best.std else 0.02

@@ -185,7 +185,7 @@ def test_minilm_regression_run(minilm_run):
 def test_minilm_best_loads_in_pipeline_and_matches_nlptune_predict(minilm_run):
     from transformers import pipeline
 
-    from nlptune.train.predict import LoadedRun
+    from nlptune.inference.predict import LoadedRun
 
     regress = pipeline("text-classification", model=str(minilm_run / "best"), device="cpu")
     prediction = regress(PAIR)
@@ -271,7 +271,7 @@ def test_predict_wrong_number_of_texts(demo_run, run_cli):
 
 def test_not_a_run_directory(tmp_path):
     from nlptune.config.errors import NlptuneError
-    from nlptune.train.predict import LoadedRun
+    from nlptune.inference.predict import LoadedRun
 
     with pytest.raises(NlptuneError, match="not a finished nlptune run"):
         LoadedRun(tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nlptune.config.recipe import dump_recipe, read_recipe, shipped_recipes
+from nlptune.recipes.format import dump_recipe, read_recipe, shipped_recipes
 
 SLICE = ["task.max_train_samples=64", "task.max_eval_samples=64"]
 TINY = ["model.embedding_dim=16", "model.hidden_size=16", "trainer.batch_size=16", "trainer.max_epochs=2",
@@ -93,7 +93,7 @@ def test_hostile_command_lines_are_refused(run_cli, env, tmp_path):
 def test_two_step_smoke_run_of_every_recipe(path, data_dir, cache_dir, tmp_path, monkeypatch, request):
     import torch
 
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
     from nlptune.train.loop import run
     from nlptune.utils.console import set_quiet
 

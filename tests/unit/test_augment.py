@@ -97,7 +97,7 @@ def test_augmentation_changes_training_batches_only(tmp_path, monkeypatch):
 
     from nlptune.config.compose import load_run_config
     from nlptune.data import prepare_data
-    from nlptune.train.loop import _loaders
+    from nlptune.train.setup import make_loaders
 
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path))
     config = load_run_config(["task=demo", "model=bag", "task.max_train_samples=96", "task.max_eval_samples=64",
@@ -105,7 +105,7 @@ def test_augmentation_changes_training_batches_only(tmp_path, monkeypatch):
     data = prepare_data(config, pretrained=False)
 
     def batches(augment: AugmentConfig):
-        train, evaluation, _ = _loaders(data, dataclasses.replace(config, augment=augment), data.tokenizer.pad_token_id)
+        train, evaluation, _ = make_loaders(data, dataclasses.replace(config, augment=augment), data.tokenizer.pad_token_id)
         return [b["input_ids"] for b in train], [b["input_ids"] for b in evaluation]
 
     plain_train, plain_eval = batches(AugmentConfig())

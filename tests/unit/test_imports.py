@@ -22,7 +22,9 @@ LAYERS = {
     "models": {"models", "config", "utils"},
     "metrics": {"metrics", "config", "utils"},
     "train": {"train", "data", "models", "metrics", "config", "utils"},
-    "tuning": {"tuning", "train", "data", "models", "metrics", "config", "utils"},
+    "inference": {"inference", "train", "data", "models", "metrics", "config", "utils"},
+    "recipes": {"recipes", "data", "config", "utils"},
+    "tuning": {"tuning", "recipes", "train", "data", "models", "metrics", "config", "utils"},
 }
 
 

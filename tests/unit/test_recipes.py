@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nlptune.config import pins as pinning
-from nlptune.config.compose import compose, conf_dir, load_run_config
+from nlptune.recipes import pins as pinning
+from nlptune.config.compose import compose, conf_dir
 from nlptune.config.errors import ConfigError, NlptuneError
-from nlptune.config.recipe import (build_recipe, dump_recipe, is_measured, load_recipe, plain_data, read_recipe,
+from nlptune.recipes.format import (build_recipe, dump_recipe, is_measured, load_recipe, plain_data, read_recipe,
                                    recipe_from_run, recipes_dir, resolve_recipe, shipped_recipes, validate_recipe,
                                    write_recipe)
-from nlptune.config.recipe_run import apply_overrides, run_config_from_recipe, split_recipe_overrides
+from nlptune.config.compose import apply_overrides
+from nlptune.recipes.run import load_run_config, run_config_from_recipe, split_recipe_overrides
 from nlptune.config.safety import safe_load_text, with_remote_code
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,7 +217,7 @@ def test_trust_flags_and_registry_keys_are_refused(recipe_file):
 
 def test_hostile_recipe_imports_nothing(recipe_file, tmp_path):
     bad = edited(recipe_file, lambda d: d["config"]["model"].update(_target_="os.system"))
-    code = ("import sys\nfrom nlptune.config.recipe import load_recipe\n"
+    code = ("import sys\nfrom nlptune.recipes.format import load_recipe\n"
             f"try:\n    load_recipe({str(bad)!r})\nexcept Exception as err:\n    print(type(err).__name__)\n"
             "print(sorted(m for m in ('torch', 'nlptune.models', 'hydra') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
@@ -314,19 +315,21 @@ def test_null_data_dir_reads_nlptune_data_dir(recipe_file, monkeypatch, tmp_path
 
 
 def test_packaged_model_source(monkeypatch):
+    from nlptune.config import sources
+
     hub = "sentence-transformers/all-MiniLM-L6-v2"
-    folder = pinning.packaged_dir(hub)
-    resolved = pinning.resolve_model_source(f"packaged:{hub}")
+    folder = sources.packaged_dir(hub)
+    resolved = sources.resolve_model_source(f"packaged:{hub}")
     assert resolved == (str(folder) if folder else hub)
     if folder:  # freezing maps the package's folder back to the symbolic value
-        assert pinning.packaged_alias(str(folder)) == f"packaged:{hub}"
-    assert pinning.packaged_issue("packaged:someone/else") and pinning.packaged_issue(f"packaged:{hub}") is None
-    monkeypatch.setitem(pinning.PACKAGED_MODELS, hub, "no_such_module_nlptune_test")
-    assert pinning.resolve_model_source(f"packaged:{hub}") == hub  # not installed: the hub id
+        assert sources.packaged_alias(str(folder)) == f"packaged:{hub}"
+    assert sources.packaged_issue("packaged:someone/else") and sources.packaged_issue(f"packaged:{hub}") is None
+    monkeypatch.setitem(sources.PACKAGED_MODELS, hub, "no_such_module_nlptune_test")
+    assert sources.resolve_model_source(f"packaged:{hub}") == hub  # not installed: the hub id
 
 
 def test_annotated_show(recipe_file):
-    from nlptune.config.recipe_annotate import annotate
+    from nlptune.recipes.annotate import annotate
 
     path = edited(recipe_file, lambda d: d["config"]["optimizer"].update(lr=0.01))
     text = annotate(path)

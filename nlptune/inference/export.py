@@ -77,7 +77,7 @@ def _check_installed() -> None:
 def _texts(loaded, file: str | None, rows: int) -> list[list[str]]:
     """Up to ``rows`` example texts: from ``file``, else from the validation split of the run's task."""
     from nlptune.data.loading import load_raw_splits
-    from nlptune.train.predict import read_inputs
+    from nlptune.inference.predict import read_inputs
 
     fields = loaded.info["text_fields"]
     if file:
@@ -164,7 +164,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
                 rows: int = 12, atol: float = 1e-4) -> ExportResult:
     """Export the run's best model to ``<output>/model.onnx`` (default ``<run_dir>/onnx``) and check it."""
     _check_installed()
-    from nlptune.train.predict import LoadedRun
+    from nlptune.inference.predict import LoadedRun
 
     loaded = LoadedRun(run_dir)
     model = loaded.model.float().eval()

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nlptune.config import pins as pinning
+from nlptune.config import sources
+from nlptune.recipes import pins as pinning
 from nlptune.config.errors import NlptuneError
 
 _KEY_LINE = re.compile(r"^(\s*)([^\s#:][^:#]*?):(\s.*)?$")
@@ -65,7 +66,7 @@ def _notes(recipe: dict) -> dict[str, str]:
     if os.environ.get("NLPTUNE_DATA_DIR") and not any(task.get(k) for k in ("data_dir", "train_file", "generator")):
         task["data_dir"] = os.environ["NLPTUNE_DATA_DIR"]
     drifted = {d["pin"]: d["found"] for d in pinning.drift({"data": pins.get("data") or {},
-                                                            "model": pins.get("model")}, pinning.resolve_plain(plain))}
+                                                            "model": pins.get("model")}, sources.resolve_plain(plain))}
     for split in pins.get("data") or {}:
         key = f"pins.data.{split}"
         notes[key] = f"this machine: {drifted[key]}" if key in drifted else "ok (same data here)"
@@ -79,7 +80,7 @@ def _notes(recipe: dict) -> dict[str, str]:
 
 def annotate(path: str | Path) -> str:
     """The recipe file's text with notes at the end of the lines they concern."""
-    from nlptune.config.recipe import load_recipe
+    from nlptune.recipes.format import load_recipe
 
     recipe = load_recipe(path)
     notes = _notes(recipe)

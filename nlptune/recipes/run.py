@@ -11,14 +11,14 @@ tell whether the files are the ones the recipe was measured on.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from nlptune.config import pins as pinning
+from nlptune.config import sources
+from nlptune.config.compose import apply_overrides
+from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue
 
 RECIPE_KEY = "recipe"
@@ -52,51 +52,6 @@ def has_recipe(overrides: Sequence[str]) -> bool:
     return any(item.startswith(RECIPE_KEY + "=") for item in overrides)
 
 
-def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
-    """``config`` (plain) with Hydra-syntax overrides applied; `ConfigError` lists every bad one."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf, open_dict
-    from omegaconf.errors import OmegaConfBaseException
-
-    from nlptune.config.compose import GROUPS, _check_keys, to_plain
-    from nlptune.config.safety import check_overrides
-
-    check_overrides(overrides)
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException as err:
-        raise ConfigError([ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")]) from None
-    cfg = OmegaConf.create(copy.deepcopy(config))
-    OmegaConf.set_struct(cfg, True)
-    issues: list[ConfigIssue] = []
-    for item, override in zip(overrides, parsed):
-        key = override.key_or_group
-        if override.is_sweep_override() or override.package is not None:
-            issues.append(ConfigIssue(key, f"'{item}' is a sweep or package override", "give one plain value"))
-        elif key in GROUPS and not override.is_delete():
-            issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
-                                      f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
-        elif not override.is_add():
-            _check_keys(cfg, [(key, item)], issues)
-    if issues:
-        raise ConfigError(issues, source="overrides of the recipe")
-    for override in parsed:
-        key = override.key_or_group
-        try:
-            if override.is_delete():
-                parent, _, leaf = key.rpartition(".")
-                with open_dict(cfg):
-                    node = OmegaConf.select(cfg, parent) if parent else cfg
-                    node.pop(leaf, None)
-            else:
-                with open_dict(cfg) if override.is_add() else nullcontext():
-                    OmegaConf.update(cfg, key, override.value(), merge=False)
-        except OmegaConfBaseException as err:
-            raise ConfigError([ConfigIssue(key, str(err).splitlines()[0], "check the override")]) from None
-    return to_plain(cfg)
-
-
 def _default_data_dir(plain: dict) -> None:
     task = plain.get("task")
     env = os.environ.get("NLPTUNE_DATA_DIR")
@@ -112,7 +67,7 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
     ``RunConfig.provenance["recipe"]`` records the recipe (name, file, sha256), the overrides, the pins, the
     drift found and the expected result, for the manifest.
     """
-    from nlptune.config.recipe import load_recipe, resolve_recipe
+    from nlptune.recipes.format import load_recipe, resolve_recipe
     from nlptune.config.schema import build_run_config
     from nlptune.utils.console import warn
 
@@ -121,7 +76,7 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
     plain = apply_overrides(recipe["config"], overrides)
     _default_data_dir(plain)
     source = (plain.get("model") or {}).get("name_or_path")
-    pinning.resolve_plain(plain)
+    sources.resolve_plain(plain)
     drift = pinning.drift(recipe["pins"], plain)
     if drift and strict_pins:
         raise ConfigError([ConfigIssue(d["pin"], f"the recipe pins {d['expected']!r}, this machine has "
@@ -145,9 +100,12 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
     return dataclasses.replace(run, provenance={**dict(run.provenance), **provenance})
 
 
-def load_with_recipe(overrides: Sequence[str]) -> Any:
-    """`RunConfig` for a command line that may hold ``recipe=`` / ``strict_pins=`` (None when it holds no recipe)."""
+def load_run_config(overrides: Sequence[str] = ()):
+    """The typed `RunConfig` of a command line: from the recipe that ``recipe=NAME_OR_PATH`` names (with
+    ``strict_pins=``), or composed from conf/ when it names none."""
+    from nlptune.config.compose import load_run_config as compose_run_config
+
     recipe, strict, rest = split_recipe_overrides(overrides)
     if recipe is None:
-        return None
+        return compose_run_config(rest)
     return run_config_from_recipe(recipe, rest, strict_pins=strict)

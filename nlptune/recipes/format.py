@@ -11,10 +11,10 @@ expected: {metric: accuracy, value: 0.83 | null, tolerance: 0.02, hardware: .., 
 
 ``expected.value: null`` marks a recipe whose result has not been measured yet (``note`` says how to measure
 it); it can be trained, listed and validated, but not reproduced. ``config.model.name_or_path`` may be
-``packaged:<hub id>`` (see `nlptune.config.pins`).
+``packaged:<hub id>`` (see `nlptune.recipes.pins`).
 
 Public API (the tuner writes ``best_recipe.yaml`` with it): `recipe_from_run`, `write_recipe`, `load_recipe`,
-`validate_recipe`. Running a recipe (overrides, drift) is in `nlptune.config.recipe_run`.
+`validate_recipe`. Running a recipe (overrides, drift) is in `nlptune.recipes.run`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from nlptune.config import pins as pinning
+from nlptune.config import sources
+from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, safe_load_text
 
@@ -128,7 +129,7 @@ def _config_issues(config: Any) -> list[ConfigIssue]:
                             "freeze a run (`nlptune freeze RUN_DIR my.yaml`) to get a complete config")]
     issues = []
     model = config.get("model")
-    problem = pinning.packaged_issue(model.get("name_or_path")) if isinstance(model, dict) else None
+    problem = sources.packaged_issue(model.get("name_or_path")) if isinstance(model, dict) else None
     if problem:
         issues.append(ConfigIssue("config.model.name_or_path", problem, "fix the value"))
     # build_run_config stops before its value checks when a key is mistyped; dropping the keys it reported
@@ -278,7 +279,7 @@ def build_recipe(config: Mapping[str, Any], manifest: Mapping[str, Any], *, name
         config["resume"], config["resume_allow_changes"] = None, False
     model = config.get("model") or {}
     if "name_or_path" in model:
-        model["name_or_path"] = pinning.packaged_alias(model["name_or_path"])
+        model["name_or_path"] = sources.packaged_alias(model["name_or_path"])
     versions = (manifest.get("environment") or {}).get("versions") or {}
     return {
         "recipe": {"name": name, "description": description or "", "schema_version": SCHEMA_VERSION},

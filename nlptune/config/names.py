@@ -1,0 +1,27 @@
+"""The one list of registered names for each kind of component (no torch: config validation and `--help` use
+them). Implementations register against these lists (`nlptune.config.registry.register`), and
+tests/unit/test_registry.py checks that the names and the implementations agree.
+"""
+from __future__ import annotations
+
+# the pretrained-checkpoint model; every other model is trained from scratch with its own tokenizer
+PRETRAINED = "pretrained"
+
+NAMES: dict[str, tuple[str, ...]] = {
+    "model": ("bag", "cnn", "lstm", "gru", "transformer", PRETRAINED),
+    "optimizer": ("adamw", "adam", "sgd", "rmsprop", "adagrad"),
+    "scheduler": ("constant", "linear", "cosine", "polynomial"),
+    # problem kinds (nlptune/kinds/): what a label is
+    "kind": ("single_label", "regression"),
+    "metric": ("accuracy", "f1", "mcc", "pearson", "spearman", "mse"),
+}
+
+
+def names(component: str) -> tuple[str, ...]:
+    """The registered names of ``component`` (model, optimizer, scheduler, kind, metric)."""
+    return NAMES[component]
+
+
+def is_pretrained(model_name: str) -> bool:
+    """True when ``model_name`` is the pretrained-checkpoint model (not a from-scratch one)."""
+    return model_name == PRETRAINED

@@ -1,0 +1,1 @@
+"""Using a finished run: load its best model; evaluate, predict and export."""

@@ -1,0 +1,1 @@
+"""Recipes: pinned, self-contained runs (format, pins, annotation, running one)."""

@@ -1,0 +1,50 @@
+"""Set-up shared by the training loop and lr-find: the model for a task's data, and the data loaders."""
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+from nlptune.config.schema import RunConfig
+from nlptune.data import PreparedData
+from nlptune.data.augment import training_collate
+from nlptune.data.batching import Collator, LengthGroupedBatchSampler, eval_order
+from nlptune.models import build_model, is_pretrained
+
+
+def make_loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_processes: int = 1):
+    """Train and validation loaders of global batches (per-process size x ``num_processes``; Accelerate splits
+    them), and the train batch sampler."""
+    trainer = run.trainer
+    collate = Collator(pad_token_id, run.task.is_regression,
+                       pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
+    sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size * num_processes, run.seed,
+                                        trainer.group_by_length, short_batch_last=num_processes > 1)
+    train_collate = training_collate(collate, run.augment, run.seed, data.tokenizer)  # augmentation: train only
+    # each loader draws its worker seed from its own generator, not the global one: creating an iterator
+    # (each epoch, each evaluation, a resumed epoch) then never shifts the dropout masks that follow
+    train_loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=train_collate,
+                                               num_workers=trainer.num_workers,
+                                               generator=torch.Generator().manual_seed(run.seed))
+    # evaluation batches sorted by length: the order does not change the metrics, only the padding
+    validation = torch.utils.data.Subset(data.validation, eval_order(data.validation.lengths))
+    eval_loader = torch.utils.data.DataLoader(validation, batch_size=trainer.eval_batch_size * num_processes,
+                                              collate_fn=collate,
+                                              num_workers=trainer.num_workers,
+                                              generator=torch.Generator().manual_seed(run.seed))
+    return train_loader, eval_loader, sampler
+
+
+def build_task_model(run: RunConfig, data: PreparedData):
+    """The model ``run`` names, sized for ``data`` (vocabulary, labels, pairs), with fresh weights."""
+    tokenizer = data.tokenizer
+    num_labels = 1 if run.task.is_regression else len(data.label_names)
+    if is_pretrained(run.model.name):
+        id2label = None if data.label_names is None else dict(enumerate(data.label_names))
+        return build_model(run.model.name, **dict(run.model.args), num_labels=num_labels, id2label=id2label)
+    model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
+                        pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
+                        vocab=tokenizer.get_vocab())
+    if run.task.is_regression:  # no random draw: the weights that follow are unchanged
+        model.init_output_bias(statistics.fmean(data.train.labels))
+    return model
