@@ -11,8 +11,11 @@ from typing import Callable, Mapping, Sequence
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The shared data slices live next to the checkout; never copied into the repository.
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+# The shared data: $NLPTUNE_DATA_DIR when set (as the README tells users), else ../shared/data next to the
+# checkout; never copied into the repository.
+DATA_DIR = Path(os.environ.get("NLPTUNE_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
+# The start of the skip reason of a test that needs the shared data and finds none; CI fails on it.
+NO_DATA = "shared data not found"
 
 # Words of the tiny BERT vocabulary: enough to tokenize the demo task and simple English sentences.
 TINY_WORDS = ("the a an and or but of to in on is was were it this that film story plot cast music ending "
@@ -32,10 +35,29 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """``../shared/data`` (tasks sst2, cola, subj, mrpc, stsb); tests that need it skip when it is absent."""
+    """The shared data folder (``$NLPTUNE_DATA_DIR`` or ``../shared/data``: sst2, cola, subj, mrpc, stsb, ...);
+    tests that need it skip, saying why, when it is absent (and fail under CI, see `pytest_sessionfinish`)."""
     if not (DATA_DIR / "sst2" / "train.jsonl").is_file():
-        pytest.skip(f"shared data not found at {DATA_DIR}")
+        source = "$NLPTUNE_DATA_DIR" if os.environ.get("NLPTUNE_DATA_DIR") else "../shared/data next to the checkout"
+        pytest.skip(f"{NO_DATA} at {DATA_DIR} ({source}); set NLPTUNE_DATA_DIR to the folder holding "
+                    "<task>/train.jsonl")
     return DATA_DIR
+
+
+_data_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and isinstance(report.longrepr, tuple) and NO_DATA in str(report.longrepr[2]):
+        _data_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI (CI=true) a test skipped for want of the shared data fails the run: CI has the data."""
+    if _data_skips and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        print(f"\nerror: {len(_data_skips)} tests skipped because the shared data was not found "
+              f"(first: {_data_skips[0]}); CI must have it", file=sys.stderr)
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")

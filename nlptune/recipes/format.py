@@ -270,11 +270,16 @@ def build_recipe(config: Mapping[str, Any], manifest: Mapping[str, Any], *, name
     ``manifest`` (a run's manifest.json) describes, with ``expected`` = ``metric``/``value``.
 
     ``output_dir`` and ``resume`` are cleared (they belong to that run); a model folder shipped by a known
-    package becomes ``packaged:<hub id>``; data paths are kept as they were (override ``task.data_dir`` to
-    relocate: the data pins check that the files are the same).
+    package becomes ``packaged:<hub id>``; a ``task.data_dir`` that came from ``$NLPTUNE_DATA_DIR`` is written
+    as null (a recipe with a null data_dir reads ``$NLPTUNE_DATA_DIR/<task>/`` wherever it runs, so no path of
+    this machine ships in it); other data paths are kept (the data pins check that the files are the same).
     """
     config = json.loads(json.dumps(plain_data(config)))  # a deep, plain copy (MappingProxy/tuple -> dict/list)
     config["output_dir"] = None
+    task = config.get("task") or {}
+    env_dir = os.environ.get("NLPTUNE_DATA_DIR")
+    if env_dir and task.get("data_dir") and os.path.realpath(task["data_dir"]) == os.path.realpath(env_dir):
+        task["data_dir"] = None
     if "resume" in config:
         config["resume"], config["resume_allow_changes"] = None, False
     model = config.get("model") or {}

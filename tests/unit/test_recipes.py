@@ -306,6 +306,39 @@ def test_data_pin_mismatch_is_drift(recipe_file, data_files, tmp_path):
     assert list(keys_of(info.value.issues)) == ["pins.data.train"]
 
 
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+@pytest.mark.parametrize("path", shipped_recipes(), ids=lambda p: p.stem)
+def test_shipped_recipe_holds_no_machine_path(path):
+    """A user's machine has none of this machine's folders: shipped recipes name data and models portably
+    (null data_dir reads $NLPTUNE_DATA_DIR, packaged:<hub id> for the packaged model)."""
+    absolute = [s for s in _strings(read_recipe(path)) if s.startswith(("/", "~")) or s[1:3] in (":\\", ":/")]
+    assert not absolute, f"{path.name} holds machine paths: {absolute}"
+
+
+def test_recipe_from_env_data_dir_is_portable(data_files, monkeypatch):
+    """A config whose data_dir came from $NLPTUNE_DATA_DIR is frozen with a null data_dir (how the sst2-lstm
+    recipe once shipped with this machine's path)."""
+    folder = str(data_files["train"].parent)
+    monkeypatch.setenv("NLPTUNE_DATA_DIR", folder)
+    plain = plain_data(load_run_config(["task=sst2", "model=lstm"]).plain)
+    assert plain["task"]["data_dir"] == folder
+    recipe = build_recipe(plain, {}, name="x", metric="accuracy", value=0.5)
+    assert recipe["config"]["task"]["data_dir"] is None
+    monkeypatch.delenv("NLPTUNE_DATA_DIR")
+    kept = build_recipe(dict(plain), {}, name="x", metric="accuracy", value=0.5)  # a user's own folder stays
+    assert kept["config"]["task"]["data_dir"] == folder
+
+
 def test_null_data_dir_reads_nlptune_data_dir(recipe_file, monkeypatch, tmp_path):
     path = edited(recipe_file, lambda d: d["config"]["task"].update(train_file=None, validation_file=None))
     monkeypatch.setenv("NLPTUNE_DATA_DIR", str(tmp_path / "elsewhere"))
