@@ -169,6 +169,30 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
     return to_plain(cfg)
 
 
+def section_config(group: str, option: str, **changes):
+    """One typed section (optimizer, scheduler, trainer or augment) with conf/<group>/<option>.yaml's values,
+    then ``changes``: conf/'s defaults for code and tests that need one section rather than a whole run.
+
+    Raises `ConfigError` like a whole config would (unknown or missing keys, wrong types).
+    """
+    from nlptune.config import schema
+    from nlptune.config.safety import safe_load_file
+
+    classes = {"optimizer": schema.OptimizerConfig, "scheduler": schema.SchedulerConfig,
+               "trainer": schema.TrainerConfig, "augment": schema.AugmentConfig}
+    if group not in classes:
+        raise ValueError(f"section_config takes one of {', '.join(classes)}, not {group!r}")
+    options = group_options(group)
+    if option not in options:
+        raise ConfigError([ConfigIssue(group, f"unknown {group} {option!r}", f"choose one of: {', '.join(options)}")])
+    issues: list[ConfigIssue] = []
+    values = {**safe_load_file(conf_dir() / group / f"{option}.yaml", recipe=False), **changes}
+    section = schema.build_section(classes[group], group, values, issues)
+    if issues:
+        raise ConfigError(issues)
+    return section
+
+
 def to_yaml(cfg) -> str:
     """The composed config as YAML, interpolations unresolved (what `--cfg job` prints)."""
     from omegaconf import OmegaConf

@@ -14,22 +14,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from nlptune.config import sources
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import NlptuneError
+from nlptune.utils.plain import flatten
 
 _KEY_LINE = re.compile(r"^(\s*)([^\s#:][^:#]*?):(\s.*)?$")
-
-
-def _flatten(node: Any, prefix: str, out: dict) -> dict:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
-    else:
-        out[prefix] = node
-    return out
 
 
 def _conf_defaults(config: dict) -> dict:
@@ -45,7 +36,7 @@ def _conf_defaults(config: dict) -> dict:
     except NlptuneError:
         return {}
     plain.pop("tune", None)
-    return _flatten(plain, "config", {})
+    return flatten(plain, "config")
 
 
 def _notes(recipe: dict) -> dict[str, str]:
@@ -53,7 +44,7 @@ def _notes(recipe: dict) -> dict[str, str]:
     config = recipe.get("config") or {}
     notes = {}
     defaults = _conf_defaults(config)
-    for key, value in _flatten(config, "config", {}).items():
+    for key, value in flatten(config, "config").items():
         if key in defaults and defaults[key] != value and key not in ("config.task.data_dir", "config.output_dir"):
             notes[key] = f"conf/ default: {json.dumps(defaults[key])}"
     pins = recipe.get("pins") or {}

@@ -32,6 +32,7 @@ from nlptune.config import sources
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, safe_load_text
+from nlptune.utils.plain import plain_data
 
 SCHEMA_VERSION = 1
 DEFAULT_TOLERANCE = 0.02
@@ -309,15 +310,6 @@ def recipe_from_run(run_dir: str | Path, name: str, description: str = "",
     return build_recipe(config, manifest, name=name, description=description or f"frozen from {run_dir}",
                         metric=main, value=(metrics.get("best") or {}).get(main), tolerance=tolerance,
                         wall_time_s=metrics.get("train_runtime_s"))
-
-
-def plain_data(value: Any) -> Any:
-    """Frozen config values (MappingProxy, tuples) back to plain dicts and lists."""
-    if hasattr(value, "items"):
-        return {k: plain_data(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_data(v) for v in value]
-    return value
 
 
 class _Dumper(yaml.SafeDumper):

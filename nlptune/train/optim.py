@@ -1,4 +1,5 @@
-"""Optimizers (registered by name) and learning-rate schedules (transformers' scheduler functions)."""
+"""Optimizers and learning-rate schedules, each registered by its name in `nlptune.config.names` when this module
+is imported (the schedules are transformers' scheduler functions)."""
 from __future__ import annotations
 
 import math
@@ -67,11 +68,35 @@ def warmup_steps(cfg: SchedulerConfig, total_steps: int) -> int:
     return cfg.warmup_steps if cfg.warmup_steps > 0 else math.ceil(cfg.warmup_ratio * total_steps)
 
 
-def build_scheduler(optimizer, cfg: SchedulerConfig, total_steps: int):
-    """A transformers schedule (constant, linear, cosine or polynomial decay) with linear warmup."""
+def _transformers_schedule(hf_name: str, optimizer, cfg: SchedulerConfig, total_steps: int, extra=None):
     from transformers import get_scheduler
 
-    name = "constant_with_warmup" if cfg.name == "constant" else cfg.name
-    extra = {"power": cfg.power, "lr_end": cfg.lr_end} if cfg.name == "polynomial" else None
-    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps),
+    return get_scheduler(hf_name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps),
                          num_training_steps=total_steps, scheduler_specific_kwargs=extra)
+
+
+@register("scheduler", "constant")
+def _constant(optimizer, cfg: SchedulerConfig, total_steps: int):
+    return _transformers_schedule("constant_with_warmup", optimizer, cfg, total_steps)
+
+
+@register("scheduler", "linear")
+def _linear(optimizer, cfg: SchedulerConfig, total_steps: int):
+    return _transformers_schedule("linear", optimizer, cfg, total_steps)
+
+
+@register("scheduler", "cosine")
+def _cosine(optimizer, cfg: SchedulerConfig, total_steps: int):
+    return _transformers_schedule("cosine", optimizer, cfg, total_steps)
+
+
+@register("scheduler", "polynomial")
+def _polynomial(optimizer, cfg: SchedulerConfig, total_steps: int):
+    return _transformers_schedule("polynomial", optimizer, cfg, total_steps,
+                                  extra={"power": cfg.power, "lr_end": cfg.lr_end})
+
+
+def build_scheduler(optimizer, cfg: SchedulerConfig, total_steps: int):
+    """The schedule ``cfg.name`` (transformers' constant, linear, cosine or polynomial decay) with linear
+    warmup over ``warmup_steps(cfg, total_steps)`` steps."""
+    return lookup("scheduler", cfg.name)(optimizer, cfg, total_steps)
