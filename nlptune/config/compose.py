@@ -13,16 +13,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.utils.shipped import shipped_dir
 
 GROUPS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", "tune")
 
 
 def conf_dir() -> Path:
-    """The folder holding config.yaml and the groups (`NLPTUNE_CONF_DIR` overrides it)."""
+    """The folder holding config.yaml and the groups: `NLPTUNE_CONF_DIR` when set, else the conf/ nlptune
+    ships (inside the installed package, or the checkout's top-level folder: `nlptune.utils.shipped`)."""
     env = os.environ.get("NLPTUNE_CONF_DIR")
-    if env:
-        return Path(env).resolve()
-    return Path(__file__).resolve().parents[2] / "conf"
+    folder = Path(env).resolve() if env else shipped_dir("conf")
+    if not (folder / "config.yaml").is_file():
+        fix = "point NLPTUNE_CONF_DIR at a folder like nlptune's conf/" if env else \
+            "reinstall nlptune (its wheel ships conf/), or set NLPTUNE_CONF_DIR to a conf/ folder"
+        raise ConfigError([ConfigIssue("NLPTUNE_CONF_DIR" if env else "conf/", f"{folder} holds no config.yaml", fix)])
+    return folder
 
 
 def group_options(group: str) -> list[str]:

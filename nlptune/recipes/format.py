@@ -33,6 +33,7 @@ from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, safe_load_text
 from nlptune.utils.plain import plain_data
+from nlptune.utils.shipped import shipped_dir
 
 SCHEMA_VERSION = 1
 DEFAULT_TOLERANCE = 0.02
@@ -55,9 +56,10 @@ SPEC: dict[str, dict[str, tuple[tuple, bool]]] = {
 
 # ------------------------------------------------------------------------------------------ finding recipes
 def recipes_dir() -> Path:
-    """The shipped recipes (`NLPTUNE_RECIPES_DIR` overrides it)."""
+    """The shipped recipes: `NLPTUNE_RECIPES_DIR` when set, else the recipes/ nlptune ships (inside the installed
+    package, or the checkout's top-level folder: `nlptune.utils.shipped`)."""
     env = os.environ.get("NLPTUNE_RECIPES_DIR")
-    return Path(env).resolve() if env else Path(__file__).resolve().parents[2] / "recipes"
+    return Path(env).resolve() if env else shipped_dir("recipes")
 
 
 def shipped_recipes() -> list[Path]:
