@@ -10,9 +10,9 @@ import difflib
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.utils.shipped import shipped_dir
 
 GROUPS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", "tune")
@@ -128,6 +128,21 @@ def load_run_config(overrides: Sequence[str] = ()):
     from nlptune.config.sources import resolve_plain
 
     return build_run_config(resolve_plain(to_plain(compose(overrides))))
+
+
+def conf_defaults(config: Mapping[str, Any]) -> dict:
+    """conf/'s composed plain values for the task and model a (recipe's) ``config`` names: a conf/ option's
+    own values when the name is one, the root defaults otherwise; empty when conf/ cannot be composed."""
+    task = (config.get("task") or {}).get("name")
+    model = (config.get("model") or {}).get("name")
+    overrides = [f"task={task}"] if task in group_options("task") else []
+    overrides += [f"model={model}"] if model in group_options("model") else []
+    try:
+        plain = to_plain(compose(overrides))
+    except NlptuneError:
+        return {}
+    plain.pop("tune", None)
+    return plain
 
 
 def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
