@@ -68,32 +68,25 @@ def warmup_steps(cfg: SchedulerConfig, total_steps: int) -> int:
     return cfg.warmup_steps if cfg.warmup_steps > 0 else math.ceil(cfg.warmup_ratio * total_steps)
 
 
-def _transformers_schedule(hf_name: str, optimizer, cfg: SchedulerConfig, total_steps: int, extra=None):
-    from transformers import get_scheduler
-
-    return get_scheduler(hf_name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps),
-                         num_training_steps=total_steps, scheduler_specific_kwargs=extra)
+# registered schedule name -> transformers' name; every one warms up linearly over `warmup_steps(...)` steps
+TRANSFORMERS_SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine",
+                          "polynomial": "polynomial"}
 
 
-@register("scheduler", "constant")
-def _constant(optimizer, cfg: SchedulerConfig, total_steps: int):
-    return _transformers_schedule("constant_with_warmup", optimizer, cfg, total_steps)
+def _transformers_schedule(hf_name: str):
+    """A scheduler builder ``(optimizer, cfg, total_steps) -> schedule`` for transformers' ``hf_name``."""
+    def build(optimizer, cfg: SchedulerConfig, total_steps: int):
+        from transformers import get_scheduler
+
+        extra = {"power": cfg.power, "lr_end": cfg.lr_end} if hf_name == "polynomial" else None
+        return get_scheduler(hf_name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps),
+                             num_training_steps=total_steps, scheduler_specific_kwargs=extra)
+
+    return build
 
 
-@register("scheduler", "linear")
-def _linear(optimizer, cfg: SchedulerConfig, total_steps: int):
-    return _transformers_schedule("linear", optimizer, cfg, total_steps)
-
-
-@register("scheduler", "cosine")
-def _cosine(optimizer, cfg: SchedulerConfig, total_steps: int):
-    return _transformers_schedule("cosine", optimizer, cfg, total_steps)
-
-
-@register("scheduler", "polynomial")
-def _polynomial(optimizer, cfg: SchedulerConfig, total_steps: int):
-    return _transformers_schedule("polynomial", optimizer, cfg, total_steps,
-                                  extra={"power": cfg.power, "lr_end": cfg.lr_end})
+for _name, _hf_name in TRANSFORMERS_SCHEDULES.items():
+    register("scheduler", _name)(_transformers_schedule(_hf_name))
 
 
 def build_scheduler(optimizer, cfg: SchedulerConfig, total_steps: int):
