@@ -151,7 +151,7 @@ class RunConfig:
     resume_allow_changes: bool
     # the resolved plain config as composed, for config.yaml and the manifest
     plain: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    # where the run came from, for the manifest: {"recipe": ..., "trust_remote_code": ...} (config/recipe_run.py)
+    # where the run came from, for the manifest: {"recipe": ..., "trust_remote_code": ...} (nlptune/recipes/run.py)
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -238,6 +238,8 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
         raise ConfigError(issues)
     model_plain = dict(plain["model"])
     name = model_plain.pop("name", None)
+    if name is None:
+        issues.append(ConfigIssue("model.name", "missing key", "pick a model, e.g. model=lstm"))
     # the scratch tokenizer's keys sit in the model group; `model.tokenizer` is TokenizerConfig.kind
     tok_plain = {("kind" if k == "tokenizer" else k): model_plain.pop(k) for k in TOKENIZER_KEYS if k in model_plain}
     tokenizer = build_section(TokenizerConfig, "model", tok_plain, issues, keys={"kind": "tokenizer"}) \

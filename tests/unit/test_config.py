@@ -318,7 +318,7 @@ def test_tokenizer_config_has_no_defaults():
 
 @pytest.mark.parametrize("section, key", [("optimizer", "weight_decay"), ("trainer", "deterministic"),
                                           ("augment", "unk_prob"), ("scheduler", "lr_end"), ("model", "tokenizer"),
-                                          ("model", "min_frequency")])
+                                          ("model", "min_frequency"), ("model", "name")])
 def test_a_missing_key_is_a_config_error_naming_it(section, key):
     plain = to_plain(compose(["model=lstm"]))
     del plain[section][key]
