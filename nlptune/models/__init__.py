@@ -18,7 +18,8 @@ from nlptune.models.io import load_scratch_model, save_scratch_model
 # importing these registers their builders (@register), so every model is known once this package is imported
 BUILDER_MODULES = (bag, cnn, pretrained, rnn, transformer)
 
-__all__ = ["build_model", "model_builder", "is_pretrained", "parameter_report", "save_scratch_model", "load_scratch_model"]
+__all__ = ["build_model", "model_builder", "is_pretrained", "parameter_report", "save_scratch_model",
+           "load_scratch_model"]
 
 
 def model_builder(name: str) -> Callable[..., nn.Module]:
