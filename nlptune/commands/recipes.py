@@ -41,8 +41,10 @@ def _runtime(expected: dict) -> str:
 
 
 def _model(config: dict) -> str:
+    from nlptune.config.names import is_pretrained
+
     model = config.get("model") or {}
-    if model.get("name") == "pretrained":
+    if is_pretrained(model.get("name")):
         return str(model.get("name_or_path", "")).rstrip("/").split("/")[-1]  # e.g. all-MiniLM-L6-v2
     return str(model.get("name"))
 

@@ -10,19 +10,24 @@ import difflib
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
+from nlptune.utils.shipped import shipped_dir
 
 GROUPS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", "tune")
 
 
 def conf_dir() -> Path:
-    """The folder holding config.yaml and the groups (`NLPTUNE_CONF_DIR` overrides it)."""
+    """The folder holding config.yaml and the groups: `NLPTUNE_CONF_DIR` when set, else the conf/ nlptune
+    ships (inside the installed package, or the checkout's top-level folder: `nlptune.utils.shipped`)."""
     env = os.environ.get("NLPTUNE_CONF_DIR")
-    if env:
-        return Path(env).resolve()
-    return Path(__file__).resolve().parents[2] / "conf"
+    folder = Path(env).resolve() if env else shipped_dir("conf")
+    if not (folder / "config.yaml").is_file():
+        fix = "point NLPTUNE_CONF_DIR at a folder like nlptune's conf/" if env else \
+            "reinstall nlptune (its wheel ships conf/), or set NLPTUNE_CONF_DIR to a conf/ folder"
+        raise ConfigError([ConfigIssue("NLPTUNE_CONF_DIR" if env else "conf/", f"{folder} holds no config.yaml", fix)])
+    return folder
 
 
 def group_options(group: str) -> list[str]:
@@ -125,6 +130,21 @@ def load_run_config(overrides: Sequence[str] = ()):
     return build_run_config(resolve_plain(to_plain(compose(overrides))))
 
 
+def conf_defaults(config: Mapping[str, Any]) -> dict:
+    """conf/'s composed plain values for the task and model a (recipe's) ``config`` names: a conf/ option's
+    own values when the name is one, the root defaults otherwise; empty when conf/ cannot be composed."""
+    task = (config.get("task") or {}).get("name")
+    model = (config.get("model") or {}).get("name")
+    overrides = [f"task={task}"] if task in group_options("task") else []
+    overrides += [f"model={model}"] if model in group_options("model") else []
+    try:
+        plain = to_plain(compose(overrides))
+    except NlptuneError:
+        return {}
+    plain.pop("tune", None)
+    return plain
+
+
 def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
     """``config`` (plain) with Hydra-syntax overrides applied; `ConfigError` lists every bad one."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -167,6 +187,30 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
         except OmegaConfBaseException as err:
             raise ConfigError([ConfigIssue(key, str(err).splitlines()[0], "check the override")]) from None
     return to_plain(cfg)
+
+
+def section_config(group: str, option: str, **changes):
+    """One typed section (optimizer, scheduler, trainer or augment) with conf/<group>/<option>.yaml's values,
+    then ``changes``: conf/'s defaults for code and tests that need one section rather than a whole run.
+
+    Raises `ConfigError` like a whole config would (unknown or missing keys, wrong types).
+    """
+    from nlptune.config import schema
+    from nlptune.config.safety import safe_load_file
+
+    classes = {"optimizer": schema.OptimizerConfig, "scheduler": schema.SchedulerConfig,
+               "trainer": schema.TrainerConfig, "augment": schema.AugmentConfig}
+    if group not in classes:
+        raise ValueError(f"section_config takes one of {', '.join(classes)}, not {group!r}")
+    options = group_options(group)
+    if option not in options:
+        raise ConfigError([ConfigIssue(group, f"unknown {group} {option!r}", f"choose one of: {', '.join(options)}")])
+    issues: list[ConfigIssue] = []
+    values = {**safe_load_file(conf_dir() / group / f"{option}.yaml", recipe=False), **changes}
+    section = schema.build_section(classes[group], group, values, issues)
+    if issues:
+        raise ConfigError(issues)
+    return section
 
 
 def to_yaml(cfg) -> str:

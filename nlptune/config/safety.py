@@ -189,10 +189,12 @@ def with_remote_code(run):
     (and nothing else) does. Recorded in ``run.provenance`` so the manifest says so; never written to
     config.yaml, so neither a frozen recipe nor a resumed config inherits it."""
     import dataclasses
-    from types import MappingProxyType
 
-    if run.model.name != "pretrained":
+    from nlptune.config.names import is_pretrained
+    from nlptune.utils.plain import freeze
+
+    if not is_pretrained(run.model.name):
         raise ConfigError([ConfigIssue("--trust-remote-code", f"model '{run.model.name}' loads no remote code",
                                        "use it only with model=pretrained")])
-    model = dataclasses.replace(run.model, args=MappingProxyType({**run.model.args, "trust_remote_code": True}))
+    model = dataclasses.replace(run.model, args=freeze({**run.model.args, "trust_remote_code": True}))
     return dataclasses.replace(run, model=model, provenance={**dict(run.provenance), "trust_remote_code": True})

@@ -4,25 +4,31 @@ Every problem found is collected so the user sees all of them at once (`ConfigEr
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
+import types
+import typing
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.config.names import names
+from nlptune.utils.plain import freeze
 
 PROBLEM_TYPES = ("classification", "regression")
 METRICS = {"classification": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse")}
 TOKENIZERS = ("wordlevel", "wordpiece")
 NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
-OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
-SCHEDULERS = ("constant", "linear", "cosine", "polynomial")
+OPTIMIZERS = names("optimizer")
+SCHEDULERS = names("scheduler")
 PRECISIONS = ("no", "fp16", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("tensorboard", "mlflow", "wandb")
 # Keys of the model group that configure the scratch tokenizer rather than the network.
 TOKENIZER_KEYS = ("tokenizer", "vocab_size", "min_frequency", "lowercase", "normalization")
+# top-level keys of a run config besides its sections (conf/config.yaml)
+RUN_KEYS = ("seed", "output_dir", "resume", "resume_allow_changes")
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,15 @@ class TaskConfig:
         return self.problem_type == "regression"
 
 
+# The sections below have no defaults on purpose: conf/ holds every default once (conf/<group>/*.yaml), and a
+# key missing from a composed config or a recipe is a ConfigError naming it (`build_section`).
 @dataclass(frozen=True)
 class TokenizerConfig:
-    kind: str = "wordlevel"
-    vocab_size: int = 30000
-    min_frequency: int = 1
-    lowercase: bool = True
-    normalization: str = "nfkc"
+    kind: str
+    vocab_size: int
+    min_frequency: int
+    lowercase: bool
+    normalization: str
 
 
 @dataclass(frozen=True)
@@ -77,56 +85,56 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    momentum: float = 0.0
-    nesterov: bool = False
+    name: str
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float]
+    eps: float
+    momentum: float
+    nesterov: bool
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    name: str = "linear"
-    warmup_steps: int = 0
-    warmup_ratio: float = 0.0
-    power: float = 1.0
-    lr_end: float = 1e-7
+    name: str
+    warmup_steps: int
+    warmup_ratio: float
+    power: float
+    lr_end: float
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_epochs: int = 3
-    max_steps: int = 0
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float = 1.0
-    eval_every: int = 0
-    patience: int = 0
-    mixed_precision: str = "no"
-    group_by_length: bool = True
-    device: str = "auto"
-    log_every: int = 50
-    num_workers: int = 0
-    threads: int = 0
-    compile: bool = False
-    report_to: tuple[str, ...] = ("tensorboard",)  # experiment trackers; () = none
-    save_every: int = 0  # optimizer steps between checkpoints; 0 = every epoch end
-    keep_last: int = 2  # complete checkpoints kept; 0 = none written
-    dist_timeout_s: int = 300  # collective timeout across processes
-    deterministic: bool = False  # torch deterministic algorithms (+ CUBLAS_WORKSPACE_CONFIG on GPU)
+    max_epochs: int
+    max_steps: int
+    batch_size: int
+    eval_batch_size: int
+    gradient_accumulation_steps: int
+    max_grad_norm: float
+    eval_every: int
+    patience: int
+    mixed_precision: str
+    group_by_length: bool
+    device: str
+    log_every: int
+    num_workers: int
+    threads: int
+    compile: bool
+    report_to: tuple[str, ...]  # experiment trackers; () = none
+    save_every: int  # optimizer steps between checkpoints; 0 = every epoch end
+    keep_last: int  # complete checkpoints kept; 0 = none written
+    dist_timeout_s: int  # collective timeout across processes
+    deterministic: bool  # torch deterministic algorithms (+ CUBLAS_WORKSPACE_CONFIG on GPU)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Noise applied to training batches only (never validation): per-token probabilities, seeded by `seed`."""
 
-    name: str = "none"
-    delete_prob: float = 0.0  # random deletion (token dropout): the token is removed
-    swap_prob: float = 0.0  # random swap: the token trades places with another of its sentence
-    unk_prob: float = 0.0  # word dropout: the token becomes [UNK]
+    name: str
+    delete_prob: float  # random deletion (token dropout): the token is removed
+    swap_prob: float  # random swap: the token trades places with another of its sentence
+    unk_prob: float  # word dropout: the token becomes [UNK]
 
 
 @dataclass(frozen=True)
@@ -136,28 +144,27 @@ class RunConfig:
     optimizer: OptimizerConfig
     scheduler: SchedulerConfig
     trainer: TrainerConfig
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 42
-    output_dir: str | None = None
-    resume: str | None = None  # None | "auto" | a checkpoint or run directory path
-    resume_allow_changes: bool = False
+    augment: AugmentConfig
+    seed: int
+    output_dir: str | None
+    resume: str | None  # None | "auto" | a checkpoint or run directory path
+    resume_allow_changes: bool
     # the resolved plain config as composed, for config.yaml and the manifest
     plain: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    # where the run came from, for the manifest: {"recipe": ..., "trust_remote_code": ...} (config/recipe_run.py)
+    # where the run came from, for the manifest: {"recipe": ..., "trust_remote_code": ...} (nlptune/recipes/run.py)
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
+def build_section(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue],
+                  keys: Mapping[str, str] | None = None):
+    """Instantiate dataclass ``cls`` from ``data``, recording unknown keys, missing keys and wrong types in
+    ``issues``; None when a field without a default is missing (the caller raises `ConfigError`).
 
-
-def _build(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue]):
-    """Instantiate dataclass ``cls`` from ``data``, recording unknown keys and wrong types."""
+    ``keys`` maps a field name to its key in the config where the two differ (for the messages).
+    """
+    keys = keys or {}
     known = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "plain"}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
         if key not in known:
@@ -165,25 +172,54 @@ def _build(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue]
             hint = f"did you mean '{section}.{close[0]}'?" if close else f"valid keys: {', '.join(known)}"
             issues.append(ConfigIssue(f"{section}.{key}", "unknown key", hint))
             continue
-        kwargs[key] = _freeze(value)
-    for key, f in known.items():
-        if key in kwargs:
-            _check_type(section, key, kwargs[key], f.default, issues)
-    return cls(**kwargs)
+        kwargs[key] = freeze(value)
+        _check_type(f"{section}.{keys.get(key, key)}", kwargs[key], hints[key], issues)
+    missing = [key for key, f in known.items() if key not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    for key in missing:  # conf/ holds every default once, so a missing key is a config (or recipe) problem
+        issues.append(ConfigIssue(f"{section}.{keys.get(key, key)}", "missing key",
+                                  f"set it (conf/{section}/ gives every key a value; a recipe's config lists "
+                                  "every key)"))
+    return None if missing else cls(**kwargs)
 
 
-def _check_type(section: str, key: str, value: Any, default: Any, issues: list[ConfigIssue]) -> None:
-    if value is None or default is None or default is dataclasses.MISSING:
+def _accepted_types(annotation: Any) -> tuple[tuple[type, ...], bool] | None:
+    """(types a value may have, whether None is allowed) for a field annotation; None: not checked here."""
+    optional = False
+    options = [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(options) < len(typing.get_args(annotation))
+    accepted = []
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if origin is collections.abc.Mapping or origin is dict:
+            accepted.append(Mapping)
+        elif origin in (tuple, list):
+            accepted.append(tuple)  # lists are frozen to tuples
+        elif origin in (str, int, float, bool):
+            accepted.append(origin)
+        else:
+            return None  # Any and the like: the value checks (validate.py) look at it
+    return tuple(accepted), optional
+
+
+def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]) -> None:
+    found = _accepted_types(annotation)
+    if found is None:
         return
-    expected = type(default)
-    ok = isinstance(value, expected)
-    if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    accepted, optional = found
+    if value is None:
+        ok = optional
+    elif isinstance(value, bool):  # a bool is an int to isinstance; true is never a number here
+        ok = bool in accepted
+    elif isinstance(value, int) and float in accepted:
+        ok = True
+    else:
+        ok = isinstance(value, accepted)
     if not ok:
-        issues.append(ConfigIssue(f"{section}.{key}", f"expected {expected.__name__}, got {value!r}",
-                                  f"set it to a {expected.__name__}"))
+        name = " or ".join("mapping" if t is Mapping else "list" if t is tuple else t.__name__ for t in accepted)
+        issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to a {name}"))
 
 
 def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
@@ -191,33 +227,34 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
     issues: list[ConfigIssue] = []
     plain = dict(plain)
     plain.pop("tune", None)  # the sweep's own section (nlptune/config/tune.py); it never reaches training
-    for section in ("task", "model", "optimizer", "scheduler", "trainer"):
+    for section in ("task", "model", "optimizer", "scheduler", "trainer", "augment"):
         if not isinstance(plain.get(section), Mapping):
             issues.append(ConfigIssue(section, "missing section", f"select one, e.g. {section}=<name>"))
+    for key in RUN_KEYS:
+        if key not in plain:
+            issues.append(ConfigIssue(key, "missing key", "set it (conf/config.yaml gives it a value; a recipe's "
+                                      "config lists every key)"))
     if issues:
         raise ConfigError(issues)
     model_plain = dict(plain["model"])
     name = model_plain.pop("name", None)
-    tok_plain = {k: model_plain.pop(k) for k in TOKENIZER_KEYS if k in model_plain}
-    tokenizer = None
-    if tok_plain:
-        tok_plain["kind"] = tok_plain.pop("tokenizer", "wordlevel")
-        tokenizer = _build(TokenizerConfig, "model", tok_plain, issues)
+    if name is None:
+        issues.append(ConfigIssue("model.name", "missing key", "pick a model, e.g. model=lstm"))
+    # the scratch tokenizer's keys sit in the model group; `model.tokenizer` is TokenizerConfig.kind
+    tok_plain = {("kind" if k == "tokenizer" else k): model_plain.pop(k) for k in TOKENIZER_KEYS if k in model_plain}
+    tokenizer = build_section(TokenizerConfig, "model", tok_plain, issues, keys={"kind": "tokenizer"}) \
+        if tok_plain else None
     run = RunConfig(
-        task=_build(TaskConfig, "task", plain["task"], issues),
-        model=ModelConfig(name=name, args=_freeze(model_plain), tokenizer=tokenizer),
-        optimizer=_build(OptimizerConfig, "optimizer", plain["optimizer"], issues),
-        scheduler=_build(SchedulerConfig, "scheduler", plain["scheduler"], issues),
-        trainer=_build(TrainerConfig, "trainer", plain["trainer"], issues),
-        augment=_build(AugmentConfig, "augment", plain.get("augment") or {}, issues),
-        seed=plain.get("seed", 42),
-        output_dir=plain.get("output_dir"),
-        resume=plain.get("resume"),
-        resume_allow_changes=plain.get("resume_allow_changes", False),
-        plain=_freeze(plain),
+        task=build_section(TaskConfig, "task", plain["task"], issues),
+        model=ModelConfig(name=name, args=freeze(model_plain), tokenizer=tokenizer),
+        optimizer=build_section(OptimizerConfig, "optimizer", plain["optimizer"], issues),
+        scheduler=build_section(SchedulerConfig, "scheduler", plain["scheduler"], issues),
+        trainer=build_section(TrainerConfig, "trainer", plain["trainer"], issues),
+        augment=build_section(AugmentConfig, "augment", plain["augment"], issues),
+        **{key: plain[key] for key in RUN_KEYS},
+        plain=freeze(plain),
     )
-    unknown_top = set(plain) - {"task", "model", "optimizer", "scheduler", "trainer", "augment", "seed", "output_dir",
-                                "resume", "resume_allow_changes"}
+    unknown_top = set(plain) - {"task", "model", "optimizer", "scheduler", "trainer", "augment", *RUN_KEYS}
     for key in sorted(unknown_top):
         issues.append(ConfigIssue(key, "unknown top-level key", "remove it"))
     if not issues:

@@ -12,7 +12,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from nlptune.config.checks import choice_issues, range_issues
 from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.config.names import PRETRAINED, is_pretrained
+from nlptune.utils.plain import flatten
 
 SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes")
 PRUNERS = ("none", "median", "asha", "hyperband")
@@ -56,7 +59,7 @@ class TuneConfig:
 
     def effective_space(self, model_name: str) -> dict[str, str]:
         """The dimensions searched for ``model_name``: its default space, then `space` on top."""
-        kind = "pretrained" if model_name == "pretrained" else "scratch"
+        kind = PRETRAINED if is_pretrained(model_name) else "scratch"
         dims = dict((self.default_space or {}).get(kind) or {})
         for key, spec in self.space.items():
             if spec is None:
@@ -109,38 +112,14 @@ def split_tune_args(overrides: Sequence[str]) -> TuneArgs:
     return TuneArgs(config_overrides=config, space=space, resume=resume)
 
 
-def _flatten(node: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
-    elif prefix:
-        out[prefix] = node
-    return out
-
-
-def _optional_types(tune: TuneConfig) -> list[ConfigIssue]:
-    """Type checks of the keys whose default is None (the generic check skips them)."""
-    issues = []
-    for key, kinds, example in (("n_trials", (int,), "32"), ("timeout_s", (int, float), "1200"),
-                                ("seed", (int,), "0"), ("storage", (str,), "postgresql://host/db"),
-                                ("study_name", (str,), "sst2-lstm"), ("dir", (str,), "runs/sweeps/mine")):
-        value = getattr(tune, key)
-        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
-            issues.append(ConfigIssue(f"tune.{key}", f"expected {kinds[0].__name__}, got {value!r}",
-                                      f"e.g. tune.{key}={example}"))
-    return issues
-
-
 def _issues(tune: TuneConfig) -> list[ConfigIssue]:
-    from nlptune.config.validate import _choice, _range
-
-    issues = _choice("tune.sampler", tune.sampler, SAMPLERS) + _choice("tune.pruner", tune.pruner, PRUNERS)
+    issues = choice_issues("tune.sampler", tune.sampler, SAMPLERS) + choice_issues("tune.pruner", tune.pruner, PRUNERS)
     for key, low in (("n_trials", 1), ("workers", 1), ("gpus_per_trial", 1), ("processes_per_trial", 0),
                      ("heartbeat_interval", 1), ("max_retry", 0), ("confirm_seeds", 0), ("confirm_top", 1),
                      ("prune_reduction_factor", 2), ("prune_min_samples", 0), ("prune_startup_trials", 0),
                      ("prune_warmup_samples", 0), ("sampler_startup_trials", 0), ("cv_folds", 0)):
-        issues += _range(f"tune.{key}", getattr(tune, key), low)
-    issues += _range("tune.timeout_s", tune.timeout_s, 0, low_open=True)
+        issues += range_issues(f"tune.{key}", getattr(tune, key), low)
+    issues += range_issues("tune.timeout_s", tune.timeout_s, 0, low_open=True)
     if tune.cv_folds == 1:
         issues.append(ConfigIssue("tune.cv_folds", "1 fold is no cross-validation", "set 0 (off) or at least 2"))
     if tune.grace_period <= tune.heartbeat_interval:
@@ -157,18 +136,20 @@ def _issues(tune: TuneConfig) -> list[ConfigIssue]:
 
 def build_tune_config(plain: Mapping[str, Any] | None, space_overrides: Mapping[str, Any] = ()) -> TuneConfig:
     """The typed `TuneConfig` of a composed `tune` section plus the command line's dimensions."""
-    from nlptune.config.schema import _build
+    from nlptune.config.schema import build_section
 
     issues: list[ConfigIssue] = []
     data = dict(plain or {})
-    space = _flatten(data.pop("space", None) or {}, "", {})
+    space = flatten(data.pop("space", None) or {})
     space.update(dict(space_overrides or {}))
     defaults = data.pop("default_space", None)
     default_space = None
     if defaults is not None:
-        default_space = {kind: _flatten(dims or {}, "", {}) for kind, dims in dict(defaults).items()}
-    tune = dataclasses.replace(_build(TuneConfig, "tune", data, issues), space=space, default_space=default_space)
-    issues += _optional_types(tune) or _issues(tune)
+        default_space = {kind: flatten(dims or {}) for kind, dims in dict(defaults).items()}
+    tune = build_section(TuneConfig, "tune", data, issues)
+    if not issues:  # (the range checks compare numbers: only once every type is right)
+        tune = dataclasses.replace(tune, space=space, default_space=default_space)
+        issues += _issues(tune)
     if issues:
         raise ConfigError(issues)
     return tune

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Iterable
 
 from nlptune.config import schema
+from nlptune.config.checks import choice_issues as _choice, range_issues as _range
 from nlptune.config.errors import ConfigIssue
-from nlptune.config.registry import UnknownComponentError, lookup
+from nlptune.config.registry import UnknownComponentError
 
 # Arguments the trainer supplies to every builder; they are not config keys.
 RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label"}
@@ -15,27 +15,6 @@ RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id
 # shared data, so they may not turn on remote code or pickled weights.
 UNSAFE_ARGS = {"trust_remote_code": "remote code is never enabled from a config or recipe",
                "use_safetensors": "weights are always read as safetensors"}
-
-
-def _choice(key: str, value: Any, choices: Iterable[str]) -> list[ConfigIssue]:
-    choices = list(choices)
-    if value in choices:
-        return []
-    close = difflib.get_close_matches(str(value), choices, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return [ConfigIssue(key, f"unknown value {value!r}", f"{hint}choose one of: {', '.join(choices)}")]
-
-
-def _range(key: str, value: Any, low: float, high: float | None = None, *, low_open=False, high_open=True):
-    if value is None:
-        return []
-    too_low = value <= low if low_open else value < low
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if not (too_low or too_high):
-        return []
-    lo = f"{'(' if low_open else '['}{low}"
-    hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
-    return [ConfigIssue(key, f"value {value!r} is out of range {lo}, {hi}", f"set {key} within {lo}, {hi}")]
 
 
 def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
@@ -60,8 +39,13 @@ def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
 
 
 def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
+    # The one upward import of config/ (ARCHITECTURE.md): a builder's signature is the truth about the arguments
+    # it takes, and checking them here reports a bad key with every other problem, before any data is read.
+    # Importing nlptune.models registers the builders (and loads torch), so it happens here, never on import.
+    from nlptune.models import model_builder
+
     try:
-        builder = lookup("model", model.name)
+        builder = model_builder(model.name)
     except UnknownComponentError as err:
         return [ConfigIssue("model.name", f"unknown model {model.name!r}",
                             f"choose one of: {', '.join(err.known)} (e.g. model=lstm)")]

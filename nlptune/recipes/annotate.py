@@ -14,46 +14,21 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from nlptune.config import sources
 from nlptune.recipes import pins as pinning
-from nlptune.config.errors import NlptuneError
+from nlptune.config.compose import conf_defaults
+from nlptune.utils.plain import flatten
 
 _KEY_LINE = re.compile(r"^(\s*)([^\s#:][^:#]*?):(\s.*)?$")
-
-
-def _flatten(node: Any, prefix: str, out: dict) -> dict:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
-    else:
-        out[prefix] = node
-    return out
-
-
-def _conf_defaults(config: dict) -> dict:
-    """conf/'s composed values for the recipe's task and model (empty if they are not conf/ options)."""
-    from nlptune.config.compose import compose, group_options, to_plain
-
-    task = (config.get("task") or {}).get("name")
-    model = (config.get("model") or {}).get("name")
-    overrides = [f"task={task}"] if task in group_options("task") else []
-    overrides += [f"model={model}"] if model in group_options("model") else []
-    try:
-        plain = to_plain(compose(overrides))
-    except NlptuneError:
-        return {}
-    plain.pop("tune", None)
-    return _flatten(plain, "config", {})
 
 
 def _notes(recipe: dict) -> dict[str, str]:
     """Dotted key -> note, for every key worth a note."""
     config = recipe.get("config") or {}
     notes = {}
-    defaults = _conf_defaults(config)
-    for key, value in _flatten(config, "config", {}).items():
+    defaults = flatten(conf_defaults(config), "config")
+    for key, value in flatten(config, "config").items():
         if key in defaults and defaults[key] != value and key not in ("config.task.data_dir", "config.output_dir"):
             notes[key] = f"conf/ default: {json.dumps(defaults[key])}"
     pins = recipe.get("pins") or {}

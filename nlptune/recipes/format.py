@@ -32,6 +32,8 @@ from nlptune.config import sources
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, safe_load_text
+from nlptune.utils.plain import plain_data
+from nlptune.utils.shipped import shipped_dir
 
 SCHEMA_VERSION = 1
 DEFAULT_TOLERANCE = 0.02
@@ -54,9 +56,10 @@ SPEC: dict[str, dict[str, tuple[tuple, bool]]] = {
 
 # ------------------------------------------------------------------------------------------ finding recipes
 def recipes_dir() -> Path:
-    """The shipped recipes (`NLPTUNE_RECIPES_DIR` overrides it)."""
+    """The shipped recipes: `NLPTUNE_RECIPES_DIR` when set, else the recipes/ nlptune ships (inside the installed
+    package, or the checkout's top-level folder: `nlptune.utils.shipped`)."""
     env = os.environ.get("NLPTUNE_RECIPES_DIR")
-    return Path(env).resolve() if env else Path(__file__).resolve().parents[2] / "recipes"
+    return Path(env).resolve() if env else shipped_dir("recipes")
 
 
 def shipped_recipes() -> list[Path]:
@@ -120,6 +123,7 @@ def _header_issues(header: dict) -> list[ConfigIssue]:
 
 def _config_issues(config: Any) -> list[ConfigIssue]:
     """The run config's problems (typos, types, ranges), through the same checks as `nlptune train`."""
+    from nlptune.config.compose import conf_defaults
     from nlptune.config.schema import build_run_config
 
     if not isinstance(config, dict):
@@ -132,9 +136,10 @@ def _config_issues(config: Any) -> list[ConfigIssue]:
     problem = sources.packaged_issue(model.get("name_or_path")) if isinstance(model, dict) else None
     if problem:
         issues.append(ConfigIssue("config.model.name_or_path", problem, "fix the value"))
-    # build_run_config stops before its value checks when a key is mistyped; dropping the keys it reported
-    # (their defaults stand in) lets a second pass reach the checks behind them, so every problem shows at once
-    data, seen = copy.deepcopy(config), {}
+    # build_run_config stops before its value checks when a key is mistyped, missing or of the wrong type;
+    # putting conf/'s value in place of each key it reported (or dropping an unknown key) lets a second pass
+    # reach the checks behind them, so every problem shows at once
+    data, seen, defaults = copy.deepcopy(config), {}, None
     for _ in range(3):
         try:
             build_run_config(copy.deepcopy(data))
@@ -142,17 +147,26 @@ def _config_issues(config: Any) -> list[ConfigIssue]:
         except ConfigError as err:
             new = [i for i in err.issues if (i.key, i.problem) not in seen]
             seen.update({(i.key, i.problem): i for i in new})
-            if not new or not [i for i in err.issues if _drop_key(data, i.key)]:
+            defaults = conf_defaults(config) if defaults is None else defaults
+            if not new or not [i for i in err.issues if _stand_in(data, i.key, defaults)]:
                 break
     return issues + [ConfigIssue(f"config.{i.key}", i.problem, i.fix) for i in seen.values()]
 
 
-def _drop_key(data: dict, dotted: str) -> bool:
-    """Delete ``a.b.c`` from nested dicts; whether it was there."""
+def _stand_in(data: dict, dotted: str, defaults: dict) -> bool:
+    """Put conf/'s value of ``a.b.c`` in place of ``data``'s, or delete the key where conf/ has none; whether
+    ``data`` changed."""
     *parents, leaf = dotted.split(".")
     for part in parents:
         data = data.get(part) if isinstance(data, dict) else None
-    if isinstance(data, dict) and leaf in data:
+        defaults = defaults.get(part) if isinstance(defaults, dict) else None
+    if not isinstance(data, dict):
+        return False
+    if isinstance(defaults, dict) and leaf in defaults:
+        changed = leaf not in data or data[leaf] != defaults[leaf]
+        data[leaf] = defaults[leaf]
+        return changed
+    if leaf in data:
         del data[leaf]
         return True
     return False
@@ -314,15 +328,6 @@ def recipe_from_run(run_dir: str | Path, name: str, description: str = "",
     return build_recipe(config, manifest, name=name, description=description or f"frozen from {run_dir}",
                         metric=main, value=(metrics.get("best") or {}).get(main), tolerance=tolerance,
                         wall_time_s=metrics.get("train_runtime_s"))
-
-
-def plain_data(value: Any) -> Any:
-    """Frozen config values (MappingProxy, tuples) back to plain dicts and lists."""
-    if hasattr(value, "items"):
-        return {k: plain_data(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_data(v) for v in value]
-    return value
 
 
 class _Dumper(yaml.SafeDumper):

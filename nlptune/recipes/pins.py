@@ -17,7 +17,9 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from nlptune.config.names import is_pretrained
 from nlptune.config.sources import resolve_model_source
+from nlptune.utils.files import sha256_file  # the same digest the data loader records
 
 PIN_PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate")
 # the order nlptune.data.loading.load_raw_splits reads sources in, and the extensions it looks for
@@ -26,15 +28,6 @@ SPLITS = ("train", "validation")
 
 
 # ------------------------------------------------------------------------------------------ hashing
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (the same digest the data loader records)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def folder_sha256(folder: str | Path) -> str:
     """One sha256 over a folder: every regular file (hidden ones skipped) by relative path and content."""
     folder = Path(folder)
@@ -43,7 +36,7 @@ def folder_sha256(folder: str | Path) -> str:
         relative = path.relative_to(folder).as_posix()
         if any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
             continue
-        digest.update(relative.encode() + b"\0" + file_sha256(path).encode() + b"\n")
+        digest.update(relative.encode() + b"\0" + sha256_file(path).encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -78,7 +71,7 @@ def data_pins(task: Mapping) -> dict[str, str]:
         pins = {}
         for split in SPLITS:
             path = _data_file(task, split)
-            pins[split] = file_sha256(path) if path is not None and path.is_file() else f"missing:{path}"
+            pins[split] = sha256_file(path) if path is not None and path.is_file() else f"missing:{path}"
         return pins
     revision = task.get("hub_revision") or "unpinned"
     return {s: f"hub:{task.get('hub_id')}:{task.get('hub_config')}:{revision}" for s in SPLITS}
@@ -102,7 +95,7 @@ def hub_commit(repo_id: str, revision: str | None) -> str | None:
 
 def model_pin(model: Mapping) -> dict | None:
     """The pin of a pretrained model (plain ``model`` section): source, hub commit, local folder hash."""
-    if model.get("name") != "pretrained":
+    if not is_pretrained(model.get("name")):
         return None
     source = model.get("name_or_path")
     resolved = resolve_model_source(source)

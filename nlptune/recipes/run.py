@@ -20,6 +20,7 @@ from nlptune.config import sources
 from nlptune.config.compose import apply_overrides
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.utils.files import sha256_file
 
 RECIPE_KEY = "recipe"
 STRICT_KEY = "strict_pins"
@@ -93,7 +94,7 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
     except ConfigError as err:
         raise ConfigError(err.issues, source=f"{path} with overrides {list(overrides)}") from None
     provenance = {"recipe": {
-        "name": recipe["recipe"]["name"], "path": str(Path(path).resolve()), "sha256": pinning.file_sha256(path),
+        "name": recipe["recipe"]["name"], "path": str(Path(path).resolve()), "sha256": sha256_file(path),
         "schema_version": recipe["recipe"]["schema_version"], "overrides": list(overrides),
         "strict_pins": strict_pins, "model_source": source, "pins": recipe["pins"], "drift": drift,
         "expected": recipe["expected"]}}

@@ -1,4 +1,5 @@
-"""Optimizers (registered by name) and learning-rate schedules (transformers' scheduler functions)."""
+"""Optimizers and learning-rate schedules, each registered by its name in `nlptune.config.names` when this module
+is imported (the schedules are transformers' scheduler functions)."""
 from __future__ import annotations
 
 import math
@@ -67,11 +68,28 @@ def warmup_steps(cfg: SchedulerConfig, total_steps: int) -> int:
     return cfg.warmup_steps if cfg.warmup_steps > 0 else math.ceil(cfg.warmup_ratio * total_steps)
 
 
-def build_scheduler(optimizer, cfg: SchedulerConfig, total_steps: int):
-    """A transformers schedule (constant, linear, cosine or polynomial decay) with linear warmup."""
-    from transformers import get_scheduler
+# registered schedule name -> transformers' name; every one warms up linearly over `warmup_steps(...)` steps
+TRANSFORMERS_SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine",
+                          "polynomial": "polynomial"}
 
-    name = "constant_with_warmup" if cfg.name == "constant" else cfg.name
-    extra = {"power": cfg.power, "lr_end": cfg.lr_end} if cfg.name == "polynomial" else None
-    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps),
-                         num_training_steps=total_steps, scheduler_specific_kwargs=extra)
+
+def _transformers_schedule(hf_name: str):
+    """A scheduler builder ``(optimizer, cfg, total_steps) -> schedule`` for transformers' ``hf_name``."""
+    def build(optimizer, cfg: SchedulerConfig, total_steps: int):
+        from transformers import get_scheduler
+
+        extra = {"power": cfg.power, "lr_end": cfg.lr_end} if hf_name == "polynomial" else None
+        return get_scheduler(hf_name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps),
+                             num_training_steps=total_steps, scheduler_specific_kwargs=extra)
+
+    return build
+
+
+for _name, _hf_name in TRANSFORMERS_SCHEDULES.items():
+    register("scheduler", _name)(_transformers_schedule(_hf_name))
+
+
+def build_scheduler(optimizer, cfg: SchedulerConfig, total_steps: int):
+    """The schedule ``cfg.name`` (transformers' constant, linear, cosine or polynomial decay) with linear
+    warmup over ``warmup_steps(cfg, total_steps)`` steps."""
+    return lookup("scheduler", cfg.name)(optimizer, cfg, total_steps)

@@ -15,6 +15,7 @@ from pathlib import Path
 from nlptune.config.schema import RunConfig
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
+from nlptune.utils.plain import flatten, plain_data
 
 CHANGES_FILE = "resume_changes.json"
 # Keys that cannot change the trained parameters or the evaluation metrics: where files are, how often
@@ -45,25 +46,14 @@ class ResumePlan:
         return bool(self.state.get("finished")) and (self.run_dir / "metrics.json").is_file()
 
 
-def _flatten(node, prefix: str = "") -> dict:
-    if isinstance(node, dict):
-        flat = {}
-        for key, value in node.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: node}
-
-
 def plain_config(config: RunConfig) -> dict:
     """The resolved config as JSON data (what a checkpoint records and a resume compares against)."""
-    from nlptune.train.rundir import _plain as to_plain
-
-    return json.loads(json.dumps(to_plain(config.plain), default=str))
+    return json.loads(json.dumps(plain_data(config.plain), default=str))
 
 
 def config_diff(saved: dict, current: dict) -> list[dict]:
     """Keys whose values differ between the checkpoint's config and the current one (neutral keys skipped)."""
-    old, new = _flatten(saved), _flatten(current)
+    old, new = flatten(saved), flatten(current)
     missing = object()
     changes = []
     for key in sorted(set(old) | set(new)):

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from nlptune.config.schema import RunConfig
+from nlptune.utils.plain import plain_data
 
 TASK_FILE = "nlptune_task.json"
 
@@ -19,15 +20,6 @@ TASK_FILE = "nlptune_task.json"
 def default_output_dir(run: RunConfig) -> Path:
     """``runs/<task>-<model>/<YYYYmmdd-HHMMSS>/``, relative to the working directory."""
     return Path("runs") / f"{run.task.name}-{run.model.name}" / time.strftime("%Y%m%d-%H%M%S")
-
-
-def _plain(value):
-    """MappingProxy/tuple-frozen config values back to dict/list for YAML and JSON."""
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def write_json(path: Path, data) -> None:
@@ -47,7 +39,7 @@ class RunDir:
         self.tracker = None  # a tracking.Tracker: every logged record also goes to TensorBoard/MLflow/W&B
 
     def write_config(self, run: RunConfig) -> None:
-        (self.path / "config.yaml").write_text(yaml.safe_dump(_plain(run.plain), sort_keys=False))
+        (self.path / "config.yaml").write_text(yaml.safe_dump(plain_data(run.plain), sort_keys=False))
 
     def write_manifest(self, manifest: dict) -> None:
         write_json(self.path / "manifest.json", manifest)

@@ -6,7 +6,6 @@ of a resumed sweep, or of one that other machines worked on, are complete.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import shutil
 import warnings
@@ -152,7 +151,3 @@ def write_plots(study: optuna.Study, folder: Path, metric: str = "objective") ->
         finally:
             plt.close("all")
     return skipped
-
-
-def load_json(path: Path) -> dict | list | None:
-    return json.loads(path.read_text()) if path.is_file() else None

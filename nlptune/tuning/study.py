@@ -17,7 +17,6 @@ import optuna
 from optuna.trial import TrialState
 
 from nlptune.config.errors import NlptuneError
-from nlptune.config.tune import TuneConfig
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import grid_space
 
@@ -70,11 +69,7 @@ def build_sampler(plan: SweepPlan, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     if tune.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
-    if tune.sampler == "cmaes":
-        try:
-            import cmaes  # noqa: F401
-        except ImportError:
-            raise NlptuneError("tune.sampler=cmaes needs the cmaes package -> pip install cmaes") from None
+    if tune.sampler == "cmaes":  # optuna's CMA-ES needs the cmaes package: a dependency of nlptune (pyproject)
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
     # constant_liar: running trials count as (bad) results, so parallel workers spread out
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
@@ -193,14 +188,3 @@ def retry(study: optuna.Study, number: int, max_retry: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         RetryCallback(max_retry=max_retry)(study, frozen)
-
-
-def describe_storage(plan: SweepPlan) -> str:
-    """How to open the study with Optuna's own tools (dashboard, CLI)."""
-    if plan.journal:
-        return f"optuna-dashboard {plan.journal}"
-    return f"optuna-dashboard {plan.storage}"
-
-
-def sampler_note(tune: TuneConfig) -> str:
-    return f"{tune.sampler} sampler, {tune.pruner} pruner"

@@ -7,6 +7,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from nlptune.utils.shipped import CHECKOUT_ROOT
+
 PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate", "tokenizers", "safetensors", "hydra-core",
             "optuna", "numpy")
 
@@ -24,7 +26,9 @@ def package_versions() -> dict[str, str | None]:
 
 def git_commit(path: Path | None = None) -> str | None:
     """The commit of the nlptune checkout (with '-dirty' when modified), or None outside git."""
-    root = path or Path(__file__).resolve().parents[2]
+    root = path or CHECKOUT_ROOT
+    if path is None and not (root / ".git").exists():
+        return None  # an installed nlptune: its site-packages may sit inside someone else's repository
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5, check=True).stdout.strip()

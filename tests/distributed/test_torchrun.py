@@ -55,7 +55,7 @@ def test_launcher_and_accelerate_must_agree(monkeypatch):
     (e.g. `python -m nlptune` under a launcher Accelerate did not recognise)."""
     import nlptune.train.launch as launch
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.schema import TrainerConfig
+    from nlptune.config.compose import section_config
 
     class OneProcess:  # stands in for Accelerator: its shared state must not be touched in this process
         num_processes = 1
@@ -66,6 +66,6 @@ def test_launcher_and_accelerate_must_agree(monkeypatch):
     monkeypatch.setattr(launch, "Accelerator", OneProcess)
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(NlptuneError, match="the launcher started 2 processes but Accelerate runs 1"):
-        launch.make_accelerator(TrainerConfig(device="cpu"))
+        launch.make_accelerator(section_config("trainer", "default", device="cpu"))
     monkeypatch.setenv("WORLD_SIZE", "1")
-    assert launch.make_accelerator(TrainerConfig(device="cpu")).kwargs["cpu"] is True
+    assert launch.make_accelerator(section_config("trainer", "default", device="cpu")).kwargs["cpu"] is True

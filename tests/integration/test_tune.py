@@ -91,9 +91,8 @@ build_faulty.min_layers = 0  # it builds the bag, so it takes the bag's num_laye
 
 def test_failing_trials_are_recorded_and_the_sweep_finishes(in_process, monkeypatch, tmp_path):
     from nlptune.config import registry
-    from nlptune.models.classifier import SequenceClassifier
+    from nlptune.models.classifier import SequenceClassifier  # (importing nlptune.models registers the real ones)
 
-    registry.names("model")  # load the real ones first
     monkeypatch.setitem(registry._REGISTRY["model"], "tune_faulty", build_faulty)
     sweep = tmp_path / "sweep"
     outcome = in_process(*TINY, "model.name=tune_faulty", "tune.sampler=grid",

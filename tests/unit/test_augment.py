@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from nlptune.config.compose import section_config
 from nlptune.config.schema import AugmentConfig
 from nlptune.data.augment import AugmentingCollator, augment_ids, is_active, training_collate
 from nlptune.data.batching import Collator
@@ -15,6 +16,13 @@ CLS, SEP, PAD, UNK = 2, 3, 0, 1
 SPECIAL = frozenset({PAD, UNK, CLS, SEP, 4})
 PAIR = [CLS, 10, 11, 12, 13, 14, SEP, 20, 21, 22, SEP]  # [CLS] a [SEP] b [SEP], as pretrained tokenizers encode
 TYPES = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def noise(**probs) -> AugmentConfig:
+    """conf/augment/none.yaml with ``probs`` set."""
+    return section_config("augment", "none", **probs)
+
+
 HEAVY = AugmentConfig(name="test", delete_prob=0.3, swap_prob=0.3, unk_prob=0.3)
 
 
@@ -44,20 +52,20 @@ def test_specials_stay_in_place_and_tokens_stay_in_their_sentence(seed):
 
 def test_zero_probabilities_change_nothing_and_inputs_are_never_modified():
     original = list(PAIR)
-    ids, types = augment_ids(PAIR, AugmentConfig(), random.Random(0), SPECIAL, UNK, TYPES)
+    ids, types = augment_ids(PAIR, noise(), random.Random(0), SPECIAL, UNK, TYPES)
     assert ids == PAIR and types == TYPES
     augment_ids(PAIR, HEAVY, random.Random(0), SPECIAL, UNK, TYPES)
     assert PAIR == original
-    assert not is_active(AugmentConfig()) and is_active(AugmentConfig(unk_prob=0.1))
+    assert not is_active(noise()) and is_active(noise(unk_prob=0.1))
 
 
 def test_each_operation_does_what_it_says():
     sentence = [CLS] + list(range(10, 60)) + [SEP]
-    deleted, _ = augment_ids(sentence, AugmentConfig(delete_prob=0.5), random.Random(1), SPECIAL, UNK)
+    deleted, _ = augment_ids(sentence, noise(delete_prob=0.5), random.Random(1), SPECIAL, UNK)
     assert len(deleted) < len(sentence) and deleted == sorted(deleted, key=sentence.index)  # order kept
-    swapped, _ = augment_ids(sentence, AugmentConfig(swap_prob=0.5), random.Random(1), SPECIAL, UNK)
+    swapped, _ = augment_ids(sentence, noise(swap_prob=0.5), random.Random(1), SPECIAL, UNK)
     assert sorted(swapped) == sorted(sentence) and swapped != sentence  # same tokens, new order
-    unked, _ = augment_ids(sentence, AugmentConfig(unk_prob=0.5), random.Random(1), SPECIAL, UNK)
+    unked, _ = augment_ids(sentence, noise(unk_prob=0.5), random.Random(1), SPECIAL, UNK)
     assert len(unked) == len(sentence) and 10 < unked.count(UNK) < 40
     assert all(u in (s, UNK) for u, s in zip(unked, sentence))
 
@@ -87,9 +95,9 @@ def test_unk_dropout_needs_an_unknown_token():
         all_special_ids, unk_token_id = [0], None
 
     with pytest.raises(NlptuneError, match="augment.unk_prob"):
-        training_collate(Collator(PAD, False), AugmentConfig(unk_prob=0.1), 0, NoUnk())
+        training_collate(Collator(PAD, False), noise(unk_prob=0.1), 0, NoUnk())
     collate = Collator(PAD, False)
-    assert training_collate(collate, AugmentConfig(), 0, NoUnk()) is collate  # off: the plain collate
+    assert training_collate(collate, noise(), 0, NoUnk()) is collate  # off: the plain collate
 
 
 def test_augmentation_changes_training_batches_only(tmp_path, monkeypatch):
@@ -108,7 +116,7 @@ def test_augmentation_changes_training_batches_only(tmp_path, monkeypatch):
         train, evaluation, _ = make_loaders(data, dataclasses.replace(config, augment=augment), data.tokenizer.pad_token_id)
         return [b["input_ids"] for b in train], [b["input_ids"] for b in evaluation]
 
-    plain_train, plain_eval = batches(AugmentConfig())
+    plain_train, plain_eval = batches(noise())
     noisy_train, noisy_eval = batches(HEAVY)
     again_train, _ = batches(HEAVY)
     assert len(plain_eval) == len(noisy_eval) and all(torch.equal(a, b) for a, b in zip(plain_eval, noisy_eval))

@@ -8,8 +8,6 @@ import yaml
 
 from nlptune.config import ConfigError, RunConfig, build_run_config
 from nlptune.config.compose import compose, group_options, load_run_config, to_plain
-from nlptune.config.registry import UnknownComponentError, lookup, names
-from nlptune.config.schema import OPTIMIZERS
 
 
 def issues_of(overrides) -> dict[str, str]:
@@ -248,14 +246,6 @@ def test_polynomial_schedule_needs_lr_above_lr_end():
 # ---------------------------------------------------------------------------------------------
 # components by registered name; configs cannot name code
 # ---------------------------------------------------------------------------------------------
-def test_registry_lookup_by_name():
-    assert names("model") == ["bag", "cnn", "gru", "lstm", "pretrained", "transformer"]
-    assert names("optimizer") == sorted(OPTIMIZERS)
-    assert callable(lookup("model", "lstm"))
-    with pytest.raises(UnknownComponentError, match="Did you mean 'lstm'"):
-        lookup("model", "lstn")
-
-
 @pytest.mark.parametrize("name", ["os.system", "nlptune.models.bag.build_bag", "torch.nn.Linear"])
 def test_model_name_is_a_registered_name_not_an_import_path(name):
     issue = issues_of([f"model.name={name}"])["model.name"]
@@ -299,3 +289,67 @@ def test_run_config_is_typed_and_frozen():
         run.plain["seed"] = 3
     assert run == load_run_config(["task=mrpc"])
     hash(run.optimizer)
+
+
+# ---------------------------------------------------------------------------------------------
+# defaults live in conf/ once: the sections have none, every key has a value there, a missing one is named
+# ---------------------------------------------------------------------------------------------
+SECTIONS = {"optimizer": "OptimizerConfig", "scheduler": "SchedulerConfig", "trainer": "TrainerConfig",
+            "augment": "AugmentConfig"}
+
+
+@pytest.mark.parametrize("group", sorted(SECTIONS))
+def test_sections_have_no_defaults_and_every_conf_option_fills_them(group):
+    from nlptune.config import schema
+    from nlptune.config.compose import section_config
+
+    cls = getattr(schema, SECTIONS[group])
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               for f in dataclasses.fields(cls)), f"{cls.__name__} repeats conf/'s defaults"
+    for option in group_options(group):
+        assert isinstance(section_config(group, option), cls)
+
+
+def test_tokenizer_config_has_no_defaults():
+    from nlptune.config.schema import TokenizerConfig
+
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(TokenizerConfig))
+
+
+@pytest.mark.parametrize("section, key", [("optimizer", "weight_decay"), ("trainer", "deterministic"),
+                                          ("augment", "unk_prob"), ("scheduler", "lr_end"), ("model", "tokenizer"),
+                                          ("model", "min_frequency"), ("model", "name")])
+def test_a_missing_key_is_a_config_error_naming_it(section, key):
+    plain = to_plain(compose(["model=lstm"]))
+    del plain[section][key]
+    with pytest.raises(ConfigError) as info:
+        build_run_config(plain)
+    (issue,) = info.value.issues
+    assert issue.key == f"{section}.{key}" and "missing key" in str(issue)
+
+
+def test_a_missing_top_level_key_is_a_config_error():
+    plain = to_plain(compose([]))
+    del plain["seed"], plain["augment"]
+    with pytest.raises(ConfigError) as info:
+        build_run_config(plain)
+    assert {issue.key for issue in info.value.issues} == {"seed", "augment"}
+
+
+@pytest.mark.parametrize("override, expected", [("optimizer.lr=null", "expected float, got None"),
+                                                ("trainer.report_to=tensorboard", "expected list"),
+                                                ("optimizer.lr=true", "expected float")])
+def test_types_come_from_the_annotations(override, expected):
+    (issue,) = issues_of([override]).values()
+    assert expected in issue
+
+
+def test_section_config_reads_conf_and_applies_changes():
+    from nlptune.config.compose import section_config
+
+    adamw = section_config("optimizer", "adamw", lr=0.5)
+    assert adamw.lr == 0.5 and adamw.weight_decay == load_run_config([]).optimizer.weight_decay == 0.01
+    with pytest.raises(ConfigError, match="did you mean 'optimizer.lr'"):
+        section_config("optimizer", "adamw", lrr=0.5)
+    with pytest.raises(ConfigError, match="unknown optimizer 'adamx'"):
+        section_config("optimizer", "adamx")

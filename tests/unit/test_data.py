@@ -434,9 +434,15 @@ def test_no_data_source():
 CORPUS = [t for t in generate("train")["text"][:400]] + ["The ﬁne FILM", "ＡＢＣ film"]
 
 
+def tokenizer_config(**changes) -> TokenizerConfig:
+    """A scratch tokenizer config: wordlevel, 30k words, every word kept, lowercased, NFKC; ``changes`` on top."""
+    return TokenizerConfig(**{"kind": "wordlevel", "vocab_size": 30000, "min_frequency": 1, "lowercase": True,
+                              "normalization": "nfkc", **changes})
+
+
 @pytest.fixture(scope="module", params=["wordlevel", "wordpiece"])
 def trained(request):
-    return train_tokenizer(iter(CORPUS), TokenizerConfig(kind=request.param, vocab_size=120), max_length=16)
+    return train_tokenizer(iter(CORPUS), tokenizer_config(kind=request.param, vocab_size=120), max_length=16)
 
 
 def test_tokenizer_template_cls_sep(trained):
@@ -451,7 +457,7 @@ def test_tokenizer_template_cls_sep(trained):
 
 
 def test_tokenizer_without_markers_encodes_only_the_text():
-    tok = train_tokenizer(iter(CORPUS), TokenizerConfig(vocab_size=120), max_length=16, markers=False)
+    tok = train_tokenizer(iter(CORPUS), tokenizer_config(vocab_size=120), max_length=16, markers=False)
     assert tok.convert_ids_to_tokens(tok("the film")["input_ids"]) == ["the", "film"]
     assert tok("")["input_ids"] == []
 
@@ -467,7 +473,7 @@ def test_tokenizer_lowercases_and_normalises(trained):
 
 
 def test_tokenizer_without_lowercase_or_normalisation():
-    tok = train_tokenizer(iter(CORPUS + ["Film FILM"]), TokenizerConfig(lowercase=False, normalization="none",
+    tok = train_tokenizer(iter(CORPUS + ["Film FILM"]), tokenizer_config(lowercase=False, normalization="none",
                                                                         vocab_size=500), max_length=16)
     assert tok("Film")["input_ids"] != tok("film")["input_ids"]
     assert tok("ﬁne")["input_ids"] != tok("fine")["input_ids"]  # the ligature is not folded
@@ -479,15 +485,15 @@ def test_vocab_size_is_respected(kind):
     rng = random.Random(0)
     words = sorted({"".join(rng.choice("abcdefgh") for _ in range(rng.randint(4, 7))) for _ in range(300)})
     corpus = [" ".join(words[i: i + 10]) for i in range(0, len(words), 5)]
-    large = train_tokenizer(iter(corpus), TokenizerConfig(kind=kind, vocab_size=10_000), max_length=16)
-    small = train_tokenizer(iter(corpus), TokenizerConfig(kind=kind, vocab_size=60), max_length=16)
+    large = train_tokenizer(iter(corpus), tokenizer_config(kind=kind, vocab_size=10_000), max_length=16)
+    small = train_tokenizer(iter(corpus), tokenizer_config(kind=kind, vocab_size=60), max_length=16)
     assert len(large) > 60
     assert len(small) == 60
 
 
 def test_min_frequency_drops_rare_words():
     corpus = ["common word"] * 3 + ["rare"]
-    tok = train_tokenizer(iter(corpus), TokenizerConfig(min_frequency=2), max_length=8)
+    tok = train_tokenizer(iter(corpus), tokenizer_config(min_frequency=2), max_length=8)
     assert "common" in tok.get_vocab() and "rare" not in tok.get_vocab()
 
 

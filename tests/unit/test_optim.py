@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from nlptune.config.schema import OPTIMIZERS, OptimizerConfig, SchedulerConfig
+from nlptune.config.compose import section_config
+from nlptune.config.schema import OPTIMIZERS
 from nlptune.models import build_model
 from nlptune.train.optim import build_optimizer, build_scheduler, parameter_groups, warmup_steps
 
@@ -76,7 +77,7 @@ def test_frozen_parameters_are_left_out():
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_builds_and_steps(name):
     model = tiny("bag")
-    cfg = OptimizerConfig(name=name, lr=0.05, weight_decay=0.01, momentum=0.9 if name == "sgd" else 0.0)
+    cfg = section_config("optimizer", name, lr=0.05, weight_decay=0.01, momentum=0.9 if name == "sgd" else 0.0)
     optimizer = build_optimizer(model, cfg, CPU)
     assert type(optimizer).__name__.lower() == name
     assert all(g["lr"] == pytest.approx(0.05) for g in optimizer.param_groups)
@@ -90,12 +91,12 @@ def test_every_optimizer_builds_and_steps(name):
 
 def test_optimizer_hyperparameters_are_passed():
     model = tiny("bag")
-    adamw = build_optimizer(model, OptimizerConfig(name="adamw", betas=(0.8, 0.95), eps=1e-6), CPU)
+    adamw = build_optimizer(model, section_config("optimizer", "adamw", betas=(0.8, 0.95), eps=1e-6), CPU)
     assert adamw.defaults["betas"] == (0.8, 0.95) and adamw.defaults["eps"] == 1e-6
-    sgd = build_optimizer(model, OptimizerConfig(name="sgd", momentum=0.9, nesterov=True), CPU)
+    sgd = build_optimizer(model, section_config("optimizer", "sgd", momentum=0.9, nesterov=True), CPU)
     assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"] is True
     # nesterov without momentum is invalid in torch: it is dropped rather than crashing
-    plain = build_optimizer(model, OptimizerConfig(name="sgd", momentum=0.0, nesterov=True), CPU)
+    plain = build_optimizer(model, section_config("optimizer", "sgd", momentum=0.0, nesterov=True), CPU)
     assert plain.defaults["nesterov"] is False
 
 
@@ -109,7 +110,7 @@ def lrs(name: str, total: int, **kwargs) -> list[float]:
     """The learning rate before step 0, 1, ..., total (as the loop steps it: once per optimizer step)."""
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=PEAK)
-    scheduler = build_scheduler(optimizer, SchedulerConfig(name=name, **kwargs), total)
+    scheduler = build_scheduler(optimizer, section_config("scheduler", name, **kwargs), total)
     values = [optimizer.param_groups[0]["lr"]]
     for _ in range(total):
         optimizer.step()
@@ -160,10 +161,10 @@ def test_warmup_ratio():
     values = lrs("linear", 40, warmup_ratio=0.25)
     assert values[5] == pytest.approx(PEAK * 0.5)
     assert values[10] == pytest.approx(PEAK)
-    assert warmup_steps(SchedulerConfig(warmup_ratio=0.25), 10) == 3  # rounded up
-    assert warmup_steps(SchedulerConfig(warmup_ratio=0.0), 10) == 0
+    assert warmup_steps(section_config("scheduler", "linear", warmup_ratio=0.25), 10) == 3  # rounded up
+    assert warmup_steps(section_config("scheduler", "linear", warmup_ratio=0.0), 10) == 0
 
 
 def test_warmup_steps_win_over_warmup_ratio():
-    assert warmup_steps(SchedulerConfig(warmup_steps=2, warmup_ratio=0.5), 100) == 2
+    assert warmup_steps(section_config("scheduler", "linear", warmup_steps=2, warmup_ratio=0.5), 100) == 2
     assert lrs("linear", 20, warmup_steps=2, warmup_ratio=0.5)[2] == pytest.approx(PEAK)

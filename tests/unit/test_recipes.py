@@ -147,6 +147,18 @@ def test_every_problem_is_reported_together(recipe_file):
     assert "upgrade nlptune" in issues["recipe.schema_version"]
 
 
+def test_a_missing_key_is_named_with_the_problems_behind_it(recipe_file):
+    # conf/ holds the defaults, not the dataclasses: a key missing from a recipe is an error, and the checks
+    # behind it still run (conf/'s value stands in for the pass that reaches them)
+    def edit(data):
+        del data["config"]["optimizer"]["weight_decay"]
+        data["config"]["trainer"]["batch_size"] = 0
+
+    issues = refused(edited(recipe_file, edit))
+    assert "missing key" in issues["config.optimizer.weight_decay"]
+    assert "out of range" in issues["config.trainer.batch_size"]
+
+
 def test_missing_sections_and_defaults_list(recipe_file):
     issues = refused(edited(recipe_file, lambda d: (d.pop("pins"), d["config"].update(defaults=["x"]),
                                                      d.update(expectd={}))))
