@@ -49,28 +49,37 @@ def default_hyperparameters(run: RunConfig) -> dict | None:
         return None
 
 
+# shown on every run even at their defaults: what a reader of the log looks for first
+ESSENTIAL = ("model.name", "optimizer.name", "optimizer.lr", "scheduler.name", "trainer.batch_size",
+             "trainer.max_epochs", "trainer.max_steps", "seed")
+
+
 def hyperparameter_table(run: RunConfig, defaults: dict | None) -> tuple[Table, str]:
-    """What the user set: the keys that differ from ``defaults`` (with the default), and a line saying how
-    many keep their default (every key is in config.yaml and metrics.json). Readable at 80 columns."""
+    """What the user set: the keys that differ from ``defaults`` first (with the default beside), then the
+    essential ones at their defaults, and a line counting the rest (every key is in config.yaml and
+    metrics.json). ``defaults`` None: every key. Readable at 80 columns."""
     current = hyperparameters(run)
-    changed = [k for k in current if defaults is None or k not in defaults or defaults[k] != current[k]]
     if defaults is None:
-        title = "Hyperparameters"
-    elif changed:
-        title = "Hyperparameters (changed from the defaults)"
+        changed, kept = list(current), []
     else:
-        title = "Hyperparameters: all at the defaults of the chosen task, model and optimizer"
-    table = Table(title=title, title_justify="left", show_header=defaults is not None and bool(changed),
-                  min_width=min(len(title), 80))
+        changed = [k for k in current if k not in defaults or defaults[k] != current[k]]
+        kept = [k for k in ESSENTIAL if k in current and k not in changed]
+    title = "Hyperparameters" if defaults is None else (
+        "Hyperparameters (changed from the defaults first)" if changed else
+        "Hyperparameters (all at the defaults of the chosen task, model and optimizer)")
+    table = Table(title=title, title_justify="left", min_width=min(len(title), 80))
     table.add_column("key", no_wrap=True)
     table.add_column("value", overflow="fold")
     if defaults is not None:
         table.add_column("default", overflow="fold", style="dim")
     for key in changed:
-        row = [key, str(current[key])] + ([str(defaults.get(key, "-"))] if defaults is not None else [])
-        table.add_row(*row)
-    unchanged = len(current) - len(changed)
-    note = f"{unchanged} more keys unchanged: see config.yaml (all of them: metrics.json)" if unchanged else ""
+        table.add_row(key, str(current[key]), *([str(defaults.get(key, "-"))] if defaults is not None else []))
+    if changed and kept:
+        table.add_section()
+    for key in kept:
+        table.add_row(key, str(current[key]), "(default)")
+    rest = len(current) - len(changed) - len(kept)
+    note = f"{rest} more keys unchanged: see config.yaml (all of them: metrics.json)" if rest else ""
     return table, note
 
 

@@ -76,18 +76,25 @@ def test_hyperparameter_table_shows_the_changes_first_and_counts_the_rest():
     table, note = report.hyperparameter_table(run, defaults)
     text = render(table)
     assert_fits(text, "optimizer.lr", "0.003", "trainer.max_steps", str(defaults["optimizer.lr"]))
-    # the model file's own settings are its defaults, not changes; unchanged keys are counted, not listed
-    assert "model.hidden_size" not in text and "trainer.batch_size" not in text
+    lines = text.splitlines()
+    row = {key: next(i for i, line in enumerate(lines) if f" {key} " in line)
+           for key in ("optimizer.lr", "trainer.max_steps", "trainer.batch_size", "seed")}
+    assert max(row["optimizer.lr"], row["trainer.max_steps"]) < min(row["trainer.batch_size"], row["seed"])
+    assert "(default)" in lines[row["trainer.batch_size"]]  # an essential key, shown at its default
+    # the model file's own settings are its defaults, not changes; other unchanged keys are counted, not listed
+    assert "model.hidden_size" not in text and "trainer.log_every" not in text
     everything = report.hyperparameters(run)  # what metrics.json records: all of them
-    assert "trainer.batch_size" in everything and "model.hidden_size" in everything
-    assert note.startswith(f"{len(everything) - 2} more keys unchanged") and "metrics.json" in note
+    assert "trainer.log_every" in everything and "model.hidden_size" in everything
+    shown = sum(1 for key in everything if f" {key} " in text)
+    assert note.startswith(f"{len(everything) - shown} more keys unchanged") and "metrics.json" in note
 
 
 def test_hyperparameter_table_with_nothing_changed_says_so():
     run = load_run_config(["task=demo", "model=bag"])
     table, note = report.hyperparameter_table(run, report.default_hyperparameters(run))
-    assert "all at the defaults" in render(table)
-    assert note.startswith(f"{len(report.hyperparameters(run))} more keys unchanged")
+    text = render(table)
+    assert "all at the defaults" in text and "optimizer.lr" in text
+    assert note.startswith(f"{len(report.hyperparameters(run)) - len(report.ESSENTIAL)} more keys unchanged")
 
 
 def test_hyperparameter_table_without_defaults_lists_every_key():
