@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from nlptune.config.schema import RunConfig
 from nlptune.utils.console import console
@@ -135,9 +135,12 @@ class Progress:
         self.loss: float | None = None  # unknown until the first log line
         self.lr: float | None = None
         if self.enabled:
-            self.bar = RichProgress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console(),
-                                    transient=False, refresh_per_second=2)  # a redraw costs CPU the training could use
+            # at 80 columns the bar gives way: the counts and figures are never cut
+            whole = dict(table_column=Column(no_wrap=True))
+            self.bar = RichProgress(TextColumn("epoch {task.fields[epoch]}", **whole), BarColumn(bar_width=None),
+                                    MofNCompleteColumn(**whole), TextColumn("{task.fields[stats]}", **whole),
+                                    TimeElapsedColumn(), console=console(), transient=False,
+                                    refresh_per_second=2)  # a redraw costs CPU the training could use
             self.task = self.bar.add_task("train", total=total_steps, epoch=1, stats="")
             self.bar.start()
 

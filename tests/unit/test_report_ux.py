@@ -60,6 +60,17 @@ def test_progress_shows_no_placeholder_before_the_first_log_line(recorded):
     assert "nan" not in recorded.export_text()
 
 
+def test_progress_line_keeps_counts_and_figures_whole_at_80_columns(recorded):
+    progress = report.Progress(total_steps=12000, enabled=True)
+    try:
+        progress.note_loss(0.69314, 1.234e-4)
+        progress.advance(epoch=9, step=11999, samples=12_345_678)
+        text = render(progress.bar.get_renderable())
+    finally:
+        progress.close()
+    assert_fits(text, "epoch 10", "11999/12000", "loss 0.6931", "lr 1.23e-04", "samples/s")
+
+
 def test_stats_show_each_figure_once_known():
     assert report._stats(None, None, None) == ""
     assert report._stats(None, None, 12.4) == "12 samples/s"
