@@ -83,13 +83,17 @@ def _warn_single_evaluation(tune: TuneConfig, base, dims, folds: list[list[str]]
     """Pruning decides at evaluations: a trial that evaluates once cannot be stopped early, so say so."""
     from nlptune.tuning.folds import train_rows
 
+    trainer = base.trainer
     if tune.pruner == "none" or any(d.key in _EVAL_KEYS for d in dims):
         return
+    if (trainer.max_steps == 0 and trainer.max_epochs > 1) or (trainer.eval_every and trainer.max_steps
+                                                                 >= 2 * trainer.eval_every):
+        return  # several evaluations whatever the data: no need to count its rows
     rows = len(Path(folds[0][0]).read_text(encoding="utf-8").splitlines()) if folds else train_rows(base.task)
-    count, steps = evaluations_per_trial(base.trainer, rows, processes)
+    count, steps = evaluations_per_trial(trainer, rows, processes)
     if count <= 1:
-        warn(f"each trial evaluates once ({steps} optimizer steps, trainer.eval_every={base.trainer.eval_every}, "
-             f"trainer.max_epochs={base.trainer.max_epochs}): tune.pruner={tune.pruner} decides at evaluations, "
+        warn(f"each trial evaluates once ({steps} optimizer steps, trainer.eval_every={trainer.eval_every}, "
+             f"trainer.max_epochs={trainer.max_epochs}): tune.pruner={tune.pruner} decides at evaluations, "
              f"so it cannot stop a trial early and saves nothing -> evaluate more often, e.g. "
              f"trainer.eval_every={max(1, steps // 4)}, or set tune.pruner=none")
 
