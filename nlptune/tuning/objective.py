@@ -157,16 +157,16 @@ def train_once(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None,
     """Train one config into ``run_dir``; raise `TrialFailed` when it gives no usable result. Its checkpoints
     are deleted when it ends unless `tune.keep_trial_checkpoints`."""
     overrides = overrides + [to_override("output_dir", str(run_dir))]
+    hook = None if plan.processes_per_trial > 1 else MetricHook(plan.metric, trial, offset)
     try:
-        if plan.processes_per_trial > 1:
+        if hook is None:
             outcome = _train_launched(plan, overrides, run_dir, trial, offset)
         else:
-            hook = MetricHook(plan.metric, trial, offset)
             outcome = _train_here(overrides, hook)
     finally:
         if not plan.tune_config.keep_trial_checkpoints:
             drop_checkpoints(run_dir)
-    if plan.processes_per_trial <= 1 and hook.nonfinite:
+    if hook is not None and hook.nonfinite:
         raise TrialFailed(hook.nonfinite)
     loss = nonfinite_loss(run_dir)
     if loss:

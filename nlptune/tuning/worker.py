@@ -1,6 +1,7 @@
 """A sweep worker: ask the study for a trial, run it, tell the result, until the sweep's `n_trials` slots
 are used. `nlptune tune` runs one in its own process (tune.workers=1) or starts N of them as
-`python -m nlptune.tuning.worker SWEEP_DIR INDEX [DEADLINE [TRIALS_BEFORE]]`; any machine can run more on the same RDB storage.
+`python -m nlptune.tuning.worker SWEEP_DIR INDEX [DEADLINE [TRIALS_BEFORE]]`; any machine can run more on
+the same RDB storage.
 """
 from __future__ import annotations
 
