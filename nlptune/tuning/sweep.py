@@ -136,7 +136,6 @@ def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepP
     sweep_dir.mkdir(parents=True, exist_ok=True)
     seed = base.seed if tune.seed is None else tune.seed
     folds = write_folds(base.task, tune.cv_folds, seed, sweep_dir / "data") if tune.cv_folds else []
-    _warn_single_evaluation(tune, base, dims, folds, processes)
     metric = base.task.main_metric
     return SweepPlan(
         sweep_dir=str(sweep_dir.resolve()),
@@ -183,6 +182,7 @@ def prepare(overrides: Sequence[str]) -> tuple[SweepPlan, bool]:
         plan = make_plan(tune, args, base, sweep_dir)
         create_study(plan)  # the storage opens (URL, server, driver) before the plan says a sweep is here
         plan.save()
+    _warn_single_evaluation(tune, base, plan.dimensions, plan.folds, plan.processes_per_trial)  # once it runs
     return plan, False
 
 
