@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 
@@ -10,7 +11,9 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("compare", help="plot runs' validation curves together and tabulate their results")
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     parser.add_argument("--metric", help="validation metric to plot (default: the first run's main metric)")
-    parser.add_argument("--output", default="compare.png", help="where to write the plot (default compare.png)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="folder for compare.png (default: the first run's folder); a path ending in "
+                             ".png/.pdf/.svg names the plot file itself")
     parser.set_defaults(handler=handle)
 
 
@@ -41,10 +44,82 @@ def _differences(runs: list[dict]) -> list[str]:
     return [", ".join(f"{k}={r['hyperparameters'].get(k)}" for k in varying) for r in runs]
 
 
-def handle(args: argparse.Namespace) -> int:
-    from rich.table import Table
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def plot_path(output: str | None, first_run: Path) -> Path:
+    """Where the plot goes: ``output`` (a folder, or a file with an image suffix), else the first run's folder;
+    never the current directory unless asked. A link there is refused: nlptune never writes through one."""
+    from nlptune.config.errors import NlptuneError
+
+    if output is None:
+        path = first_run / "compare.png"
+    elif Path(output).suffix.lower() in PLOT_SUFFIXES:
+        path = Path(output)
+    else:
+        if Path(output).exists() and not Path(output).is_dir():
+            raise NlptuneError(f"--output {output} is a file, not a folder -> give a folder, or a path ending "
+                               "in .png for the plot itself")
+        path = Path(output) / "compare.png"
+    # a plain check until a shared no-follow writer exists in nlptune.utils.files
+    if os.path.islink(path):
+        raise NlptuneError(f"{path} is a symbolic link: nlptune does not write through links -> remove it or "
+                           "give another --output")
+    if path.exists() and path.is_dir():
+        raise NlptuneError(f"{path} is a folder -> give another --output")
+    return path
+
+
+def _write_plot(runs: list[dict], labels: list[str], metric: str, path: Path) -> None:
+    """Draw into a new file next to ``path``, then rename it over ``path`` (a rename replaces a link planted
+    meanwhile instead of writing through it, and a failed draw leaves the old plot)."""
+    import tempfile
 
     from nlptune.train.plots import plot_compare
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".compare-", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        plot_compare(list(zip(labels, [r["evals"] for r in runs])), metric, Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _number(value, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def compare_table(runs: list[dict], labels: list[str], metric: str):
+    """One row per run, readable at 80 columns: the figures never wrap, a long run name folds. What the runs
+    differ in goes below the table (`differences_text`): a table column would be too narrow for it."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"Runs (best validation {metric})", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("run", overflow="fold", min_width=8)
+    for column in (f"best {metric}", "at step", "runtime s", "samples/s", "trainable"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for label, run in zip(labels, runs):
+        s = run["summary"]
+        best = (s.get("best") or {}).get(metric)
+        table.add_row(label, "unfinished" if not s else _number(best, ".4f"),
+                      f"{s.get('best_step', '-')}/{s.get('steps', '-')}", _number(s.get("train_runtime_s"), ".1f"),
+                      _number(s.get("train_samples_per_second"), ".0f"),
+                      _number(s["parameters"]["trainable"], ",") if "parameters" in s else "-")
+    return table
+
+
+def differences_text(runs: list[dict], labels: list[str]) -> list[str]:
+    """One line per run: the hyperparameters in which the runs differ (none when they are alike)."""
+    differs = _differences(runs)
+    if not any(differs):
+        return ["the runs' hyperparameters are the same"]
+    return [f"{label} differs in: {d or '-'}" for label, d in zip(labels, differs)]
+
+
+def handle(args: argparse.Namespace) -> int:
     from nlptune.utils.console import console, warn
 
     runs = [_load(d) for d in args.run_dirs]
@@ -54,18 +129,10 @@ def handle(args: argparse.Namespace) -> int:
         metric = next((k[5:] for r in runs for rec in r["evals"] for k in rec if k.startswith("eval_")), "loss")
     if not any(f"eval_{metric}" in rec for r in runs for rec in r["evals"]):
         warn(f"no run has evaluations of {metric!r}; try --metric with one of the run's metrics")
-    table = Table(title=f"Runs (best validation {metric})", title_justify="left")
-    for column in ("run", f"best {metric}", "best step", "steps", "runtime s", "samples/s", "trainable",
-                   "differs in"):
-        table.add_column(column, justify="left" if column in ("run", "differs in") else "right")
-    for label, run, differs in zip(labels, runs, _differences(runs)):
-        s = run["summary"]
-        best = (s.get("best") or {}).get(metric)
-        table.add_row(label, "unfinished" if not s else ("-" if best is None else f"{best:.4f}"),
-                      str(s.get("best_step", "-")), str(s.get("steps", "-")), str(s.get("train_runtime_s", "-")),
-                      str(s.get("train_samples_per_second", "-")),
-                      f"{s['parameters']['trainable']:,}" if "parameters" in s else "-", differs or "-")
-    plot_compare(list(zip(labels, [r["evals"] for r in runs])), metric, Path(args.output))
-    console().print(table)
-    console().print(f"plot: {args.output}")
+    path = plot_path(args.output, runs[0]["path"])
+    _write_plot(runs, labels, metric, path)
+    console().print(compare_table(runs, labels, metric))
+    for line in differences_text(runs, labels):
+        console().print(line)
+    console().print(f"plot: {path}")
     return 0

@@ -57,10 +57,12 @@ def handle_list(args: argparse.Namespace) -> int:
     from nlptune.recipes.format import read_recipe, recipes_dir, shipped_recipes
     from nlptune.utils.console import console
 
-    table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left", box=box.SIMPLE_HEAD)
+    # no edge padding, collapsed padding, only the model column folds: fits 80 columns, no name cut
+    table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     for column in ("name", "task", "model", "metric", "expected", "runtime"):
         table.add_column(column, justify="right" if column == "expected" else "left",
-                         no_wrap=column in ("name", "model", "expected", "runtime"))
+                         no_wrap=column != "model", overflow="fold")
     for path in shipped_recipes():
         try:
             data = read_recipe(path)

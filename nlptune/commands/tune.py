@@ -37,7 +37,8 @@ def handle(args: argparse.Namespace) -> int:
     if outcome.best is None:
         out.print("no trial completed: see summary.md for the reasons")
         return 1
-    params = " ".join(f"{k}={v}" for k, v in outcome.best.params.items())
+    # 4 significant digits on screen; best_recipe.yaml and summary.md hold the exact values
+    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome.best.params.items())
     out.print(f"best {outcome.plan.metric}: {outcome.best.value:.4f} (trial {outcome.best.trial}) {params}")
     out.print(f"files: summary.md leaderboard.csv plots/ best/ best_recipe.yaml in {outcome.sweep_dir}")
     return 0

@@ -51,6 +51,7 @@ class TuneConfig:
     confirm_seeds: int = 0
     confirm_top: int = 3
     retrain_full: bool = False
+    keep_trial_checkpoints: bool = False  # trials' checkpoints/ are deleted when the trial ends (best/ stays)
     plots: bool = True
     # {"scratch": {key: spec}, "pretrained": {key: spec}}; the one for the model is the starting space
     default_space: Mapping[str, Mapping[str, str]] | None = None

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from nlptune.config.schema import RunConfig
 from nlptune.utils.console import console
@@ -28,27 +28,102 @@ def hyperparameters(run: RunConfig) -> dict:
     return flat
 
 
+HYPERPARAMETER_GROUPS = ("task", "model", "optimizer", "scheduler", "augment")  # files a run picks in conf/
+
+
+def default_hyperparameters(run: RunConfig) -> dict | None:
+    """The hyperparameters of the run's components as conf/ defines them (its task, model, optimizer, scheduler
+    and augmentation, nothing overridden): what the start table compares against. None when they cannot be
+    composed (e.g. a component named in a recipe that conf/ lacks): the table then shows every key."""
+    from nlptune.config.compose import group_options, load_run_config
+    from nlptune.config.errors import NlptuneError
+
+    choices = []
+    for group in HYPERPARAMETER_GROUPS:
+        name = (run.plain.get(group) or {}).get("name")
+        if name in group_options(group):
+            choices.append(f"{group}={name}")
+    try:
+        return hyperparameters(load_run_config(choices))
+    except (NlptuneError, OSError):
+        return None
+
+
+# shown on every run even at their defaults: what a reader of the log looks for first
+ESSENTIAL = ("model.name", "optimizer.name", "optimizer.lr", "scheduler.name", "trainer.batch_size",
+             "trainer.max_epochs", "trainer.max_steps", "seed")
+
+
+def hyperparameter_table(run: RunConfig, defaults: dict | None) -> tuple[Table, str]:
+    """What the user set: the keys that differ from ``defaults`` first (with the default beside), then the
+    essential ones at their defaults, and a line counting the rest (every key is in config.yaml and
+    metrics.json). ``defaults`` None: every key. Readable at 80 columns."""
+    current = hyperparameters(run)
+    if defaults is None:
+        changed, kept = list(current), []
+    else:
+        changed = [k for k in current if k not in defaults or defaults[k] != current[k]]
+        kept = [k for k in ESSENTIAL if k in current and k not in changed]
+    title = "Hyperparameters" if defaults is None else (
+        "Hyperparameters (changed from the defaults first)" if changed else
+        "Hyperparameters (all at the defaults of the chosen task, model and optimizer)")
+    table = Table(title=title, title_justify="left", min_width=min(len(title), 80))
+    table.add_column("key", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    if defaults is not None:
+        table.add_column("default", overflow="fold", style="dim")
+    for key in changed:
+        table.add_row(key, str(current[key]), *([str(defaults.get(key, "-"))] if defaults is not None else []))
+    if changed and kept:
+        table.add_section()
+    for key in kept:
+        table.add_row(key, str(current[key]), "(default)")
+    rest = len(current) - len(changed) - len(kept)
+    note = f"{rest} more keys unchanged: see config.yaml (all of them: metrics.json)" if rest else ""
+    return table, note
+
+
 def _count(n: int) -> str:
     return f"{n:,}" if n < 10_000 else f"{n / 1e6:.2f}M"
+
+
+def parameter_table(parameters: dict) -> Table:
+    """The learned-parameter report: per module, total and trainable."""
+    title = "Parameters (what the model learns)"
+    params = Table(title=title, title_justify="left", min_width=len(title))
+    params.add_column("module", overflow="fold")
+    for column in ("total", "trainable"):
+        params.add_column(column, justify="right", no_wrap=True)
+    for name, counts in parameters["modules"].items():
+        params.add_row(name, _count(counts["total"]), _count(counts["trainable"]))
+    params.add_row("[bold]all", f"[bold]{_count(parameters['total'])}", f"[bold]{_count(parameters['trainable'])}")
+    return params
 
 
 def print_start(run: RunConfig, parameters: dict, output_dir: Path, num_processes: int, total_steps: int) -> None:
     """Print the hyperparameters and the learned-parameter report of a run about to start."""
     out = console()
-    hp = Table(title="Hyperparameters (what you set)", show_header=False, title_justify="left")
-    for key, value in hyperparameters(run).items():
-        if key.startswith(("optimizer.", "scheduler.", "trainer.", "augment.", "model.")) or key == "seed":
-            hp.add_row(key, str(value))
-    params = Table(title="Parameters (what the model learns)", title_justify="left")
-    for column in ("module", "total", "trainable"):
-        params.add_column(column, justify="right" if column != "module" else "left")
-    for name, counts in parameters["modules"].items():
-        params.add_row(name, _count(counts["total"]), _count(counts["trainable"]))
-    params.add_row("[bold]all", f"[bold]{_count(parameters['total'])}", f"[bold]{_count(parameters['trainable'])}")
-    out.print(hp)
-    out.print(params)
+    if out.quiet:  # composing the defaults costs a moment: not for sweeps' trials
+        return
+    table, note = hyperparameter_table(run, default_hyperparameters(run))
+    out.print(table)
+    if note:
+        out.print(note, style="dim")
+    out.print(parameter_table(parameters))
     out.print(f"frozen: {_count(parameters['frozen'])}  ·  processes: {num_processes}  ·  "
               f"optimizer steps: {total_steps}  ·  run dir: {output_dir}")
+
+
+def _stats(loss: float | None, lr: float | None, rate: float | None) -> str:
+    """The bar's figures, each shown once it is known (no "loss nan" before the first log line)."""
+    parts = []
+    if loss is not None:
+        parts.append(f"loss {loss:.4f}")
+    if lr is not None:
+        parts.append(f"lr {lr:.2e}")
+    if rate is not None:
+        parts.append(f"{rate:.0f} samples/s")
+    return " ".join(parts)
 
 
 class Progress:
@@ -57,20 +132,22 @@ class Progress:
     def __init__(self, total_steps: int, enabled: bool):
         self.enabled = enabled and not console().quiet
         self.started = time.perf_counter()
-        self.loss, self.lr, self.samples = float("nan"), float("nan"), 0
+        self.loss: float | None = None  # unknown until the first log line
+        self.lr: float | None = None
         if self.enabled:
-            self.bar = RichProgress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                                    TextColumn("loss {task.fields[loss]:.4f} lr {task.fields[lr]:.2e} "
-                                               "{task.fields[rate]:.0f} samples/s"),
+            # at 80 columns the bar gives way: the counts and figures are never cut
+            whole = dict(table_column=Column(no_wrap=True))
+            self.bar = RichProgress(TextColumn("epoch {task.fields[epoch]}", **whole), BarColumn(bar_width=None),
+                                    MofNCompleteColumn(**whole), TextColumn("{task.fields[stats]}", **whole),
                                     TimeElapsedColumn(), console=console(), transient=False,
                                     refresh_per_second=2)  # a redraw costs CPU the training could use
-            self.task = self.bar.add_task("train", total=total_steps, epoch=0, loss=self.loss, lr=self.lr, rate=0.0)
+            self.task = self.bar.add_task("train", total=total_steps, epoch=1, stats="")
             self.bar.start()
 
     def advance(self, epoch: int, step: int, samples: int) -> None:
         if self.enabled:
-            rate = samples / max(time.perf_counter() - self.started, 1e-9)
-            self.bar.update(self.task, completed=step, epoch=epoch + 1, loss=self.loss, lr=self.lr, rate=rate)
+            rate = samples / max(time.perf_counter() - self.started, 1e-9) if samples else None
+            self.bar.update(self.task, completed=step, epoch=epoch + 1, stats=_stats(self.loss, self.lr, rate))
 
     def note_loss(self, loss: float, lr: float) -> None:
         self.loss, self.lr = loss, lr
@@ -85,9 +162,11 @@ class Progress:
             self.bar.stop()
 
 
-def print_end(summary: dict, history: list[dict], output_dir: Path) -> None:
+def result_table(summary: dict, history: list[dict]) -> Table:
     """The final table: best metrics, where they were reached, speed and size."""
     table = Table(title="Result", show_header=False, title_justify="left")
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for name, value in (summary["best"] or {}).items():
         marker = " (main)" if name == summary["main_metric"] else ""
         table.add_row(f"best {name}{marker}", f"{value:.4f}")
@@ -97,5 +176,10 @@ def print_end(summary: dict, history: list[dict], output_dir: Path) -> None:
     table.add_row("train samples/s", f"{summary['train_samples_per_second']:.1f}")
     table.add_row("learned parameters", f"{summary['parameters']['trainable']:,} trainable / "
                                         f"{summary['parameters']['total']:,} total")
-    console().print(table)
+    return table
+
+
+def print_end(summary: dict, history: list[dict], output_dir: Path) -> None:
+    """Print the final table and where the run is."""
+    console().print(result_table(summary, history))
     console().print(f"run directory: {output_dir}")

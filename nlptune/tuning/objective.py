@@ -8,6 +8,7 @@ import gc
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import traceback
@@ -142,16 +143,31 @@ def _train_launched(plan: SweepPlan, overrides: list[str], run_dir: Path, trial,
                       runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"))
 
 
+def drop_checkpoints(run_dir: Path) -> None:
+    """Delete a finished trial's checkpoints/ (nothing resumes a trial: a retry starts afresh), keeping its
+    best/, metrics and config. A link planted there is left alone, never followed."""
+    from nlptune.train.checkpoint import CHECKPOINTS
+
+    folder = run_dir / CHECKPOINTS
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def train_once(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None, offset: int = 0) -> RunOutcome:
-    """Train one config into ``run_dir``; raise `TrialFailed` when it gives no usable result."""
+    """Train one config into ``run_dir``; raise `TrialFailed` when it gives no usable result. Its checkpoints
+    are deleted when it ends unless `tune.keep_trial_checkpoints`."""
     overrides = overrides + [to_override("output_dir", str(run_dir))]
-    if plan.processes_per_trial > 1:
-        outcome = _train_launched(plan, overrides, run_dir, trial, offset)
-    else:
-        hook = MetricHook(plan.metric, trial, offset)
-        outcome = _train_here(overrides, hook)
-        if hook.nonfinite:
-            raise TrialFailed(hook.nonfinite)
+    hook = None if plan.processes_per_trial > 1 else MetricHook(plan.metric, trial, offset)
+    try:
+        if hook is None:
+            outcome = _train_launched(plan, overrides, run_dir, trial, offset)
+        else:
+            outcome = _train_here(overrides, hook)
+    finally:
+        if not plan.tune_config.keep_trial_checkpoints:
+            drop_checkpoints(run_dir)
+    if hook is not None and hook.nonfinite:
+        raise TrialFailed(hook.nonfinite)
     loss = nonfinite_loss(run_dir)
     if loss:
         raise TrialFailed(loss)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,52 +72,58 @@ def tune_fields(tune: TuneConfig) -> dict[str, Any]:
     return {f.name: getattr(tune, f.name) for f in dataclasses.fields(tune) if f.name not in ("space", "default_space")}
 
 
-def _remap(err: ConfigError, dims: list[Dimension], corner: list[str]) -> list[ConfigIssue]:
-    keys = {d.key for d in dims}
-    shown = " ".join(corner)
-    issues = []
-    for issue in err.issues:
-        if issue.key in keys or issue.key == "overrides":
-            issues.append(ConfigIssue(f"tune.space.{issue.key}" if issue.key in keys else "tune.space",
-                                      f"{issue.problem} (a trial may run with: {shown})", issue.fix))
-        else:
-            issues.append(issue)
-    return issues
+def _remap(issue: ConfigIssue, keys: set[str], corner: list[str]) -> ConfigIssue:
+    """An issue of a composed corner, named after the dimension that caused it."""
+    if issue.key not in keys and issue.key != "overrides":
+        return issue
+    return ConfigIssue(f"tune.space.{issue.key}" if issue.key in keys else "tune.space",
+                       f"{issue.problem} (a trial may run with: {' '.join(corner)})", issue.fix)
+
+
+def _same_problem(issue: ConfigIssue) -> tuple:
+    """What makes two corners' issues the same problem: the key and what is wrong, not the corner's other
+    values (an unknown key is one problem whatever value it was given)."""
+    problem = re.sub(r" in override '[^']*'", "", issue.problem).split(" (a trial may run with:")[0]
+    return issue.key, problem
 
 
 def check_space(dims: list[Dimension], overrides: Sequence[str], groups: Sequence[str]) -> None:
     """Compose the config at each dimension's bounds (every option of a choice), all at once per corner,
-    so an unknown key or an out-of-range bound stops the sweep before any trial runs."""
+    so an unknown key or an out-of-range bound stops the sweep before any trial runs; every problem of
+    every dimension is reported together, each once."""
     from nlptune.config.compose import load_run_config
 
     width = max([len(d.bounds()) for d in dims] or [0])
-    seen, issues = set(), []
+    seen, issues, known = set(), [], set()
     for i in range(width):
         corner = [to_override(d.key, d.bounds()[min(i, len(d.bounds()) - 1)], tuple(groups)) for d in dims]
         if tuple(corner) in seen:
             continue
         seen.add(tuple(corner))
-        issues += [i for i in _corner_issues(load_run_config, overrides, corner, dims) if i not in issues]
+        for issue in _corner_issues(load_run_config, overrides, corner, dims):
+            if _same_problem(issue) not in known:
+                known.add(_same_problem(issue))
+                issues.append(issue)
     if issues:
         raise ConfigError(issues)
 
 
 def _corner_issues(load, overrides: Sequence[str], corner: list[str], dims: list[Dimension]) -> list[ConfigIssue]:
-    """The problems of one corner; an unknown key stops composition, so the rest is composed again without
-    it and its value problems are reported too."""
-    try:
-        load(list(overrides) + corner)
-        return []
-    except ConfigError as err:
-        issues = _remap(err, dims, corner)
-        unknown = {i.key for i in err.issues if "unknown config key" in i.problem}
-    rest = [item for item in corner if item.partition("=")[0] not in unknown]
-    if unknown and rest != corner:
+    """The problems of one corner. An unknown key or group option stops composition before the values are
+    checked, so the corner is composed again without the dimensions already found at fault, until it
+    composes or nothing is left to take out."""
+    keys, issues, rest = {d.key for d in dims}, [], list(corner)
+    while True:
         try:
             load(list(overrides) + rest)
+            return issues
         except ConfigError as err:
-            issues += _remap(err, dims, rest)
-    return issues
+            issues += [_remap(issue, keys, rest) for issue in err.issues]
+            at_fault = {issue.key for issue in err.issues if issue.key in keys}
+        smaller = [item for item in rest if item.partition("=")[0] not in at_fault]
+        if smaller == rest:
+            return issues
+        rest = smaller
 
 
 def grid_dimensions(dims: list[Dimension]) -> list[Dimension]:

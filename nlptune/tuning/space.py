@@ -172,15 +172,22 @@ def parse_dimension(key: str, spec: str) -> Dimension:
 
 def parse_space(space: Mapping[str, str]) -> list[Dimension]:
     """Every dimension of ``space`` ({key: spec}); all syntax problems are reported together."""
+    dims, issues = parse_space_lenient(space)
+    if issues:
+        raise ConfigError(issues)
+    return dims
+
+
+def parse_space_lenient(space: Mapping[str, str]) -> tuple[list[Dimension], list[ConfigIssue]]:
+    """The dimensions of ``space`` that parse, and the syntax problems of the others (so that a caller can
+    check the parsed ones further and report every problem at once)."""
     dims, issues = [], []
     for key, spec in space.items():
         try:
             dims.append(parse_dimension(key, spec))
         except ConfigError as err:
             issues += err.issues
-    if issues:
-        raise ConfigError(issues)
-    return dims
+    return dims, issues
 
 
 def suggest(trial, dim: Dimension) -> Any:

@@ -43,21 +43,46 @@ def open_storage(plan: SweepPlan):
     name = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback"
             in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback")
     try:
-        return optuna.storages.RDBStorage(plan.storage, heartbeat_interval=tune.heartbeat_interval,
-                                          grace_period=tune.grace_period, **{name: callback},
-                                          engine_kwargs={"pool_pre_ping": True})
+        with warnings.catch_warnings():  # heartbeats are "experimental" too
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(plan.storage, heartbeat_interval=tune.heartbeat_interval,
+                                              grace_period=tune.grace_period, **{name: callback},
+                                              engine_kwargs={"pool_pre_ping": True})
     except Exception as err:  # driver missing, host unreachable, bad URL: the user fixes the storage
-        raise NlptuneError(f"tune.storage={plan.storage}: cannot open it ({type(err).__name__}: "
-                           f"{str(err).splitlines()[0] if str(err) else ''}) -> check the URL, the server and "
-                           "its Python driver (e.g. pip install psycopg2-binary for postgresql://)") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise NlptuneError(f"tune.storage={plan.storage}: cannot open it ({type(err).__name__}: {first}) -> "
+                           f"{storage_fix(plan.storage, err)}") from None
 
 
-def worker_seed(plan: SweepPlan, index: int) -> int:
+def storage_fix(url: str, err: BaseException) -> str:
+    """What to do about a storage URL that could not be opened (the fix part of the error message)."""
+    scheme = url.partition(":")[0].partition("+")[0].lower()
+    if scheme == "sqlite":
+        path = url.partition(":///")[2]
+        folder = Path(path).parent if path else None
+        if folder is not None and not folder.is_dir():
+            return (f"the folder {folder} does not exist: create it, or give a path in an existing folder "
+                    "(or leave tune.storage unset for a journal file in the sweep directory)")
+        return "check that the file's folder is writable (or leave tune.storage unset for a journal file)"
+    if isinstance(err, ImportError):
+        driver = {"postgresql": "psycopg2-binary", "mysql": "pymysql"}.get(scheme, "the database's driver")
+        return f"install its Python driver (pip install {driver})"
+    return ("check the URL (dialect://user:password@host/database), that the server is up and reachable, and "
+            "its Python driver (psycopg2-binary for postgresql://, pymysql for mysql://); or leave "
+            "tune.storage unset for a journal file in the sweep directory")
+
+
+SEED_STRIDE = 1_000_003  # above any worker index + 1000 * machine: seeds of different starts never meet
+
+
+def worker_seed(plan: SweepPlan, index: int, trials_before: int = 0) -> int:
     """Worker ``index`` of machine m (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, NLPTUNE_MACHINE) samples
-    with seed + index + 1000 m: reproducible, and no two workers propose the same random trials."""
+    with seed + index + 1000 m: reproducible, and no two workers propose the same random trials. A worker
+    started when the study already holds ``trials_before`` trials (a resumed sweep, a restarted worker) adds
+    ``trials_before`` strides, so its sampler does not replay the draws of the workers before it."""
     machine = next((os.environ[v] for v in ("NLPTUNE_MACHINE", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX")
                     if os.environ.get(v, "").isdigit()), "0")
-    return plan.seed + index + 1000 * int(machine)
+    return (plan.seed + index + 1000 * int(machine) + SEED_STRIDE * trials_before) % 2**32
 
 
 def build_sampler(plan: SweepPlan, seed: int) -> optuna.samplers.BaseSampler:

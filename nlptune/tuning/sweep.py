@@ -3,10 +3,13 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -14,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from nlptune.config.errors import NlptuneError
+from nlptune.config.errors import ConfigError, NlptuneError
 from nlptune.config.tune import TuneArgs, TuneConfig, build_tune_config, split_tune_args
 from nlptune.tuning import results
 from nlptune.tuning.live import SweepTable
 from nlptune.tuning.plan import (DEFAULT_TRIALS, JOURNAL_FILE, SweepPlan, check_space, find_sweep_dir,
                                  grid_dimensions, grid_size, tune_fields)
-from nlptune.tuning.space import parse_space
+from nlptune.tuning.space import parse_space_lenient
 from nlptune.utils.console import warn
 
 
@@ -58,6 +61,43 @@ def _budget(base, folds: list[list[str]], processes: int) -> int:
     return sum(r * trainer.max_epochs for r in rows)
 
 
+# the trainer keys that decide how often a trial evaluates: a space over one of them makes a count from the
+# base config meaningless
+_EVAL_KEYS = ("trainer.max_steps", "trainer.max_epochs", "trainer.eval_every", "trainer.batch_size",
+              "trainer.gradient_accumulation_steps")
+
+
+def evaluations_per_trial(trainer, rows: int, processes: int) -> tuple[int, int]:
+    """(evaluations, optimizer steps) of one trial as the loop runs it: every `eval_every` steps, at the end
+    of every epoch, and at the last step."""
+    batches = math.ceil(rows / max(trainer.batch_size * processes, 1))
+    per_epoch = max(1, math.ceil(batches / trainer.gradient_accumulation_steps))
+    total = trainer.max_steps or per_epoch * trainer.max_epochs
+    every = trainer.eval_every or per_epoch
+    both = math.lcm(every, per_epoch)
+    count = total // every + total // per_epoch - total // both
+    return count + (1 if total % every and total % per_epoch else 0), total
+
+
+def _warn_single_evaluation(tune: TuneConfig, base, dims, folds: list[list[str]], processes: int) -> None:
+    """Pruning decides at evaluations: a trial that evaluates once cannot be stopped early, so say so."""
+    from nlptune.tuning.folds import train_rows
+
+    trainer = base.trainer
+    if tune.pruner == "none" or any(d.key in _EVAL_KEYS for d in dims):
+        return
+    if (trainer.max_steps == 0 and trainer.max_epochs > 1) or (trainer.eval_every and trainer.max_steps
+                                                                 >= 2 * trainer.eval_every):
+        return  # several evaluations whatever the data: no need to count its rows
+    rows = len(Path(folds[0][0]).read_text(encoding="utf-8").splitlines()) if folds else train_rows(base.task)
+    count, steps = evaluations_per_trial(trainer, rows, processes)
+    if count <= 1:
+        warn(f"each trial evaluates once ({steps} optimizer steps, trainer.eval_every={trainer.eval_every}, "
+             f"trainer.max_epochs={trainer.max_epochs}): tune.pruner={tune.pruner} decides at evaluations, "
+             f"so it cannot stop a trial early and saves nothing -> evaluate more often, e.g. "
+             f"trainer.eval_every={max(1, steps // 4)}, or set tune.pruner=none")
+
+
 def _n_trials(tune: TuneConfig, dims) -> int:
     if tune.sampler != "grid":
         return tune.n_trials or DEFAULT_TRIALS
@@ -77,8 +117,13 @@ def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepP
     if not space:
         raise NlptuneError("the search space is empty -> add a dimension, e.g. tune.space.optimizer.lr="
                            "'loguniform(1e-4,1e-2)', or keep tune.default_space")
-    dims = parse_space(space)
-    check_space(dims, args.trial_overrides, GROUPS)
+    dims, issues = parse_space_lenient(space)  # syntax, then what composing each corner finds: all at once
+    try:
+        check_space(dims, args.trial_overrides, GROUPS)
+    except ConfigError as err:
+        issues += err.issues
+    if issues:
+        raise ConfigError(issues)
     if tune.sampler == "grid":
         dims = grid_dimensions(dims)
     gpus = _gpus()
@@ -86,6 +131,8 @@ def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepP
     if gpus and tune.workers * tune.gpus_per_trial > len(gpus):
         raise NlptuneError(f"tune.workers={tune.workers} x tune.gpus_per_trial={tune.gpus_per_trial} needs "
                            f"{tune.workers * tune.gpus_per_trial} GPUs, {len(gpus)} are visible -> use fewer workers")
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise NlptuneError(f"tune.dir={sweep_dir} is a file, not a folder -> choose another tune.dir")
     sweep_dir.mkdir(parents=True, exist_ok=True)
     seed = base.seed if tune.seed is None else tune.seed
     folds = write_folds(base.task, tune.cv_folds, seed, sweep_dir / "data") if tune.cv_folds else []
@@ -123,13 +170,47 @@ def prepare(overrides: Sequence[str]) -> tuple[SweepPlan, bool]:
     if base.output_dir:
         raise NlptuneError("output_dir is set per trial in a sweep -> use tune.dir=PATH for the sweep directory")
     sweep_dir, resumed = find_sweep_dir(tune, args, base.task.name, base.model.name)
-    plan = _resumed_plan(sweep_dir, tune, args) if resumed else make_plan(tune, args, base, sweep_dir)
-    plan.save()
-    return plan, resumed
+    if resumed:
+        plan = _resumed_plan(sweep_dir, tune, args)
+        plan.save()
+        return plan, True
+    from nlptune.tuning.study import create_study
+    from nlptune.tuning.worker import quiet_optuna
+
+    quiet_optuna(logging.ERROR)  # "a new study created": the sweep's own lines say so
+    with _undone_on_failure(sweep_dir):
+        plan = make_plan(tune, args, base, sweep_dir)
+        create_study(plan)  # the storage opens (URL, server, driver) before the plan says a sweep is here
+        plan.save()
+    _warn_single_evaluation(tune, base, plan.dimensions, plan.folds, plan.processes_per_trial)  # once it runs
+    return plan, False
 
 
-def _spawn(plan: SweepPlan, index: int, count: int, deadline: float | None) -> subprocess.Popen:
-    """Start local worker ``index`` of ``count``: its share of the CPU threads, or its slice of the GPUs."""
+@contextlib.contextmanager
+def _undone_on_failure(sweep_dir: Path):
+    """A new sweep that fails before its first trial (storage unreachable, bad data) leaves nothing behind,
+    so the corrected command runs in the same directory: what this command created there is removed
+    (the directory itself, and its parents, when they did not exist), never what was there before."""
+    created = next((p for p in reversed([sweep_dir, *sweep_dir.parents]) if not p.exists()), None)
+    before = set(os.listdir(sweep_dir)) if created is None and sweep_dir.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        elif sweep_dir.is_dir() and not sweep_dir.is_symlink():
+            for name in set(os.listdir(sweep_dir)) - before:
+                path = sweep_dir / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
+
+
+def _spawn(plan: SweepPlan, index: int, count: int, deadline: float | None, trials_before: int) -> subprocess.Popen:
+    """Start local worker ``index`` of ``count``: its share of the CPU threads, or its slice of the GPUs;
+    ``trials_before`` (the study's trial count) picks its sampler's seed."""
     env = dict(os.environ)
     gpus = _gpus()
     if gpus:
@@ -143,16 +224,16 @@ def _spawn(plan: SweepPlan, index: int, count: int, deadline: float | None) -> s
     logs.mkdir(exist_ok=True)
     log = (logs / f"worker-{index}.log").open("a")
     command = [sys.executable, "-m", "nlptune.tuning.worker", plan.sweep_dir, str(index),
-               "none" if deadline is None else repr(deadline)]
+               "none" if deadline is None else repr(deadline), str(trials_before)]
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def _run_workers(plan: SweepPlan, study, table: SweepTable, deadline: float | None) -> None:
+def _run_workers(plan: SweepPlan, study, table: SweepTable, deadline: float | None, trials_before: int) -> None:
     """N local worker processes; a worker that dies is replaced while trials are left (at most N times)."""
     from nlptune.tuning.study import work_left
 
     count = plan.tune_config.workers
-    procs = {i: _spawn(plan, i, count, deadline) for i in range(count)}
+    procs = {i: _spawn(plan, i, count, deadline, trials_before) for i in range(count)}
     restarts = 0
     try:
         while procs:
@@ -166,7 +247,8 @@ def _run_workers(plan: SweepPlan, study, table: SweepTable, deadline: float | No
                         study.get_trials(deepcopy=False), plan.n_trials):
                     warn(f"worker {index} exited with code {proc.returncode} (logs/worker-{index}.log); restarting it")
                     restarts += 1
-                    procs[index] = _spawn(plan, index, count, deadline)
+                    # a new seed: the replacement must not replay the proposals of the worker it replaces
+                    procs[index] = _spawn(plan, index, count, deadline, len(study.get_trials(deepcopy=False)))
     except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
         for proc in procs.values():
             try:
@@ -186,18 +268,20 @@ def search(plan: SweepPlan, table: SweepTable) -> None:
     study = create_study(plan)  # once, before any worker starts
     if plan.journal:
         fail_orphans(study, plan.tune_config.max_retry)
+    trials_before = len(study.get_trials(deepcopy=False))  # > 0 when resumed: the samplers take new seeds
     table.update(study.get_trials(deepcopy=False))
     timeout = plan.tune_config.timeout_s
     deadline = time.time() + timeout if timeout else None
     if plan.tune_config.workers > 1:
-        _run_workers(plan, study, table, deadline)
+        _run_workers(plan, study, table, deadline, trials_before)
     else:
         from nlptune.utils.console import console, set_quiet
 
         was_quiet = console().quiet
         set_quiet(True)  # the trials' own tables and bars would tear the sweep table
         try:
-            run_worker(plan, 0, deadline, on_change=lambda s: table.update(s.get_trials(deepcopy=False)))
+            run_worker(plan, 0, deadline, on_change=lambda s: table.update(s.get_trials(deepcopy=False)),
+                       trials_before=trials_before)
         finally:
             set_quiet(was_quiet)
     table.update(study.get_trials(deepcopy=False))

@@ -1,6 +1,7 @@
 """A sweep worker: ask the study for a trial, run it, tell the result, until the sweep's `n_trials` slots
 are used. `nlptune tune` runs one in its own process (tune.workers=1) or starts N of them as
-`python -m nlptune.tuning.worker SWEEP_DIR INDEX`; any machine can run more on the same RDB storage.
+`python -m nlptune.tuning.worker SWEEP_DIR INDEX [DEADLINE [TRIALS_BEFORE]]`; any machine can run more on
+the same RDB storage.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import optuna
 
 from nlptune.tuning.objective import objective
 from nlptune.tuning.plan import SweepPlan
-from nlptune.tuning.study import SweepLock, fail_orphans, load_study, retry, work_left, worker_seed
+from nlptune.tuning.study import (SweepLock, build_sampler, fail_orphans, load_study, retry, work_left,
+                                  worker_seed)
 
 
 def quiet_optuna(level: int = logging.WARNING) -> None:
@@ -41,10 +43,16 @@ def _next_step(study: optuna.Study, plan: SweepPlan) -> str:
 
 
 def run_worker(plan: SweepPlan, index: int = 0, deadline: float | None = None,
-               on_change: Callable[[optuna.Study], None] | None = None) -> int:
+               on_change: Callable[[optuna.Study], None] | None = None, trials_before: int | None = None) -> int:
     """Run trials until the sweep is complete (or ``deadline``, a time.time()); returns how many ran here.
-    ``on_change(study)`` is called when a trial starts and when it ends (the live table)."""
-    study = load_study(plan, worker_seed(plan, index))
+    ``on_change(study)`` is called when a trial starts and when it ends (the live table). ``trials_before``:
+    the study's trial count when this start of the sweep began (it picks the sampler's seed, see
+    `worker_seed`); None counts them now."""
+    study = load_study(plan, plan.seed)
+    if trials_before is None:
+        trials_before = len(study.get_trials(deepcopy=False))
+    seed = worker_seed(plan, index, trials_before)
+    study.sampler = build_sampler(plan, seed)
     # held from "is there a free slot?" until the trial exists (inside the objective), so the workers of one
     # machine never start more than n_trials trials between them
     gate, current, ran = SweepLock(plan.sweep_dir), {}, 0
@@ -52,6 +60,7 @@ def run_worker(plan: SweepPlan, index: int = 0, deadline: float | None = None,
     def run_one(trial: optuna.Trial) -> float:
         gate.release()
         current["number"] = trial.number
+        trial.set_user_attr("sampler_seed", seed)  # which draw proposed it (a resumed sweep draws anew)
         if on_change:
             on_change(study)
         return objective(trial, plan)
@@ -96,12 +105,13 @@ def main(argv: list[str]) -> int:
 
     sweep_dir, index = argv[0], int(argv[1])
     deadline = float(argv[2]) if len(argv) > 2 and argv[2] != "none" else None
+    trials_before = int(argv[3]) if len(argv) > 3 else None
     quiet_optuna()
     set_quiet(True)
     _set_threads()
     plan = SweepPlan.load(sweep_dir)
     with contextlib.suppress(KeyboardInterrupt):
-        ran = run_worker(plan, index, deadline)
+        ran = run_worker(plan, index, deadline, trials_before=trials_before)
         print(f"worker {index}: {ran} trial(s)", flush=True)
         return 0
     return 130

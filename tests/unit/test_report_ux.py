@@ -1,0 +1,266 @@
+"""What a user sees, without training: the progress bar before the first log line, the hyperparameter table
+(changes from the defaults first), `compare`'s output folder (never the working directory, never through a
+link) and every table rendered at 80 columns."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import nlptune.utils.console as shared_console
+from nlptune.config.compose import load_run_config
+from nlptune.config.errors import NlptuneError
+from nlptune.train import report
+
+WIDTH = 80
+
+
+def render(renderable, width: int = WIDTH) -> str:
+    console = Console(width=width, record=True, force_terminal=False)
+    console.print(renderable)
+    return console.export_text()
+
+
+def assert_fits(text: str, *cells: str, width: int = WIDTH) -> None:
+    """No line wider than ``width``, and each cell shown whole (not cut down to an ellipsis)."""
+    too_wide = [line for line in text.splitlines() if len(line) > width]
+    assert not too_wide, too_wide
+    for cell in cells:
+        assert cell in text, f"{cell!r} not shown whole in:\n{text}"
+
+
+@pytest.fixture
+def recorded(monkeypatch) -> Console:
+    """The program's shared console, replaced by an 80-column recording one."""
+    console = Console(width=WIDTH, record=True, force_terminal=False, highlight=False)
+    monkeypatch.setattr(shared_console, "_console", console)
+    return console
+
+
+# ------------------------------------------------------------------ progress bar
+
+
+def test_progress_shows_no_placeholder_before_the_first_log_line(recorded):
+    progress = report.Progress(total_steps=10, enabled=True)
+    try:
+        progress.advance(epoch=0, step=1, samples=0)
+        assert progress.bar.tasks[0].fields["stats"] == ""  # nothing known yet: nothing shown
+        progress.advance(epoch=0, step=2, samples=64)
+        stats = progress.bar.tasks[0].fields["stats"]
+        assert "samples/s" in stats and "loss" not in stats and "nan" not in stats
+        progress.note_loss(0.6931, 1e-3)
+        progress.advance(epoch=0, step=3, samples=96)
+        stats = progress.bar.tasks[0].fields["stats"]
+        assert stats.startswith("loss 0.6931 lr 1.00e-03") and "nan" not in stats
+    finally:
+        progress.close()
+    assert "nan" not in recorded.export_text()
+
+
+def test_progress_line_keeps_counts_and_figures_whole_at_80_columns(recorded):
+    progress = report.Progress(total_steps=12000, enabled=True)
+    try:
+        progress.note_loss(0.69314, 1.234e-4)
+        progress.advance(epoch=9, step=11999, samples=12_345_678)
+        text = render(progress.bar.get_renderable())
+    finally:
+        progress.close()
+    assert_fits(text, "epoch 10", "11999/12000", "loss 0.6931", "lr 1.23e-04", "samples/s")
+
+
+def test_stats_show_each_figure_once_known():
+    assert report._stats(None, None, None) == ""
+    assert report._stats(None, None, 12.4) == "12 samples/s"
+    assert report._stats(0.5, 2e-5, None) == "loss 0.5000 lr 2.00e-05"
+
+
+# ------------------------------------------------------------------ hyperparameters
+
+
+def test_hyperparameter_table_shows_the_changes_first_and_counts_the_rest():
+    run = load_run_config(["task=demo", "model=lstm", "optimizer.lr=0.003", "trainer.max_steps=7"])
+    defaults = report.default_hyperparameters(run)
+    assert defaults is not None and defaults["optimizer.lr"] != 0.003
+    table, note = report.hyperparameter_table(run, defaults)
+    text = render(table)
+    assert_fits(text, "optimizer.lr", "0.003", "trainer.max_steps", str(defaults["optimizer.lr"]))
+    lines = text.splitlines()
+    row = {key: next(i for i, line in enumerate(lines) if f" {key} " in line)
+           for key in ("optimizer.lr", "trainer.max_steps", "trainer.batch_size", "seed")}
+    assert max(row["optimizer.lr"], row["trainer.max_steps"]) < min(row["trainer.batch_size"], row["seed"])
+    assert "(default)" in lines[row["trainer.batch_size"]]  # an essential key, shown at its default
+    # the model file's own settings are its defaults, not changes; other unchanged keys are counted, not listed
+    assert "model.hidden_size" not in text and "trainer.log_every" not in text
+    everything = report.hyperparameters(run)  # what metrics.json records: all of them
+    assert "trainer.log_every" in everything and "model.hidden_size" in everything
+    shown = sum(1 for key in everything if f" {key} " in text)
+    assert note.startswith(f"{len(everything) - shown} more keys unchanged") and "metrics.json" in note
+
+
+def test_hyperparameter_table_with_nothing_changed_says_so():
+    run = load_run_config(["task=demo", "model=bag"])
+    table, note = report.hyperparameter_table(run, report.default_hyperparameters(run))
+    text = render(table)
+    assert "all at the defaults" in text and "optimizer.lr" in text
+    assert note.startswith(f"{len(report.hyperparameters(run)) - len(report.ESSENTIAL)} more keys unchanged")
+
+
+def test_hyperparameter_table_without_defaults_lists_every_key():
+    run = load_run_config(["task=demo", "model=bag"])
+    table, note = report.hyperparameter_table(run, None)
+    text = render(table)
+    assert note == "" and "trainer.batch_size" in text and "optimizer.lr" in text
+
+
+def test_long_values_fold_within_80_columns():
+    long_list = [f"tracker_number_{i}" for i in range(12)]
+    run = load_run_config(["task=demo", "model=bag", "trainer.gradient_accumulation_steps=3"])
+    defaults = report.default_hyperparameters(run)
+    defaults["trainer.report_to"] = long_list  # a default far wider than the screen
+    text = render(report.hyperparameter_table(run, defaults)[0])
+    assert_fits(text, "trainer.gradient_accumulation_steps", "trainer.report_to")
+
+
+# ------------------------------------------------------------------ start / end tables at 80 columns
+
+
+def test_parameter_and_result_tables_fit_80_columns():
+    modules = {f"encoder.layers.{i}.attention.self.query_projection": {"total": 123_456_789, "trainable": 0}
+               for i in range(3)}
+    parameters = {"modules": modules, "total": 370_370_367, "trainable": 12, "frozen": 370_370_355}
+    assert_fits(render(report.parameter_table(parameters)), "370.37M", "trainable", "module")
+    summary = {"best": {"accuracy": 0.91234, "macro_f1_of_a_long_metric_name": 0.8}, "main_metric": "accuracy",
+               "best_step": 1200, "train_runtime_s": 12.5, "train_samples_per_second": 1234.5,
+               "parameters": {"trainable": 370_370_367, "total": 370_370_367}}
+    text = render(report.result_table(summary, [{}] * 4))
+    assert_fits(text, "best accuracy (main)", "best macro_f1_of_a_long_metric_name", "0.9123",
+                "370,370,367 trainable")
+
+
+# ------------------------------------------------------------------ compare
+
+
+def fake_run(folder: Path, lr: float, accuracy: float) -> Path:
+    folder.mkdir(parents=True)
+    records = [{"step": 1, "epoch": 0, "samples": 32, "loss": 0.7, "lr": lr},
+               {"step": 2, "epoch": 0, "samples": 64, "eval_accuracy": accuracy, "eval_loss": 0.69}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = {"best": {"accuracy": accuracy}, "best_step": 2, "steps": 2, "main_metric": "accuracy",
+               "train_runtime_s": 1.25, "train_samples_per_second": 51.2,
+               "parameters": {"trainable": 1_292_026, "total": 1_292_026},
+               "hyperparameters": {"optimizer.lr": lr, "model.name": "lstm", "trainer.batch_size": 32}}
+    (folder / "metrics.json").write_text(json.dumps(summary))
+    return folder
+
+
+def compare(*run_dirs: Path, output: str | None = None) -> int:
+    from nlptune.commands.compare import handle
+
+    return handle(argparse.Namespace(run_dirs=[str(d) for d in run_dirs], metric=None, output=output))
+
+
+def test_compare_writes_into_the_first_run_folder_not_the_working_directory(tmp_path, monkeypatch, recorded):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    first = fake_run(tmp_path / "runs" / "sst2-lstm" / "20260101-120000-with-a-long-run-name", 1e-3, 0.81)
+    second = fake_run(tmp_path / "runs" / "sst2-lstm" / "20260101-130000-with-a-long-run-name", 3e-3, 0.84)
+    assert compare(first, second) == 0
+    assert (first / "compare.png").stat().st_size > 5000
+    assert list(work.iterdir()) == []
+    assert not list(first.glob(".compare-*"))  # no temporary file left
+    text = recorded.export_text()
+    assert_fits(text, "best accuracy", "0.8100", "0.8400", "1,292,026", "optimizer.lr=0.003")
+
+
+def test_compare_output_folder_is_created(tmp_path, monkeypatch, recorded):
+    monkeypatch.chdir(tmp_path)
+    runs = [fake_run(tmp_path / name, lr, 0.8) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    assert compare(*runs, output=str(tmp_path / "reports" / "cmp")) == 0
+    assert (tmp_path / "reports" / "cmp" / "compare.png").is_file()
+    assert not (runs[0] / "compare.png").exists()
+
+
+def test_compare_never_writes_through_a_link(tmp_path, monkeypatch, recorded):
+    monkeypatch.chdir(tmp_path)
+    runs = [fake_run(tmp_path / name, lr, 0.8) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"precious")
+    (runs[0] / "compare.png").symlink_to(victim)
+    with pytest.raises(NlptuneError, match="symbolic link"):
+        compare(*runs)
+    assert victim.read_bytes() == b"precious" and (runs[0] / "compare.png").is_symlink()
+
+
+def test_compare_output_that_is_a_file_is_refused(tmp_path, monkeypatch, recorded):
+    monkeypatch.chdir(tmp_path)
+    runs = [fake_run(tmp_path / name, lr, 0.8) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(NlptuneError, match="is a file, not a folder"):
+        compare(*runs, output=str(taken))
+    assert taken.read_text() == "mine"
+
+
+# ------------------------------------------------------------------ sweep table and recipes list
+
+
+def sweep_trials(space: dict[str, str]):
+    import optuna
+
+    from nlptune.tuning.space import parse_space, suggest
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial):
+        for dim in parse_space(space):
+            suggest(trial, dim)
+        trial.set_user_attr("train_samples", 123_456)
+        if trial.number == 1:
+            trial.set_user_attr("fail_reason", "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB "
+                                               "(GPU 0; 79.15 GiB total capacity; 75.00 GiB already allocated)")
+            raise RuntimeError("oom")
+        return 0.1 * trial.number
+
+    study.optimize(objective, n_trials=4, catch=(RuntimeError,))
+    return study.get_trials()
+
+
+def sweep_plan(space: dict[str, str]):
+    from nlptune.tuning.plan import SweepPlan
+
+    return SweepPlan(sweep_dir="/nonexistent", storage="journal:/nonexistent/j", study_name="sst2-lstm",
+                     overrides=[], space=space, tune={}, n_trials=20, metric="accuracy", direction="maximize",
+                     budget_samples=1000, seed=0, run_seed=0)
+
+
+@pytest.mark.parametrize("count", [2, 6])
+def test_sweep_table_fits_80_columns(count):
+    from nlptune.tuning.live import SweepTable
+
+    keys = ["optimizer.lr", "scheduler.warmup_ratio", "model.dropout", "model.hidden_size", "trainer.batch_size",
+            "model.num_layers"][:count]
+    specs = {"optimizer.lr": "loguniform(1e-4,1e-2)", "scheduler.warmup_ratio": "uniform(0,0.2)",
+             "model.dropout": "uniform(0,0.6)", "model.hidden_size": "choice(128,256)",
+             "trainer.batch_size": "choice(16,32)", "model.num_layers": "int(1,3)"}
+    space = {k: specs[k] for k in keys}
+    console = Console(width=WIDTH, record=True, force_terminal=False)
+    table = SweepTable(sweep_plan(space), quiet=True, console=console)
+    text = render(table.table(sweep_trials(space)))
+    assert_fits(text, "accuracy", "samples", "failed", "done", "trial 1 failed: out of memory", "123k", "3*")
+    for key in keys:
+        assert key.split(".")[-1] in text
+
+
+def test_recipes_list_fits_80_columns(recorded):
+    from nlptune.commands.recipes import handle_list
+    from nlptune.recipes.format import shipped_recipes
+
+    assert handle_list(argparse.Namespace()) == 0
+    text = recorded.export_text()
+    assert_fits(text, "expected", "runtime", *[p.stem for p in shipped_recipes()])
+    assert "…" not in text

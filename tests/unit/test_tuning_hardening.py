@@ -1,0 +1,106 @@
+"""Sweep hardening without training: evaluations per trial (the single-evaluation warning), worker seeds of a
+resumed sweep, the clean-up of a new sweep that fails before its first trial, storage fixes and the search
+space's problems reported once each, all together."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from nlptune.config.errors import ConfigError
+from nlptune.tuning.plan import SweepPlan, check_space
+from nlptune.tuning.space import parse_space_lenient
+from nlptune.tuning.study import storage_fix, worker_seed
+from nlptune.tuning.sweep import _undone_on_failure, evaluations_per_trial
+
+
+def trainer(**kw):
+    values = dict(batch_size=32, gradient_accumulation_steps=1, max_steps=0, max_epochs=1, eval_every=0)
+    return SimpleNamespace(**{**values, **kw})
+
+
+@pytest.mark.parametrize("settings, rows, expected", [
+    ({}, 64, (1, 2)),  # one epoch, evaluated at its end
+    ({"max_epochs": 3}, 64, (3, 6)),
+    ({"max_steps": 4}, 64, (2, 4)),  # two epochs of two steps
+    ({"max_steps": 5}, 64, (3, 5)),  # ends of epochs 1, 2 and the last step
+    ({"max_epochs": 3, "eval_every": 5}, 640, (12, 60)),  # every 5 steps; epoch ends (20, 40, 60) coincide
+    ({"max_steps": 1, "max_epochs": 3}, 640, (1, 1)),
+    ({"gradient_accumulation_steps": 2}, 128, (1, 2)),
+])
+def test_evaluations_per_trial(settings, rows, expected):
+    assert evaluations_per_trial(trainer(**settings), rows, processes=1) == expected
+
+
+def plan(seed: int = 7) -> SweepPlan:
+    return SweepPlan(sweep_dir="/nonexistent", storage="journal:/nonexistent/j", study_name="s", overrides=[],
+                     space={}, tune={}, n_trials=4, metric="accuracy", direction="maximize", budget_samples=1,
+                     seed=seed, run_seed=seed)
+
+
+def test_worker_seeds_of_a_fresh_sweep_are_unchanged_and_a_resume_draws_new_ones(monkeypatch):
+    for name in ("NLPTUNE_MACHINE", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+    assert [worker_seed(plan(), i) for i in range(3)] == [7, 8, 9]  # fresh sweeps reproduce as before
+    seeds = {worker_seed(plan(), i, n) for i in range(8) for n in (0, 3, 4, 20)}
+    assert len(seeds) == 8 * 4  # no two starts of any worker share a seed
+    monkeypatch.setenv("NLPTUNE_MACHINE", "2")
+    assert worker_seed(plan(), 1) == 7 + 1 + 2000 and worker_seed(plan(), 1, 3) != worker_seed(plan(), 1)
+    assert 0 <= worker_seed(plan(2**32 - 1), 5, 10**6) < 2**32  # numpy's seed range
+
+
+def test_a_failed_new_sweep_removes_the_folders_it_made(tmp_path):
+    sweep = tmp_path / "runs" / "sweeps" / "demo-bag" / "20260101-000000"
+    with pytest.raises(RuntimeError), _undone_on_failure(sweep):
+        sweep.mkdir(parents=True)
+        (sweep / "sweep.json").write_text("{}")
+        raise RuntimeError("storage unreachable")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_new_sweep_in_an_existing_folder_removes_only_its_own_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "old").mkdir()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    with pytest.raises(KeyboardInterrupt), _undone_on_failure(tmp_path):
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "fold-0.jsonl").write_text("{}\n")
+        (tmp_path / "study.journal").write_text("")
+        (tmp_path / "link").symlink_to(outside)  # a link it made is removed, never followed
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "old"]
+    assert (outside / "keep.txt").read_text() == "keep"
+
+
+def test_a_sweep_that_starts_keeps_everything(tmp_path):
+    sweep = tmp_path / "sweep"
+    with _undone_on_failure(sweep):
+        sweep.mkdir()
+        (sweep / "sweep.json").write_text("{}")
+    assert (sweep / "sweep.json").is_file()
+
+
+def test_storage_fix_names_the_missing_folder_or_the_driver(tmp_path):
+    assert "does not exist" in storage_fix("sqlite:////nonexistent/dir/x.db", OSError())
+    assert "/nonexistent/dir" in storage_fix("sqlite:////nonexistent/dir/x.db", OSError())
+    assert "writable" in storage_fix(f"sqlite:///{tmp_path}/x.db", OSError())
+    assert "pip install psycopg2-binary" in storage_fix("postgresql+psycopg2://h/db", ImportError("psycopg2"))
+    assert "server is up" in storage_fix("postgresql://nohost/x", RuntimeError("could not resolve"))
+
+
+def test_every_space_problem_once_each():
+    from nlptune.config.compose import GROUPS
+
+    space = {"optimizer.lr": "loguniform(0,1)", "model.hiden_size": "int(4,8)", "model.dropout": "uniform(0,2)",
+             "scheduler.name": "choice(linear,cosine,bogus)", "model": "choice(bag,nosuch)"}
+    dims, issues = parse_space_lenient(space)
+    assert [i.key for i in issues] == ["tune.space.optimizer.lr"] and len(dims) == 4
+    with pytest.raises(ConfigError) as caught:
+        check_space(dims, ["task=demo"], GROUPS)
+    keys = [i.key for i in caught.value.issues]
+    # the unknown key and the unknown model stop composition; the value problems behind them are found too
+    assert sorted(keys) == sorted(["tune.space.model.hiden_size", "tune.space.model", "tune.space.model.dropout",
+                                   "tune.space.scheduler.name"]), keys
