@@ -54,11 +54,12 @@ def _read_bytes(path: Path, split: str) -> bytes:
                         fix="check that the file exists and this user can read it") from None
 
 
-def read_file(path: str | Path, split: str) -> RawSplit:
+def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), origin: str | None = None) -> RawSplit:
     """Read one local data file into columns; every problem in it (missing, not a file, unreadable, not UTF-8,
-    malformed lines, wrong field counts, repeated column names, no rows) is raised together."""
+    malformed lines, wrong field counts, repeated column names, no rows, and with ``text_fields`` a text
+    column that holds no text) is raised together. ``origin`` names where the path came from, for the fix."""
     path = Path(path)
-    problem = file_problem(path, split, f"task.{split}_file")
+    problem = file_problem(path, split, origin or (f"task.{split}_file" if split in SPLITS else "the path given"))
     if problem:
         raise problem
     raw = _read_bytes(path, split)
@@ -75,7 +76,9 @@ def read_file(path: str | Path, split: str) -> RawSplit:
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
     # the identity is the digest of the bytes parsed, so it cannot describe a file that changed in between
-    return RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+    split_data = RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+    check_text_columns(split_data, text_fields, split)
+    return split_data
 
 
 _NOT_TEXT = ((bool, "a boolean"), ((int, float), "a number"), ((list, tuple), "a list"), (dict, "an object"),
@@ -123,38 +126,41 @@ def _rename_columns(task: TaskConfig, raw: RawSplit, split: str, problems: Probl
         raw.columns[new] = raw.columns.pop(old)
 
 
-def _read_files(task: TaskConfig) -> dict[str, RawSplit]:
+def _read_files(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:
+    """The splits that could be read; the problems of all of them are recorded in ``problems``."""
     paths = checked_split_files(task)  # both splits checked before either is read
-    problems, splits = ProblemCollector(), {}
+    splits = {}
     for split, path in paths.items():
         with problems.check():
             splits[split] = read_file(path, split)
-    problems.raise_if_any()
     return splits
 
 
-def load_raw_splits(task: TaskConfig) -> dict[str, RawSplit]:
-    """The train and validation splits of ``task`` as plain columns, from the first source configured,
-    with the column map applied and the text columns checked (every problem of both splits raised together)."""
+def _load_sources(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:
     kind = source_kind(task)
     if kind == "generator":
         from nlptune.data.demo import generate
 
         if task.generator != "demo":
             raise DataError(f"unknown task.generator '{task.generator}'", fix="use task.generator=demo, or null")
-        splits = {s: RawSplit(generate(s), f"generator:{task.generator}", generator_identity(task.generator, s))
-                  for s in SPLITS}
-    elif kind in ("files", "data_dir"):
-        splits = _read_files(task)
-    elif kind == "hub":
+        return {s: RawSplit(generate(s), f"generator:{task.generator}", generator_identity(task.generator, s))
+                for s in SPLITS}
+    if kind in ("files", "data_dir"):
+        return _read_files(task, problems)
+    if kind == "hub":
         from nlptune.data.hub import load_hub_splits
 
-        splits = load_hub_splits(task)
-    else:
-        raise DataError(f"task '{task.name}' has no data source",
-                        fix="set NLPTUNE_DATA_DIR=/path/to/data (a folder with <task>/train.jsonl and "
-                            "validation.jsonl), or task.train_file and task.validation_file, or task.hub_id")
+        return load_hub_splits(task)
+    raise DataError(f"task '{task.name}' has no data source",
+                    fix="set NLPTUNE_DATA_DIR=/path/to/data (a folder with <task>/train.jsonl and "
+                        "validation.jsonl), or task.train_file and task.validation_file, or task.hub_id")
+
+
+def load_raw_splits(task: TaskConfig) -> dict[str, RawSplit]:
+    """The train and validation splits of ``task`` as plain columns, from the first source configured,
+    with the column map applied and the text columns checked (every problem of both splits raised together)."""
     problems = ProblemCollector()
+    splits = _load_sources(task, problems)
     for split, raw in splits.items():
         _rename_columns(task, raw, split, problems)
         check_text_columns(raw, task.text_fields, split, problems)

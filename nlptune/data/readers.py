@@ -176,22 +176,27 @@ def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector
     return rows, lines
 
 
+def _not_parquet(err: Exception, path: Path, split: str) -> DataError:
+    return DataError(f"not a readable parquet file ({type(err).__name__}: {err})", file=str(path), split=split,
+                     fix="write the file again as parquet (e.g. pandas DataFrame.to_parquet), or use .jsonl/.csv")
+
+
 def read_parquet(raw: bytes, path: Path, split: str) -> dict[str, list]:
     """The columns of a parquet file given as bytes; a file that is not readable parquet is a `DataError`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(raw))
+        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        names = parquet.schema_arrow.names
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise DataError(f"not a readable parquet file ({type(err).__name__}: {err})", file=str(path), split=split,
-                        fix="write the file again as parquet (e.g. pandas DataFrame.to_parquet), or use .jsonl/.csv")
-    repeated = sorted(n for n, count in Counter(table.schema.names).items() if count > 1)
+        raise _not_parquet(err, path, split) from None
+    # checked before reading: pyarrow refuses or silently merges a repeated name depending on the call
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         raise DataError(f"the file repeats column name(s) {', '.join(map(repr, repeated))}", file=str(path),
                         split=split, fix="give every column a unique name")
     try:
-        return table.to_pydict()
-    except (pa.ArrowException, ValueError) as err:
-        raise DataError(f"cannot convert the parquet columns ({err})", file=str(path), split=split,
-                        fix="use plain string and number columns") from None
+        return parquet.read().to_pydict()
+    except (pa.ArrowException, OSError, ValueError) as err:  # e.g. a column chunk cut short
+        raise _not_parquet(err, path, split) from None

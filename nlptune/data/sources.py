@@ -107,7 +107,7 @@ def file_problem(path: Path, split: str, origin: str) -> DataError | None:
         return DataError(text, file=str(path), split=split, fix=fix)
 
     if not os.path.lexists(path):
-        return problem("file not found", f"check the path ({origin}; task.data_dir or NLPTUNE_DATA_DIR for a folder)")
+        return problem("file not found", f"check the path ({origin})")
     try:
         mode = path.stat().st_mode
     except OSError as err:
