@@ -5,13 +5,17 @@ from nlptune.config.errors import NlptuneError
 
 
 class DataError(NlptuneError):
+    """One data problem: what is wrong, where (file, split, line of a text file or row of a parquet file / JSON
+    array / hub split, column) and the fix."""
+
     def __init__(self, problem: str, *, fix: str, file: str | None = None, split: str | None = None,
-                 line: int | None = None, column: str | None = None):
+                 line: int | None = None, column: str | None = None, row: int | None = None):
         where = [f"{name} {value}" for name, value in
-                 (("file", file), ("split", split), ("line", line), ("column", column)) if value is not None]
+                 (("file", file), ("split", split), ("line", line), ("row", row), ("column", column))
+                 if value is not None]
         location = f" ({', '.join(where)})" if where else ""
         super().__init__(f"data error{location}: {problem}\n  fix: {fix}")
-        self.file, self.split, self.line, self.column = file, split, line, column
+        self.file, self.split, self.line, self.row, self.column = file, split, line, row, column
 
 
 class DataProblems(DataError):
@@ -28,8 +32,8 @@ class DataProblems(DataError):
             body += f"\n... and {extra} more (the first {len(self.problems)} are shown); fix these and run again"
         NlptuneError.__init__(self, body if count == 1 else f"{count} data problems:\n{body}")
         first = self.problems[0] if self.problems else None
-        self.file, self.split, self.line, self.column = (
-            (first.file, first.split, first.line, first.column) if first else (None, None, None, None))
+        for name in ("file", "split", "line", "row", "column"):
+            setattr(self, name, getattr(first, name, None))
 
 
 class ProblemCollector:

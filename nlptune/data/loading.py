@@ -38,6 +38,11 @@ class RawSplit:
         """The line (text files) or 1-based row number of row ``index``, for error messages."""
         return self.lines[index] if self.lines is not None and index < len(self.lines) else index + 1
 
+    def location(self, index: int) -> dict:
+        """``{"line": n}`` (text files) or ``{"row": n}`` (parquet, JSON array, hub, generator) of row
+        ``index``: the keyword of `DataError` that places it."""
+        return {"line" if self.lines is not None else "row": self.line_of(index)}
+
 
 def _to_columns(rows: list[dict]) -> dict[str, list]:
     names: dict[str, None] = {}
@@ -109,7 +114,7 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
                    if kind in ("a number", "a boolean") else
                    "join it into one string in the file, or point task.text_fields at the text column")
             collector.add(DataError(f"the text column holds {kind} ({shown}), not a string", file=raw.source,
-                                    split=split, line=raw.line_of(index), column=field, fix=fix))
+                                    split=split, column=field, fix=fix, **raw.location(index)))
     if problems is None:
         collector.raise_if_any()
 

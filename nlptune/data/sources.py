@@ -24,6 +24,11 @@ def _get(task: Any, key: str):
     return task.get(key) if isinstance(task, Mapping) else getattr(task, key, None)
 
 
+def _path(value: str) -> Path:
+    # a "~" after "key=" on a command line reaches us unexpanded: the shell expands it only at a word's start
+    return Path(os.path.expanduser(str(value)))
+
+
 def source_kind(task: Any) -> str:
     """Which source ``task`` reads: "generator", "files", "data_dir", "hub", or "none" (first configured)."""
     if _get(task, "generator"):
@@ -60,7 +65,7 @@ def same_split_identity(pinned: str, current: str) -> bool:
 
 def task_folder(task: Any) -> Path:
     """``<data_dir>/<task name>``: the folder a data_dir task reads its split files from."""
-    return Path(str(_get(task, "data_dir"))) / str(_get(task, "name"))
+    return _path(_get(task, "data_dir")) / str(_get(task, "name"))
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:
@@ -76,7 +81,7 @@ def find_split_file(folder: Path, split: str) -> Path | None:
 def split_files(task: Any) -> dict[str, Path | None]:
     """The file each split of a "files" or "data_dir" task is read from (None: not set / not found)."""
     if source_kind(task) == "files":
-        return {s: Path(str(_get(task, f"{s}_file"))) if _get(task, f"{s}_file") else None for s in SPLITS}
+        return {s: _path(_get(task, f"{s}_file")) if _get(task, f"{s}_file") else None for s in SPLITS}
     folder = task_folder(task)
     return {s: find_split_file(folder, s) for s in SPLITS}
 
@@ -159,7 +164,7 @@ def _data_dir_problems(task: Any, problems: ProblemCollector) -> bool:
     name, folder = _get(task, "name"), task_folder(task)
     contents = f"a folder per task, e.g. {name}/train.jsonl and {name}/validation.jsonl (or .json/.csv/.tsv/.parquet)"
     hub = f", or unset {origin} to load the task from the hub ({_get(task, 'hub_id')})" if _get(task, "hub_id") else ""
-    problem = _folder_problem(Path(data_dir), f"the data folder ({origin}={data_dir})",
+    problem = _folder_problem(_path(data_dir), f"the data folder ({origin}={data_dir})",
                               f"point {origin} at the folder that holds {contents}{hub}")
     problem = problem or _folder_problem(
         folder, f"the folder of task '{name}' inside the data folder ({origin}={data_dir})",

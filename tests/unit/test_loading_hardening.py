@@ -134,7 +134,7 @@ def test_parquet_list_column_used_as_text_is_refused(tmp_path):
     pq.write_table(pa.table({"text": [["a", "b"], ["c"]], "label": [1, 0]}), train)
     with pytest.raises(DataError, match="text column holds a list") as info:
         load_raw_splits(task(train_file=str(train), validation_file=str(jsonl(tmp_path / "v.jsonl", ROWS))))
-    assert [p.line for p in problems_of(info.value)] == [1, 2]
+    assert [p.row for p in problems_of(info.value)] == [1, 2] and "row 2, column text" in str(info.value)
 
 
 def test_many_problems_are_capped_with_a_count(tmp_path):
@@ -289,6 +289,14 @@ def test_data_dir_split_problems_are_reported_together(tmp_path):
     assert "this is a folder" in message and "no validation file" in message and "dev.jsonl" in message
 
 
+def test_tilde_in_a_configured_path_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    jsonl(tmp_path / "train.jsonl", ROWS)
+    jsonl(tmp_path / "validation.jsonl", ROWS)
+    splits = load_raw_splits(task(train_file="~/train.jsonl", validation_file="~/validation.jsonl"))
+    assert splits["train"].source == str(tmp_path / "train.jsonl")
+
+
 # --------------------------------------------------------------------------------------------- pins
 def test_pins_identify_splits_as_the_loader_does(tmp_path):
     folder = tmp_path / "t"
@@ -314,11 +322,25 @@ def test_hub_pin_taken_after_loading_matches_before_loading():
 
 
 # --------------------------------------------------------------------------------------------- offline hub
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
 @pytest.fixture
 def fresh_probe():
     network._probe.cache_clear()
     yield
     network._probe.cache_clear()
+
+
+@pytest.fixture
+def online(monkeypatch, fresh_probe):
+    """No offline switch and no proxy: whether the hub is reachable is up to the network probe."""
+    from huggingface_hub import constants
+
+    for name in network.OFFLINE_VARIABLES + PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    return constants
 
 
 def refused_port() -> int:
@@ -335,24 +357,26 @@ def test_offline_variable_makes_the_hub_unreachable(monkeypatch, fresh_probe):
     assert not status.reachable and "HF_DATASETS_OFFLINE=1" in status.reason
 
 
-def test_unreachable_endpoint_and_proxy_are_detected_quickly(monkeypatch, fresh_probe):
-    from huggingface_hub import constants
-
-    for name in network.OFFLINE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+def test_unreachable_endpoint_and_proxy_are_detected_quickly(monkeypatch, online):
     port = refused_port()
-    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(online, "ENDPOINT", f"http://127.0.0.1:{port}")
     start = time.monotonic()
     status = network.hub_status()
     assert not status.reachable and f"127.0.0.1:{port}" in status.reason
     assert time.monotonic() - start < 3
-    monkeypatch.setattr(constants, "ENDPOINT", "https://huggingface.co")
+    monkeypatch.setattr(online, "ENDPOINT", "https://huggingface.co")
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("NO_PROXY", "")
     assert f"127.0.0.1:{port}" in network.hub_status().reason  # the proxy is what a request would reach
+
+
+def test_the_hub_is_probed_once_per_process(monkeypatch, online):
+    monkeypatch.setattr(online, "ENDPOINT", f"http://127.0.0.1:{refused_port()}")
+    calls = []
+    real = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert [network.hub_reachable(), network.hub_reachable(), network.hub_reachable()] == [False] * 3
+    assert len(calls) == 1
 
 
 def test_offline_hub_restores_the_libraries_settings():
