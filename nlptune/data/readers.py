@@ -93,8 +93,8 @@ def _read_json_array(text: str, path: Path, split: str, problems: ProblemCollect
         return [], None
     for index, row in enumerate(value):
         if not isinstance(row, dict):
-            problems.add(DataError(f"element {index + 1} of the array is a {type(row).__name__}, not an object",
-                                   file=str(path), split=split, fix='make every element an object {"text": ...}'))
+            problems.add(DataError(f"the array holds a {type(row).__name__}, not an object", file=str(path),
+                                   split=split, row=index + 1, fix='make every element an object {"text": ...}'))
     return [row for row in value if isinstance(row, dict)], None
 
 
@@ -108,18 +108,8 @@ def _field_size_limit(limit: int):
         csv.field_size_limit(previous)
 
 
-def _header_problem(header: list[str], path: Path, split: str) -> DataError | None:
-    counts = Counter(name for name in header if name)
-    repeated = [name for name, n in counts.items() if n > 1]
-    if not repeated:
-        return None
-    where = "; ".join(f"{name!r} in columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}"
-                      for name in repeated)
-    return DataError(f"the header repeats column name(s): {where}", file=str(path), split=split, line=1,
-                     fix="give every column a unique name")
-
-
-def _csv_problem(err: csv.Error, start: int, line: int) -> tuple[str, str]:
+def _csv_problem(err: csv.Error, start: int) -> tuple[str, str]:
+    """What a csv error means for a user, and the fix; ``start`` is the line the row being read starts on."""
     text = str(err)
     if "unexpected end of data" in text:
         return (f'a quote (") opened in the row that starts on line {start} is never closed',
@@ -128,6 +118,28 @@ def _csv_problem(err: csv.Error, start: int, line: int) -> tuple[str, str]:
         return (f"text follows a closing quote ({text})",
                 'quote the whole field and double the quotes inside it: "say ""hi"" here"')
     return f"cannot parse this row: {text}", "fix the CSV syntax at that line"
+
+
+def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> list[str] | None:
+    """The column names on the first line, or None (no line at all, or a problem recorded)."""
+    where = dict(file=str(path), split=split, line=1)
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        problems.add(DataError(_csv_problem(err, 1)[0], fix="fix the header line", **where))
+        return None
+    if header == []:
+        problems.add(DataError("the first line is empty, but it must be the header (the column names)",
+                               fix="remove the blank line(s) before the header", **where))
+        return None
+    repeated = [name for name, n in Counter(name for name in header or () if name).items() if n > 1]
+    if repeated:
+        columns = "; ".join(f"{name!r} in columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}"
+                            for name in repeated)
+        problems.add(DataError(f"the header repeats column name(s): {columns}", fix="give every column a unique name",
+                               **where))
+        return None
+    return header
 
 
 def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
@@ -140,15 +152,8 @@ def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector
         # newline="" lets csv see the real line ends: a quoted CSV field keeps its newlines, and U+2028/NEL
         # inside a field do not end the row
         reader = csv.reader(io.StringIO(text, newline=""), **options)
-        try:
-            header = next(reader, None)
-        except csv.Error as err:
-            problems.add(DataError(_csv_problem(err, 1, 1)[0], line=1, fix="fix the header line", **where))
-            return [], []
-        problem = _header_problem(header or [], path, split)
-        if problem:
-            problems.add(problem)
-        if header is None or problem:
+        header = _read_header(reader, path, split, problems)
+        if not header:
             return [], []
         named = [(i, name) for i, name in enumerate(header) if name]
         end = reader.line_num  # a quoted field may span lines: a record starts after the previous one ends
@@ -158,7 +163,7 @@ def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector
             except StopIteration:
                 break
             except csv.Error as err:
-                problem, fix = _csv_problem(err, end + 1, reader.line_num)
+                problem, fix = _csv_problem(err, end + 1)
                 problems.add(DataError(problem, line=reader.line_num, fix=fix, **where))
                 end = reader.line_num
                 continue

@@ -150,9 +150,13 @@ def _data_dir_origin(data_dir: str) -> str:
 
 
 def _missing_split_problem(folder: Path, split: str) -> DataError:
-    names = sorted(p.name for p in folder.iterdir())[:12] if folder.is_dir() else []
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+        held = (f"; the folder holds: {', '.join(names[:12])}" + (f" and {len(names) - 12} more" if names[12:] else "")
+                if names else "; the folder is empty")
+    except OSError as err:  # e.g. a folder this user may not list
+        held = f"; the folder cannot be listed ({err.strerror or err})"
     looked = ", ".join(f"{split}{ext}" for ext in EXTENSIONS)
-    held = f"; the folder holds: {', '.join(names)}" if names else "; the folder is empty"
     return DataError(f"no {split} file (looked for {looked}){held}", file=str(folder), split=split,
                      fix=f"add the {split} split as {folder / (split + '.jsonl')} (or .json/.csv/.tsv/.parquet)")
 

@@ -76,6 +76,20 @@ def test_every_csv_problem_of_a_file_is_reported(tmp_path):
     assert "text follows a closing quote" in str(info.value) and "3 data problems" in str(info.value)
 
 
+def test_blank_line_before_the_header_is_named(tmp_path):
+    path = write(tmp_path / "train.csv", "\ntext,label\ngood,1\n")
+    with pytest.raises(DataError, match="the first line is empty, but it must be the header") as info:
+        read_file(path, "train")
+    assert info.value.line == 1
+
+
+def test_json_array_element_that_is_not_an_object_is_named_by_row(tmp_path):
+    path = write(tmp_path / "train.json", json.dumps([ROWS[0], "just text", ROWS[1]]))
+    with pytest.raises(DataError, match="the array holds a str, not an object") as info:
+        read_file(path, "train")
+    assert info.value.row == 2 and "row 2" in str(info.value)
+
+
 # --------------------------------------------------------------------------------------------- duplicate names
 @pytest.mark.parametrize("name, header", [("train.csv", "text,label,text\n"), ("train.tsv", "text\tlabel\ttext\n")])
 def test_header_with_duplicate_columns_is_refused(tmp_path, name, header):
