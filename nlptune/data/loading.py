@@ -5,7 +5,8 @@ the file formats are parsed in `nlptune.data.readers`. One load is one pass that
 together: both split files are checked (exist, are files, readable) before either is read, then each file
 is parsed to the end, then the task's text columns are checked; nothing is trained on a text that is not one.
 
-Text columns hold strings. A null is an empty text (like an empty CSV cell). A number, boolean, list or
+Text columns hold strings. A null is an empty text (like an empty CSV cell), but a JSON row that lacks the
+key of a text column which other rows have is refused (a misspelt key). A number, boolean, list or
 object (a JSON list or dict, a parquet list or struct) in a text column is refused with its line: it is
 almost always the wrong column (task.text_fields) or a file written wrongly, and turning it into a string
 would train on text like "[1, 2]" or "True". Write it as a JSON string if it is meant as text.
@@ -15,7 +16,7 @@ Standard library only at import time: parquet and hub datasets load pyarrow / da
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -33,6 +34,7 @@ class RawSplit:
     source: str  # file path, "hub:<id>/<config>" or "generator:<name>"
     sha256: str  # of the file bytes, or an identity string for generated / hub data (see nlptune.data.sources)
     lines: list[int] | None = None  # the file line each row starts on (text files); else rows count from 1
+    absent: dict[str, list[int]] = field(default_factory=dict)  # JSON rows lacking a key other rows have
 
     def line_of(self, index: int) -> int:
         """The line (text files) or 1-based row number of row ``index``, for error messages."""
@@ -44,11 +46,13 @@ class RawSplit:
         return {"line" if self.lines is not None else "row": self.line_of(index)}
 
 
-def _to_columns(rows: list[dict]) -> dict[str, list]:
+def _to_columns(rows: list[dict]) -> tuple[dict[str, list], dict[str, list[int]]]:
+    """Columns of ``rows`` (a key a row lacks is None there), and per column the rows that lack it."""
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    return {name: [row.get(name) for row in rows] for name in names}
+    absent = {name: [i for i, row in enumerate(rows) if name not in row] for name in names}
+    return {name: [row.get(name) for row in rows] for name in names}, {k: v for k, v in absent.items() if v}
 
 
 def _read_bytes(path: Path, split: str) -> bytes:
@@ -69,19 +73,20 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
         raise problem
     raw = _read_bytes(path, split)
     problems = ProblemCollector()
-    lines = None
+    lines, absent = None, {}
     if path.suffix.lower() == ".parquet":
         columns = readers.read_parquet(raw, path, split)
     else:
         text = readers.decode(raw, path, split, problems)
         parse = readers.read_delimited if path.suffix.lower() in (".csv", ".tsv") else readers.read_json
         rows, lines = parse(text, path, split, problems) if text is not None else ([], None)
-        columns = _to_columns(rows)
+        columns, absent = _to_columns(rows)
     problems.raise_if_any()
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
     # the identity is the digest of the bytes parsed, so it cannot describe a file that changed in between
-    split_data = RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+    split_data = RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines,
+                          absent=absent)
     check_text_columns(split_data, text_fields, split)
     return split_data
 
@@ -104,8 +109,12 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
     """Refuse every row whose text column holds something other than a string or null (see the module doc).
     Records into ``problems`` when given, else raises them all; a missing column is left to the label checks."""
     collector = problems if problems is not None else ProblemCollector()
-    for field in text_fields:
-        for index, value in enumerate(raw.columns.get(field) or ()):
+    for name in text_fields:
+        for index in raw.absent.get(name, ()):  # a misspelt key would otherwise be trained on as an empty text
+            collector.add(DataError(f"the row has no '{name}' key, though other rows have it", file=raw.source,
+                                    split=split, column=name, fix=f"add \"{name}\" to that row (or fix its spelling)",
+                                    **raw.location(index)))
+        for index, value in enumerate(raw.columns.get(name) or ()):
             kind = _not_text(value)
             if kind is None:
                 continue
@@ -114,7 +123,7 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
                    if kind in ("a number", "a boolean") else
                    "join it into one string in the file, or point task.text_fields at the text column")
             collector.add(DataError(f"the text column holds {kind} ({shown}), not a string", file=raw.source,
-                                    split=split, column=field, fix=fix, **raw.location(index)))
+                                    split=split, column=name, fix=fix, **raw.location(index)))
     if problems is None:
         collector.raise_if_any()
 
@@ -129,6 +138,8 @@ def _rename_columns(task: TaskConfig, raw: RawSplit, split: str, problems: Probl
                                    fix="rename to a free name, or drop the mapping and use the column as it is"))
             continue
         raw.columns[new] = raw.columns.pop(old)
+        if old in raw.absent:
+            raw.absent[new] = raw.absent.pop(old)
 
 
 def _read_files(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:

@@ -99,6 +99,11 @@ def hub_status(timeout: float = PROBE_TIMEOUT_S) -> HubStatus:
     return HubStatus(not problem, f"the hub {endpoint} is unreachable: {problem}" if problem else "")
 
 
+def forget_hub_probe() -> None:
+    """Probe the network again on the next `hub_status` (e.g. after the network came back, or in tests)."""
+    _probe.cache_clear()
+
+
 def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     """True when the Hugging Face hub can be used now (see `hub_status`)."""
     return hub_status(timeout).reachable

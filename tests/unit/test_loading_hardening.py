@@ -140,6 +140,14 @@ def test_text_column_holding_lists_objects_numbers_is_refused_per_row(tmp_path):
     assert "task.text_fields" in message
 
 
+def test_json_row_lacking_the_text_key_is_refused_not_trained_as_empty(tmp_path):
+    train = write(tmp_path / "train.jsonl", '{"text": "a", "label": 1}\n{"txet": "b", "label": 0}\n'
+                                            '{"text": null, "label": 0}\n')
+    with pytest.raises(DataError, match="the row has no 'text' key, though other rows have it") as info:
+        load_raw_splits(task(train_file=str(train), validation_file=str(jsonl(tmp_path / "v.jsonl", ROWS))))
+    assert [p.line for p in problems_of(info.value)] == [2]  # the explicit null on line 3 is an empty text
+
+
 def test_parquet_list_column_used_as_text_is_refused(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -341,9 +349,9 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "http
 
 @pytest.fixture
 def fresh_probe():
-    network._probe.cache_clear()
+    network.forget_hub_probe()
     yield
-    network._probe.cache_clear()
+    network.forget_hub_probe()
 
 
 @pytest.fixture
