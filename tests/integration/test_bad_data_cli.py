@@ -8,6 +8,8 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 WORDS = ["good film", "bad film", "great story", "dull plot", "fine acting", "awful script", "nice music",
          "boring ending"]
 
@@ -47,18 +49,34 @@ def test_missing_file_and_folder_checked_before_reading(run_cli, tmp_path):
             f"file {folder}, split validation", "this is a folder")
 
 
-def test_tsv_with_quotes_trains_on_the_text_as_written(run_cli, tmp_path):
+@pytest.fixture(scope="module")
+def tsv_run(run_cli, tmp_path_factory) -> Path:
+    """A run trained for one step on a TSV whose first row starts with a quote."""
+    folder = tmp_path_factory.mktemp("tsv")
     # CSV quoting would make the first row's quote swallow every line after it into one field
     rows = [f'"{WORDS[0]}\t0'] + [f"{WORDS[i % 8]}\t{i % 2}" for i in range(1, 16)]
-    train_file = tmp_path / "train.tsv"
+    train_file, validation = folder / "train.tsv", folder / "validation.tsv"
     train_file.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
-    validation = tmp_path / "validation.tsv"
     validation.write_text("text\tlabel\n" + "\n".join(rows[:6]) + "\n")
-    out = tmp_path / "out"
+    out = folder / "out"
     result = train(run_cli, train_file, validation, out, "model.min_frequency=1")
     assert result.returncode == 0, result.stderr[-3000:]
-    vocab = json.loads((out / "best" / "tokenizer.json").read_text())["model"]["vocab"]
-    assert '"' in vocab  # the quote is a character of the text, not CSV syntax that swallowed rows
+    return out
+
+
+def test_tsv_with_quotes_trains_on_the_text_as_written(tsv_run):
+    vocab = json.loads((tsv_run / "best" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert '"' in vocab  # the quote is a character of the text, not CSV syntax
+
+
+def test_predict_refuses_an_input_whose_text_is_a_list(run_cli, tsv_run, tmp_path):
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"text": "good film"}\n{"text": ["good", "film"]}\n')
+    output = tmp_path / "predictions.jsonl"
+    result = run_cli(["predict", str(tsv_run), "--input", str(inputs), "--output", str(output)], timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"file {inputs}, split input, line 2, column text" in result.stderr and "holds a list" in result.stderr
+    assert not output.exists()
 
 
 def test_forgotten_data_dir_without_network_fails_at_once(run_cli, tmp_path):
