@@ -165,13 +165,14 @@ def _data_dir_problems(task: Any, problems: ProblemCollector) -> bool:
     """Report a missing or wrong data folder / task folder; True when the split files can be looked for."""
     data_dir = str(_get(task, "data_dir"))
     origin = _data_dir_origin(data_dir)
+    shown = data_dir if os.path.isabs(data_dir) else f"{data_dir}, resolved to {_path(data_dir).resolve()}"
     name, folder = _get(task, "name"), task_folder(task)
     contents = f"a folder per task, e.g. {name}/train.jsonl and {name}/validation.jsonl (or .json/.csv/.tsv/.parquet)"
     hub = f", or unset {origin} to load the task from the hub ({_get(task, 'hub_id')})" if _get(task, "hub_id") else ""
-    problem = _folder_problem(_path(data_dir), f"the data folder ({origin}={data_dir})",
+    problem = _folder_problem(_path(data_dir), f"the data folder ({origin}={shown})",
                               f"point {origin} at the folder that holds {contents}{hub}")
     problem = problem or _folder_problem(
-        folder, f"the folder of task '{name}' inside the data folder ({origin}={data_dir})",
+        folder, f"the folder of task '{name}' inside the data folder ({origin}={shown})",
         f"create {folder}/ with train.jsonl and validation.jsonl (or .json/.csv/.tsv/.parquet), or point "
         f"{origin} at the folder that holds {name}/{hub}")
     if problem:
