@@ -65,7 +65,8 @@ def _connect_target(endpoint: str) -> tuple[str, int]:
 
 @functools.lru_cache(maxsize=8)
 def _probe(host: str, port: int, timeout: float) -> str:
-    """"" when a TCP connection to host:port opens within ``timeout`` seconds, else why not (cached per target).
+    """Why a TCP connection to host:port does not open within ``timeout`` seconds; "" when it does.
+    Cached per target: the network is probed once per process.
 
     The connection runs in a daemon thread: name resolution has no timeout of its own in the socket module,
     and a hanging DNS server must not hold the caller longer than ``timeout``."""
