@@ -5,23 +5,35 @@ from nlptune.config.errors import NlptuneError
 
 
 class DataError(NlptuneError):
+    """One data problem: what is wrong, where (file, split, line of a text file or row of a parquet file / JSON
+    array / hub split, column) and the fix."""
+
     def __init__(self, problem: str, *, fix: str, file: str | None = None, split: str | None = None,
-                 line: int | None = None, column: str | None = None):
+                 line: int | None = None, column: str | None = None, row: int | None = None):
         where = [f"{name} {value}" for name, value in
-                 (("file", file), ("split", split), ("line", line), ("column", column)) if value is not None]
+                 (("file", file), ("split", split), ("line", line), ("row", row), ("column", column))
+                 if value is not None]
         location = f" ({', '.join(where)})" if where else ""
         super().__init__(f"data error{location}: {problem}\n  fix: {fix}")
-        self.file, self.split, self.line, self.column = file, split, line, column
+        self.file, self.split, self.line, self.row, self.column = file, split, line, row, column
 
 
-class DataProblems(NlptuneError):
-    """Several data problems found in one pass, reported together (each a `DataError`)."""
+class DataProblems(DataError):
+    """Several data problems found in one pass, reported together (each a `DataError`).
 
-    def __init__(self, problems: list[DataError]):
-        self.problems = list(problems)
-        count = len(self.problems)
+    A `DataError` itself, so ``except DataError`` catches it; its file/split/line/column are the first
+    problem's (the whole location when there is one problem)."""
+
+    def __init__(self, problems: list[DataError], extra: int = 0):
+        self.problems, self.extra = list(problems), extra
+        count = len(self.problems) + extra
         body = "\n".join(str(p) for p in self.problems)
-        super().__init__(body if count == 1 else f"{count} data problems:\n{body}")
+        if extra:
+            body += f"\n... and {extra} more (the first {len(self.problems)} are shown); fix these and run again"
+        NlptuneError.__init__(self, body if count == 1 else f"{count} data problems:\n{body}")
+        first = self.problems[0] if self.problems else None
+        for name in ("file", "split", "line", "row", "column"):
+            setattr(self, name, getattr(first, name, None))
 
 
 class ProblemCollector:
@@ -36,10 +48,18 @@ class ProblemCollector:
         self.extra = 0
 
     def add(self, error: DataError) -> None:
-        if len(self.problems) < self.limit:
+        if isinstance(error, DataProblems):
+            for problem in error.problems:
+                self.add(problem)
+            self.extra += error.extra
+        elif len(self.problems) < self.limit:
             self.problems.append(error)
         else:
             self.extra += 1
+
+    def __len__(self) -> int:
+        """How many problems were found (reported or only counted)."""
+        return len(self.problems) + self.extra
 
     def check(self):
         import contextlib
@@ -48,19 +68,11 @@ class ProblemCollector:
         def guard():
             try:
                 yield
-            except DataProblems as err:
-                for problem in err.problems:
-                    self.add(problem)
             except DataError as err:
                 self.add(err)
 
         return guard()
 
     def raise_if_any(self) -> None:
-        if not self.problems:
-            return
-        problems = list(self.problems)
-        if self.extra:
-            problems.append(DataError(f"... and {self.extra} more problems of the same kinds",
-                                      fix="fix the ones above and run again"))
-        raise DataProblems(problems)
+        if self.problems:
+            raise DataProblems(self.problems, self.extra)

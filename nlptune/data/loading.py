@@ -1,181 +1,184 @@
 """Load the raw splits of a task: built-in generator, explicit files, a local data folder, or the hub.
 
-Local text files are read with the standard library so that a broken row is reported with its line
-number; parquet files and hub datasets go through `datasets`.
+Which source and which files a task reads is decided in `nlptune.data.sources` (recipe pins ask the same);
+the file formats are parsed in `nlptune.data.readers`. One load is one pass that reports every problem
+together: both split files are checked (exist, are files, readable) before either is read, then each file
+is parsed to the end, then the task's text columns are checked; nothing is trained on a text that is not one.
+
+Text columns hold strings. A null is an empty text (like an empty CSV cell), but a JSON row that lacks the
+key of a text column which other rows have is refused (a misspelt key). A number, boolean, list or
+object (a JSON list or dict, a parquet list or struct) in a text column is refused with its line: it is
+almost always the wrong column (task.text_fields) or a file written wrongly, and turning it into a string
+would train on text like "[1, 2]" or "True". Write it as a JSON string if it is meant as text.
+
+Standard library only at import time: parquet and hub datasets load pyarrow / datasets when used.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from nlptune.config.schema import TaskConfig
-from nlptune.data.errors import DataError
-from nlptune.utils.files import sha256_file
+from nlptune.data import readers
+from nlptune.data.errors import DataError, ProblemCollector
+from nlptune.data.sources import EXTENSIONS, SPLITS, checked_split_files, file_problem, generator_identity, source_kind
 
-EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
-SPLITS = ("train", "validation")
+__all__ = ["EXTENSIONS", "SPLITS", "RawSplit", "read_file", "check_text_columns", "load_raw_splits"]
 
 
 @dataclass
 class RawSplit:
     columns: dict[str, list]
-    source: str  # file path, "hub:<id>" or "generator:<name>"
-    sha256: str  # of the file bytes, or an identity string for generated / hub data
+    source: str  # file path, "hub:<id>/<config>" or "generator:<name>"
+    sha256: str  # of the file bytes, or an identity string for generated / hub data (see nlptune.data.sources)
     lines: list[int] | None = None  # the file line each row starts on (text files); else rows count from 1
+    absent: dict[str, list[int]] = field(default_factory=dict)  # JSON rows lacking a key other rows have
 
     def line_of(self, index: int) -> int:
         """The line (text files) or 1-based row number of row ``index``, for error messages."""
         return self.lines[index] if self.lines is not None and index < len(self.lines) else index + 1
 
-
-def _decode(path: Path, split: str) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")  # accepts a BOM
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"bytes that are not UTF-8 at offset {err.start}", file=str(path), split=split, line=line,
-                        fix="re-encode the file as UTF-8") from None
+    def location(self, index: int) -> dict:
+        """``{"line": n}`` (text files) or ``{"row": n}`` (parquet, JSON array, hub, generator) of row
+        ``index``: the keyword of `DataError` that places it."""
+        return {"line" if self.lines is not None else "row": self.line_of(index)}
 
 
-def _read_jsonl(path: Path, split: str) -> tuple[list[dict], list[int] | None]:
-    text = _decode(path, split)
-    if path.suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            return json.loads(text), None
-        except json.JSONDecodeError as err:
-            raise DataError(f"malformed JSON: {err.msg}", file=str(path), split=split, line=err.lineno,
-                            fix="fix the JSON syntax at that line") from None
-    rows, lines = [], []
-    # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
-    # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"malformed JSON line: {err.msg}", file=str(path), split=split, line=number,
-                            fix="make every line one JSON object") from None
-        if not isinstance(row, dict):
-            raise DataError(f"expected a JSON object, got {type(row).__name__}", file=str(path), split=split,
-                            line=number, fix="make every line one JSON object like {\"text\": ..., \"label\": ...}")
-        rows.append(row)
-        lines.append(number)
-    return rows, lines
-
-
-def _read_delimited(path: Path, split: str) -> tuple[list[dict], list[int]]:
-    text = _decode(path, split)
-    # newline="" lets csv see the real line ends: quoted fields keep their newlines, and U+2028/NEL inside a
-    # field do not end the row
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
-    try:
-        header = next(reader)
-    except StopIteration:
-        return [], []
-    rows, lines = [], []
-    end = reader.line_num  # a quoted field may span lines: a record starts after the previous one ends
-    for row in reader:
-        start, end = end + 1, reader.line_num
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise DataError(f"row has {len(row)} fields but the header has {len(header)}", file=str(path),
-                            split=split, line=start, fix="quote fields that contain the delimiter")
-        rows.append(dict(zip(header, row)))
-        lines.append(start)
-    return rows, lines
-
-
-def _read_parquet(path: Path) -> dict[str, list]:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path).to_pydict()
-
-
-def _to_columns(rows: list[dict]) -> dict[str, list]:
+def _to_columns(rows: list[dict]) -> tuple[dict[str, list], dict[str, list[int]]]:
+    """Columns of ``rows`` (a key a row lacks is None there), and per column the rows that lack it."""
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    return {name: [row.get(name) for row in rows] for name in names}
+    absent = {name: [i for i, row in enumerate(rows) if name not in row] for name in names}
+    return {name: [row.get(name) for row in rows] for name in names}, {k: v for k, v in absent.items() if v}
 
 
-def read_file(path: str | Path, split: str) -> RawSplit:
-    """Read one local data file into columns, with clear errors for missing, empty or malformed files."""
+def _read_bytes(path: Path, split: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:  # permission, a folder, removed since it was checked...
+        raise DataError(f"cannot read the file: {err.strerror or err}", file=str(path), split=split,
+                        fix="check that the file exists and this user can read it") from None
+
+
+def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), origin: str | None = None) -> RawSplit:
+    """Read one local data file into columns; every problem in it (missing, not a file, unreadable, not UTF-8,
+    malformed lines, wrong field counts, repeated column names, no rows, and with ``text_fields`` a text
+    column that holds no text) is raised together. ``origin`` names where the path came from, for the fix."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", file=str(path), split=split,
-                        fix=f"check the path (task.{split}_file, task.data_dir or NLPTUNE_DATA_DIR)")
-    if path.suffix not in EXTENSIONS:
-        raise DataError(f"unsupported file type '{path.suffix}'", file=str(path), split=split,
-                        fix=f"use one of {', '.join(EXTENSIONS)}")
-    lines = None
-    if path.suffix == ".parquet":
-        columns = _read_parquet(path)
+    problem = file_problem(path, split, origin or (f"task.{split}_file" if split in SPLITS else "the path given"))
+    if problem:
+        raise problem
+    raw = _read_bytes(path, split)
+    problems = ProblemCollector()
+    lines, absent = None, {}
+    if path.suffix.lower() == ".parquet":
+        columns = readers.read_parquet(raw, path, split)
     else:
-        reader = _read_delimited if path.suffix in (".csv", ".tsv") else _read_jsonl
-        rows, lines = reader(path, split)
-        columns = _to_columns(rows)
+        text = readers.decode(raw, path, split, problems)
+        parse = readers.read_delimited if path.suffix.lower() in (".csv", ".tsv") else readers.read_json
+        rows, lines = parse(text, path, split, problems) if text is not None else ([], None)
+        columns, absent = _to_columns(rows)
+    problems.raise_if_any()
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
-    return RawSplit(columns=columns, source=str(path), sha256=sha256_file(path), lines=lines)
+    # the identity is the digest of the bytes parsed, so it cannot describe a file that changed in between
+    split_data = RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines,
+                          absent=absent)
+    check_text_columns(split_data, text_fields, split)
+    return split_data
 
 
-def _find_in_dir(data_dir: str, task: str, split: str) -> Path:
-    folder = Path(data_dir) / task
-    for ext in EXTENSIONS:
-        candidate = folder / f"{split}{ext}"
-        if candidate.is_file():
-            return candidate
-    raise DataError(f"no {split} file in {folder}", file=str(folder / f"{split}.jsonl"), split=split,
-                    fix=f"put {split}.jsonl (or .csv/.tsv/.parquet) there, or unset NLPTUNE_DATA_DIR / task.data_dir "
-                        "to load from the hub")
+_NOT_TEXT = ((bool, "a boolean"), ((int, float), "a number"), ((list, tuple), "a list"), (dict, "an object"),
+             ((bytes, bytearray), "bytes"))
 
 
-def _load_hub(task: TaskConfig) -> dict[str, RawSplit]:
-    import datasets
+def _not_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return None
+    for types, name in _NOT_TEXT:
+        if isinstance(value, types):
+            return name
+    return f"a {type(value).__name__}"
 
-    try:
-        loaded = datasets.load_dataset(task.hub_id, task.hub_config, revision=task.hub_revision)
-    except Exception as err:  # network, missing dataset, missing revision: all surface to the user alike
-        raise DataError(f"could not load '{task.hub_id}' ({task.hub_config}) from the hub: {err}",
-                        fix="check the network, or use local files with NLPTUNE_DATA_DIR / task.train_file") from None
-    revision = task.hub_revision or "unpinned"
-    out = {}
-    for split, name in (("train", task.train_split), ("validation", task.validation_split)):
-        if name not in loaded:
-            raise DataError(f"the hub dataset has no split '{name}' (it has {', '.join(loaded)})", split=split,
-                            fix=f"set task.{split}_split to one of them")
-        out[split] = RawSplit(columns=loaded[name].to_dict(), source=f"hub:{task.hub_id}/{task.hub_config}",
-                              sha256=f"hub:{task.hub_id}:{task.hub_config}:{revision}:{loaded[name]._fingerprint}")
-    return out
+
+def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
+                       problems: ProblemCollector | None = None) -> None:
+    """Refuse every row whose text column holds something other than a string or null (see the module doc).
+    Records into ``problems`` when given, else raises them all; a missing column is left to the label checks."""
+    collector = problems if problems is not None else ProblemCollector()
+    for name in text_fields:
+        for index in raw.absent.get(name, ()):  # a misspelt key would otherwise be trained on as an empty text
+            collector.add(DataError(f"the row has no '{name}' key, though other rows have it", file=raw.source,
+                                    split=split, column=name, fix=f"add \"{name}\" to that row (or fix its spelling)",
+                                    **raw.location(index)))
+        for index, value in enumerate(raw.columns.get(name) or ()):
+            kind = _not_text(value)
+            if kind is None:
+                continue
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            fix = ("write it as a JSON string if it is meant as text, or point task.text_fields at the text column"
+                   if kind in ("a number", "a boolean") else
+                   "join it into one string in the file, or point task.text_fields at the text column")
+            collector.add(DataError(f"the text column holds {kind} ({shown}), not a string", file=raw.source,
+                                    split=split, column=name, fix=fix, **raw.location(index)))
+    if problems is None:
+        collector.raise_if_any()
+
+
+def _rename_columns(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCollector) -> None:
+    for old, new in task.column_map.items():
+        if old not in raw.columns or old == new:
+            continue
+        if new in raw.columns:  # renaming would silently replace a column the file already has
+            problems.add(DataError(f"task.column_map renames '{old}' to '{new}', but there is a column '{new}' "
+                                   "already", file=raw.source, split=split, column=new,
+                                   fix="rename to a free name, or drop the mapping and use the column as it is"))
+            continue
+        raw.columns[new] = raw.columns.pop(old)
+        if old in raw.absent:
+            raw.absent[new] = raw.absent.pop(old)
+
+
+def _read_files(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:
+    """The splits that could be read; the problems of all of them are recorded in ``problems``."""
+    paths = checked_split_files(task)  # both splits checked before either is read
+    splits = {}
+    for split, path in paths.items():
+        with problems.check():
+            splits[split] = read_file(path, split)
+    return splits
+
+
+def _load_sources(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:
+    kind = source_kind(task)
+    if kind == "generator":
+        from nlptune.data.demo import generate
+
+        if task.generator != "demo":
+            raise DataError(f"unknown task.generator '{task.generator}'", fix="use task.generator=demo, or null")
+        return {s: RawSplit(generate(s), f"generator:{task.generator}", generator_identity(task.generator, s))
+                for s in SPLITS}
+    if kind in ("files", "data_dir"):
+        return _read_files(task, problems)
+    if kind == "hub":
+        from nlptune.data.hub import load_hub_splits
+
+        return load_hub_splits(task)
+    raise DataError(f"task '{task.name}' has no data source",
+                    fix="set NLPTUNE_DATA_DIR=/path/to/data (a folder with <task>/train.jsonl and "
+                        "validation.jsonl), or task.train_file and task.validation_file, or task.hub_id")
 
 
 def load_raw_splits(task: TaskConfig) -> dict[str, RawSplit]:
-    """The train and validation splits of ``task`` as plain columns, from the first source configured."""
-    if task.generator == "demo":
-        from nlptune.data.demo import generate
-
-        splits = {s: RawSplit(generate(s), "generator:demo", f"generator:demo:v1:{s}") for s in SPLITS}
-    elif task.train_file or task.validation_file:
-        if not (task.train_file and task.validation_file):
-            missing = "validation_file" if task.train_file else "train_file"
-            raise DataError(f"task.{missing} is not set", fix=f"set task.{missing}=PATH as well")
-        splits = {"train": read_file(task.train_file, "train"),
-                  "validation": read_file(task.validation_file, "validation")}
-    elif task.data_dir:
-        splits = {s: read_file(_find_in_dir(task.data_dir, task.name, s), s) for s in SPLITS}
-    elif task.hub_id:
-        splits = _load_hub(task)
-    else:
-        raise DataError(f"task '{task.name}' has no data source",
-                        fix="set task.train_file and task.validation_file, or NLPTUNE_DATA_DIR, or task.hub_id")
-    for raw in splits.values():
-        for old, new in task.column_map.items():
-            if old in raw.columns:
-                raw.columns[new] = raw.columns.pop(old)
+    """The train and validation splits of ``task`` as plain columns, from the first source configured,
+    with the column map applied and the text columns checked (every problem of both splits raised together)."""
+    problems = ProblemCollector()
+    splits = _load_sources(task, problems)
+    for split, raw in splits.items():
+        _rename_columns(task, raw, split, problems)
+        check_text_columns(raw, task.text_fields, split, problems)
+    problems.raise_if_any()
     return splits

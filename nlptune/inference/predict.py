@@ -49,7 +49,7 @@ class LoadedRun:
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int = 128) -> dict:
         """Metrics of the best model on a split of the run's task, or on a labelled file."""
         task = self.config.task
-        raw = read_file(file, split) if file else load_raw_splits(task)[split]
+        raw = read_file(file, split, task.text_fields, origin="--file") if file else load_raw_splits(task)[split]
         examples = to_examples(task, raw, split, self.info["label_names"], None)
         loader = self._loader(examples.texts, examples.labels, batch_size)
         return evaluate(self.model, loader, metrics=self.info["metrics"], regression=self.regression)
@@ -81,7 +81,7 @@ class LoadedRun:
 
 def read_inputs(path: str, text_fields: list[str]) -> list[list[str]]:
     """Texts to predict from a jsonl/csv/tsv/parquet file with the task's text columns (labels optional)."""
-    raw = read_file(path, "input")
+    raw = read_file(path, "input", text_fields, origin="--input")
     missing = [f for f in text_fields if f not in raw.columns]
     if missing:
         raise NlptuneError(f"{path}: column(s) {missing} not found; columns present: {', '.join(raw.columns)}. "

@@ -1,8 +1,8 @@
 """Pins of a recipe: what a result depends on besides its config, and how the current machine differs.
 
 - packages: the installed versions of nlptune, torch, transformers, datasets and accelerate;
-- data: per split, the sha256 of the local file read, or the hub dataset identity
-  (``hub:<id>:<config>:<revision>[:<fingerprint>]``), or the built-in generator's identity;
+- data: per split, the identity `nlptune.data.sources` gives it (the sha256 of the local file read, the hub
+  dataset ``hub:<id>:<config>:<revision>[:<fingerprint>]``, or the built-in generator's identity);
 - model (pretrained models only): ``name_or_path``, the hub ``revision`` (commit) when known, and the
   ``sha256`` of the model folder when it is local.
 
@@ -19,12 +19,10 @@ from typing import Mapping
 
 from nlptune.config.names import is_pretrained
 from nlptune.config.sources import resolve_model_source
-from nlptune.utils.files import sha256_file  # the same digest the data loader records
+from nlptune.data.sources import SPLITS, same_split_identity, split_identity
+from nlptune.utils.files import sha256_file
 
 PIN_PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate")
-# the order nlptune.data.loading.load_raw_splits reads sources in, and the extensions it looks for
-DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
-SPLITS = ("train", "validation")
 
 
 # ------------------------------------------------------------------------------------------ hashing
@@ -49,32 +47,11 @@ def package_pins() -> dict[str, str | None]:
     return {name: versions.get(name) for name in PIN_PACKAGES}
 
 
-def _data_file(task: Mapping, split: str) -> Path | None:
-    explicit = task.get(f"{split}_file")
-    if explicit:
-        return Path(explicit)
-    folder = Path(task["data_dir"]) / str(task.get("name"))
-    for ext in DATA_EXTENSIONS:
-        if (folder / f"{split}{ext}").is_file():
-            return folder / f"{split}{ext}"
-    return None
-
-
 def data_pins(task: Mapping) -> dict[str, str]:
-    """What each split of ``task`` (plain config) would be read from, identified as the loader records it.
-
-    Hub data is identified up to its revision only: its fingerprint is known after loading.
-    """
-    if task.get("generator"):
-        return {s: f"generator:{task['generator']}:v1:{s}" for s in SPLITS}
-    if task.get("train_file") or task.get("validation_file") or task.get("data_dir"):
-        pins = {}
-        for split in SPLITS:
-            path = _data_file(task, split)
-            pins[split] = sha256_file(path) if path is not None and path.is_file() else f"missing:{path}"
-        return pins
-    revision = task.get("hub_revision") or "unpinned"
-    return {s: f"hub:{task.get('hub_id')}:{task.get('hub_config')}:{revision}" for s in SPLITS}
+    """What each split of ``task`` (plain config) would be read from, identified as the loader records it
+    (`nlptune.data.sources.split_identity`). Hub data is identified up to its revision only: its fingerprint
+    is known after loading."""
+    return {split: split_identity(task, split) for split in SPLITS}
 
 
 def hub_commit(repo_id: str, revision: str | None) -> str | None:
@@ -108,13 +85,6 @@ def model_pin(model: Mapping) -> dict | None:
 
 
 # ------------------------------------------------------------------------------------------ drift
-def _same_data(pinned: str, current: str) -> bool:
-    if pinned.startswith("hub:") and current.startswith("hub:"):
-        # a pin taken after loading carries the dataset fingerprint; before loading only the revision is known
-        return pinned == current or pinned.startswith(current + ":")
-    return pinned == current
-
-
 def drift(pins: Mapping, plain: Mapping) -> list[dict]:
     """Differences between a recipe's ``pins`` and this machine for the config ``plain`` about to run:
     ``[{"pin": "pins.packages.torch", "expected": ..., "found": ...}, ...]`` (empty when nothing drifted)."""
@@ -127,7 +97,7 @@ def drift(pins: Mapping, plain: Mapping) -> list[dict]:
     current = data_pins(plain.get("task") or {})
     for split, expected in (pins.get("data") or {}).items():
         found = current.get(split)
-        if expected is not None and (found is None or not _same_data(str(expected), found)):
+        if expected is not None and (found is None or not same_split_identity(str(expected), found)):
             out.append({"pin": f"pins.data.{split}", "expected": expected, "found": found})
     pinned_model = pins.get("model")
     if pinned_model:

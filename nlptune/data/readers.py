@@ -1,0 +1,207 @@
+"""Parsers of the local file formats: JSON lines (or one JSON array), CSV, TSV and parquet.
+
+Each parser reads the whole file and records every problem it finds (with its line) in a `ProblemCollector`
+instead of stopping at the first, so one run reports all that is wrong with a file.
+
+- CSV follows RFC 4180: fields may be quoted, a quoted field may span lines, ``""`` is a quote inside one;
+  a quote left open or text after a closing quote is an error (csv's strict mode), never silently merged.
+- TSV has no quoting at all: a ``"`` is an ordinary character, a backslash too (no escapes), a row is one line.
+- A header (or parquet schema, or JSON object) that repeats a column name is refused: which one would be
+  meant cannot be known. Columns whose header name is empty (e.g. a pandas index) are skipped.
+- Field size is bounded by the file, which is read whole anyway: csv's default 128 KiB field limit is lifted
+  for the parse, so a long document is read rather than refused.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+from nlptune.data.errors import DataError, ProblemCollector
+
+Rows = tuple[list[dict], list[int] | None]  # rows, and the line each starts on (None: no lines, e.g. JSON array)
+
+
+def decode(raw: bytes, path: Path, split: str, problems: ProblemCollector) -> str | None:
+    """The UTF-8 text of ``raw`` (a BOM is dropped), or None after recording every line that is not UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            problems.add(DataError(f"bytes that are not UTF-8 at column {err.start + 1} ({line[err.start:err.end]!r})",
+                                   file=str(path), split=split, line=number, fix="re-encode the file as UTF-8"))
+    return None
+
+
+class _DuplicateKeys(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json's object_pairs_hook: an object that repeats a key is refused (json would keep the last silently)."""
+    repeated = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    if repeated:
+        raise _DuplicateKeys(", ".join(map(repr, repeated)))
+    return dict(pairs)
+
+
+def _parse_json(text: str, what: str) -> tuple[object, str | None, int | None]:
+    """(value, None, None) or (None, why ``text`` (a "JSON line", "JSON file") cannot be parsed, its line)."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys), None, None
+    except _DuplicateKeys as err:
+        return None, f"an object repeats the key(s) {err}", None
+    except json.JSONDecodeError as err:
+        return None, f"malformed {what}: {err.msg} (column {err.colno})", err.lineno
+    except (ValueError, RecursionError) as err:  # e.g. an int of more than 4300 digits, nesting too deep
+        return None, f"malformed {what}: {err}", None
+
+
+def read_json(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
+    """JSON lines (one object per line; blank lines skipped), or a .json file holding one array of objects."""
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        return _read_json_array(text, path, split, problems)
+    rows, lines = [], []
+    fix = 'make every line one JSON object like {"text": ..., "label": ...}'
+    # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
+    # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        row, why, _ = _parse_json(line, "JSON line")
+        if why is None and not isinstance(row, dict):
+            why = f"expected a JSON object, got {type(row).__name__}"
+        if why:
+            problems.add(DataError(why, file=str(path), split=split, line=number, fix=fix))
+            continue
+        rows.append(row)
+        lines.append(number)
+    return rows, lines
+
+
+def _read_json_array(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
+    value, why, line = _parse_json(text, "JSON file")
+    if why:
+        problems.add(DataError(why, file=str(path), split=split, line=line, fix="fix the JSON (one array of objects)"))
+        return [], None
+    for index, row in enumerate(value):
+        if not isinstance(row, dict):
+            problems.add(DataError(f"the array holds a {type(row).__name__}, not an object", file=str(path),
+                                   split=split, row=index + 1, fix='make every element an object {"text": ...}'))
+    return [row for row in value if isinstance(row, dict)], None
+
+
+@contextlib.contextmanager
+def _field_size_limit(limit: int):
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_problem(err: csv.Error, start: int) -> tuple[str, str]:
+    """What a csv error means for a user, and the fix; ``start`` is the line the row being read starts on."""
+    text = str(err)
+    if "unexpected end of data" in text:
+        return (f'a quote (") opened in the row that starts on line {start} is never closed',
+                'close the quote; inside a quoted field write a quote as two ("")')
+    if "expected after" in text:
+        return (f"text follows a closing quote ({text})",
+                'quote the whole field and double the quotes inside it: "say ""hi"" here"')
+    return f"cannot parse this row: {text}", "fix the CSV syntax at that line"
+
+
+def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> list[str] | None:
+    """The column names on the first line, or None (no line at all, or a problem recorded)."""
+    where = dict(file=str(path), split=split, line=1)
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        problems.add(DataError(_csv_problem(err, 1)[0], fix="fix the header line", **where))
+        return None
+    if header == []:
+        problems.add(DataError("the first line is empty, but it must be the header (the column names)",
+                               fix="remove the blank line(s) before the header", **where))
+        return None
+    repeated = [name for name, n in Counter(name for name in header or () if name).items() if n > 1]
+    if repeated:
+        columns = "; ".join(f"{name!r} in columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}"
+                            for name in repeated)
+        problems.add(DataError(f"the header repeats column name(s): {columns}", fix="give every column a unique name",
+                               **where))
+        return None
+    return header
+
+
+def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
+    """CSV (quoted fields, strict) or TSV (no quoting): rows as dicts of the named columns."""
+    tsv = path.suffix.lower() == ".tsv"
+    options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=",", strict=True)
+    where = dict(file=str(path), split=split)
+    rows, lines = [], []
+    with _field_size_limit(len(text) + 1):
+        # newline="" lets csv see the real line ends: a quoted CSV field keeps its newlines, and U+2028/NEL
+        # inside a field do not end the row
+        reader = csv.reader(io.StringIO(text, newline=""), **options)
+        header = _read_header(reader, path, split, problems)
+        if not header:
+            return [], []
+        named = [(i, name) for i, name in enumerate(header) if name]
+        end = reader.line_num  # a quoted field may span lines: a record starts after the previous one ends
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:
+                problem, fix = _csv_problem(err, end + 1)
+                problems.add(DataError(problem, line=reader.line_num, fix=fix, **where))
+                end = reader.line_num
+                continue
+            start, end = end + 1, reader.line_num
+            if not row:
+                continue
+            if len(row) != len(header):
+                fix = ("a TSV field cannot hold a tab or a line break: remove them from the text" if tsv
+                       else "quote fields that contain a comma or a line break")
+                problems.add(DataError(f"row has {len(row)} fields but the header has {len(header)}", line=start,
+                                       fix=fix, **where))
+                continue
+            rows.append({name: row[i] for i, name in named})
+            lines.append(start)
+    return rows, lines
+
+
+def _not_parquet(err: Exception, path: Path, split: str) -> DataError:
+    return DataError(f"not a readable parquet file ({type(err).__name__}: {err})", file=str(path), split=split,
+                     fix="write the file again as parquet (e.g. pandas DataFrame.to_parquet), or use .jsonl/.csv")
+
+
+def read_parquet(raw: bytes, path: Path, split: str) -> dict[str, list]:
+    """The columns of a parquet file given as bytes; a file that is not readable parquet is a `DataError`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        names = parquet.schema_arrow.names
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise _not_parquet(err, path, split) from None
+    # checked before reading: pyarrow refuses or silently merges a repeated name depending on the call
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise DataError(f"the file repeats column name(s) {', '.join(map(repr, repeated))}", file=str(path),
+                        split=split, fix="give every column a unique name")
+    try:
+        return parquet.read().to_pydict()
+    except (pa.ArrowException, OSError, ValueError) as err:  # e.g. a column chunk cut short
+        raise _not_parquet(err, path, split) from None

@@ -1,0 +1,203 @@
+"""Where each split of a task comes from, and the identity recorded for it (run manifests, recipe pins).
+
+The one place that knows the order of sources (generator, explicit files, a data folder, the hub), the file
+names looked for in a data folder and the identity strings; the loader (`nlptune.data.loading`) and the
+recipe pins (`nlptune.recipes.pins`) both ask here. A task is a `TaskConfig` or its plain mapping (a recipe's
+``config.task``). Standard library only: recipes import this without loading any data library.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any, Mapping
+
+from nlptune.data.errors import DataError, ProblemCollector
+from nlptune.utils.files import sha256_file
+
+EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")  # looked for in this order in a data folder
+SPLITS = ("train", "validation")
+GENERATOR_VERSION = "v1"  # bump when a generator's output changes, so old pins show drift
+
+
+def _get(task: Any, key: str):
+    return task.get(key) if isinstance(task, Mapping) else getattr(task, key, None)
+
+
+def _path(value: str) -> Path:
+    # a "~" after "key=" on a command line reaches us unexpanded: the shell expands it only at a word's start
+    return Path(os.path.expanduser(str(value)))
+
+
+def source_kind(task: Any) -> str:
+    """Which source ``task`` reads: "generator", "files", "data_dir", "hub", or "none" (first configured)."""
+    if _get(task, "generator"):
+        return "generator"
+    if _get(task, "train_file") or _get(task, "validation_file"):
+        return "files"
+    if _get(task, "data_dir"):
+        return "data_dir"
+    return "hub" if _get(task, "hub_id") else "none"
+
+
+def generator_identity(name: str, split: str) -> str:
+    return f"generator:{name}:{GENERATOR_VERSION}:{split}"
+
+
+def hub_source(task: Any) -> str:
+    """How a hub split is named as a source: ``hub:<id>/<config>``."""
+    return f"hub:{_get(task, 'hub_id')}/{_get(task, 'hub_config')}"
+
+
+def hub_identity(task: Any, fingerprint: str | None = None) -> str:
+    """``hub:<id>:<config>:<revision or unpinned>[:<fingerprint>]``; the fingerprint is known after loading."""
+    identity = f"hub:{_get(task, 'hub_id')}:{_get(task, 'hub_config')}:{_get(task, 'hub_revision') or 'unpinned'}"
+    return f"{identity}:{fingerprint}" if fingerprint else identity
+
+
+def same_split_identity(pinned: str, current: str) -> bool:
+    """Whether a pinned identity still describes the split: a hub pin taken after loading carries the
+    dataset fingerprint, one computed before loading (`split_identity`) only the revision."""
+    if pinned.startswith("hub:") and current.startswith("hub:"):
+        return pinned == current or pinned.startswith(current + ":")
+    return pinned == current
+
+
+def task_folder(task: Any) -> Path:
+    """``<data_dir>/<task name>``: the folder a data_dir task reads its split files from."""
+    return _path(_get(task, "data_dir")) / str(_get(task, "name"))
+
+
+def find_split_file(folder: Path, split: str) -> Path | None:
+    """The first of ``<split>.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet`` in ``folder`` that exists
+    (a folder or broken link of that name counts, so that it is reported rather than skipped), or None."""
+    for ext in EXTENSIONS:
+        candidate = folder / f"{split}{ext}"
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+def split_files(task: Any) -> dict[str, Path | None]:
+    """The file each split of a "files" or "data_dir" task is read from (None: not set / not found)."""
+    if source_kind(task) == "files":
+        return {s: _path(_get(task, f"{s}_file")) if _get(task, f"{s}_file") else None for s in SPLITS}
+    folder = task_folder(task)
+    return {s: find_split_file(folder, s) for s in SPLITS}
+
+
+def split_identity(task: Any, split: str) -> str:
+    """The identity of ``split`` as the loader records it, without loading: the sha256 of its file,
+    ``missing:<path>`` for a file that cannot be read, the generator's or the hub dataset's identity
+    (up to the revision: the fingerprint is known after loading), or ``none``."""
+    kind = source_kind(task)
+    if kind == "generator":
+        return generator_identity(_get(task, "generator"), split)
+    if kind == "hub":
+        return hub_identity(task)
+    if kind == "none":
+        return "none"
+    path = split_files(task)[split]
+    try:
+        return sha256_file(path) if path is not None and path.is_file() else f"missing:{path}"
+    except OSError:
+        return f"missing:{path}"
+
+
+# ------------------------------------------------------------------------------------------ checks
+def file_problem(path: Path, split: str, origin: str) -> DataError | None:
+    """Why ``path`` cannot be read as a data file (missing, a folder, unreadable, unsupported type), or None.
+    ``origin`` says where the path came from (e.g. "task.train_file"), for the fix."""
+    def problem(text: str, fix: str) -> DataError:
+        return DataError(text, file=str(path), split=split, fix=fix)
+
+    if not os.path.lexists(path):
+        return problem("file not found", f"check the path ({origin})")
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        broken = path.is_symlink() and not path.exists()
+        return problem("the file is a link to something missing" if broken else f"cannot be read: {err.strerror}",
+                       f"point {origin} at the data file itself")
+    if stat.S_ISDIR(mode):
+        return problem("this is a folder, but a data file is expected here",
+                       f"set {origin} to a file inside it (e.g. {path / (split + '.jsonl')})")
+    if not stat.S_ISREG(mode):
+        return problem("not a regular file (a pipe, device or socket)", f"save the data to a file and use {origin}")
+    if path.suffix.lower() not in EXTENSIONS:
+        return problem(f"unsupported file type '{path.suffix}'", f"use one of {', '.join(EXTENSIONS)}")
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        return problem("permission denied: this user cannot read the file",
+                       "make it readable (chmod a+r FILE) or copy it somewhere readable")
+    except OSError as err:
+        return problem(f"cannot be read: {err.strerror or err}", "check the file")
+    return None
+
+
+def _folder_problem(folder: Path, what: str, fix: str) -> DataError | None:
+    if not folder.exists():
+        return DataError(f"{what} not found", file=str(folder), fix=fix)
+    if not folder.is_dir():
+        return DataError(f"{what} is a file, but a folder is expected", file=str(folder), fix=fix)
+    return None
+
+
+def _data_dir_origin(data_dir: str) -> str:
+    return "NLPTUNE_DATA_DIR" if os.environ.get("NLPTUNE_DATA_DIR") == data_dir else "task.data_dir"
+
+
+def _missing_split_problem(folder: Path, split: str) -> DataError:
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+        held = (f"; the folder holds: {', '.join(names[:12])}" + (f" and {len(names) - 12} more" if names[12:] else "")
+                if names else "; the folder is empty")
+    except OSError as err:  # e.g. a folder this user may not list
+        held = f"; the folder cannot be listed ({err.strerror or err})"
+    looked = ", ".join(f"{split}{ext}" for ext in EXTENSIONS)
+    return DataError(f"no {split} file (looked for {looked}){held}", file=str(folder), split=split,
+                     fix=f"add the {split} split as {folder / (split + '.jsonl')} (or .json/.csv/.tsv/.parquet)")
+
+
+def _data_dir_problems(task: Any, problems: ProblemCollector) -> bool:
+    """Report a missing or wrong data folder / task folder; True when the split files can be looked for."""
+    data_dir = str(_get(task, "data_dir"))
+    origin = _data_dir_origin(data_dir)
+    shown = data_dir if os.path.isabs(data_dir) else f"{data_dir}, resolved to {_path(data_dir).resolve()}"
+    name, folder = _get(task, "name"), task_folder(task)
+    contents = f"a folder per task, e.g. {name}/train.jsonl and {name}/validation.jsonl (or .json/.csv/.tsv/.parquet)"
+    hub = f", or unset {origin} to load the task from the hub ({_get(task, 'hub_id')})" if _get(task, "hub_id") else ""
+    problem = _folder_problem(_path(data_dir), f"the data folder ({origin}={shown})",
+                              f"point {origin} at the folder that holds {contents}{hub}")
+    problem = problem or _folder_problem(
+        folder, f"the folder of task '{name}' inside the data folder ({origin}={shown})",
+        f"create {folder}/ with train.jsonl and validation.jsonl (or .json/.csv/.tsv/.parquet), or point "
+        f"{origin} at the folder that holds {name}/{hub}")
+    if problem:
+        problems.add(problem)
+    return problem is None
+
+
+def checked_split_files(task: Any) -> dict[str, Path]:
+    """The file of each split of a "files" or "data_dir" task, after checking every one of them (exists, is a
+    regular file of a supported type, is readable); all problems of both splits are raised together."""
+    problems = ProblemCollector()
+    if source_kind(task) == "data_dir" and not _data_dir_problems(task, problems):
+        problems.raise_if_any()
+    paths = split_files(task)
+    for split, path in paths.items():
+        if path is None and source_kind(task) == "files":
+            problems.add(DataError(f"task.{split}_file is not set", split=split,
+                                   fix=f"set task.{split}_file=PATH as well (both splits are needed)"))
+        elif path is None:
+            problems.add(_missing_split_problem(task_folder(task), split))
+        else:
+            origin = (f"task.{split}_file" if source_kind(task) == "files"
+                      else _data_dir_origin(str(_get(task, "data_dir"))))
+            problem = file_problem(path, split, origin)
+            if problem:
+                problems.add(problem)
+    problems.raise_if_any()
+    return paths  # type: ignore[return-value]  # no None left once the checks pass
