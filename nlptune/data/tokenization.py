@@ -55,11 +55,29 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int,
                                    sep_token=SEP, mask_token=MASK, model_max_length=max_length)
 
 
-def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: int | None = None):
-    """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`)."""
+def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: int | None = None, *,
+                   trust_remote_code: bool = False):
+    """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`).
+
+    A model whose tokenizer (or config) needs custom code is refused unless ``trust_remote_code``
+    (`nlptune.models.remote_code`); a folder or hub id without a loadable tokenizer is one message naming it.
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    from nlptune.config.errors import NlptuneError
+    from nlptune.models.remote_code import check_remote_code
+
+    check_remote_code(name_or_path, revision, trust_remote_code=trust_remote_code, tokenizer=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
+                                                  trust_remote_code=trust_remote_code)
+    except Exception as err:  # noqa: BLE001 - OSError/ValueError from transformers, bare Exception from tokenizers
+        if not isinstance(err, (OSError, ValueError, KeyError)) and type(err) is not Exception:
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {first}; the folder (or hub "
+                           "repository) must hold the tokenizer files saved with the model (tokenizer.json, or "
+                           "vocab files with tokenizer_config.json)") from err
     if max_length:
         tokenizer.model_max_length = max_length
     return tokenizer
