@@ -127,8 +127,8 @@ def loading_best(run_dir: str | Path) -> Iterator[None]:
 
 def load_run(run_dir: str | Path):
     """The checked run's `LoadedRun` (best model, tokenizer, task), every failure one message."""
+    path = check_run(run_dir, finished=True)  # before importing torch: a wrong path fails at once
     from nlptune.inference.predict import LoadedRun
 
-    path = check_run(run_dir, finished=True)
     with loading_best(path):
         return LoadedRun(path)

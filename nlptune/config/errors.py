@@ -51,4 +51,25 @@ def describe_os_error(err: OSError) -> str:
     text = err.strerror or str(err) or type(err).__name__
     paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
     fix = _OS_FIXES.get(name)
+    blocker = _file_in_the_way(err.filename) if name in ("EEXIST", "ENOTDIR") else None
+    if blocker is not None and name == "ENOTDIR":
+        fix = f"{blocker} is a file where a folder is expected: choose another path or move the file"
+    elif blocker is not None:  # mkdir(parents=True) under a file says only "File exists"
+        fix = f"{blocker} is a file: if a folder is meant to be there, choose another path or move the file"
     return f"{text}{f': {paths}' if paths else ''}{f' ({name})' if name else ''}" + (f"; {fix}" if fix else "")
+
+
+def _file_in_the_way(path) -> str | None:
+    """The first existing part of ``path`` (itself or a folder above) that is not a folder, if any."""
+    import os
+
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return None
+    current = os.path.abspath(os.fsdecode(path))
+    while True:
+        if os.path.lexists(current):
+            return None if os.path.isdir(current) else current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
