@@ -129,6 +129,9 @@ def load_run(run_dir: str | Path):
     """The checked run's `LoadedRun` (best model, tokenizer, task), every failure one message."""
     path = check_run(run_dir, finished=True)  # before importing torch: a wrong path fails at once
     from nlptune.inference.predict import LoadedRun
+    from nlptune.models.remote_code import check_remote_code
+
+    check_remote_code(str(path / "best"), config_required=False)  # a best/ edited to carry custom code
 
     with loading_best(path):
         return LoadedRun(path)

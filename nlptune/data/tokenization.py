@@ -59,25 +59,30 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
                    trust_remote_code: bool = False):
     """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`).
 
-    A model whose tokenizer (or config) needs custom code is refused unless ``trust_remote_code``
-    (`nlptune.models.remote_code`); a folder or hub id without a loadable tokenizer is one message naming it.
+    ``trust_remote_code`` is passed explicitly, so transformers never asks on the terminal: a tokenizer that
+    needs custom code is refused without it. Any failure is one `NlptuneError` naming the model. (The model's
+    custom code is checked in full, with a warning for code that would be ignored, by
+    `nlptune.models.remote_code` when the model is built.)
     """
     from transformers import AutoTokenizer
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.models.remote_code import check_remote_code
 
-    check_remote_code(name_or_path, revision, trust_remote_code=trust_remote_code, tokenizer=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
                                                   trust_remote_code=trust_remote_code)
     except Exception as err:  # noqa: BLE001 - OSError/ValueError from transformers, bare Exception from tokenizers
         if not isinstance(err, (OSError, ValueError, KeyError)) and type(err) is not Exception:
             raise
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {first}; the folder (or hub "
-                           "repository) must hold the tokenizer files saved with the model (tokenizer.json, or "
-                           "vocab files with tokenizer_config.json)") from err
+        text = " ".join(str(err).split()) or type(err).__name__
+        if "trust_remote_code" in text and not trust_remote_code:
+            raise NlptuneError(f"pretrained model {name_or_path!r}: its tokenizer needs custom code; loading it "
+                               "runs Python code from the model's repository on this machine. If you trust its "
+                               "authors, pass --trust-remote-code to `nlptune train` (a config file or recipe "
+                               "cannot set it)") from err
+        raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {text[:300]}; give a model folder "
+                           "(or hub id) that holds the tokenizer files saved with the model (tokenizer.json, "
+                           "or vocab files with tokenizer_config.json)") from err
     if max_length:
         tokenizer.model_max_length = max_length
     return tokenizer

@@ -5,8 +5,9 @@ user passed ``nlptune train --trust-remote-code`` (a flag no config file or reci
 would ask on the terminal (a prompt that hangs a batch job) or raise; and when the model type is one it knows,
 it loads its own classes and ignores the custom ones without a word: that is reported here as a warning.
 
-`check_remote_code` is called before transformers touches the model (pretrained model and tokenizer loading).
-It reads the local folder's JSON files, or for a hub id the files in the Hugging Face cache (downloaded only
+`check_remote_code` is called before transformers touches the model (building a pretrained model, loading a
+run's best/ for eval/predict); the tokenizer, loaded earlier in the data pipeline (which may not import this
+layer), passes ``trust_remote_code`` explicitly so transformers refuses rather than prompts. It reads the local folder's JSON files, or for a hub id the files in the Hugging Face cache (downloaded only
 when the hub may be used), and turns a missing folder, a broken config.json or an unknown hub id into one
 message naming the model and the fix.
 """
@@ -163,22 +164,20 @@ def _custom_code(name_or_path: str, where: str, data: dict, known: bool, trust_r
 
 
 def check_remote_code(name_or_path: str, revision: str | None = None, *, trust_remote_code: bool = False,
-                      tokenizer: bool = False) -> None:
-    """Refuse a model (or, with ``tokenizer``, its tokenizer) that needs custom code unless
-    ``trust_remote_code``; warn when its custom code would be ignored. See the module docstring."""
-    # a local tokenizer-only folder has no config.json; a hub id must have one (it is how a missing or
-    # unreachable repository shows)
-    required = not (tokenizer and Path(name_or_path).expanduser().is_dir())
-    config = model_file(name_or_path, CONFIG_FILE, revision, required=required)
+                      config_required: bool = True) -> None:
+    """Refuse a model whose config.json or tokenizer_config.json declares custom code (``auto_map``) unless
+    ``trust_remote_code``; warn when transformers would ignore that code. ``config_required=False`` accepts a
+    local folder without config.json (a from-scratch model's tokenizer). See the module docstring."""
+    local = Path(name_or_path).expanduser().is_dir()
+    config = model_file(name_or_path, CONFIG_FILE, revision, required=config_required or not local)
     if config is not None:
-        model_type = config.get("model_type")
-        _custom_code(name_or_path, CONFIG_FILE, config, _model_type_known(config), trust_remote_code,
-                     f"model_type {model_type!r}" + ("" if _model_type_known(config) else
-                                                     " is not a type transformers knows"))
-    if tokenizer:
-        tokenizer_config = model_file(name_or_path, TOKENIZER_CONFIG_FILE, revision, required=False)
-        if tokenizer_config is not None:
-            known = _tokenizer_class_known(tokenizer_config)
-            name = tokenizer_config.get("tokenizer_class")
-            _custom_code(name_or_path, TOKENIZER_CONFIG_FILE, tokenizer_config, known, trust_remote_code,
-                         f"tokenizer_class {name!r}" + ("" if known else " is not a class transformers has"))
+        known = _model_type_known(config)
+        native = f"model_type {config.get('model_type')!r}" + ("" if known else " is not a type transformers knows")
+        _custom_code(name_or_path, CONFIG_FILE, config, known, trust_remote_code, native)
+    tokenizer_config = model_file(name_or_path, TOKENIZER_CONFIG_FILE, revision, required=False)
+    if tokenizer_config is not None:
+        # transformers falls back on the model type's own tokenizer, so a known model type ignores it too
+        known = _tokenizer_class_known(tokenizer_config) or (config is not None and _model_type_known(config))
+        native = f"tokenizer_class {tokenizer_config.get('tokenizer_class')!r}" + (
+            "" if known else " is not a class transformers has")
+        _custom_code(name_or_path, TOKENIZER_CONFIG_FILE, tokenizer_config, known, trust_remote_code, native)

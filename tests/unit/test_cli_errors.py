@@ -132,25 +132,27 @@ def test_custom_model_is_refused_without_trust_remote_code(tiny_pretrained, tmp_
     check_remote_code(str(folder), trust_remote_code=True)  # the flag lets it through to transformers
 
 
-def test_custom_tokenizer_is_refused_before_transformers_loads_it(tiny_pretrained, tmp_path, monkeypatch):
+def test_custom_tokenizer_is_refused(tiny_pretrained, tmp_path):
     from nlptune.data.tokenization import load_tokenizer
+    from nlptune.models.remote_code import check_remote_code
 
     folder = with_auto_map(tiny_pretrained, tmp_path / "custom-tok", "XTokenizer", "tokenizer_config.json")
-    monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained",
-                        lambda *a, **k: pytest.fail("transformers was asked to load it"))
+    (folder / "config.json").unlink()  # a tokenizer-only folder: nothing for transformers to fall back on
     with pytest.raises(NlptuneError, match=r"tokenizer_config.json has auto_map \(AutoTokenizer\).*--trust-remote"):
+        check_remote_code(str(folder), config_required=False)
+    # the data pipeline's own loader: transformers is told not to trust it, so it refuses instead of prompting
+    with pytest.raises(NlptuneError, match=r"needs custom code.*--trust-remote-code"):
         load_tokenizer(str(folder))
 
 
-def test_ignored_custom_code_is_warned_about(tiny_pretrained, tmp_path, monkeypatch):
-    from nlptune.data.tokenization import load_tokenizer
+def test_ignored_custom_code_is_warned_about_once(tiny_pretrained, tmp_path, monkeypatch):
     from nlptune.models.remote_code import check_remote_code
 
     warnings: list[str] = []
     monkeypatch.setattr("nlptune.utils.console.warn", warnings.append)
     folder = with_auto_map(tiny_pretrained, tmp_path / "bert-with-map", "bert")
     check_remote_code(str(folder))
-    load_tokenizer(str(folder))  # the same model: warned once
+    check_remote_code(str(folder))
     assert len(warnings) == 1, warnings
     assert "AutoConfig, AutoModelForSequenceClassification" in warnings[0] and "ignored" in warnings[0]
     assert "'bert'" in warnings[0] and "--trust-remote-code" in warnings[0]
@@ -176,10 +178,13 @@ def test_uncached_hub_id_offline_fails_at_once(monkeypatch, tmp_path):
     from huggingface_hub import constants
 
     from nlptune.data.tokenization import load_tokenizer
+    from nlptune.models.remote_code import check_remote_code
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(NlptuneError, match=r"not in the Hugging Face cache.*HF_HUB_OFFLINE"):
-        load_tokenizer("nlptune-tests/not-a-model")
+        check_remote_code("nlptune-tests/not-a-model")
     with pytest.raises(NlptuneError, match="nor a valid Hugging Face hub id"):
-        load_tokenizer("bad id with spaces")
+        check_remote_code("bad id with spaces")
+    with pytest.raises(NlptuneError, match="cannot load the tokenizer of 'nlptune-tests/not-a-model'"):
+        load_tokenizer("nlptune-tests/not-a-model")
