@@ -83,6 +83,12 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
         raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {text[:300]}; give a model folder "
                            "(or hub id) that holds the tokenizer files saved with the model (tokenizer.json, "
                            "or vocab files with tokenizer_config.json)") from err
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        # transformers builds an empty tokenizer when tokenizer.json / the vocab file is missing: every word
+        # would become [UNK] and the model would train on nothing, without a word
+        raise NlptuneError(f"the tokenizer of {name_or_path!r} has no vocabulary ({len(tokenizer)} special "
+                           "token(s) only): its tokenizer.json or vocab file is missing; restore the tokenizer "
+                           "files saved with the model")
     if max_length:
         tokenizer.model_max_length = max_length
     return tokenizer

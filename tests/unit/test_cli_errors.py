@@ -188,3 +188,16 @@ def test_uncached_hub_id_offline_fails_at_once(monkeypatch, tmp_path):
         check_remote_code("bad id with spaces")
     with pytest.raises(NlptuneError, match="cannot load the tokenizer of 'nlptune-tests/not-a-model'"):
         load_tokenizer("nlptune-tests/not-a-model")
+
+
+def test_a_tokenizer_without_its_vocabulary_is_refused(tiny_pretrained, tmp_path):
+    """transformers silently builds a specials-only tokenizer when tokenizer.json/vocab.txt is missing."""
+    from nlptune.data.tokenization import load_tokenizer
+
+    folder = tmp_path / "no-vocab"
+    shutil.copytree(tiny_pretrained, folder)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(NlptuneError, match=r"has no vocabulary .*tokenizer.json or vocab file is missing"):
+        load_tokenizer(str(folder))
+    assert len(load_tokenizer(str(tiny_pretrained))) > 10  # the complete folder loads
