@@ -19,6 +19,7 @@ EPILOG = """examples:
   nlptune lr-find task=sst2 model=lstm              learning-rate range test: plot + suggested lr
   nlptune compare RUN_DIR RUN_DIR ...               validation curves together + a table
   nlptune export RUN_DIR --format onnx|hf           ONNX checked against PyTorch, or the HF folder
+  nlptune --debug COMMAND ...                       an error's Python traceback too (for bug reports)
 """
 
 

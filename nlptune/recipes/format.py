@@ -70,6 +70,9 @@ def resolve_recipe(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise NlptuneError(f"recipe {path} is a folder; give a recipe file (e.g. {path / 'my.yaml'}) or a shipped "
+                           "recipe's name (see `nlptune recipes list`)")
     shipped = {p.stem: p for p in shipped_recipes()}
     stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
     if path.parent == Path(".") and stem in shipped:

@@ -65,6 +65,7 @@ CASES = {
     "train-misspelt-key": (["train", "trainer.max_stepz=3"], ["trainer.max_stepz", "trainer.max_steps"]),
     "train-malformed-recipe": (["train", "recipe={malformed}"], ["malformed.yaml", "line", "column"]),
     "train-billion-laughs": (["train", "recipe={bomb}"], ["bomb.yaml", "alias"]),
+    "train-recipe-is-a-folder": (["train", "recipe={a_folder}"], ["is a folder", "recipe file"]),
     "eval-missing-run-dir": (["eval", "{missing}"], ["no-such-run", "does not exist"]),
     "eval-corrupt-task-json": (["eval", "{bad_task_json}"], ["nlptune_task.json", "not valid JSON", "line 1"]),
     "predict-file-not-folder": (["predict", "{a_file}", "good film"], ["a_file.txt", "not a run directory"]),
