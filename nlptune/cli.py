@@ -19,6 +19,7 @@ EPILOG = """examples:
   nlptune lr-find task=sst2 model=lstm              learning-rate range test: plot + suggested lr
   nlptune compare RUN_DIR RUN_DIR ...               validation curves together + a table
   nlptune export RUN_DIR --format onnx|hf           ONNX checked against PyTorch, or the HF folder
+  nlptune --debug COMMAND ...                       an error's Python traceback too (for bug reports)
 """
 
 
@@ -27,10 +28,39 @@ def build_parser() -> argparse.ArgumentParser:
                                      "understanding models.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or tables (logs meant for files)")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"nlptune.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
+
+
+def _report(err: BaseException, debug: bool) -> int:
+    """Print one message for an exception that ended a command; return the exit code.
+
+    A problem the user can fix (nlptune's own errors, an operating-system error on a path, running out of
+    memory) is exit 2; anything else is a bug in nlptune, exit 1. The traceback is shown only with --debug.
+    """
+    import traceback
+
+    from nlptune.config.errors import NlptuneError, describe_os_error
+
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
+    if isinstance(err, NlptuneError):
+        message, code = str(err), 2
+    elif isinstance(err, OSError):  # a path the command was given or writes to: the errno says what is wrong
+        message, code = describe_os_error(err), 2
+    elif isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch's CUDA OOM too
+        message = (f"out of memory ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                   "lower trainer.batch_size or task.max_length, or use a smaller model")
+        code = 2
+    else:
+        message = (f"internal error: {type(err).__name__}: {err} — this is a bug, please report it"
+                   + ("" if debug else " (run with --debug for the traceback)"))
+        code = 1
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,18 +70,15 @@ def main(argv: list[str] | None = None) -> None:
     if not getattr(args, "handler", None):
         parser.print_help()
         sys.exit(0)
-    from nlptune.config.errors import NlptuneError
-
     if args.quiet:
         from nlptune.utils.console import set_quiet
 
         set_quiet(True)
     try:
         code = args.handler(args)
-    except NlptuneError as err:
-        print(f"error: {err}", file=sys.stderr)
-        code = 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one message, never a raw traceback
+        code = _report(err, args.debug)
     sys.exit(code)

@@ -19,14 +19,15 @@ def add_parser(sub) -> None:
 
 def _load(run_dir: str) -> dict:
     """A run's summary (metrics.json, absent while it runs), hyperparameters and evaluation records."""
+    from nlptune.commands.run_reading import check_run, read_json
     from nlptune.config.errors import NlptuneError
     from nlptune.train.plots import read_records
 
-    path = Path(run_dir)
+    path = check_run(run_dir, finished=False)
     if not (path / "metrics.jsonl").is_file():
         raise NlptuneError(f"{run_dir} is not an nlptune run directory (no metrics.jsonl); "
                            "pass directories that `nlptune train` printed")
-    summary = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
+    summary = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
     return {"path": path, "summary": summary, "hyperparameters": summary.get("hyperparameters", {}),
             "evals": read_records(path)[1]}
 

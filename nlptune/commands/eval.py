@@ -15,8 +15,8 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     import json
 
-    from nlptune.inference.predict import LoadedRun
+    from nlptune.commands.run_reading import load_run
 
-    scores = LoadedRun(args.run_dir).evaluate(split=args.split, file=args.file)
+    scores = load_run(args.run_dir).evaluate(split=args.split, file=args.file)
     print(json.dumps(scores, indent=2))
     return 0

@@ -19,8 +19,10 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from nlptune.commands.run_reading import check_run
     from nlptune.utils.console import console
 
+    check_run(args.run_dir, finished=True)
     if args.format == "hf":
         from nlptune.inference.export import export_hf
         from nlptune.train.rundir import read_task_info

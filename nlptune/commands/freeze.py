@@ -22,10 +22,14 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nlptune.commands.run_reading import check_run
     from nlptune.config.errors import NlptuneError
     from nlptune.recipes.format import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
 
+    check_run(args.run_dir, finished=False)  # recipe_from_run then requires metrics.json
     dest = Path(args.dest)
+    if dest.is_dir():
+        raise NlptuneError(f"{dest} is a folder; give the recipe file to write, e.g. {dest / 'my.yaml'}")
     if dest.exists() and not args.force:
         raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
     if args.tolerance is not None and args.tolerance < 0:

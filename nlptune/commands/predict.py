@@ -18,9 +18,10 @@ def handle(args: argparse.Namespace) -> int:
     import json
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.inference.predict import LoadedRun, read_inputs, write_predictions
+    from nlptune.commands.run_reading import load_run
+    from nlptune.inference.predict import read_inputs, write_predictions
 
-    loaded = LoadedRun(args.run_dir)
+    loaded = load_run(args.run_dir)
     fields = loaded.info["text_fields"]
     if args.input:
         texts = read_inputs(args.input, fields)

@@ -101,6 +101,8 @@ def handle_copy(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     if dest.is_dir():
         dest = dest / source.name
+    if dest.exists() and dest.resolve() == source.resolve():
+        raise NlptuneError(f"{dest} is the recipe itself; give another file to copy it to")
     if dest.exists() and not args.force:
         raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
     dest.parent.mkdir(parents=True, exist_ok=True)

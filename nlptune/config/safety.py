@@ -12,12 +12,16 @@ component module is imported, so a shared file cannot make nlptune import or cal
   refused in every file and override: remote code is enabled only by ``nlptune train --trust-remote-code``.
 - In a recipe, interpolations (``${...}``) are refused: a recipe holds resolved values, and a resolver such as
   ``${oc.env:AWS_SECRET_ACCESS_KEY}`` would read the user's environment.
+- Parsing is bounded: a file over 1 MB is refused before it is read, and a document whose aliases would
+  expand to more than 100,000 values ("billion laughs") or refer to themselves is refused before anything
+  walks it.
 
 Errors are `ConfigError`s naming the file, the dotted key and why.
 """
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -119,32 +123,140 @@ def _node_issues(node: yaml.Node, prefix: str, seen: set[int]) -> list[ConfigIss
     return issues
 
 
+# Bounds on what a YAML file may make nlptune hold: a config or recipe is a few KB with a few hundred nodes.
+# Aliases expand by reference, so a "billion laughs" file of a few lines stands for 10^9 nodes that every walk
+# over the data (checks, OmegaConf, JSON) would visit; the expanded size is counted on the composed graph first.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_ALIASES = 1_000
+MAX_YAML_NODES = 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing a document with more than `MAX_YAML_ALIASES` alias references."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _LimitExceeded(f"more than {MAX_YAML_ALIASES} alias references (*name) by line {mark.line + 1}")
+        return super().compose_node(parent, index)
+
+
+class _LimitExceeded(Exception):
+    """A YAML document beyond nlptune's bounds (internal: turned into a `ConfigError` naming the file)."""
+
+
+def _limit_error(problem: str, source: str) -> ConfigError:
+    return ConfigError([ConfigIssue("<yaml>", f"refused: {problem}; a config or recipe is small plain data",
+                                    "write the values out (no deep alias chains) and keep the file under "
+                                    f"{MAX_YAML_BYTES // 1_000_000} MB")], source=source)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes ``root`` stands for once every alias is expanded (linear in the graph, memoised);
+    `_LimitExceeded` beyond `MAX_YAML_NODES` or for an alias inside its own anchor (an infinite document)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise _LimitExceeded(f"an alias refers to its own anchor (line {node.start_mark.line + 1}): "
+                                 "the document would be infinite")
+        open_nodes.add(key)
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise _LimitExceeded(f"its aliases expand to more than {MAX_YAML_NODES:,} values")
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def _syntax_error(err: yaml.YAMLError, source: str) -> ConfigError:
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
+    problem = getattr(err, "problem", None) or str(err)
+    return ConfigError([ConfigIssue("<yaml>", f"not valid YAML at {where}: {problem}", "fix the YAML syntax")],
+                       source=source)
+
+
 def safe_load_text(text: str, source: str) -> Any:
-    """Parse YAML ``text`` as plain data; raise `ConfigError` (naming ``source``) for syntax errors,
-    python/custom tags or duplicate keys. Nothing is constructed before the checks pass."""
+    """Parse YAML ``text`` as plain data; raise `ConfigError` (naming ``source``) for syntax errors (line and
+    column), python/custom tags, duplicate keys, or a document beyond the bounds (size, aliases, expanded
+    size). Nothing is constructed before the checks pass."""
+    if len(text) > MAX_YAML_BYTES:
+        raise _limit_error(f"{len(text):,} characters is over the limit of {MAX_YAML_BYTES:,}", source)
+    loader = _BoundedLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
-        raise ConfigError([ConfigIssue("<yaml>", f"not valid YAML at {where}: {getattr(err, 'problem', err)}",
-                                       "fix the YAML syntax")], source=source) from None
-    if node is None:
-        return None
-    issues = _node_issues(node, "", set())
-    if issues:
-        raise ConfigError(issues, source=source)
-    return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader, tags already checked
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _expanded_size(node)
+        except yaml.YAMLError as err:
+            raise _syntax_error(err, source) from None
+        except _LimitExceeded as err:
+            raise _limit_error(str(err), source) from None
+        except RecursionError:  # nesting deeper than Python's stack: no config is like that
+            raise _limit_error("the document is nested too deeply", source) from None
+        issues = _node_issues(node, "", set())
+        if issues:
+            raise ConfigError(issues, source=source)
+        try:
+            return loader.construct_document(node)  # SafeLoader's constructors, tags already checked
+        except yaml.YAMLError as err:  # e.g. a malformed !!timestamp or !!binary value
+            raise _syntax_error(err, source) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml_text(path: str | Path, what: str = "file") -> str:
+    """The text of a YAML ``path`` after checking, before reading, that it is a file of at most
+    `MAX_YAML_BYTES`; `ConfigError` naming the file (``what`` says which kind, e.g. "recipe")."""
+    path = Path(path)
+
+    def refuse(problem: str, fix: str) -> ConfigError:
+        return ConfigError([ConfigIssue("<file>", problem, fix)], source=str(path))
+
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise refuse(f"cannot read the {what}: {err.strerror}", "check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise refuse(f"the {what} is a folder, not a YAML file", "give the path of the .yaml file")
+    if info.st_size > MAX_YAML_BYTES:
+        raise refuse(f"the {what} is {info.st_size:,} bytes, over the limit of {MAX_YAML_BYTES:,} bytes for a "
+                     "config or recipe", "give the right file: a config or recipe is a few KB of YAML")
+    try:
+        with path.open("rb") as handle:  # read no more than the limit, whatever the file grew to since
+            raw = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as err:
+        raise refuse(f"cannot read the {what}: {err.strerror}", "check the path and its permissions") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise refuse(f"the {what} is over the limit of {MAX_YAML_BYTES:,} bytes", "give the right file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise refuse(f"the {what} is not UTF-8 text (byte {err.start})", "save it as UTF-8 YAML") from None
 
 
 def safe_load_file(path: str | Path, *, recipe: bool) -> Any:
-    """Read a YAML file as plain data and refuse it if it holds anything hostile (see the module docstring)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError([ConfigIssue("<file>", f"cannot read it: {err}", "check the path and encoding")],
-                          source=str(path)) from None
+    """Read a YAML file as plain data and refuse it if it holds anything hostile (see the module docstring)
+    or is beyond the bounds (`read_yaml_text`, `safe_load_text`)."""
+    text = read_yaml_text(path, "recipe" if recipe else "file")
     data = safe_load_text(text, str(path))
     issues = hostile_issues(data, recipe=recipe)
     if issues:

@@ -92,7 +92,8 @@ def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
     train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples)
     validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples)
     if pretrained:
-        tokenizer = load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length)
+        tokenizer = load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length,
+                                   trust_remote_code=bool(run.model.args.get("trust_remote_code")))
     else:
         tokenizer = train_tokenizer((t for column in train.texts for t in column), run.model.tokenizer,
                                     task.max_length, markers=run.model.name in MARKED_MODELS)

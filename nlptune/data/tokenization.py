@@ -55,11 +55,40 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int,
                                    sep_token=SEP, mask_token=MASK, model_max_length=max_length)
 
 
-def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: int | None = None):
-    """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`)."""
+def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: int | None = None, *,
+                   trust_remote_code: bool = False):
+    """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`).
+
+    ``trust_remote_code`` is passed explicitly, so transformers never asks on the terminal: a tokenizer that
+    needs custom code is refused without it. Any failure is one `NlptuneError` naming the model. (The model's
+    custom code is checked in full, with a warning for code that would be ignored, by
+    `nlptune.models.remote_code` when the model is built.)
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    from nlptune.config.errors import NlptuneError
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
+                                                  trust_remote_code=trust_remote_code)
+    except Exception as err:  # noqa: BLE001 - OSError/ValueError from transformers, bare Exception from tokenizers
+        if not isinstance(err, (OSError, ValueError, KeyError)) and type(err) is not Exception:
+            raise
+        text = " ".join(str(err).split()) or type(err).__name__
+        if "trust_remote_code" in text and not trust_remote_code:
+            raise NlptuneError(f"pretrained model {name_or_path!r}: its tokenizer needs custom code; loading it "
+                               "runs Python code from the model's repository on this machine. If you trust its "
+                               "authors, pass --trust-remote-code to `nlptune train` (a config file or recipe "
+                               "cannot set it)") from err
+        raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {text[:300]}; give a model folder "
+                           "(or hub id) that holds the tokenizer files saved with the model (tokenizer.json, "
+                           "or vocab files with tokenizer_config.json)") from err
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        # transformers builds an empty tokenizer when tokenizer.json / the vocab file is missing: every word
+        # would become [UNK] and the model would train on nothing, without a word
+        raise NlptuneError(f"the tokenizer of {name_or_path!r} has no vocabulary ({len(tokenizer)} special "
+                           "token(s) only): its tokenizer.json or vocab file is missing; restore the tokenizer "
+                           "files saved with the model")
     if max_length:
         tokenizer.model_max_length = max_length
     return tokenizer

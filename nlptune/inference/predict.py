@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 
 import torch
-import yaml
-
 from nlptune.config.errors import NlptuneError
+from nlptune.config.safety import safe_load_file
 from nlptune.config.schema import build_run_config
 from nlptune.data.batching import Collator, EncodedDataset
 from nlptune.data.labels import to_examples
@@ -27,7 +26,7 @@ class LoadedRun:
             raise NlptuneError(f"{self.run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
                                "pass the run directory that `nlptune train` printed")
         self.info = read_task_info(best)
-        self.config = build_run_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
+        self.config = build_run_config(safe_load_file(self.run_dir / "config.yaml", recipe=False))
         self.tokenizer = load_tokenizer(str(best), max_length=self.info["max_length"])
         if self.info["joint_pairs"]:  # pretrained: a standard transformers folder
             from transformers import AutoModelForSequenceClassification

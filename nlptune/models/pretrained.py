@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from nlptune.config.registry import register
 from nlptune.models.classifier import plain_value
 from nlptune.models.layers import check_int, check_prob
+from nlptune.models.remote_code import check_remote_code
 
 # Config attribute names, per override, across architectures; the first one present is set.
 DROPOUT_ATTRIBUTES = {
@@ -103,6 +104,7 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     hub = {"trust_remote_code": trust_remote_code}
     if revision is not None:  # from_pretrained's own default is "main"; None would override it
         hub["revision"] = revision
+    check_remote_code(name_or_path, revision, trust_remote_code=trust_remote_code)  # before loading
     config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
     config.problem_type = "regression" if num_labels == 1 else "single_label_classification"
     if id2label is not None:

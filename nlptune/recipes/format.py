@@ -31,7 +31,7 @@ import yaml
 from nlptune.config import sources
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
-from nlptune.config.safety import hostile_issues, safe_load_text
+from nlptune.config.safety import hostile_issues, read_yaml_text, safe_load_text
 from nlptune.utils.plain import plain_data
 from nlptune.utils.shipped import shipped_dir
 
@@ -73,6 +73,9 @@ def resolve_recipe(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise NlptuneError(f"recipe {path} is a folder; give a recipe file (e.g. {path / 'my.yaml'}) or a shipped "
+                           "recipe's name (see `nlptune recipes list`)")
     shipped = {p.stem: p for p in shipped_recipes()}
     stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
     if path.parent == Path(".") and stem in shipped:
@@ -237,13 +240,8 @@ def validate_recipe(data: Any, source: str = "recipe") -> list[ConfigIssue]:
 
 
 def read_recipe(path: str | Path) -> Any:
-    """Parse a recipe file as plain YAML data (syntax and tags checked, nothing else)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise NlptuneError(f"cannot read recipe {path}: {err}") from None
-    return safe_load_text(text, str(path))
+    """Parse a recipe file as plain YAML data (size, syntax, aliases and tags checked, nothing else)."""
+    return safe_load_text(read_yaml_text(path, "recipe"), str(path))
 
 
 def load_recipe(path_or_name: str | Path) -> dict:

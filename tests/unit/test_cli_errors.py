@@ -1,0 +1,203 @@
+"""cli.main's last line of defence, the run-directory checks and the refusal of models with custom code.
+
+- an OSError from any command is one line with the errno text, the path and the fix, exit 2;
+- anything unexpected is "internal error ... this is a bug, please report it", exit 1, traceback only with --debug;
+- a pretrained model (or tokenizer) whose files declare ``auto_map`` is refused unless --trust-remote-code,
+  and custom code that transformers would ignore is warned about.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nlptune.cli import main
+from nlptune.config.errors import NlptuneError, describe_os_error
+
+
+def run_main(monkeypatch, capsys, raised: BaseException, *flags: str) -> tuple[int, str]:
+    """Run `nlptune [flags] eval RUN` with the eval handler raising ``raised``."""
+    def handler(args):
+        raise raised
+
+    monkeypatch.setattr("nlptune.commands.eval.handle", handler)
+    with pytest.raises(SystemExit) as done:
+        main([*flags, "eval", "some-run"])
+    captured = capsys.readouterr()
+    return done.value.code, captured.out + captured.err
+
+
+@pytest.mark.parametrize("code, text, fix", [
+    (errno.ENOSPC, "No space left on device", "disk is full"),
+    (errno.EACCES, "Permission denied", "permissions"),
+    (errno.EROFS, "Read-only file system", "read-only"),
+    (errno.EISDIR, "Is a directory", "folder where a file is expected"),
+    (errno.ENOENT, "No such file or directory", "does not exist"),
+])
+def test_os_error_is_one_message_with_path_and_exit_2(monkeypatch, capsys, code, text, fix):
+    exit_code, output = run_main(monkeypatch, capsys, OSError(code, text, "/runs/x/checkpoints/step-3"))
+    assert exit_code == 2
+    assert output.startswith("error: ") and output.count("\n") == 1, output
+    assert text in output and "/runs/x/checkpoints/step-3" in output and errno.errorcode[code] in output
+    assert fix in output
+    assert "Traceback" not in output
+
+
+def test_a_file_where_a_folder_is_expected_is_named(tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("")
+    message = describe_os_error(NotADirectoryError(errno.ENOTDIR, "Not a directory", str(blocker / "a" / "b")))
+    assert f"{blocker} is a file where a folder is expected" in message
+
+
+def test_unexpected_exception_is_reported_as_a_bug_exit_1(monkeypatch, capsys):
+    exit_code, output = run_main(monkeypatch, capsys, RuntimeError("boom"))
+    assert exit_code == 1
+    assert "error: internal error: RuntimeError: boom" in output
+    assert "this is a bug, please report it" in output and "--debug" in output
+    assert "Traceback" not in output
+
+
+def test_debug_prints_the_traceback(monkeypatch, capsys):
+    exit_code, output = run_main(monkeypatch, capsys, RuntimeError("boom"), "--debug")
+    assert exit_code == 1
+    assert "Traceback" in output and "internal error: RuntimeError: boom" in output
+    exit_code, output = run_main(monkeypatch, capsys, NlptuneError("bad input"), "--debug")
+    assert exit_code == 2 and "Traceback" in output and "error: bad input" in output
+
+
+@pytest.mark.parametrize("raised, code, text", [
+    (NlptuneError("task.name: unknown"), 2, "error: task.name: unknown"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+    (MemoryError(), 2, "out of memory"),
+])
+def test_other_endings(monkeypatch, capsys, raised, code, text):
+    exit_code, output = run_main(monkeypatch, capsys, raised)
+    assert exit_code == code and text in output and "Traceback" not in output
+
+
+# ------------------------------------------------------------------------------------------ run directories
+def test_run_dir_checks_name_the_damaged_file(tmp_path):
+    from nlptune.commands.run_reading import check_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("task: {name: demo}\n")
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "lo')
+    with pytest.raises(NlptuneError, match=r"metrics.jsonl, line 2, is not valid JSON"):
+        check_run(run, finished=False)
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    assert check_run(run, finished=False) == run
+    with pytest.raises(NlptuneError, match="not a finished nlptune run"):
+        check_run(run, finished=True)
+    (run / "best").mkdir()
+    (run / "best" / "nlptune_task.json").write_text("{}")
+    with pytest.raises(NlptuneError, match=r"holds no model weights"):
+        check_run(run, finished=True)
+    (run / "best" / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(NlptuneError, match=r"model.safetensors is not a readable safetensors file"):
+        check_run(run, finished=True)
+
+
+# ------------------------------------------------------------------------------------------ remote code
+def with_auto_map(source: Path, folder: Path, model_type: str, file: str = "config.json") -> Path:
+    """A copy of a tiny BERT folder whose ``file`` declares custom classes (auto_map)."""
+    shutil.copytree(source, folder)
+    path = folder / file
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    if file == "config.json":
+        data.update(model_type=model_type, auto_map={"AutoConfig": "modeling_x.XConfig",
+                                                     "AutoModelForSequenceClassification": "modeling_x.XModel"})
+    else:
+        data.update(tokenizer_class=model_type, auto_map={"AutoTokenizer": ["tokenization_x.XTokenizer", None]})
+    path.write_text(json.dumps(data))
+    return folder
+
+
+def test_custom_model_is_refused_without_trust_remote_code(tiny_pretrained, tmp_path):
+    from nlptune.models import build_model
+    from nlptune.models.remote_code import check_remote_code
+
+    folder = with_auto_map(tiny_pretrained, tmp_path / "custom", "x-model")
+    for call in (lambda: check_remote_code(str(folder)),
+                 lambda: build_model("pretrained", name_or_path=str(folder), num_labels=2)):
+        with pytest.raises(NlptuneError) as caught:
+            call()
+        message = str(caught.value)
+        assert "--trust-remote-code" in message and "runs Python code from the model's repository" in message
+        assert str(folder) in message and "auto_map" in message and "x-model" in message
+    check_remote_code(str(folder), trust_remote_code=True)  # the flag lets it through to transformers
+
+
+def test_custom_tokenizer_is_refused(tiny_pretrained, tmp_path):
+    from nlptune.data.tokenization import load_tokenizer
+    from nlptune.models.remote_code import check_remote_code
+
+    folder = with_auto_map(tiny_pretrained, tmp_path / "custom-tok", "XTokenizer", "tokenizer_config.json")
+    (folder / "config.json").unlink()  # a tokenizer-only folder: nothing for transformers to fall back on
+    with pytest.raises(NlptuneError, match=r"tokenizer_config.json has auto_map \(AutoTokenizer\).*--trust-remote"):
+        check_remote_code(str(folder), config_required=False)
+    # the data pipeline's own loader: transformers is told not to trust it, so it refuses instead of prompting
+    with pytest.raises(NlptuneError, match=r"needs custom code.*--trust-remote-code"):
+        load_tokenizer(str(folder))
+
+
+def test_ignored_custom_code_is_warned_about_once(tiny_pretrained, tmp_path, monkeypatch):
+    from nlptune.models.remote_code import check_remote_code
+
+    warnings: list[str] = []
+    monkeypatch.setattr("nlptune.utils.console.warn", warnings.append)
+    folder = with_auto_map(tiny_pretrained, tmp_path / "bert-with-map", "bert")
+    check_remote_code(str(folder))
+    check_remote_code(str(folder))
+    assert len(warnings) == 1, warnings
+    assert "AutoConfig, AutoModelForSequenceClassification" in warnings[0] and "ignored" in warnings[0]
+    assert "'bert'" in warnings[0] and "--trust-remote-code" in warnings[0]
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: None, "the folder does not exist"),
+    (lambda p: p.write_text("x"), "is a file, not a model folder"),
+    (lambda p: p.mkdir(), "has no config.json"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text('{"model_type": "bert",')), "config.json is not valid JSON (line 1, column 23"),
+])
+def test_bad_model_paths_are_one_message(tmp_path, make, expected):
+    from nlptune.models.remote_code import check_remote_code
+
+    path = tmp_path / "model"
+    make(path)
+    with pytest.raises(NlptuneError, match="pretrained model") as caught:
+        check_remote_code(str(path))
+    assert expected in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_uncached_hub_id_offline_fails_at_once(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from nlptune.data.tokenization import load_tokenizer
+    from nlptune.models.remote_code import check_remote_code
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(NlptuneError, match=r"not in the Hugging Face cache.*HF_HUB_OFFLINE"):
+        check_remote_code("nlptune-tests/not-a-model")
+    with pytest.raises(NlptuneError, match="nor a valid Hugging Face hub id"):
+        check_remote_code("bad id with spaces")
+    with pytest.raises(NlptuneError, match="cannot load the tokenizer of 'nlptune-tests/not-a-model'"):
+        load_tokenizer("nlptune-tests/not-a-model")
+
+
+def test_a_tokenizer_without_its_vocabulary_is_refused(tiny_pretrained, tmp_path):
+    """transformers silently builds a specials-only tokenizer when tokenizer.json/vocab.txt is missing."""
+    from nlptune.data.tokenization import load_tokenizer
+
+    folder = tmp_path / "no-vocab"
+    shutil.copytree(tiny_pretrained, folder)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(NlptuneError, match=r"has no vocabulary .*tokenizer.json or vocab file is missing"):
+        load_tokenizer(str(folder))
+    assert len(load_tokenizer(str(tiny_pretrained))) > 10  # the complete folder loads
