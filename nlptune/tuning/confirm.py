@@ -84,7 +84,7 @@ def retrain_full(plan: SweepPlan, params: dict) -> dict:
     """Train the best config on all the data it was tuned on: with cross-validation the whole train split
     (scored on the untouched validation split), otherwise train + validation (its validation score is
     then not held out). Returns {"run_dir", "value", "held_out", ...}."""
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
 
     base = load_run_config(trial_overrides(plan, params))
     held_out = bool(plan.folds)

@@ -49,7 +49,7 @@ def _write(path: Path, result: dict) -> None:
 
 def main(spec_path: str) -> int:
     """Run one trial's training on this rank; rank 0 writes ``trial_result.json`` next to the spec."""
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
     from nlptune.tuning.objective import RESULT_FILE, MetricHook, describe_error
     from nlptune.tuning.plan import SweepPlan
     from nlptune.utils.console import set_quiet

@@ -101,7 +101,7 @@ def _with_worker_threads(overrides: list[str]) -> list[str]:
 
 
 def _train_here(overrides: list[str], hook: MetricHook) -> RunOutcome:
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
     from nlptune.train.loop import run
 
     config = load_run_config(_with_worker_threads(overrides))

@@ -91,7 +91,7 @@ def check_space(dims: list[Dimension], overrides: Sequence[str], groups: Sequenc
     """Compose the config at each dimension's bounds (every option of a choice), all at once per corner,
     so an unknown key or an out-of-range bound stops the sweep before any trial runs; every problem of
     every dimension is reported together, each once."""
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
 
     width = max([len(d.bounds()) for d in dims] or [0])
     seen, issues, known = set(), [], set()

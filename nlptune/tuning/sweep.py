@@ -162,7 +162,8 @@ def _resumed_plan(sweep_dir: Path, tune: TuneConfig, args: TuneArgs) -> SweepPla
 
 def prepare(overrides: Sequence[str]) -> tuple[SweepPlan, bool]:
     """Compose and check everything; return the plan (saved) and whether it continues an earlier sweep."""
-    from nlptune.config.compose import compose, load_run_config, to_plain
+    from nlptune.config.compose import compose, to_plain
+    from nlptune.recipes.run import load_run_config
 
     args = split_tune_args(overrides)
     tune = build_tune_config(to_plain(compose(args.tune_overrides)).get("tune"), args.space)
@@ -302,7 +303,7 @@ def _recipe(plan: SweepPlan, best: results.Best, full: dict | None) -> Path | No
         recipe["expected"]["value"] = float(best.value)  # the confirmation mean, when there is one
         return write_recipe(target, recipe)
     # cross-validation: the recipe trains on the task's own data, as `nlptune train` would
-    from nlptune.config.compose import load_run_config
+    from nlptune.recipes.run import load_run_config
     from nlptune.data.loading import load_raw_splits
     from nlptune.tuning.confirm import trial_overrides
 
