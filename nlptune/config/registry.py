@@ -14,6 +14,7 @@ from typing import Callable, Dict
 _PROVIDERS = {
     "model": "nlptune.models",
     "optimizer": "nlptune.train.optim",
+    "kind": "nlptune.kinds",
 }
 
 _REGISTRY: Dict[str, Dict[str, Callable]] = {kind: {} for kind in _PROVIDERS}

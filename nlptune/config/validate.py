@@ -7,10 +7,11 @@ from typing import Any, Iterable
 
 from nlptune.config import schema
 from nlptune.config.errors import ConfigIssue
+from nlptune.config.names import names
 from nlptune.config.registry import UnknownComponentError, lookup
 
 # Arguments the trainer supplies to every builder; they are not config keys.
-RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label"}
+RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label", "problem_type"}
 # Builder arguments a config must never set (ARCHITECTURE.md, safety rules): configs and recipes are
 # shared data, so they may not turn on remote code or pickled weights.
 UNSAFE_ARGS = {"trust_remote_code": "remote code is never enabled from a config or recipe",
@@ -38,11 +39,33 @@ def _range(key: str, value: Any, low: float, high: float | None = None, *, low_o
     return [ConfigIssue(key, f"value {value!r} is out of range {lo}, {hi}", f"set {key} within {lo}, {hi}")]
 
 
+def _kind_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
+    """task.kind, and the legacy task.problem_type it replaces (either may be given; both must agree)."""
+    legacy = schema.LEGACY_PROBLEM_TYPES
+    if task.problem_type is not None:
+        issues = _choice("task.problem_type", task.problem_type, legacy)
+        if issues:
+            return issues
+        if task.kind != legacy[task.problem_type]:
+            return [ConfigIssue("task.problem_type", f"the legacy problem_type {task.problem_type!r} disagrees with "
+                                f"task.kind {task.kind!r}", "drop task.problem_type (task.kind replaces it: "
+                                f"problem_type {task.problem_type} is kind {legacy[task.problem_type]})")]
+    if task.kind is None:
+        return [ConfigIssue("task.kind", "missing", f"set task.kind to one of: {', '.join(names('kind'))}")]
+    return _choice("task.kind", task.kind, names("kind"))
+
+
+def _label_name_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
+    if task.label_names and task.kind not in schema.KINDS_WITH_LABEL_NAMES:
+        return [ConfigIssue("task.label_names", f"a {task.kind} task has no label names", "set it to null")]
+    return []
+
+
 def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
-    issues = _choice("task.problem_type", task.problem_type, schema.PROBLEM_TYPES)
+    issues = _kind_issues(task)
     if issues:
         return issues
-    valid = schema.METRICS[task.problem_type]
+    valid = schema.METRICS[task.kind]
     for metric in task.metrics:
         issues += _choice("task.metrics", metric, valid)
     if task.main_metric not in task.metrics:
@@ -51,8 +74,7 @@ def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     if not 1 <= len(task.text_fields) <= 2 or not all(isinstance(f, str) and f for f in task.text_fields):
         issues.append(ConfigIssue("task.text_fields", f"expected one or two column names, got {list(task.text_fields)}",
                                   "e.g. task.text_fields=[sentence] or [sentence1,sentence2]"))
-    if task.is_regression and task.label_names:
-        issues.append(ConfigIssue("task.label_names", "a regression task has no label names", "set it to null"))
+    issues += _label_name_issues(task)
     issues += _range("task.max_length", task.max_length, 0, low_open=True)
     issues += _range("task.max_train_samples", task.max_train_samples, 0, low_open=True)
     issues += _range("task.max_eval_samples", task.max_eval_samples, 0, low_open=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
 from nlptune.models.classifier import plain_value
 from nlptune.models.layers import check_int, check_prob
@@ -78,15 +79,16 @@ def _load_model(name_or_path: str, config, **kwargs) -> nn.Module:
     return AutoModelForSequenceClassification.from_pretrained(name_or_path, config=config, **kwargs)
 
 
-@register("model", "pretrained")
+@register("model", PRETRAINED)
 def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, str] | None = None,
-                     revision: str | None = None, hidden_dropout: float | None = None,
+                     problem_type: str | None = None, revision: str | None = None, hidden_dropout: float | None = None,
                      attention_dropout: float | None = None, classifier_dropout: float | None = None,
                      freeze_embeddings: bool = False, freeze_layers: int = 0,
                      trust_remote_code: bool = False, use_safetensors: bool = True,
                      **ignored_runtime_args) -> nn.Module:
-    """A pretrained checkpoint (hub id or local directory) with a fresh or existing
-    classification head; ``num_labels == 1`` makes it a regressor (HF logits are then ``[batch, 1]``).
+    """A pretrained checkpoint (hub id or local directory) with a fresh or existing head of ``num_labels``
+    outputs; ``problem_type`` is transformers' name of what they mean (the problem kind's ``hf_problem_type``:
+    "single_label_classification", "regression"; None leaves transformers to infer it).
 
     The scratch runtime args (vocab_size, pad_token_id, pair, vocab) are accepted and ignored:
     the checkpoint brings its own tokenizer and encodes pairs as one sequence.
@@ -95,7 +97,7 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     unknown = sorted(set(ignored_runtime_args) - set(RUNTIME_ARGS))
     if unknown:
         raise ValueError(f"pretrained model got unknown argument(s) {', '.join(unknown)}; it takes "
-                         "name_or_path, num_labels, id2label, revision, hidden_dropout, attention_dropout, "
+                         "name_or_path, num_labels, id2label, problem_type, revision, hidden_dropout, attention_dropout, "
                          "classifier_dropout, freeze_embeddings, freeze_layers, trust_remote_code, "
                          "use_safetensors")
     check_int("num_labels", num_labels)
@@ -104,7 +106,8 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     if revision is not None:  # from_pretrained's own default is "main"; None would override it
         hub["revision"] = revision
     config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
-    config.problem_type = "regression" if num_labels == 1 else "single_label_classification"
+    if problem_type is not None:
+        config.problem_type = problem_type
     if id2label is not None:
         labels = {int(k): str(v) for k, v in dict(id2label).items()}
         if sorted(labels) != list(range(num_labels)):
@@ -114,5 +117,5 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
                             classifier_dropout=classifier_dropout)
     model = _load_model(name_or_path, config, use_safetensors=use_safetensors, **hub)
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
-    model.builder_args = {"name": "pretrained", **{k: plain_value(v) for k, v in args.items()}}
+    model.builder_args = {"name": PRETRAINED, **{k: plain_value(v) for k, v in args.items()}}
     return model

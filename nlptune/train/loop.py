@@ -22,7 +22,8 @@ from nlptune.data import PreparedData, prepare_data
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
 from nlptune.train import checkpoint, faults, plots, report, resume, tracking
-from nlptune.train.evaluation import evaluate
+from nlptune.kinds import get_kind
+from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
@@ -48,7 +49,7 @@ class RunResult:
 
 
 def _task_info(run: RunConfig, data: PreparedData) -> dict:
-    return {"task": run.task.name, "problem_type": run.task.problem_type, "text_fields": list(run.task.text_fields),
+    return {"task": run.task.name, "kind": run.task.kind, "text_fields": list(run.task.text_fields),
             "label_field": run.task.label_field, "label_names": data.label_names, "metrics": list(run.task.metrics),
             "main_metric": run.task.main_metric, "max_length": run.task.max_length, "model": run.model.name,
             "joint_pairs": data.joint_pairs}
@@ -103,6 +104,7 @@ class _Session:
                  guard: faults.Guard, plan: resume.ResumePlan):
         self.config, self.hooks, self.accelerator, self.guard, self.plan = config, hooks, accelerator, guard, plan
         self.trainer, self.task, self.output_dir = config.trainer, config.task, plan.run_dir
+        self.kind = get_kind(config.task.kind)
         self._prepare()
         self.rundir = self._open_run_dir() if accelerator.is_main_process else None
         self._restore_progress()
@@ -205,7 +207,7 @@ class _Session:
         an optimizer step happened."""
         accelerator, state = self.accelerator, self.state
         with accelerator.accumulate(self.model):
-            loss = self.model(**batch)["loss"]
+            loss = logits_and_loss(self.model, batch, self.kind)[1]
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.trainer.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)
@@ -263,7 +265,7 @@ class _Session:
         self.guard.set_phase("evaluate", state.step)
         eval_started = time.perf_counter()
         outputs = {}
-        scores = evaluate(self.model, self.eval_loader, metrics=list(task.metrics), regression=task.is_regression,
+        scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
                           accelerator=accelerator, collect=outputs)
         state.eval_time_s += time.perf_counter() - eval_started
         record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
@@ -351,7 +353,7 @@ class _Session:
         write_model_card(self.output_dir)  # best/README.md, from the files just written
         rundir.close()
         plots.write_run_plots(self.output_dir, best_step=self.state.best_step, outputs=self.best_outputs,
-                              label_names=data.label_names, regression=self.task.is_regression)
+                              label_names=data.label_names, kind_plots=self.kind.plots)
         report.print_end(summary, self.state.history, self.output_dir)
 
 
