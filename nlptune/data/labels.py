@@ -112,8 +112,10 @@ def check_training_targets(task: TaskConfig, train: RawSplit, examples: Examples
     what it only warns about (classes without a training example) is shown."""
     from nlptune.utils.console import warn
 
+    if any(target is None for target in examples.labels):
+        return  # rows were refused: what the rest would say about the whole split is noise until they are fixed
     try:
-        warnings = get_kind(task.kind).check_training([t for t in examples.labels if t is not None], label_names)
+        warnings = get_kind(task.kind).check_training(examples.labels, label_names)
     except LabelProblem as err:
         problems.add(DataError(err.problem, fix=err.fix, file=train.source, split="train", column=task.label_field))
         return

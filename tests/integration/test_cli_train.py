@@ -140,7 +140,7 @@ def test_task_info_of_best_model(trained):
     assert info["task"] == trained["task"]
     assert info["joint_pairs"] == (trained["model"] == "pretrained")
     if trained["task"] == "stsb":
-        assert info["problem_type"] == "regression" and info["label_names"] is None
+        assert info["kind"] == "regression" and info["label_names"] is None
     else:
         assert info["label_names"] == {"sst2": ["negative", "positive"],
                                        "mrpc": ["not_equivalent", "equivalent"]}[trained["task"]]

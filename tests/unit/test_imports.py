@@ -18,13 +18,14 @@ CONFINED = {"hydra": "config", "omegaconf": "config", "optuna": "tuning", "accel
 LAYERS = {
     "utils": {"utils"},
     "config": {"config", "utils"},
-    "data": {"data", "config", "utils"},
+    "kinds": {"kinds", "config", "utils"},
+    "data": {"data", "kinds", "config", "utils"},
     "models": {"models", "config", "utils"},
     "metrics": {"metrics", "config", "utils"},
-    "train": {"train", "data", "models", "metrics", "config", "utils"},
-    "inference": {"inference", "train", "data", "models", "metrics", "config", "utils"},
-    "recipes": {"recipes", "data", "config", "utils"},
-    "tuning": {"tuning", "recipes", "train", "data", "models", "metrics", "config", "utils"},
+    "train": {"train", "data", "kinds", "models", "metrics", "config", "utils"},
+    "inference": {"inference", "train", "data", "kinds", "models", "metrics", "config", "utils"},
+    "recipes": {"recipes", "data", "kinds", "config", "utils"},
+    "tuning": {"tuning", "recipes", "train", "data", "kinds", "models", "metrics", "config", "utils"},
 }
 
 
