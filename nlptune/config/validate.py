@@ -11,7 +11,8 @@ from nlptune.config.names import names
 from nlptune.config.registry import UnknownComponentError, lookup
 
 # Arguments the trainer supplies to every builder; they are not config keys.
-RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label", "problem_type"}
+RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label", "problem_type",
+                "auto_model"}
 # Builder arguments a config must never set (ARCHITECTURE.md, safety rules): configs and recipes are
 # shared data, so they may not turn on remote code or pickled weights.
 UNSAFE_ARGS = {"trust_remote_code": "remote code is never enabled from a config or recipe",

@@ -30,16 +30,16 @@ class LoadedRun:
         self.info = read_task_info(best)
         self.config = build_run_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
         self.tokenizer = load_tokenizer(str(best), max_length=self.info["max_length"])
+        self.kind = get_kind(kind_of(self.info))  # runs written before task.kind hold problem_type
         if self.info["joint_pairs"]:  # pretrained: a standard transformers folder
-            from transformers import AutoModelForSequenceClassification
+            from nlptune.models.pretrained import AUTO_MODELS
 
-            self.model = AutoModelForSequenceClassification.from_pretrained(best, use_safetensors=True)
+            self.model = AUTO_MODELS[self.kind.hf_auto_model].from_pretrained(best, use_safetensors=True)
         else:
             from nlptune.models import load_scratch_model
 
             self.model = load_scratch_model(best)
         self.model.eval()
-        self.kind = get_kind(kind_of(self.info))  # runs written before task.kind hold problem_type
 
     def _loader(self, texts: list[list[str]], labels: list, batch_size: int):
         columns = encode(self.tokenizer, texts, max_length=self.info["max_length"],

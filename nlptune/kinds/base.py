@@ -23,7 +23,8 @@ class Kind:
     """One problem kind. Subclasses set the class attributes and implement the methods that raise here."""
 
     name: ClassVar[str]
-    # transformers' PretrainedConfig.problem_type of a pretrained model's head (its pipeline reads it)
+    # a pretrained model's head: the transformers auto class, and PretrainedConfig.problem_type (pipelines read it)
+    hf_auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
     hf_problem_type: ClassVar[str]
     # the transformers pipeline task that serves the exported / best model
     pipeline_task: ClassVar[str] = "text-classification"

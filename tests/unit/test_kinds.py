@@ -47,6 +47,14 @@ def test_kind_names_registrations_and_config_tables_agree():
         assert set(kind.metric_names) <= set(METRIC_FUNCTIONS)
 
 
+def test_every_kind_asks_for_an_allowed_pretrained_head():
+    from nlptune.models.pretrained import AUTO_MODELS, build_pretrained
+
+    assert all(get_kind(name).hf_auto_model in AUTO_MODELS for name in NAMES["kind"])
+    with pytest.raises(ValueError, match="auto_model='AutoModel' is not one of"):  # never any transformers name
+        build_pretrained(name_or_path="unused", num_labels=2, auto_model="AutoModel")
+
+
 def test_importing_the_kinds_loads_no_torch():
     code = "import sys, nlptune.kinds; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
