@@ -19,12 +19,6 @@ KINDS_WITH_LABEL_NAMES = ("single_label",)
 # The key before task.kind: task.problem_type (still in older configs, recipes and run directories) -> the kind.
 LEGACY_PROBLEM_TYPES = {"classification": "single_label", "regression": "regression"}
 
-
-def kind_of(task: Mapping[str, Any]) -> str | None:
-    """The kind of a plain task record of any nlptune version (config.yaml's task, best/nlptune_task.json):
-    its ``kind``, else the one its legacy ``problem_type`` names."""
-    legacy = task.get("problem_type")
-    return task.get("kind") or (LEGACY_PROBLEM_TYPES.get(legacy) if isinstance(legacy, str) else None)
 TOKENIZERS = ("wordlevel", "wordpiece")
 NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
@@ -34,6 +28,13 @@ DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("tensorboard", "mlflow", "wandb")
 # Keys of the model group that configure the scratch tokenizer rather than the network.
 TOKENIZER_KEYS = ("tokenizer", "vocab_size", "min_frequency", "lowercase", "normalization")
+
+
+def kind_of(task: Mapping[str, Any]) -> str | None:
+    """The kind of a plain task record of any nlptune version (config.yaml's task, best/nlptune_task.json):
+    its ``kind``, else the one its legacy ``problem_type`` names."""
+    legacy = task.get("problem_type")
+    return task.get("kind") or (LEGACY_PROBLEM_TYPES.get(legacy) if isinstance(legacy, str) else None)
 
 
 @dataclass(frozen=True)

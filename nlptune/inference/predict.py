@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from nlptune.config.errors import NlptuneError
+from nlptune.config.names import names
 from nlptune.config.schema import build_run_config, kind_of
 from nlptune.data.batching import Collator, EncodedDataset
 from nlptune.data.labels import to_examples
@@ -30,7 +31,11 @@ class LoadedRun:
         self.info = read_task_info(best)
         self.config = build_run_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
         self.tokenizer = load_tokenizer(str(best), max_length=self.info["max_length"])
-        self.kind = get_kind(kind_of(self.info))  # runs written before task.kind hold problem_type
+        kind = kind_of(self.info)  # runs written before task.kind hold problem_type
+        if kind not in names("kind"):
+            raise NlptuneError(f"{best / 'nlptune_task.json'} names no known problem kind ({kind!r}); known: "
+                               f"{', '.join(names('kind'))}. Was it written by a newer nlptune?")
+        self.kind = get_kind(kind)
         if self.info["joint_pairs"]:  # pretrained: a standard transformers folder
             from nlptune.models.pretrained import AUTO_MODELS
 

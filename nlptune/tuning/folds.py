@@ -1,5 +1,6 @@
 """Data files a sweep derives from the task's own splits: k cross-validation folds of the train split
-(stratified as the task's problem kind says: by class for single_label) and the "full" data a best config is retrained on.
+(stratified as the task's problem kind says: by class for single_label) and the "full" data a best config is
+retrained on.
 
 They are written as jsonl into the sweep directory (never next to the user's data) and trials read
 them through `task.train_file` / `task.validation_file`, so the normal data checks apply to them.

@@ -143,7 +143,8 @@ def test_single_label_stratification_groups_by_class():
 # ---------------------------------------------------------------------------------------------
 # regression
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, expected", [(1, 1.0), (2.5, 2.5), ("3.25", 3.25), (" 4 ", 4.0), (np.float32(0.5), 0.5)])
+@pytest.mark.parametrize("value, expected", [(1, 1.0), (2.5, 2.5), ("3.25", 3.25), (" 4 ", 4.0),
+                                             (np.float32(0.5), 0.5)])
 def test_regression_scores(value, expected):
     assert REGRESSION.label_key(value) == expected
 
