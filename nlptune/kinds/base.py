@@ -26,7 +26,8 @@ class Kind:
     # a pretrained model's head: the transformers auto class, and PretrainedConfig.problem_type (pipelines read it)
     hf_auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
     hf_problem_type: ClassVar[str]
-    # the transformers pipeline task that serves the exported / best model
+    # the transformers pipeline task that serves the best model (model card); exports carry the model's raw
+    # ``logits`` [batch, num_outputs] (inference/export.py), which `describe` turns into predictions
     pipeline_task: ClassVar[str] = "text-classification"
     # validation plots of the best model, by name (nlptune/train/plots.py draws them)
     plots: ClassVar[tuple[str, ...]] = ()
