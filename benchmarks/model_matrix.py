@@ -29,13 +29,13 @@ from _common import DATA_DIR, REPO, print_table
 
 
 def _task_file(task: str) -> dict:
-    """conf/task/<task>.yaml: the main metric and problem type come from there, not a copy here."""
+    """conf/task/<task>.yaml: the main metric and problem kind come from there, not a copy here."""
     return yaml.safe_load((REPO / "conf" / "task" / f"{task}.yaml").read_text(encoding="utf-8"))
 
 
 TASKS = ("sst2", "mrpc", "stsb", "cola", "subj")
 MAIN = {task: _task_file(task)["main_metric"] for task in TASKS}
-REGRESSION = {task for task in TASKS if _task_file(task)["problem_type"] == "regression"}
+REGRESSION = {task for task in TASKS if _task_file(task)["kind"] == "regression"}
 
 
 def _labels(task: str, split: str, limit: int) -> list:

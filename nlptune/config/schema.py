@@ -16,8 +16,13 @@ from nlptune.config.errors import ConfigError, ConfigIssue
 from nlptune.config.names import names
 from nlptune.utils.plain import freeze
 
-PROBLEM_TYPES = ("classification", "regression")
-METRICS = {"classification": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse")}
+# What config validation must know of each problem kind (nlptune/kinds/ implements the rest; the kind names are
+# config/names.py NAMES["kind"]): the metrics it can report, and whether task.label_names applies to it.
+METRICS = {"single_label": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse")}
+KINDS_WITH_LABEL_NAMES = ("single_label",)
+# The key before task.kind: task.problem_type (still in older configs, recipes and run directories) -> the kind.
+LEGACY_PROBLEM_TYPES = {"classification": "single_label", "regression": "regression"}
+
 TOKENIZERS = ("wordlevel", "wordpiece")
 NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
 OPTIMIZERS = names("optimizer")
@@ -31,15 +36,27 @@ TOKENIZER_KEYS = ("tokenizer", "vocab_size", "min_frequency", "lowercase", "norm
 RUN_KEYS = ("seed", "output_dir", "resume", "resume_allow_changes")
 
 
+def kind_of(task: Mapping[str, Any]) -> str | None:
+    """The kind of a plain task record of any nlptune version (config.yaml's task, best/nlptune_task.json):
+    its ``kind``, else the one its legacy ``problem_type`` names."""
+    legacy = task.get("problem_type")
+    return task.get("kind") or (LEGACY_PROBLEM_TYPES.get(legacy) if isinstance(legacy, str) else None)
+
+
 @dataclass(frozen=True)
 class TaskConfig:
+    """One task. ``kind`` (single_label | regression) says what a label is; configs written before it existed
+    give the legacy ``problem_type`` (classification | regression) instead, from which ``kind`` is derived
+    (both given and disagreeing: a config error, see config/validate.py)."""
+
     name: str
-    problem_type: str
     text_fields: tuple[str, ...]
     label_field: str
     label_names: tuple[str, ...] | None
     metrics: tuple[str, ...]
     main_metric: str
+    kind: str | None = None
+    problem_type: str | None = None  # legacy: classification | regression
     hub_id: str | None = None
     hub_config: str | None = None
     hub_revision: str | None = None
@@ -58,9 +75,9 @@ class TaskConfig:
     def is_pair(self) -> bool:
         return len(self.text_fields) == 2
 
-    @property
-    def is_regression(self) -> bool:
-        return self.problem_type == "regression"
+    def __post_init__(self) -> None:
+        if self.kind is None and isinstance(self.problem_type, str):
+            object.__setattr__(self, "kind", LEGACY_PROBLEM_TYPES.get(self.problem_type))
 
 
 # The sections below have no defaults on purpose: conf/ holds every default once (conf/<group>/*.yaml), and a

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nlptune.config.schema import RunConfig
 from nlptune.data.errors import DataError
-from nlptune.data.labels import infer_label_names, to_examples
+from nlptune.data.labels import split_examples
 from nlptune.data.loading import load_raw_splits
 
 __all__ = ["DataError", "PreparedData", "prepare_data", "cache_dir"]
@@ -88,9 +88,7 @@ def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
 
     task = run.task
     raw = load_raw_splits(task)
-    label_names = infer_label_names(task, raw["train"])
-    train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples)
-    validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples)
+    train, validation, label_names = split_examples(task, raw)
     if pretrained:
         tokenizer = load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length,
                                    trust_remote_code=bool(run.model.args.get("trust_remote_code")))

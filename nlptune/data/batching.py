@@ -60,11 +60,12 @@ class EncodedDataset(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Pad each id field to the longest in the batch and build its attention mask."""
+    """Pad each id field to the longest in the batch and build its attention mask; the labels become a tensor of
+    ``label_dtype`` (the problem kind's, `Kind.label_dtype`)."""
 
-    def __init__(self, pad_token_id: int, regression: bool, pad_to_multiple_of: int = 1):
+    def __init__(self, pad_token_id: int, label_dtype: torch.dtype = torch.long, pad_to_multiple_of: int = 1):
         self.pad_token_id = pad_token_id
-        self.label_dtype = torch.float32 if regression else torch.long
+        self.label_dtype = label_dtype
         self.multiple = pad_to_multiple_of
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:

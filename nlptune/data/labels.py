@@ -1,19 +1,25 @@
-"""Turn raw columns into texts and numeric labels, refusing what cannot be trained on."""
+"""Turn raw columns into texts and training targets, refusing what cannot be trained on.
+
+What a label is belongs to the task's problem kind (nlptune/kinds/): this module reads the columns, asks the kind
+for each row's label and its target, and turns the kind's `LabelProblem`s into `DataError`s that name the file,
+split, line and column. Every label problem of a pass is collected and reported together.
+"""
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
 from nlptune.config.schema import TaskConfig
-from nlptune.data.errors import DataError
+from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.loading import RawSplit
+from nlptune.kinds import LabelProblem, get_kind
+
+_INVALID = object()  # the key of a row whose label was refused (its problem is collected)
 
 
 @dataclass
 class Examples:
     texts: list[list[str]]  # one list per text field
-    labels: list  # int class ids or floats
+    labels: list  # the kind's training targets (class ids, floats)
     source: str
 
 
@@ -25,104 +31,106 @@ def _column(raw: RawSplit, name: str, split: str, role: str) -> list:
     return raw.columns[name]
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _regression_label(value, where: dict) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise DataError(f"label {value!r} is not a number", fix="a regression task needs numeric labels",
-                            **where) from None
-    if not _is_number(value) or math.isnan(value) or math.isinf(value):
-        raise DataError(f"label {value!r} is not a finite number", fix="fill in or drop that row", **where)
-    return float(value)
-
-
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _class_key(value, where: dict):
-    """Normalise a classification label to an int or a string; refuse floats, nulls and NaN.
-
-    Text files give strings: "1" and "1.0" are the class 1, "0.5" is refused like the float 0.5."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise DataError("label is empty (null/NaN)", fix="fill in or drop that row", **where)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise DataError(f"label {value!r} is a float but the task is a classification",
-                        fix="use integer or string class labels, or task.problem_type=regression", **where)
-    if isinstance(value, str):
-        stripped = value.strip()
-        if not stripped:  # an empty CSV/TSV cell is that format's null
-            raise DataError("label is empty", fix="fill in or drop that row", **where)
-        if stripped.lstrip("-").isdigit():
-            return int(stripped)
-        return _class_key(float(stripped), where) if _NUMBER.fullmatch(stripped) else stripped
-    if isinstance(value, int):
-        return value
-    raise DataError(f"label {value!r} has an unsupported type {type(value).__name__}",
-                    fix="use integer or string class labels", **where)
-
-
 def _where(raw: RawSplit, split: str, index: int, column: str) -> dict:
     return {"file": raw.source, "split": split, "line": raw.line_of(index), "column": column}
 
 
-def _label_ids(keys: list, names: list[str], raw: RawSplit, split: str, column: str,
-               positional: bool) -> list[int]:
-    """Class ids of ``keys``: by name, or (``positional``) an int label is the index into ``names``."""
-    index = {name: i for i, name in enumerate(names)}
-    ids = []
-    for i, key in enumerate(keys):
-        if positional and isinstance(key, int) and 0 <= key < len(names) and str(key) not in index:
-            ids.append(key)
-        elif str(key) in index:
-            ids.append(index[str(key)])
-        else:
-            raise DataError(f"label {key!r} is not one of the task's labels {names}" + (
-                " (it does not occur in train)" if split == "validation" else ""),
-                fix="fix the label, or declare the full set with task.label_names", **_where(raw, split, i, column))
-    return ids
+def raise_problems(problems: ProblemCollector) -> None:
+    """Raise what ``problems`` collected: one problem as its own `DataError`, several as one `DataProblems`."""
+    if len(problems.problems) == 1 and not problems.extra:
+        raise problems.problems[0]
+    problems.raise_if_any()
+
+
+def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCollector,
+               limit: int | None = None) -> list:
+    """The kind's key of each label of ``raw`` (first ``limit`` rows); a refused label is collected in
+    ``problems`` and its key is a placeholder."""
+    kind = get_kind(task.kind)
+    column = _column(raw, task.label_field, split, "label")
+    keys = []
+    for i, value in enumerate(column[:limit] if limit else column):
+        try:
+            keys.append(kind.label_key(value))
+        except LabelProblem as err:
+            problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field)))
+            keys.append(_INVALID)
+    return keys
+
+
+def names_from_keys(task: TaskConfig, train: RawSplit, keys: list) -> list[str] | None:
+    """The output names of the task's kind: task.label_names, or derived from the training keys."""
+    try:
+        return get_kind(task.kind).label_names([k for k in keys if k is not _INVALID], task.label_names)
+    except LabelProblem as err:
+        raise DataError(err.problem, fix=err.fix, file=train.source, split="train", column=task.label_field) from None
 
 
 def infer_label_names(task: TaskConfig, train: RawSplit) -> list[str] | None:
-    """The class names: declared ones, or the sorted distinct training labels. None for regression."""
-    if task.is_regression:
-        return None
-    if task.label_names:
-        return [str(n) for n in task.label_names]
-    column = _column(train, task.label_field, "train", "label")
-    keys = {_class_key(v, _where(train, "train", i, task.label_field)) for i, v in enumerate(column)}
-    if len(keys) < 2:
-        raise DataError(f"the training labels have only one class ({sorted(map(str, keys))})", file=train.source,
-                        split="train", column=task.label_field, fix="a classifier needs at least two classes")
-    ints = sorted(k for k in keys if isinstance(k, int))
-    return [str(k) for k in ints] + sorted(k for k in keys if isinstance(k, str))
+    """The output names (class names; None for regression) from the whole training split; raises every label
+    problem of the split together."""
+    problems = ProblemCollector()
+    keys = label_keys(task, train, "train", problems)
+    raise_problems(problems)
+    return names_from_keys(task, train, keys)
 
 
-def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[str] | None,
-                limit: int | None) -> Examples:
-    """Texts and label ids of one split (first ``limit`` rows), validated row by row."""
+def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None) -> list[list[str]]:
     texts = [_column(raw, field, split, "text") for field in task.text_fields]
-    labels = _column(raw, task.label_field, split, "label")
-    if limit:
-        texts, labels = [t[:limit] for t in texts], labels[:limit]
-    texts = [["" if t is None else str(t) for t in column] for column in texts]
+    texts = [["" if t is None else str(t) for t in (column[:limit] if limit else column)] for column in texts]
     if not any(t.strip() for column in texts for t in column):
         raise DataError("every text is empty", file=raw.source, split=split, column=task.text_fields[0],
                         fix="check task.text_fields and the file's content")
-    if task.is_regression:
-        ids = [_regression_label(v, _where(raw, split, i, task.label_field)) for i, v in enumerate(labels)]
-    else:
-        keys = [_class_key(v, _where(raw, split, i, task.label_field)) for i, v in enumerate(labels)]
-        # int labels index declared names (GLUE: 0/1 with [negative, positive]); names inferred from the train
-        # labels are matched by value only, so a validation label unseen in train is never mapped by position
-        positional = bool(task.label_names) and not any(str(n).lstrip("-").isdigit() for n in task.label_names)
-        ids = _label_ids(keys, label_names, raw, split, task.label_field, positional)
-    return Examples(texts=texts, labels=ids, source=raw.source)
+    return texts
+
+
+def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[str] | None, limit: int | None,
+                problems: ProblemCollector | None = None, keys: list | None = None) -> Examples:
+    """Texts and training targets of one split (first ``limit`` rows), validated row by row.
+
+    Label problems go to ``problems`` when given (the caller raises them), else they are raised here, all
+    together. ``keys``: the split's label keys when already computed (`label_keys`)."""
+    collector = problems if problems is not None else ProblemCollector()
+    texts = _texts(task, raw, split, limit)
+    keys = label_keys(task, raw, split, collector, limit) if keys is None else keys[:limit] if limit else keys
+    encode = get_kind(task.kind).encoder(label_names, declared=bool(task.label_names))
+    targets = []
+    for i, key in enumerate(keys):
+        try:
+            targets.append(None if key is _INVALID else encode(key))
+        except LabelProblem as err:
+            collector.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field)))
+            targets.append(None)
+    if problems is None:
+        raise_problems(collector)
+    return Examples(texts=texts, labels=targets, source=raw.source)
+
+
+def check_training_targets(task: TaskConfig, train: RawSplit, examples: Examples, label_names: list[str] | None,
+                           problems: ProblemCollector) -> None:
+    """What the kind refuses in the training targets as a whole (e.g. a single class) goes to ``problems``;
+    what it only warns about (classes without a training example) is shown."""
+    from nlptune.utils.console import warn
+
+    if any(target is None for target in examples.labels):
+        return  # rows were refused: what the rest would say about the whole split is noise until they are fixed
+    try:
+        warnings = get_kind(task.kind).check_training(examples.labels, label_names)
+    except LabelProblem as err:
+        problems.add(DataError(err.problem, fix=err.fix, file=train.source, split="train", column=task.label_field))
+        return
+    for message in warnings:
+        warn(f"{train.source}: {message}")
+
+
+def split_examples(task: TaskConfig, raw: dict[str, RawSplit]) -> tuple[Examples, Examples, list[str] | None]:
+    """Train and validation examples of a run and the output names, every label problem of both splits raised
+    together (one `DataError`, or `DataProblems`)."""
+    problems = ProblemCollector()
+    keys = label_keys(task, raw["train"], "train", problems)  # the whole split: the names come from all of it
+    label_names = names_from_keys(task, raw["train"], keys)
+    train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples, problems, keys)
+    validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples, problems)
+    check_training_targets(task, raw["train"], train, label_names, problems)
+    raise_problems(problems)
+    return train, validation, label_names

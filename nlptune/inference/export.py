@@ -61,8 +61,7 @@ class _SiameseLogits(nn.Module):
     def forward(self, input_ids, attention_mask, input_ids_b, attention_mask_b):
         model = self.model
         u, v = model.encoder(input_ids, attention_mask.bool()), model.encoder(input_ids_b, attention_mask_b.bool())
-        logits = model.head(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
-        return logits.squeeze(-1) if model.is_regression else logits
+        return model.head(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
 
 
 def _check_installed() -> None:

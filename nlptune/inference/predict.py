@@ -6,13 +6,15 @@ from pathlib import Path
 
 import torch
 from nlptune.config.errors import NlptuneError
+from nlptune.config.names import names
 from nlptune.config.safety import safe_load_file
-from nlptune.config.schema import build_run_config
+from nlptune.config.schema import build_run_config, kind_of
 from nlptune.data.batching import Collator, EncodedDataset
 from nlptune.data.labels import to_examples
 from nlptune.data.loading import load_raw_splits, read_file
 from nlptune.data.tokenization import encode, load_tokenizer
-from nlptune.train.evaluation import evaluate, predictions_from_logits
+from nlptune.kinds import get_kind
+from nlptune.train.evaluation import evaluate
 from nlptune.train.rundir import read_task_info
 
 
@@ -28,21 +30,25 @@ class LoadedRun:
         self.info = read_task_info(best)
         self.config = build_run_config(safe_load_file(self.run_dir / "config.yaml", recipe=False))
         self.tokenizer = load_tokenizer(str(best), max_length=self.info["max_length"])
+        kind = kind_of(self.info)  # runs written before task.kind hold problem_type
+        if kind not in names("kind"):
+            raise NlptuneError(f"{best / 'nlptune_task.json'} names no known problem kind ({kind!r}); known: "
+                               f"{', '.join(names('kind'))}. Was it written by a newer nlptune?")
+        self.kind = get_kind(kind)
         if self.info["joint_pairs"]:  # pretrained: a standard transformers folder
-            from transformers import AutoModelForSequenceClassification
+            from nlptune.models.pretrained import AUTO_MODELS
 
-            self.model = AutoModelForSequenceClassification.from_pretrained(best, use_safetensors=True)
+            self.model = AUTO_MODELS[self.kind.hf_auto_model].from_pretrained(best, use_safetensors=True)
         else:
             from nlptune.models import load_scratch_model
 
             self.model = load_scratch_model(best)
         self.model.eval()
-        self.regression = self.info["problem_type"] == "regression"
 
     def _loader(self, texts: list[list[str]], labels: list, batch_size: int):
         columns = encode(self.tokenizer, texts, max_length=self.info["max_length"],
                          joint_pairs=self.info["joint_pairs"])
-        collate = Collator(self.tokenizer.pad_token_id, self.regression)
+        collate = Collator(self.tokenizer.pad_token_id, self.kind.label_dtype)
         return torch.utils.data.DataLoader(EncodedDataset(columns, labels), batch_size=batch_size, collate_fn=collate)
 
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int = 128) -> dict:
@@ -51,30 +57,22 @@ class LoadedRun:
         raw = read_file(file, split, task.text_fields, origin="--file") if file else load_raw_splits(task)[split]
         examples = to_examples(task, raw, split, self.info["label_names"], None)
         loader = self._loader(examples.texts, examples.labels, batch_size)
-        return evaluate(self.model, loader, metrics=self.info["metrics"], regression=self.regression)
+        return evaluate(self.model, loader, kind=self.kind, metrics=self.info["metrics"])
 
     def batches(self, texts: list[list[str]], batch_size: int = 128):
         """The model's input batches (padded tensors, no labels) for ``texts`` (one list per text field), in order."""
-        dummy = [0.0 if self.regression else 0] * len(texts[0])
+        dummy = [0] * len(texts[0])  # any label: it is dropped
         for batch in self._loader(texts, dummy, batch_size):
             batch.pop("labels")
             yield batch
 
     @torch.no_grad()
     def predict(self, texts: list[list[str]], batch_size: int = 128) -> list[dict]:
-        """One prediction per example: ``{"label", "score"}`` plus class probabilities for classification."""
+        """One prediction per example, as the task's kind describes it (single_label: ``{"label", "score",
+        "probabilities"}``; regression: ``{"score"}``)."""
         results = []
         for batch in self.batches(texts, batch_size):
-            logits = self.model(**batch)["logits"].float()
-            if self.regression:
-                results += [{"score": float(v)} for v in predictions_from_logits(logits, True)]
-                continue
-            probs = logits.softmax(-1)
-            names = self.info["label_names"]
-            for row in probs:
-                best = int(row.argmax())
-                results.append({"label": names[best], "score": float(row[best]),
-                                "probabilities": {n: float(p) for n, p in zip(names, row)}})
+            results += self.kind.describe(self.model(**batch)["logits"].float(), self.info["label_names"])
         return results
 
 

@@ -1,4 +1,7 @@
-"""The wrapper that turns a sentence encoder into a sequence classifier or regressor.
+"""The wrapper that turns a sentence encoder into a model with ``num_labels`` outputs per text.
+
+What the outputs mean (class scores, a regression score) and their loss belong to the task's problem kind
+(nlptune/kinds/): the model returns logits only.
 
 An encoder is any module with an ``output_dim`` attribute and
 ``forward(input_ids [B, T], mask [B, T] bool) -> [B, output_dim]``.
@@ -16,11 +19,10 @@ from nlptune.models.layers import MLP, TokenEmbedding, check_int, check_prob
 
 
 class SequenceClassifier(nn.Module):
-    """Encoder + MLP head; single sentences or sentence pairs, classification or regression.
+    """Encoder + MLP head with ``num_labels`` outputs; single sentences or sentence pairs.
 
     For pairs the one (shared) encoder maps both sentences to ``u`` and ``v`` and the head sees
-    ``[u, v, |u - v|, u * v]``. ``num_labels == 1`` means regression: logits are ``[batch]`` and
-    the loss is MSE; otherwise logits are ``[batch, num_labels]`` and the loss cross-entropy.
+    ``[u, v, |u - v|, u * v]``. Logits are ``[batch, num_labels]``; the problem kind computes the loss.
     """
 
     def __init__(self, encoder: nn.Module, *, num_labels: int, pair: bool, pad_token_id: int,
@@ -34,18 +36,15 @@ class SequenceClassifier(nn.Module):
         self.head = MLP(in_dim, [hidden_size], num_labels, activation=activation, dropout=dropout)
         self.builder_args: dict = {}
 
-    @property
-    def is_regression(self) -> bool:
-        return self.num_labels == 1
-
     def init_output_bias(self, value: float) -> None:
-        """Start a regressor's predictions at ``value`` (the mean training label) instead of 0. With labels
+        """Start a one-output model's predictions at ``value`` (the mean training label) instead of 0. With labels
         far from 0 (STS-B: 0-5, mean 2.7) an Adam-trained bias moves ~lr a step, so a zero start spends most
         of a short run learning the mean. One epoch of stsb, Pearson from a zero start -> from the mean:
         bag 0.557 -> 0.647, cnn (lr 1e-3) 0.165 -> 0.300, lstm 0.605 -> 0.681, gru 0.626 -> 0.695,
         transformer 0.514 -> 0.625 (benchmarks/model_matrix.py)."""
-        if not self.is_regression:
-            raise ValueError("init_output_bias is for regression models (num_labels=1)")
+        if self.num_labels != 1:
+            raise ValueError(f"init_output_bias sets the one output of a num_labels=1 model; this one has "
+                             f"{self.num_labels} outputs")
         with torch.no_grad():
             self.head[-1].bias.fill_(float(value))
 
@@ -63,9 +62,9 @@ class SequenceClassifier(nn.Module):
         return self.encoder(ids, mask).split(ids_a.size(0))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                input_ids_b: torch.Tensor | None = None, attention_mask_b: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
-        """Logits (and the loss when ``labels`` is given) for a batch of sentences or pairs."""
+                input_ids_b: torch.Tensor | None = None, attention_mask_b: torch.Tensor | None = None
+                ) -> SequenceClassifierOutput:
+        """Logits ``[batch, num_labels]`` for a batch of sentences or pairs."""
         mask = self._mask(input_ids, attention_mask)
         if self.pair:
             if input_ids_b is None:
@@ -76,15 +75,7 @@ class SequenceClassifier(nn.Module):
             if input_ids_b is not None:
                 raise ValueError("this model was built with pair=False but got input_ids_b")
             features = self.encoder(input_ids, mask)
-        logits = self.head(features)
-        loss = None
-        if self.is_regression:
-            logits = logits.squeeze(-1)
-            if labels is not None:
-                loss = F.mse_loss(logits, labels.view(-1).to(logits.dtype))
-        elif labels is not None:
-            loss = F.cross_entropy(logits, labels.view(-1).long())
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return SequenceClassifierOutput(logits=self.head(features))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from pathlib import Path
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from nlptune.config.names import is_pretrained
+
 WEIGHTS_FILE = "model.safetensors"
 ARGS_FILE = "nlptune_model.json"
 
@@ -20,7 +22,7 @@ def save_scratch_model(model: nn.Module, directory: str | Path) -> Path:
     args = getattr(model, "builder_args", None)
     if not args or "name" not in args:
         raise ValueError("the model has no builder_args; build it with nlptune.models.build_model")
-    if args["name"] == "pretrained":
+    if is_pretrained(args["name"]):
         raise ValueError("pretrained models are saved with model.save_pretrained(directory), "
                          "not save_scratch_model")
     directory = Path(directory)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
 from nlptune.models.classifier import plain_value
 from nlptune.models.layers import check_int, check_prob
@@ -25,6 +26,9 @@ DROPOUT_ATTRIBUTES = {
 LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer", "transformer.layer", "h",
                "encoder.block", "block")
 RUNTIME_ARGS = ("vocab_size", "pad_token_id", "pair", "vocab")
+# The transformers auto classes a problem kind may ask for (`Kind.hf_auto_model`), by name: an allowlist, never
+# an arbitrary attribute of transformers.
+AUTO_MODELS = {"AutoModelForSequenceClassification": AutoModelForSequenceClassification}
 
 
 def apply_dropout_overrides(config, **overrides: float | None) -> None:
@@ -69,25 +73,27 @@ def freeze(model: nn.Module, *, embeddings: bool, layers: int) -> None:
             block.requires_grad_(False)
 
 
-def _load_model(name_or_path: str, config, **kwargs) -> nn.Module:
+def _load_model(auto_model, name_or_path: str, config, **kwargs) -> nn.Module:
     try:  # SDPA is the fast fused attention; not every architecture implements it
-        return AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, config=config, attn_implementation="sdpa", **kwargs)
+        return auto_model.from_pretrained(name_or_path, config=config, attn_implementation="sdpa", **kwargs)
     except (ValueError, ImportError) as err:
         if "sdpa" not in str(err) and "scaled_dot_product_attention" not in str(err):
             raise
-    return AutoModelForSequenceClassification.from_pretrained(name_or_path, config=config, **kwargs)
+    return auto_model.from_pretrained(name_or_path, config=config, **kwargs)
 
 
-@register("model", "pretrained")
+@register("model", PRETRAINED)
 def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, str] | None = None,
+                     problem_type: str | None = None, auto_model: str = "AutoModelForSequenceClassification",
                      revision: str | None = None, hidden_dropout: float | None = None,
                      attention_dropout: float | None = None, classifier_dropout: float | None = None,
                      freeze_embeddings: bool = False, freeze_layers: int = 0,
                      trust_remote_code: bool = False, use_safetensors: bool = True,
                      **ignored_runtime_args) -> nn.Module:
-    """A pretrained checkpoint (hub id or local directory) with a fresh or existing
-    classification head; ``num_labels == 1`` makes it a regressor (HF logits are then ``[batch, 1]``).
+    """A pretrained checkpoint (hub id or local directory) with a fresh or existing head of ``num_labels``
+    outputs. The problem kind gives ``problem_type``, transformers' name of what the outputs mean
+    (`Kind.hf_problem_type`: "single_label_classification", "regression"; None leaves transformers to infer
+    it), and ``auto_model``, the transformers auto class of the head (`Kind.hf_auto_model`, one of AUTO_MODELS).
 
     The scratch runtime args (vocab_size, pad_token_id, pair, vocab) are accepted and ignored:
     the checkpoint brings its own tokenizer and encodes pairs as one sequence.
@@ -96,9 +102,11 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     unknown = sorted(set(ignored_runtime_args) - set(RUNTIME_ARGS))
     if unknown:
         raise ValueError(f"pretrained model got unknown argument(s) {', '.join(unknown)}; it takes "
-                         "name_or_path, num_labels, id2label, revision, hidden_dropout, attention_dropout, "
-                         "classifier_dropout, freeze_embeddings, freeze_layers, trust_remote_code, "
-                         "use_safetensors")
+                         "name_or_path, num_labels, id2label, problem_type, auto_model, revision, hidden_dropout, "
+                         "attention_dropout, classifier_dropout, freeze_embeddings, freeze_layers, "
+                         "trust_remote_code, use_safetensors")
+    if auto_model not in AUTO_MODELS:
+        raise ValueError(f"auto_model={auto_model!r} is not one of {', '.join(AUTO_MODELS)}")
     check_int("num_labels", num_labels)
     check_int("freeze_layers", freeze_layers, minimum=0)
     hub = {"trust_remote_code": trust_remote_code}
@@ -106,7 +114,8 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
         hub["revision"] = revision
     check_remote_code(name_or_path, revision, trust_remote_code=trust_remote_code)  # before loading
     config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
-    config.problem_type = "regression" if num_labels == 1 else "single_label_classification"
+    if problem_type is not None:
+        config.problem_type = problem_type
     if id2label is not None:
         labels = {int(k): str(v) for k, v in dict(id2label).items()}
         if sorted(labels) != list(range(num_labels)):
@@ -114,7 +123,7 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
         config.id2label, config.label2id = labels, {v: k for k, v in labels.items()}
     apply_dropout_overrides(config, hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
                             classifier_dropout=classifier_dropout)
-    model = _load_model(name_or_path, config, use_safetensors=use_safetensors, **hub)
+    model = _load_model(AUTO_MODELS[auto_model], name_or_path, config, use_safetensors=use_safetensors, **hub)
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
-    model.builder_args = {"name": "pretrained", **{k: plain_value(v) for k, v in args.items()}}
+    model.builder_args = {"name": PRETRAINED, **{k: plain_value(v) for k, v in args.items()}}
     return model

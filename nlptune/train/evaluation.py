@@ -1,20 +1,22 @@
-"""Evaluation: predictions gathered across processes and scored with the task's metrics."""
+"""Evaluation: predictions gathered across processes and scored with the task's metrics; the forward pass and
+loss every phase shares (training, evaluation, lr-find)."""
 from __future__ import annotations
 
 import torch
 
+from nlptune.kinds import Kind
 from nlptune.metrics import compute_metrics
 
 
-def predictions_from_logits(logits: torch.Tensor, regression: bool) -> torch.Tensor:
-    """Class ids (classification) or scores (regression) from a model's logits."""
-    if regression:
-        return logits.reshape(logits.shape[0], -1)[:, 0].float()
-    return logits.argmax(dim=-1)
+def logits_and_loss(model, batch: dict, kind: Kind) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits for ``batch`` and the kind's loss against its ``labels`` (the model sees the inputs
+    only: what the outputs mean and how they are scored belongs to the problem kind)."""
+    logits = model(**{k: v for k, v in batch.items() if k != "labels"})["logits"]
+    return logits, kind.loss(logits, batch["labels"])
 
 
 @torch.no_grad()
-def evaluate(model, loader, *, metrics: list[str], regression: bool, accelerator=None,
+def evaluate(model, loader, *, kind: Kind, metrics: list[str], accelerator=None,
              collect: dict | None = None) -> dict[str, float]:
     """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards.
 
@@ -24,9 +26,9 @@ def evaluate(model, loader, *, metrics: list[str], regression: bool, accelerator
     model.eval()
     predictions, references, loss_sum, count = [], [], 0.0, 0
     for batch in loader:
-        outputs = model(**batch)
-        pred, gold = predictions_from_logits(outputs["logits"], regression), batch["labels"]
-        loss = outputs["loss"].detach().float() * gold.shape[0]
+        logits, loss = logits_and_loss(model, batch, kind)
+        pred, gold = kind.predictions(logits), batch["labels"]
+        loss = loss.detach().float() * gold.shape[0]
         if accelerator is not None:
             pred, gold = accelerator.gather_for_metrics((pred, gold))
             loss = accelerator.reduce(loss, reduction="sum")

@@ -18,21 +18,20 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 
 from nlptune.config.schema import RunConfig
-from nlptune.data import PreparedData, prepare_data
+from nlptune.data import prepare_data
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
-from nlptune.train import checkpoint, faults, plots, report, resume, tracking
-from nlptune.train.evaluation import evaluate
+from nlptune.train import checkpoint, faults, report, resume, results, tracking
+from nlptune.kinds import get_kind
+from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
-from nlptune.train.rundir import RunDir, default_output_dir, save_best_model
+from nlptune.train.rundir import RunDir, default_output_dir
 from nlptune.train.setup import build_task_model, make_loaders
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
 from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
-from nlptune.utils.seeding import seed_everything
-from nlptune.utils.seeding import set_deterministic
-from nlptune.train.model_card import write_model_card
+from nlptune.utils.seeding import seed_everything, set_deterministic
 
 # on_evaluate(step, samples_seen, metrics) -> True to stop the run (the tuner prunes through it)
 EvaluateHook = Callable[[int, int, dict], bool]
@@ -45,13 +44,6 @@ class RunResult:
     best_step: int
     summary: dict = field(default_factory=dict)
     stopped_by_hook: bool = False
-
-
-def _task_info(run: RunConfig, data: PreparedData) -> dict:
-    return {"task": run.task.name, "problem_type": run.task.problem_type, "text_fields": list(run.task.text_fields),
-            "label_field": run.task.label_field, "label_names": data.label_names, "metrics": list(run.task.metrics),
-            "main_metric": run.task.main_metric, "max_length": run.task.max_length, "model": run.model.name,
-            "joint_pairs": data.joint_pairs}
 
 
 def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
@@ -103,6 +95,7 @@ class _Session:
                  guard: faults.Guard, plan: resume.ResumePlan):
         self.config, self.hooks, self.accelerator, self.guard, self.plan = config, hooks, accelerator, guard, plan
         self.trainer, self.task, self.output_dir = config.trainer, config.task, plan.run_dir
+        self.kind = get_kind(config.task.kind)  # what a label is: the loss and the predictions follow from it
         self._prepare()
         self.rundir = self._open_run_dir() if accelerator.is_main_process else None
         self._restore_progress()
@@ -205,7 +198,7 @@ class _Session:
         an optimizer step happened."""
         accelerator, state = self.accelerator, self.state
         with accelerator.accumulate(self.model):
-            loss = self.model(**batch)["loss"]
+            loss = logits_and_loss(self.model, batch, self.kind)[1]
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.trainer.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)
@@ -263,7 +256,7 @@ class _Session:
         self.guard.set_phase("evaluate", state.step)
         eval_started = time.perf_counter()
         outputs = {}
-        scores = evaluate(self.model, self.eval_loader, metrics=list(task.metrics), regression=task.is_regression,
+        scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
                           accelerator=accelerator, collect=outputs)
         state.eval_time_s += time.perf_counter() - eval_started
         record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
@@ -331,28 +324,17 @@ class _Session:
                    "parameters": self.parameters, "hyperparameters": report.hyperparameters(config)}
         if self.trainer.keep_last:  # before best/: saving the best model loads its weights into `model`
             self.save_checkpoint(finished=True)
-        if self.rundir:
-            self._write_results(summary)
+        if self.rundir:  # rank 0: best/ (the best weights), metrics.json, the model card, plots, the final table
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            if self.best_state is not None:
+                unwrapped.load_state_dict(self.best_state)
+            results.write_results(self.rundir, unwrapped, config, self.data, summary, best_step=state.best_step,
+                                  best_outputs=self.best_outputs, history=state.history)
         # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
         self.model = self.optimizer = self.train_loader = self.eval_loader = self.best_state = None
         accelerator.free_memory()
         return RunResult(output_dir=self.output_dir, best=state.best, best_step=state.best_step, summary=summary,
                          stopped_by_hook=state.stopped_by_hook)
-
-    def _write_results(self, summary: dict) -> None:
-        """Rank 0: best/ (the best weights), metrics.json, the model card, plots and the final table."""
-        config, data, rundir = self.config, self.data, self.rundir
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        if self.best_state is not None:
-            unwrapped.load_state_dict(self.best_state)
-        save_best_model(unwrapped, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(config.model.name),
-                        task_info=_task_info(config, data))
-        rundir.write_summary(summary)
-        write_model_card(self.output_dir)  # best/README.md, from the files just written
-        rundir.close()
-        plots.write_run_plots(self.output_dir, best_step=self.state.best_step, outputs=self.best_outputs,
-                              label_names=data.label_names, regression=self.task.is_regression)
-        report.print_end(summary, self.state.history, self.output_dir)
 
 
 def shutdown() -> None:

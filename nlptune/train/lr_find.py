@@ -97,6 +97,8 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
                   beta: float = 0.98, diverge: float = 4.0, output_dir: str | Path | None = None) -> LRFindResult:
     """Run the range test for ``config`` (its task, model, optimizer, batch size) and write the curve + plot."""
     from nlptune.train import plots
+    from nlptune.kinds import get_kind
+    from nlptune.train.evaluation import logits_and_loss
     from nlptune.utils.console import quiet_libraries
 
     if not 0 < start_lr < end_lr:
@@ -105,13 +107,14 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
         raise NlptuneError(f"--steps {steps} is too few for a range test; use 100 or more")
     quiet_libraries()
     accelerator, model, optimizer, loader, sampler = _setup(config)
+    kind = get_kind(config.task.kind)
     schedule = lr_schedule(start_lr, end_lr, steps)
     lrs, losses, diverged, average, best = [], [], False, 0.0, math.inf
     model.train()
     for lr, batch in zip(schedule, _cycle(loader, sampler)):
         for group in optimizer.param_groups:
             group["lr"] = float(lr)
-        loss = model(**batch)["loss"]
+        loss = logits_and_loss(model, batch, kind)[1]
         accelerator.backward(loss)
         if config.trainer.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.trainer.max_grad_norm)

@@ -13,6 +13,10 @@ from typing import Any
 
 import yaml
 
+from nlptune.config.names import is_pretrained
+from nlptune.config.schema import kind_of
+from nlptune.kinds import get_kind
+
 MAX_EVAL_ROWS = 30
 
 
@@ -72,7 +76,7 @@ def _data(config: dict, manifest: dict) -> list[str]:
     data = manifest.get("data") or {}
     rows = [[split, (data.get("sources") or {}).get(split), sha,
              manifest.get(f"{split}_rows")] for split, sha in (data.get("sha256") or {}).items()]
-    lines = ["## Task and data", "", f"Task `{task.get('name')}` ({task.get('problem_type')}): text field(s) "
+    lines = ["## Task and data", "", f"Task `{task.get('name')}` ({kind_of(task)}): text field(s) "
              f"{', '.join(task.get('text_fields') or [])}, label `{task.get('label_field')}`"
              + (f" ({', '.join(map(str, task['label_names']))})" if task.get("label_names") else "")
              + f"; metrics {', '.join(task.get('metrics') or [])} (main: {task.get('main_metric')}).", ""]
@@ -83,7 +87,7 @@ def _model(config: dict, summary: dict) -> list[str]:
     model = config.get("model") or {}
     parameters = summary.get("parameters") or {}
     lines = ["## Model", ""]
-    if model.get("name") == "pretrained":
+    if is_pretrained(model.get("name")):
         lines += [f"Pretrained `{model.get('name_or_path')}` (revision {model.get('revision') or 'default'}) with a "
                   "sequence-classification head, fine-tuned.", ""]
     else:
@@ -129,11 +133,12 @@ def write_model_card(run_dir: str | Path) -> Path:
                           ("augment", tuple((config.get("augment") or {})))):
         for key in keys:
             hyper.setdefault(f"{section}.{key}", (config.get(section) or {}).get(key))
-    lines = ["---", "library_name: " + ("transformers" if model == "pretrained" else "nlptune"),
-             "tags: [nlptune, text-classification]", "---", "",
+    pipeline_task = get_kind(kind_of(config.get("task") or {})).pipeline_task
+    lines = ["---", "library_name: " + ("transformers" if is_pretrained(model) else "nlptune"),
+             f"tags: [nlptune, {pipeline_task}]", "---", "",
              f"# {task} · {model} (nlptune)", "",
              f"Best model of the nlptune run `{run_dir}`. Load it with `nlptune predict {run_dir} \"some text\"`"
-             + (" or `transformers.pipeline(\"text-classification\", model=\"best/\")`." if model == "pretrained"
+             + (f" or `transformers.pipeline(\"{pipeline_task}\", model=\"best/\")`." if is_pretrained(model)
                 else "."), ""]
     lines += _results(summary, evals) + _data(config, manifest) + _model(config, summary)
     lines += ["## Hyperparameters (what was set)", ""]

@@ -2,8 +2,8 @@
 
 - ``training.png``: training loss and learning rate against the optimizer step
 - ``validation.png``: every validation metric (and the validation loss) against the step, best step marked
-- ``confusion_matrix.png`` (classification) / ``predictions_scatter.png`` (regression): the best model's
-  validation predictions against the gold labels
+- the problem kind's plots (`Kind.plots`, drawn by `KIND_PLOTS`): the best model's validation predictions
+  against the gold labels: ``confusion_matrix.png`` (single_label), ``predictions_scatter.png`` (regression)
 
 Everything is drawn on `matplotlib.figure.Figure` objects with the Agg canvas: no pyplot state, no display.
 """
@@ -130,8 +130,9 @@ def plot_confusion(predictions: np.ndarray, references: np.ndarray, label_names:
     return _save(fig, path)
 
 
-def plot_scatter(predictions: np.ndarray, references: np.ndarray, path: Path) -> Path:
-    """Predicted against gold scores, with the identity line and the Pearson correlation."""
+def plot_scatter(predictions: np.ndarray, references: np.ndarray, label_names: None, path: Path) -> Path:
+    """Predicted against gold scores, with the identity line and the Pearson correlation (scores have no
+    label names: ``label_names`` is there for the signature all `KIND_PLOTS` share)."""
     predictions, references = np.asarray(predictions, float), np.asarray(references, float)
     fig, axes = _figure(size=(5.5, 5.0))
     ax = axes[0, 0]
@@ -148,10 +149,16 @@ def plot_scatter(predictions: np.ndarray, references: np.ndarray, path: Path) ->
     return _save(fig, path)
 
 
+# The best model's validation plots, by the names problem kinds give them (`Kind.plots`):
+# name -> draw(predictions, references, label_names, path); written to plots/<name>.png.
+KIND_PLOTS = {"confusion_matrix": plot_confusion, "predictions_scatter": plot_scatter}
+
+
 def write_run_plots(run_dir: str | Path, *, best_step: int | None = None, outputs: dict | None = None,
-                    label_names: Sequence[str] | None = None, regression: bool = False) -> list[Path]:
+                    label_names: Sequence[str] | None = None, kind_plots: Sequence[str] = ()) -> list[Path]:
     """Every plot of one run into ``<run_dir>/plots/``; ``outputs`` holds the best model's validation
-    ``predictions`` and ``references`` (omit it to skip the confusion matrix / scatter).
+    ``predictions`` and ``references`` for the kind's plots ``kind_plots`` (names in `KIND_PLOTS`; omit
+    ``outputs`` to skip them).
 
     A plot that cannot be drawn is reported as a warning: it must never cost the run that produced it.
     """
@@ -162,12 +169,8 @@ def write_run_plots(run_dir: str | Path, *, best_step: int | None = None, output
     jobs = [(plot_training, (train, folder / "training.png")),
             (plot_validation, (evals, folder / "validation.png", best_step))]
     if outputs and len(outputs.get("references", ())):
-        if regression:
-            jobs.append((plot_scatter, (outputs["predictions"], outputs["references"],
-                                        folder / "predictions_scatter.png")))
-        elif label_names:
-            jobs.append((plot_confusion, (outputs["predictions"], outputs["references"], label_names,
-                                          folder / "confusion_matrix.png")))
+        jobs += [(KIND_PLOTS[name], (outputs["predictions"], outputs["references"], label_names,
+                                     folder / f"{name}.png")) for name in kind_plots]
     written = []
     for draw, args in jobs:
         try:

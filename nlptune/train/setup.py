@@ -1,14 +1,13 @@
 """Set-up shared by the training loop and lr-find: the model for a task's data, and the data loaders."""
 from __future__ import annotations
 
-import statistics
-
 import torch
 
 from nlptune.config.schema import RunConfig
 from nlptune.data import PreparedData
 from nlptune.data.augment import training_collate
 from nlptune.data.batching import Collator, LengthGroupedBatchSampler, eval_order
+from nlptune.kinds import get_kind
 from nlptune.models import build_model, is_pretrained
 
 
@@ -16,7 +15,7 @@ def make_loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_proc
     """Train and validation loaders of global batches (per-process size x ``num_processes``; Accelerate splits
     them), and the train batch sampler."""
     trainer = run.trainer
-    collate = Collator(pad_token_id, run.task.is_regression,
+    collate = Collator(pad_token_id, get_kind(run.task.kind).label_dtype,
                        pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
     sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size * num_processes, run.seed,
                                         trainer.group_by_length, short_batch_last=num_processes > 1)
@@ -37,14 +36,14 @@ def make_loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_proc
 
 def build_task_model(run: RunConfig, data: PreparedData):
     """The model ``run`` names, sized for ``data`` (vocabulary, labels, pairs), with fresh weights."""
-    tokenizer = data.tokenizer
-    num_labels = 1 if run.task.is_regression else len(data.label_names)
+    tokenizer, kind = data.tokenizer, get_kind(run.task.kind)
+    num_labels = kind.num_outputs(data.label_names)  # the kind's head width; it computes the loss too
     if is_pretrained(run.model.name):
         id2label = None if data.label_names is None else dict(enumerate(data.label_names))
-        return build_model(run.model.name, **dict(run.model.args), num_labels=num_labels, id2label=id2label)
+        return build_model(run.model.name, **dict(run.model.args), num_labels=num_labels, id2label=id2label,
+                           problem_type=kind.hf_problem_type, auto_model=kind.hf_auto_model)
     model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
                         vocab=tokenizer.get_vocab())
-    if run.task.is_regression:  # no random draw: the weights that follow are unchanged
-        model.init_output_bias(statistics.fmean(data.train.labels))
+    kind.start_model(model, data.train.labels)  # e.g. a regressor's output bias; no random draw
     return model

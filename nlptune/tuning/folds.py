@@ -1,5 +1,6 @@
 """Data files a sweep derives from the task's own splits: k cross-validation folds of the train split
-(stratified for classification) and the "full" data a best config is retrained on.
+(stratified as the task's problem kind says: by class for single_label) and the "full" data a best config is
+retrained on.
 
 They are written as jsonl into the sweep directory (never next to the user's data) and trials read
 them through `task.train_file` / `task.validation_file`, so the normal data checks apply to them.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import TaskConfig
+from nlptune.kinds import get_kind
 
 # overrides that make a trial read a derived train/validation pair instead of the task's own source
 _SOURCE_KEYS = ("task.generator=null", "task.max_train_samples=null", "task.max_eval_samples=null")
@@ -43,15 +45,15 @@ def load_rows(task: TaskConfig) -> dict[str, list[dict]]:
             "validation": _rows(raw["validation"].columns, task.max_eval_samples)}
 
 
-def fold_indices(labels: list, k: int, seed: int, stratified: bool) -> list[tuple[list[int], list[int]]]:
-    """(train, validation) row indices of each of ``k`` folds; every row is validated exactly once."""
+def fold_indices(count: int, k: int, seed: int, keys: list[str] | None) -> list[tuple[list[int], list[int]]]:
+    """(train, validation) row indices of each of ``k`` folds of ``count`` rows; every row is validated exactly
+    once. ``keys`` (one per row, `Kind.stratify_keys`): groups each fold keeps in proportion; None: plain k-fold."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    if len(labels) < k:
-        raise NlptuneError(f"tune.cv_folds={k} but the train split has only {len(labels)} rows -> use fewer folds")
-    index = list(range(len(labels)))
-    if stratified:
-        keys = [str(label) for label in labels]
+    if count < k:
+        raise NlptuneError(f"tune.cv_folds={k} but the train split has only {count} rows -> use fewer folds")
+    index = list(range(count))
+    if keys is not None:
         smallest = min(keys.count(key) for key in set(keys))
         if smallest < k:
             raise NlptuneError(f"tune.cv_folds={k} but a class has only {smallest} training rows, so a stratified "
@@ -67,9 +69,9 @@ def write_folds(task: TaskConfig, k: int, seed: int, out: Path) -> list[list[str
     train = load_rows(task)["train"]
     if train and task.label_field not in train[0]:
         raise NlptuneError(f"label column '{task.label_field}' not found in the train split -> set task.label_field")
-    labels = [row.get(task.label_field) for row in train]
+    keys = get_kind(task.kind).stratify_keys([row.get(task.label_field) for row in train])
     folds = []
-    for number, (tr, va) in enumerate(fold_indices(labels, k, seed, stratified=not task.is_regression)):
+    for number, (tr, va) in enumerate(fold_indices(len(train), k, seed, keys)):
         folder = out / f"fold-{number}"
         folds.append([_write(folder / "train.jsonl", [train[i] for i in tr]),
                       _write(folder / "validation.jsonl", [train[i] for i in va])])

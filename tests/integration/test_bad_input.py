@@ -89,7 +89,8 @@ def test_float_label_for_classification(tmp_path, good, capsys):
     _, validation = good
     train = jsonl(tmp_path / "t.jsonl", rows(label=lambda i: 0.5 if i == 3 else i % 2))
     refused(capsys, tmp_path / "out", train_args(train, validation, tmp_path / "out"),
-            f"file {train}", "line 4", "column label", "is a float but the task is a classification")
+            f"file {train}", "line 4", "column label", "label 0.5 is a fractional number, not a class",
+            "task.kind=regression")
 
 
 def test_string_label_for_regression(tmp_path, capsys):

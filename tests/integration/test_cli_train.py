@@ -140,7 +140,7 @@ def test_task_info_of_best_model(trained):
     assert info["task"] == trained["task"]
     assert info["joint_pairs"] == (trained["model"] == "pretrained")
     if trained["task"] == "stsb":
-        assert info["problem_type"] == "regression" and info["label_names"] is None
+        assert info["kind"] == "regression" and info["label_names"] is None
     else:
         assert info["label_names"] == {"sst2": ["negative", "positive"],
                                        "mrpc": ["not_equivalent", "equivalent"]}[trained["task"]]
@@ -267,6 +267,29 @@ def test_predict_file(demo_run, run_cli, tmp_path):
 def test_predict_wrong_number_of_texts(demo_run, run_cli):
     result = run_cli(["predict", demo_run["dir"], "one text", "and another"])
     assert result.returncode == 2 and "takes 1 text(s)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_written_before_task_kind_still_loads(demo_run, run_cli, tmp_path):
+    """Run directories of earlier versions name the problem type (config.yaml, best/nlptune_task.json)."""
+    import shutil
+
+    import yaml
+
+    old = tmp_path / "old-run"
+    shutil.copytree(demo_run["dir"], old, ignore=shutil.ignore_patterns("checkpoints", "tensorboard", "plots"))
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    config["task"] = {**{k: v for k, v in config["task"].items() if k != "kind"}, "problem_type": "classification"}
+    (old / "config.yaml").write_text(yaml.safe_dump(config))
+    info = read_json(old / "best" / "nlptune_task.json")
+    info = {**{k: v for k, v in info.items() if k != "kind"}, "problem_type": "classification"}
+    (old / "best" / "nlptune_task.json").write_text(json.dumps(info))
+    results = [run_cli(["eval", run]) for run in (demo_run["dir"], old)] + \
+        [run_cli(["predict", old, "the music was superb"])]
+    for result in results:
+        check_ok(result)
+    assert json.loads(results[0].stdout) == json.loads(results[1].stdout)
+    prediction = json.loads(results[2].stdout)
+    assert set(prediction["probabilities"]) == set(info["label_names"]) == {"negative", "positive"}
 
 
 def test_not_a_run_directory(tmp_path):

@@ -78,7 +78,7 @@ def _items(n=8):
 
 def test_collator_is_seeded_and_draws_new_noise_for_each_batch():
     items = _items()
-    make = lambda seed: AugmentingCollator(Collator(PAD, False), HEAVY, seed=seed, special_ids=SPECIAL, unk_id=UNK)
+    make = lambda seed: AugmentingCollator(Collator(PAD), HEAVY, seed=seed, special_ids=SPECIAL, unk_id=UNK)
     a, b, c = make(1), make(1), make(2)
     first_a, first_b, first_c = a(items), b(items), c(items)
     assert torch.equal(first_a["input_ids"], first_b["input_ids"])  # same seed, same batch: same noise
@@ -95,8 +95,8 @@ def test_unk_dropout_needs_an_unknown_token():
         all_special_ids, unk_token_id = [0], None
 
     with pytest.raises(NlptuneError, match="augment.unk_prob"):
-        training_collate(Collator(PAD, False), noise(unk_prob=0.1), 0, NoUnk())
-    collate = Collator(PAD, False)
+        training_collate(Collator(PAD), noise(unk_prob=0.1), 0, NoUnk())
+    collate = Collator(PAD)
     assert training_collate(collate, noise(), 0, NoUnk()) is collate  # off: the plain collate
 
 

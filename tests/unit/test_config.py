@@ -39,7 +39,8 @@ def test_every_task_file_composes(task):
     assert run.task.name == task
     assert run.task.main_metric in run.task.metrics
     assert run.task.is_pair == (task in ("mrpc", "stsb"))
-    assert run.task.is_regression == (task in ("stsb", "text_regression"))
+    assert run.task.kind == ("regression" if task in ("stsb", "text_regression") else "single_label")
+    assert run.task.problem_type is None  # the legacy key: null in conf/task
 
 
 def test_group_selection():

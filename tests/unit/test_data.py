@@ -14,7 +14,7 @@ from nlptune.config.schema import TaskConfig, TokenizerConfig
 from nlptune.data import DataError, _encode_cached, prepare_data
 from nlptune.data.batching import Collator, EncodedDataset, LengthGroupedBatchSampler, eval_order
 from nlptune.data.demo import SIZES, generate
-from nlptune.data.labels import infer_label_names, to_examples
+from nlptune.data.labels import infer_label_names, split_examples, to_examples
 from nlptune.data.loading import load_raw_splits, read_file
 from nlptune.data.tokenization import CLS, SEP, encode, load_tokenizer, train_tokenizer
 
@@ -23,7 +23,7 @@ ROWS = [{"text": "a lovely little film", "label": 1}, {"text": "dull and far too
 
 
 def task(**overrides) -> TaskConfig:
-    fields = dict(name="t", problem_type="classification", text_fields=("text",), label_field="label",
+    fields = dict(name="t", kind="single_label", text_fields=("text",), label_field="label",
                   label_names=None, metrics=("accuracy",), main_metric="accuracy")
     fields.update(overrides)
     return TaskConfig(**fields)
@@ -208,7 +208,7 @@ def test_missing_label_column_with_declared_names(tmp_path):
 def test_non_numeric_regression_label(tmp_path):
     rows = [{"text": "a", "label": 1.5}, {"text": "b", "label": 2}, {"text": "c", "label": "high"}]
     path = write_jsonl(tmp_path / "train.jsonl", rows)
-    t = task(problem_type="regression", metrics=("pearson",), main_metric="pearson")
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
     with pytest.raises(DataError, match="'high' is not a number") as info:
         examples_from(path, t)
     assert (info.value.line, info.value.column) == (3, "label")
@@ -216,7 +216,7 @@ def test_non_numeric_regression_label(tmp_path):
 
 def test_regression_labels_from_csv_strings(tmp_path):
     path = write_delimited(tmp_path / "train.csv", [{"text": "a", "label": "1.5"}, {"text": "b", "label": "4"}])
-    t = task(problem_type="regression", metrics=("pearson",), main_metric="pearson")
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
     assert examples_from(path, t).labels == [1.5, 4.0]
 
 
@@ -224,7 +224,7 @@ def test_regression_labels_from_csv_strings(tmp_path):
 def test_regression_label_must_be_finite(tmp_path, bad):
     path = tmp_path / "train.jsonl"
     path.write_text('{"text": "a", "label": 1.0}\n' + json.dumps({"text": "b", "label": bad}) + "\n")
-    t = task(problem_type="regression", metrics=("pearson",), main_metric="pearson")
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
     with pytest.raises(DataError) as info:
         examples_from(path, t)
     assert info.value.line == 2
@@ -233,10 +233,10 @@ def test_regression_label_must_be_finite(tmp_path, bad):
 def test_float_label_for_classification(tmp_path):
     rows = [{"text": "a", "label": 1}, {"text": "b", "label": 0.5}, {"text": "c", "label": 0}]
     path = write_jsonl(tmp_path / "train.jsonl", rows)
-    with pytest.raises(DataError, match="is a float but the task is a classification") as info:
+    with pytest.raises(DataError, match="label 0.5 is a fractional number, not a class") as info:
         examples_from(path)
     assert (info.value.line, info.value.column) == (2, "label")
-    assert "problem_type=regression" in str(info.value)
+    assert "task.kind=regression" in str(info.value)
 
 
 def test_integral_float_labels_are_classes(tmp_path):
@@ -271,8 +271,8 @@ def test_empty_csv_label_cell_is_not_a_class(tmp_path):
 def test_error_lines_are_file_lines(tmp_path):
     # the header, a quoted field spanning two lines and blank lines all count
     path = tmp_path / "train.csv"
-    path.write_text('text,label\n"two\nlines",1\n\ngood,0\nhalf,0.5\n')
-    with pytest.raises(DataError, match="is a float") as info:
+    path.write_text('text,label\n"two\nlines",1\n\ngood,0\nhalf,\n')
+    with pytest.raises(DataError, match="label is empty") as info:
         examples_from(path)
     assert info.value.line == 6
     jsonl = tmp_path / "train.jsonl"
@@ -341,10 +341,12 @@ def test_every_text_empty(tmp_path):
         examples_from(path)
 
 
-def test_single_class_training_labels(tmp_path):
+@pytest.mark.parametrize("declared", [None, ("0", "1")])
+def test_single_class_training_labels(tmp_path, declared):
     path = write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": 1}, {"text": "b", "label": 1}])
-    with pytest.raises(DataError, match="only one class"):
-        examples_from(path)
+    raw = {"train": read_file(path, "train"), "validation": read_file(path, "validation")}
+    with pytest.raises(DataError, match=r"only one class \('1'\)"):  # whatever the config declares
+        split_examples(task(label_names=declared), raw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +380,7 @@ def test_declared_label_names_with_int_and_string_labels(tmp_path):
 
 
 def test_regression_has_no_label_names(tmp_path):
-    t = task(problem_type="regression", metrics=("pearson",), main_metric="pearson")
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
     assert infer_label_names(t, _raw(tmp_path, [0.5, 1.5])) is None
 
 
@@ -561,7 +563,7 @@ def test_encode_truncates(trained):
 def test_collator_pads_and_masks():
     items = [{"input_ids": [2, 5, 6, 3], "input_ids_b": [2, 3], "labels": 1},
              {"input_ids": [2, 3], "input_ids_b": [2, 7, 8, 9, 3], "labels": 0}]
-    batch = Collator(pad_token_id=0, regression=False)(items)
+    batch = Collator(pad_token_id=0, label_dtype=torch.long)(items)
     assert batch["input_ids"].tolist() == [[2, 5, 6, 3], [2, 3, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert batch["input_ids_b"].tolist() == [[2, 3, 0, 0, 0], [2, 7, 8, 9, 3]]
@@ -573,7 +575,7 @@ def test_collator_pads_and_masks():
 def test_collator_regression_multiple_and_token_types():
     items = [{"input_ids": [2, 5, 3, 6, 3], "token_type_ids": [0, 0, 0, 1, 1], "labels": 2.5},
              {"input_ids": [2, 5, 3], "token_type_ids": [0, 0, 0], "labels": 0.0}]
-    batch = Collator(pad_token_id=9, regression=True, pad_to_multiple_of=8)(items)
+    batch = Collator(pad_token_id=9, label_dtype=torch.float32, pad_to_multiple_of=8)(items)
     assert batch["input_ids"].shape == (2, 8)
     assert batch["input_ids"][1].tolist() == [2, 5, 3] + [9] * 5
     assert batch["token_type_ids"][0].tolist() == [0, 0, 0, 1, 1, 0, 0, 0]
@@ -687,7 +689,7 @@ def test_corrupt_cache_entry_is_rebuilt(trained, tmp_path, monkeypatch):
 def test_a_batch_of_empty_texts_gets_one_padding_step():
     from nlptune.data.batching import Collator
 
-    batch = Collator(pad_token_id=0, regression=False)([{"input_ids": [], "labels": 1}, {"input_ids": [], "labels": 0}])
+    batch = Collator(pad_token_id=0, label_dtype=torch.long)([{"input_ids": [], "labels": 1}, {"input_ids": [], "labels": 0}])
     assert batch["input_ids"].shape == (2, 1) and not batch["attention_mask"].any()
 
 

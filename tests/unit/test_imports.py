@@ -23,10 +23,10 @@ LAYERS = {
     "data": {"data", "kinds", "config", "utils"},
     "models": {"models", "config", "utils"},
     "metrics": {"metrics", "config", "utils"},
-    "train": {"train", "kinds", "data", "models", "metrics", "config", "utils"},
-    "inference": {"inference", "train", "kinds", "data", "models", "metrics", "config", "utils"},
-    "recipes": {"recipes", "data", "config", "utils"},
-    "tuning": {"tuning", "recipes", "train", "kinds", "data", "models", "metrics", "config", "utils"},
+    "train": {"train", "data", "kinds", "models", "metrics", "config", "utils"},
+    "inference": {"inference", "train", "data", "kinds", "models", "metrics", "config", "utils"},
+    "recipes": {"recipes", "data", "kinds", "config", "utils"},
+    "tuning": {"tuning", "recipes", "train", "data", "kinds", "models", "metrics", "config", "utils"},
 }
 # The documented exceptions (file, module it imports upward), each with its reason at the import:
 # config/validate.py checks a model's builder arguments against the builder's signature before any data is read.

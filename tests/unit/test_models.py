@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from nlptune.kinds import get_kind
 from nlptune.models import (build_model, is_pretrained, load_scratch_model, parameter_report,
                             save_scratch_model)
 from nlptune.models.layers import make_activation, masked_max, masked_mean
@@ -35,9 +36,14 @@ def pad_more(ids: torch.Tensor, extra: int = 4) -> torch.Tensor:
     return torch.nn.functional.pad(ids, (0, extra), value=PAD)
 
 
-def forward(model, ids, ids_b=None, labels=None):
+def forward(model, ids, ids_b=None):
     return model(ids, attention_mask=ids != PAD, input_ids_b=ids_b,
-                 attention_mask_b=None if ids_b is None else ids_b != PAD, labels=labels)
+                 attention_mask_b=None if ids_b is None else ids_b != PAD)
+
+
+def class_loss(out, labels=(0, 1, 2, 1)):
+    """The single_label kind's loss of a model output (models return logits only)."""
+    return get_kind("single_label").loss(out.logits, torch.tensor(labels))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,14 +57,14 @@ def test_forward_backward(name, pair, num_labels):
     ids = batch()
     ids_b = batch((3, 6, 4, 2), seed=1) if pair else None
     labels = torch.tensor([0, 1, 2, 1]) if num_labels > 1 else torch.tensor([0.5, 1.0, -0.2, 3.0])
-    out = forward(model, ids, ids_b, labels)
-    assert out.logits.shape == ((4, 3) if num_labels > 1 else (4,))
-    assert torch.isfinite(out.loss)
-    out.loss.backward()
+    out = forward(model, ids, ids_b)
+    assert out.logits.shape == (4, num_labels) and out.loss is None  # the problem kind computes the loss
+    loss = get_kind("single_label" if num_labels > 1 else "regression").loss(out.logits, labels)
+    assert torch.isfinite(loss)
+    loss.backward()
     grad = model.encoder.embedding.embed.weight.grad
     assert grad is not None and grad.abs().sum() > 0
     assert grad[PAD].abs().sum() == 0  # padding row never learns
-    assert forward(model, ids, ids_b).loss is None
     assert model.builder_args["name"] == name and "vocab" not in model.builder_args
     json.dumps(model.builder_args)
 
@@ -125,9 +131,9 @@ def test_rnn_last_is_final_states():
 def test_transformer_options(pooling, positional, norm_first):
     model = tiny("transformer", pooling=pooling, positional=positional, norm_first=norm_first,
                  d_model=8, num_layers=2, activation="gelu")
-    out = forward(model, batch(), labels=torch.tensor([0, 1, 2, 1]))
+    out = forward(model, batch())
     assert out.logits.shape == (4, 3)
-    out.loss.backward()
+    class_loss(out).backward()
     assert isinstance(model.encoder.project, torch.nn.Linear)  # 16 -> 8
     model.eval()
     with torch.no_grad():
@@ -151,8 +157,8 @@ def test_regression_output_starts_at_the_given_bias(name):
     # only the output bias changes (it is set to 2.7; same weights otherwise, no random draw)
     shift = forward(model, ids, ids_b).logits - forward(other, ids, ids_b).logits
     expected = 2.7 - other.head[-1].bias.detach()
-    assert torch.allclose(shift, expected.expand(4), atol=1e-5)
-    with pytest.raises(ValueError, match="regression"):
+    assert torch.allclose(shift, expected.expand(4, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="num_labels=1"):
         tiny(name, num_labels=3).init_output_bias(0.5)
 
 
@@ -259,7 +265,7 @@ def test_model_with_vectors(tmp_path, word2vec, freeze):
     torch.testing.assert_close(weight[3], torch.arange(16) * 0.5 + 2.0)
     assert model.encoder.embedding.coverage == pytest.approx(0.5)
     assert weight.requires_grad is not freeze
-    forward(model, batch(), labels=torch.tensor([0, 1, 2, 1])).loss.backward()
+    class_loss(forward(model, batch())).backward()
     assert (weight.grad is None) is freeze
     report = parameter_report(model)
     assert report["frozen"] == (weight.numel() if freeze else 0)
@@ -332,13 +338,17 @@ RUNTIME = dict(vocab_size=123, pad_token_id=0, pair=True, vocab=None)
 @pytest.mark.parametrize("num_labels", [2, 1])
 def test_pretrained_forward_backward(tiny_bert, num_labels):
     assert is_pretrained("pretrained") and not is_pretrained("lstm")
+    kind = get_kind("regression" if num_labels == 1 else "single_label")
     model = build_model("pretrained", name_or_path=tiny_bert, num_labels=num_labels,
-                        id2label={0: "neg", 1: "pos"} if num_labels == 2 else None, **RUNTIME)
+                        id2label={0: "neg", 1: "pos"} if num_labels == 2 else None,
+                        problem_type=kind.hf_problem_type, **RUNTIME)
     assert model.config.problem_type == ("regression" if num_labels == 1 else "single_label_classification")
     ids = torch.randint(1, 100, (3, 6))
     labels = torch.tensor([0, 1, 1]) if num_labels == 2 else torch.tensor([0.1, 0.5, 2.0])
     out = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels)
     assert out.logits.shape == (3, num_labels) and torch.isfinite(out.loss)
+    # the kind's loss is the loss transformers computes for that problem_type
+    torch.testing.assert_close(kind.loss(out.logits, labels), out.loss)
     out.loss.backward()
     assert model.bert.embeddings.word_embeddings.weight.grad is not None
     if num_labels == 2:

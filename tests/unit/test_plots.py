@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from nlptune.kinds import get_kind
 from nlptune.train import plots
 from nlptune.train.lr_find import lr_schedule, smooth, suggest
 from nlptune.train.tracking import scalars
@@ -41,7 +42,8 @@ def test_read_records_splits_and_deduplicates(tmp_path):
 def test_classification_run_plots(tmp_path):
     run = _write_run(tmp_path / "run")
     outputs = {"predictions": np.array([0, 1, 1, 2, 2, 2]), "references": np.array([0, 1, 2, 2, 2, 1])}
-    written = plots.write_run_plots(run, best_step=20, outputs=outputs, label_names=["a", "b", "c"])
+    written = plots.write_run_plots(run, best_step=20, outputs=outputs, label_names=["a", "b", "c"],
+                                    kind_plots=get_kind("single_label").plots)
     assert sorted(p.name for p in written) == ["confusion_matrix.png", "training.png", "validation.png"]
     assert all(_is_png(p) and p.parent == run / "plots" for p in written)
 
@@ -51,7 +53,7 @@ def test_regression_run_plots_scatter_and_no_confusion_matrix(tmp_path):
     rng = np.random.default_rng(0)
     gold = rng.uniform(0, 5, 50)
     written = plots.write_run_plots(run, outputs={"predictions": gold + rng.normal(0, 0.3, 50), "references": gold},
-                                    regression=True)
+                                    kind_plots=get_kind("regression").plots)
     assert sorted(p.name for p in written) == ["predictions_scatter.png", "training.png", "validation.png"]
     assert all(_is_png(p) for p in written)
 

@@ -96,7 +96,7 @@ def test_error_reasons():
 
 def test_stratified_folds_cover_every_row_once_with_class_balance():
     labels = [0] * 30 + [1] * 10
-    folds = fold_indices(labels, 5, seed=0, stratified=True)
+    folds = fold_indices(len(labels), 5, seed=0, keys=[str(label) for label in labels])
     validated = sorted(i for _, va in folds for i in va)
     assert validated == list(range(40))
     for train, validation in folds:
@@ -108,7 +108,7 @@ def test_too_many_folds_for_a_class_is_a_clear_error():
     from nlptune.config.errors import NlptuneError
 
     with pytest.raises(NlptuneError, match="a class has only 2"):
-        fold_indices([0] * 10 + [1] * 2, 3, seed=0, stratified=True)
+        fold_indices(12, 3, seed=0, keys=["0"] * 10 + ["1"] * 2)
 
 
 def test_orphaned_trials_fail_and_are_queued_again():

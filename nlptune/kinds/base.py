@@ -1,0 +1,87 @@
+"""The interface of a problem kind: everything that depends on what a label is (ARCHITECTURE.md, "Problem kinds").
+
+A kind is stateless; `nlptune.kinds.get_kind(task.kind)` returns it. The rest of nlptune asks the kind and never
+branches on it. Label checks raise `LabelProblem` (problem + fix, no location): the data layer knows the file,
+split, line and column and turns it into a `DataError`, collecting every problem of a pass.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Sequence
+
+from nlptune.config.schema import METRICS
+
+
+class LabelProblem(ValueError):
+    """A label (or a split's labels) a kind cannot train on; ``fix`` says what to do."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+class Kind:
+    """One problem kind. Subclasses set the class attributes and implement the methods that raise here."""
+
+    name: ClassVar[str]
+    # a pretrained model's head: the transformers auto class, and PretrainedConfig.problem_type (pipelines read it)
+    hf_auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
+    hf_problem_type: ClassVar[str]
+    # the transformers pipeline task that serves the best model (model card); exports carry the model's raw
+    # ``logits`` [batch, num_outputs] (inference/export.py), which `describe` turns into predictions
+    pipeline_task: ClassVar[str] = "text-classification"
+    # validation plots of the best model, by name (nlptune/train/plots.py draws them)
+    plots: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metrics this kind can report (task.metrics must be among them)."""
+        return METRICS[self.name]
+
+    # ---- labels -------------------------------------------------------------------------------------------
+    def label_key(self, value: Any) -> Any:
+        """The label of one row, typed and checked (a class key, a float, ...); raises `LabelProblem`."""
+        raise NotImplementedError
+
+    def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str] | None:
+        """The names of the model's outputs: ``declared`` (task.label_names) or derived from the training keys;
+        None when outputs have no names (regression)."""
+        raise NotImplementedError
+
+    def encoder(self, names: list[str] | None, declared: bool) -> Callable[[Any], Any]:
+        """A function from a label key to its training target (a class id, a float); ``declared``: the names
+        came from the config. It raises `LabelProblem` for a key the names do not cover."""
+        raise NotImplementedError
+
+    def check_training(self, targets: Sequence, names: list[str] | None) -> list[str]:
+        """Refuse (`LabelProblem`) training targets nothing can be learnt from; return warnings to show."""
+        return []
+
+    def stratify_keys(self, values: Sequence) -> list[str] | None:
+        """Per-row group keys that cross-validation folds keep in proportion, or None (plain k-fold)."""
+        return None
+
+    # ---- model --------------------------------------------------------------------------------------------
+    def num_outputs(self, names: list[str] | None) -> int:
+        """The width of the model's output layer (``num_labels``)."""
+        raise NotImplementedError
+
+    @property
+    def label_dtype(self):
+        """The torch dtype of a batch's ``labels``."""
+        raise NotImplementedError
+
+    def loss(self, logits, labels):
+        """The training loss of ``logits`` [batch, outputs] against the batch's ``labels``."""
+        raise NotImplementedError
+
+    def start_model(self, model, train_targets: Sequence) -> None:
+        """Adjust a fresh from-scratch model to the training targets before training (default: nothing)."""
+
+    # ---- predictions --------------------------------------------------------------------------------------
+    def predictions(self, logits):
+        """What the metrics compare with the labels, from ``logits`` [batch, outputs] (a tensor per row)."""
+        raise NotImplementedError
+
+    def describe(self, logits, names: list[str] | None) -> list[dict]:
+        """One JSON-able prediction per row (`nlptune predict`), from float ``logits`` [batch, outputs]."""
+        raise NotImplementedError

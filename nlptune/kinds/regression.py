@@ -1,0 +1,66 @@
+"""regression: one score per text (similarity, rating): a float label, MSE loss, one output."""
+from __future__ import annotations
+
+import math
+import numbers
+import statistics
+from typing import Any, Callable, Sequence
+
+from nlptune.config.registry import register
+from nlptune.kinds.base import Kind, LabelProblem
+
+
+def score(value: Any) -> float:
+    """The float of one raw label (a number, or a numeric string from a text file); raises `LabelProblem`."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise LabelProblem(f"label {value!r} is not a number", "a regression task needs numeric labels "
+                               "(or task.kind=single_label for class names)") from None
+    if isinstance(value, bool):
+        raise LabelProblem(f"label {value!r} is a boolean, not a score",
+                           "a regression task needs numeric labels (or task.kind=single_label for classes)")
+    if not isinstance(value, numbers.Real) or math.isnan(value) or math.isinf(value):
+        raise LabelProblem(f"label {value!r} is not a finite number", "fill in or drop that row")
+    return float(value)
+
+
+@register("kind", "regression")
+class Regression(Kind):
+    name = "regression"
+    hf_problem_type = "regression"
+    plots = ("predictions_scatter",)
+
+    def label_key(self, value: Any) -> float:
+        return score(value)
+
+    def label_names(self, train_keys: Sequence, declared: Sequence | None) -> None:
+        return None  # one unnamed output (config validation refuses task.label_names)
+
+    def encoder(self, names: None, declared: bool) -> Callable[[float], float]:
+        return float
+
+    def num_outputs(self, names: None) -> int:
+        return 1
+
+    @property
+    def label_dtype(self):
+        import torch
+
+        return torch.float32
+
+    def loss(self, logits, labels):
+        import torch.nn.functional as F
+
+        return F.mse_loss(logits.squeeze(-1), labels.view(-1).to(logits.dtype))
+
+    def start_model(self, model, train_targets: Sequence[float]) -> None:
+        """Start the output at the mean training label (see SequenceClassifier.init_output_bias)."""
+        model.init_output_bias(statistics.fmean(train_targets))
+
+    def predictions(self, logits):
+        return logits.reshape(logits.shape[0], -1)[:, 0].float()
+
+    def describe(self, logits, names: None) -> list[dict]:
+        return [{"score": float(v)} for v in self.predictions(logits)]

@@ -1,0 +1,140 @@
+"""single_label: one class per text (sentiment, acceptability, paraphrase, topic).
+
+Labels keep their type and spelling: a string is a class name as written ("0.5", "true", "pos"), JSON true/false
+are the classes "true"/"false", and an integer (1, 1.0, "1") is the class "1" - one class whichever file format
+spelt it. Only when the config declares the names (task.label_names) and none of them is an integer does an
+integer label index them (GLUE files hold 0/1 for [negative, positive]). A fractional number is no class.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any, Callable, Sequence
+
+from nlptune.config.registry import register
+from nlptune.kinds.base import Kind, LabelProblem
+
+# an integer as a text file writes it: "1", "-2", "+3", "1.0"
+_INTEGER = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def class_key(value: Any) -> int | str:
+    """The class of one raw label: an int (integer labels) or a str (a class name); raises `LabelProblem`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise LabelProblem("label is empty (null/NaN)", "fill in or drop that row")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if float(value).is_integer():
+            return int(value)
+        raise LabelProblem(f"label {value!r} is a fractional number, not a class",
+                           "use class names or integer class ids, or task.kind=regression for scores")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:  # an empty CSV/TSV cell is that format's null
+            raise LabelProblem("label is empty", "fill in or drop that row")
+        return int(text.partition(".")[0]) if _INTEGER.fullmatch(text) else text
+    raise LabelProblem(f"label {value!r} has an unsupported type {type(value).__name__}",
+                       "use class names (strings) or integer class ids")
+
+
+@register("kind", "single_label")
+class SingleLabel(Kind):
+    name = "single_label"
+    hf_problem_type = "single_label_classification"
+    plots = ("confusion_matrix",)
+
+    def label_key(self, value: Any) -> int | str:
+        return class_key(value)
+
+    def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:
+        """Declared names, else the distinct training classes: integers in numeric order, then names sorted."""
+        if declared:
+            return _declared_names(declared)
+        keys = set(train_keys)
+        return [str(k) for k in sorted(k for k in keys if isinstance(k, int))] + \
+            sorted(k for k in keys if isinstance(k, str))
+
+    def encoder(self, names: list[str], declared: bool) -> Callable[[Any], int]:
+        """Class key -> class id: by name; an integer key also by position when the declared names hold no
+        integer (declared [negative, positive], label 1 -> positive)."""
+        index = {name: i for i, name in enumerate(names)}
+        positional = declared and not any(_INTEGER.fullmatch(name) for name in names)
+        unseen = "" if declared else " (it does not occur in train)"
+
+        def encode(key) -> int:
+            if str(key) in index:
+                return index[str(key)]
+            if positional and isinstance(key, int) and 0 <= key < len(names):
+                return key
+            raise LabelProblem(f"label {key!r} is not one of the task's labels {names}{unseen}",
+                               "fix the label, or declare the full set with task.label_names")
+
+        return encode
+
+    def check_training(self, targets: Sequence[int], names: list[str]) -> list[str]:
+        present = set(targets)
+        if len(present) < 2:
+            found = ", ".join(repr(names[i]) for i in sorted(present)) or "none"
+            raise LabelProblem(f"the training labels have only one class ({found})",
+                               "a classifier needs examples of at least two classes: check task.label_field "
+                               "and the training rows (task.max_train_samples keeps only the first ones)")
+        missing = [name for i, name in enumerate(names) if i not in present]
+        if not missing:
+            return []
+        return [f"class(es) {', '.join(map(repr, missing))} have no example in the training rows: the model can "
+                "never learn to predict them (check task.label_names, task.max_train_samples and the training file)"]
+
+    def stratify_keys(self, values: Sequence) -> list[str]:
+        """The class of each row (a row whose label is invalid is its own group: the trial's checks report it)."""
+        keys = []
+        for value in values:
+            try:
+                keys.append(str(class_key(value)))
+            except LabelProblem:
+                keys.append(f"invalid {value!r}")
+        return keys
+
+    def num_outputs(self, names: list[str]) -> int:
+        return len(names)
+
+    @property
+    def label_dtype(self):
+        import torch
+
+        return torch.long
+
+    def loss(self, logits, labels):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, labels.view(-1).long())
+
+    def predictions(self, logits):
+        return logits.argmax(dim=-1)
+
+    def describe(self, logits, names: list[str]) -> list[dict]:
+        results = []
+        for row in logits.softmax(-1):
+            best = int(row.argmax())
+            results.append({"label": names[best], "score": float(row[best]),
+                            "probabilities": {n: float(p) for n, p in zip(names, row)}})
+        return results
+
+
+def _declared_names(declared: Sequence) -> list[str]:
+    """task.label_names spelt like the labels they name (YAML 0 -> "0", true -> "true"); each once."""
+    names = []
+    for value in declared:
+        try:
+            names.append(str(class_key(value)))
+        except LabelProblem as err:
+            raise LabelProblem(f"task.label_names entry {value!r}: {err.problem}",
+                               "list the class names as strings") from None
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise LabelProblem(f"task.label_names lists {', '.join(map(repr, repeated))} more than once",
+                           "list each class name once")
+    return names

@@ -1,0 +1,37 @@
+"""What a finished run leaves for its users (rank 0): best/ with the task description, metrics.json, the model
+card, the plots (the problem kind's among them) and the final table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from nlptune.config.names import is_pretrained
+from nlptune.config.schema import RunConfig
+from nlptune.data import PreparedData
+from nlptune.kinds import get_kind
+from nlptune.train import plots, report
+from nlptune.train.model_card import write_model_card
+from nlptune.train.rundir import RunDir, save_best_model
+
+
+def task_info(run: RunConfig, data: PreparedData) -> dict:
+    """best/nlptune_task.json: what `nlptune eval / predict / export` need to use the model (runs written before
+    task.kind hold ``problem_type`` instead of ``kind``: `nlptune.config.schema.kind_of` reads both)."""
+    return {"task": run.task.name, "kind": run.task.kind, "text_fields": list(run.task.text_fields),
+            "label_field": run.task.label_field, "label_names": data.label_names, "metrics": list(run.task.metrics),
+            "main_metric": run.task.main_metric, "max_length": run.task.max_length, "model": run.model.name,
+            "joint_pairs": data.joint_pairs}
+
+
+def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,
+                  best_step: int | None, best_outputs: dict | None, history: list[dict]) -> None:
+    """best/ (``best_model``: the unwrapped model holding the best weights), metrics.json, best/README.md, the
+    plots and the final table, in that order (the card is written from the files before it)."""
+    output_dir = Path(rundir.path)
+    save_best_model(best_model, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(run.model.name),
+                    task_info=task_info(run, data))
+    rundir.write_summary(summary)
+    write_model_card(output_dir)
+    rundir.close()
+    plots.write_run_plots(output_dir, best_step=best_step, outputs=best_outputs, label_names=data.label_names,
+                          kind_plots=get_kind(run.task.kind).plots)
+    report.print_end(summary, history, output_dir)

@@ -1,0 +1,132 @@
+"""Label typing (issue 12, "never train on the wrong text silently"): labels keep their type and spelling, every
+label problem of a pass is reported together with its file and line, a training split with one class is refused
+and declared classes without a training example are warned about."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nlptune.config.schema import TaskConfig
+from nlptune.data.errors import DataError, DataProblems
+from nlptune.data.labels import split_examples
+from nlptune.data.loading import read_file
+
+
+def task(**fields) -> TaskConfig:
+    base = dict(name="t", kind="single_label", text_fields=("text",), label_field="label", label_names=None,
+                metrics=("accuracy",), main_metric="accuracy")
+    return TaskConfig(**{**base, **fields})
+
+
+def jsonl(path: Path, labels) -> Path:
+    path.write_text("".join(json.dumps({"text": f"text {i}", "label": v}) + "\n" for i, v in enumerate(labels)))
+    return path
+
+
+def csv(path: Path, labels) -> Path:
+    path.write_text("text,label\n" + "".join(f"text {i},{v}\n" for i, v in enumerate(labels)))
+    return path
+
+
+def examples(t: TaskConfig, train: Path, validation: Path | None = None):
+    raw = {"train": read_file(train, "train"), "validation": read_file(validation or train, "validation")}
+    return split_examples(t, raw)
+
+
+def test_json_booleans_stay_the_classes_true_and_false(tmp_path):
+    train, _, names = examples(task(), jsonl(tmp_path / "train.jsonl", [True, False, True]))
+    assert names == ["false", "true"] and train.labels == [1, 0, 1]
+    # the same classes when a text file spells them
+    _, validation, _ = examples(task(), jsonl(tmp_path / "a.jsonl", [True, False]), csv(tmp_path / "v.csv", ["true"]))
+    assert validation.labels == [1]
+
+
+def test_booleans_never_map_onto_declared_names_by_position(tmp_path):
+    with pytest.raises(DataProblems) as info:
+        examples(task(label_names=("negative", "positive")), jsonl(tmp_path / "train.jsonl", [True, False]),
+                 jsonl(tmp_path / "validation.jsonl", [0, 1]))
+    assert [p.line for p in info.value.problems] == [1, 2]
+    assert "label 'true' is not one of the task's labels ['negative', 'positive']" in str(info.value)
+
+
+def test_any_string_is_a_class_name_and_fractional_text_stays_a_name(tmp_path):
+    train, _, names = examples(task(), csv(tmp_path / "train.csv", ["0.5", "1.5", "0.5", "n/a", "1e3"]))
+    assert names == ["0.5", "1.5", "1e3", "n/a"] and train.labels == [0, 1, 0, 3, 2]
+
+
+def test_a_fractional_json_number_is_refused_with_its_place(tmp_path):
+    path = jsonl(tmp_path / "train.jsonl", [0, 1, 0.5])
+    with pytest.raises(DataError) as info:
+        examples(task(), path, jsonl(tmp_path / "validation.jsonl", [0, 1]))
+    assert (info.value.file, info.value.split, info.value.line, info.value.column) == (str(path), "train", 3, "label")
+    assert "0.5 is a fractional number" in str(info.value) and "task.kind=regression" in str(info.value)
+
+
+def test_integer_and_string_spellings_of_one_class_do_not_collide(tmp_path):
+    train, validation, names = examples(task(), jsonl(tmp_path / "train.jsonl", [1, "1", "a", 1.0, "b"]),
+                                        csv(tmp_path / "validation.csv", ["1", "b"]))
+    assert names == ["1", "a", "b"] and train.labels == [0, 0, 1, 0, 2] and validation.labels == [0, 2]
+
+
+def test_every_label_problem_of_both_splits_is_reported_together(tmp_path):
+    train = jsonl(tmp_path / "train.jsonl", ["a", None, "b", 0.25, "a", [1]])
+    validation = jsonl(tmp_path / "validation.jsonl", ["a", "c"])
+    with pytest.raises(DataProblems) as info:
+        examples(task(), train, validation)
+    found = [(p.split, p.line) for p in info.value.problems]
+    assert found == [("train", 2), ("train", 4), ("train", 6), ("validation", 2)]
+    message = str(info.value)
+    assert message.startswith("4 data problems") and "unsupported type list" in message
+    assert "label 'c' is not one of the task's labels ['a', 'b'] (it does not occur in train)" in message
+
+
+def test_regression_problems_are_reported_together(tmp_path):
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
+    with pytest.raises(DataProblems) as info:
+        examples(t, csv(tmp_path / "train.csv", ["1.5", "high", "2", "", "nan"]), csv(tmp_path / "v.csv", [1, 2]))
+    assert [p.line for p in info.value.problems] == [3, 5, 6]
+
+
+@pytest.mark.parametrize("declared", [None, ("negative", "positive"), ("0", "1")])
+def test_a_single_training_class_is_refused_whatever_is_declared(tmp_path, declared):
+    with pytest.raises(DataError, match="only one class") as info:
+        examples(task(label_names=declared), jsonl(tmp_path / "train.jsonl", [1, 1, 1]))
+    assert info.value.split == "train" and "at least two classes" in str(info.value)
+
+
+def test_only_the_training_rows_used_count(tmp_path):
+    path = jsonl(tmp_path / "train.jsonl", ["a", "a", "b"])
+    with pytest.raises(DataError, match=r"only one class \('a'\)"):  # task.max_train_samples=2 keeps two 'a'
+        examples(task(max_train_samples=2), path)
+
+
+def test_declared_names_without_training_examples_are_warned_about(tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr("nlptune.utils.console.warn", warnings.append)
+    train, _, names = examples(task(label_names=("neg", "neutral", "pos")), jsonl(tmp_path / "t.jsonl", [0, 2, 2]))
+    assert names == ["neg", "neutral", "pos"] and train.labels == [0, 2, 2]
+    (warning,) = warnings
+    assert "'neutral'" in warning and "no example in the training rows" in warning and "t.jsonl" in warning
+
+
+def test_duplicate_declared_names_are_refused(tmp_path):
+    with pytest.raises(DataError, match="task.label_names lists '1' more than once"):
+        examples(task(label_names=("1", "2", "1")), jsonl(tmp_path / "train.jsonl", [1, 2]))
+
+
+def test_cli_reports_label_problems_at_once_and_writes_nothing(tmp_path):
+    train = csv(tmp_path / "train.csv", ["pos", "neg", "", "pos"])
+    validation = jsonl(tmp_path / "validation.jsonl", ["pos", 0.5])
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "nlptune", "train", "task=text_classification", f"task.train_file={train}",
+         f"task.validation_file={validation}", f"output_dir={out}"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "2 data problems" in output and "line 4" in output and "line 2" in output
+    assert "Traceback" not in output and not out.exists()
