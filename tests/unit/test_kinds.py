@@ -16,7 +16,8 @@ import torch
 from nlptune.config.compose import load_run_config
 from nlptune.config.errors import ConfigError
 from nlptune.config.names import NAMES
-from nlptune.config.registry import names as registered
+import nlptune.kinds  # noqa: F401  (registers the kinds)
+from nlptune.config.registry import registered
 from nlptune.config.schema import LEGACY_PROBLEM_TYPES, METRICS, TaskConfig, kind_of
 from nlptune.kinds import LabelProblem, get_kind
 from nlptune.metrics import METRICS as METRIC_FUNCTIONS, compute_metrics
