@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(sub) -> None:
@@ -32,8 +33,33 @@ def handle(args: argparse.Namespace) -> int:
         from nlptune.config.safety import with_remote_code
 
         config = with_remote_code(config)
+    from nlptune.config.errors import NlptuneError
     from nlptune.train.loop import run, shutdown
+    from nlptune.utils.files import DiskError
 
-    run(config)
+    try:
+        run(config)
+    except KeyboardInterrupt as err:
+        run_dir = getattr(err, "run_dir", None)
+        if run_dir is None:
+            raise
+        print(f"interrupted: the run in {run_dir} stopped (its lock is released). Continue it from its last "
+              f"checkpoint with:\n  {resume_command(args.overrides, run_dir)}", file=sys.stderr, flush=True)
+        return 130
+    except DiskError as err:
+        run_dir = getattr(err, "run_dir", None)
+        if run_dir is None:
+            raise
+        raise NlptuneError(f"{err}\n  the checkpoints already written are intact; once that is fixed, continue "
+                           f"the run from the last one with:\n  {resume_command(args.overrides, run_dir)}") from None
     shutdown()
     return 0
+
+
+def resume_command(overrides: list[str], run_dir) -> str:
+    """The command that continues a run: the same overrides, with ``output_dir=RUN_DIR resume=auto``."""
+    import shlex
+
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("output_dir", "resume")]
+    return " ".join(["nlptune", "train", *map(shlex.quote, kept), shlex.quote(f"output_dir={run_dir}"),
+                     "resume=auto"])

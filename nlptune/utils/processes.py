@@ -1,0 +1,49 @@
+"""Who a process is (host, pid, start time) and whether it still runs: a reused pid is not taken for alive.
+
+Used by the run-directory lock (utils/lock.py) and by the sweep's orphaned-trial detection (tuning/study.py).
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot, from /proc), or None when it does not run."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def identity() -> dict:
+    """This process: host, pid and start time."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": process_start(os.getpid())}
+
+
+def alive(holder: dict | None) -> bool:
+    """Whether the process ``holder`` (an `identity`) still runs. Another machine's process cannot be checked
+    from here and counts as alive; on this machine the pid must run and have the same start time."""
+    if not holder or holder.get("host") != socket.gethostname():
+        return True
+    try:
+        pid = int(holder.get("pid", 0))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    if process_start(os.getpid()) is None:  # no /proc (macOS): the pid alone has to do
+        return _pid_runs(pid)
+    start = process_start(pid)
+    return start is not None and start == holder.get("start")
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # runs, as another user
+        return True
+    return True
