@@ -47,6 +47,9 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.train.plots import plot_compare
     from nlptune.utils.console import console, warn
 
+    from nlptune.utils.files import refuse_link
+
+    refuse_link(args.output, "(--output)")  # the plot is written atomically, never through a link
     runs = [_load(d) for d in args.run_dirs]
     labels = _labels([r["path"] for r in runs])
     metric = args.metric or next((r["summary"]["main_metric"] for r in runs if r["summary"]), None)

@@ -121,6 +121,16 @@ def links_under(root: str | Path, names: Iterable[str]) -> list[Path]:
     return found
 
 
+def refuse_links_in(folder: str | Path, what: str = "") -> None:
+    """Refuse an output folder nlptune is about to write into when it, or anything inside it, is a link."""
+    folder = Path(folder)
+    refuse_link(folder, what)
+    if folder.is_dir():
+        found = links_under(folder, sorted(os.listdir(folder)))
+        if found:
+            raise LinkError(found[0], f"(in {what or folder})")
+
+
 def ensure_dir(path: str | Path, what: str = "") -> Path:
     """Create the folder ``path`` (and its parents) unless it exists; refuse it when it is a link."""
     path = Path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from nlptune.utils.errors import NlptuneError
-from nlptune.utils.files import create_new_file, disk_error, refuse_link
+from nlptune.utils.files import create_new_file, disk_error, ensure_dir, refuse_link, refuse_links_in
 from nlptune.utils.processes import alive, identity
 
 LOCK_FILE = ".nlptune.lock"
@@ -124,3 +124,14 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def claim_folder(folder: str | Path, what: str = "folder") -> Iterator[Path]:
+    """Hold ``folder`` for the block: it must not be a link nor hold links, is created, and is locked
+    (`FolderLock`); another process holding it is refused with `LockedError`."""
+    folder = Path(folder)
+    refuse_links_in(folder, f"(the {what} directory)")
+    ensure_dir(folder, f"(the {what} directory)")
+    with FolderLock(folder, f"{what} directory"):
+        yield folder
