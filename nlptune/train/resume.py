@@ -130,7 +130,7 @@ def refuse_earlier_run(output_dir: Path) -> None:
     if not found and not checkpoints:
         return
     what = f"a finished run ({', '.join(found)})" if found else "checkpoints of an earlier run"
-    resume_hint = ("add resume=auto to continue that run (a finished one is reported, not trained again)"
+    resume_hint = ("add resume=auto to continue it (a finished run is reported, not trained again)"
                    if checkpoints else "its results stay where they are")
     raise ResumeError(f"{output_dir} already holds {what}; a fresh run would overwrite it -> choose another "
                       f"output_dir (or leave it unset for a new timestamped folder); {resume_hint}")
