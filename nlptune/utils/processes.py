@@ -9,12 +9,28 @@ import socket
 from pathlib import Path
 
 
-def process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot, from /proc), or None when it does not run."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None when there is none."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError, ValueError):
         return None
+    return fields if len(fields) > 19 else None
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot, from /proc), or None when it does not run
+    (a zombie, which has exited, included)."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] in "ZX" else fields[19]
+
+
+def process_state(pid: int) -> str:
+    """'gone', 'stopped' or 'alive' for the process ``pid`` of this host."""
+    fields = _stat(pid)
+    if fields is None:
+        return "gone"
+    return {"Z": "gone", "X": "gone", "T": "stopped", "t": "stopped"}.get(fields[0], "alive")
 
 
 def identity() -> dict:
