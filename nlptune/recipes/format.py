@@ -32,6 +32,7 @@ from nlptune.config import sources
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, safe_load_text
+from nlptune.utils.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 DEFAULT_TOLERANCE = 0.02
@@ -354,7 +355,4 @@ def write_recipe(path: str | Path, recipe: Mapping) -> Path:
     if issues:
         raise ConfigError(issues, source=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_recipe(recipe), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, dump_recipe(recipe))  # never through a link, never half a file
