@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -50,8 +51,9 @@ def handle(args: argparse.Namespace) -> int:
         run_dir = getattr(err, "run_dir", None)
         if run_dir is None:
             raise
-        raise NlptuneError(f"{err}\n  the checkpoints already written are intact; once that is fixed, continue "
-                           f"the run from the last one with:\n  {resume_command(args.overrides, run_dir)}") from None
+        what = ("the checkpoints already written are intact; once that is fixed, continue the run from the last one"
+                if any(Path(run_dir, "checkpoints").glob("step-*")) else "once that is fixed, start the run with")
+        raise NlptuneError(f"{err}\n  {what}:\n  {resume_command(args.overrides, run_dir)}") from None
     shutdown()
     return 0
 

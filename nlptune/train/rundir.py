@@ -22,7 +22,7 @@ from nlptune.utils.lock import LOCK_FILE, FolderLock
 TASK_FILE = "nlptune_task.json"
 # everything nlptune writes in a run directory (folders are checked inside too): none may be a link
 WRITTEN = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.json", "resume_changes.json", LOCK_FILE,
-           "best", "checkpoints", "plots", "tensorboard")
+           "best", "checkpoints", "plots", "tensorboard", "wandb")
 
 
 def default_output_dir(run: RunConfig) -> Path:

@@ -176,3 +176,35 @@ def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
     assert "Traceback" not in stderr
     assert f"output_dir={out} resume=auto" in stderr and "trainer.max_steps=1000000" in stderr
     assert not (out / LOCK_FILE).exists()
+
+
+def test_output_folders_of_export_and_lr_find_never_hold_links(run_cli, finished_run, tmp_path):
+    victim = tmp_path / "victim.onnx"
+    victim.write_bytes(b"not yours")
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    (onnx / "model.onnx").symlink_to(victim)
+    refused(run_cli(["export", finished_run, "--output", onnx]), "model.onnx", "symbolic link")
+    (tmp_path / "hf-link").symlink_to(victim)
+    refused(run_cli(["export", finished_run, "--format", "hf", "--output", tmp_path / "hf-link"]), "hf-link",
+            "symbolic link")
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    (lr_dir / "lr_find.json").symlink_to(victim)
+    refused(run_cli(["lr-find", *TINY, f"output_dir={lr_dir}"]), "lr_find.json", "symbolic link")
+    assert victim.read_bytes() == b"not yours"
+
+
+def test_a_sweep_directory_held_by_another_command_is_refused(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        (sweep / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid,
+                                                   "start": process_start(holder.pid), "since": "noon"}))
+        refused(run_cli(["--quiet", "tune", *TINY, "trainer.max_steps=2", "tune.n_trials=1", f"tune.dir={sweep}"]),
+                f"pid {holder.pid}", "sweep directory")
+        assert sorted(os.listdir(sweep)) == [LOCK_FILE]  # nothing written: no plan, no journal
+    finally:
+        holder.kill()
+        holder.wait()
