@@ -155,6 +155,8 @@ def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
     if found is None:
         _finished_without_checkpoint(Path(output_dir))
         return result
+    if found.parent.parent.resolve() != Path(output_dir).resolve():  # continued in another folder: not over a run
+        refuse_earlier_run(Path(output_dir))
     result.checkpoint, result.manifest = found, checkpoint.verify(found)
     result.state = checkpoint.read_train_state(found)
     changes = config_diff(result.state.get("config", {}), plain_config(config))

@@ -35,6 +35,8 @@ _REASONS = {
                     "folder)"),
     errno.EISDIR: ("a folder is in the way where a file is expected", "move that folder away (or choose another "
                    "folder)"),
+    errno.EEXIST: ("something else is already there (a file where a folder is expected?)", "move it away (or "
+                   "choose another path)"),
     errno.ELOOP: ("it is a symbolic link and nlptune never writes through one", "remove the link (or choose "
                   "another folder)"),
 }
