@@ -121,8 +121,8 @@ def save_best_model(model, tokenizer, directory: Path, *, pretrained: bool, task
     earlier best/ (nor a link in it) is written through, and a failed write (disk full) leaves the old one.
     """
     directory = Path(directory)
-    fresh = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-    replaced = directory.with_name(f".{directory.name}.replaced-{os.getpid()}")
+    fresh = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
+    replaced = directory.with_name(f".{directory.name}.{os.getpid()}.replaced.tmp")
     for leftover in (fresh, replaced):  # of an earlier save of this process that was interrupted
         if leftover.is_symlink():
             os.unlink(leftover)  # the link itself, never its target

@@ -167,7 +167,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> P
     leaves the old file as it was and raises `DiskError`."""
     path = Path(path)
     refuse_link(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")  # "*.tmp": easy to spot
     try:
         fd = create_new_file(tmp)
         with os.fdopen(fd, "wb") as handle:

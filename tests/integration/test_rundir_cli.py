@@ -44,6 +44,7 @@ def finished_run(run_cli, tmp_path_factory) -> Path:
     result = train(run_cli, out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (out / LOCK_FILE).exists()  # released at the end
+    assert not list(out.rglob("*.tmp")), "no temporary file left behind"
     return out
 
 
@@ -158,7 +159,8 @@ def test_a_full_disk_during_a_checkpoint_ends_in_one_message(run_cli, small_disk
     assert latest is not None and checkpoint.step_of(latest) >= 1
     checkpoint.verify(latest)  # every file matches its sha256
     assert checkpoint.read_train_state(latest)["step"] == checkpoint.step_of(latest)
-    assert not list((out / "checkpoints").glob(".tmp-*")) and not (out / LOCK_FILE).exists()
+    assert not list((out / "checkpoints").glob(".tmp-*")) and not list(out.rglob("*.tmp"))
+    assert not (out / LOCK_FILE).exists()
 
 
 def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
