@@ -62,7 +62,7 @@ def claim(run_dir: str | Path, writer: bool = True) -> Iterator[Path]:
     the other ranks of a multi-process run write nothing and take nothing). Any exception leaving the block
     carries the directory as ``err.run_dir`` (the CLI prints how to resume it)."""
     run_dir = Path(run_dir)
-    lock = None
+    lock, created = None, writer and not os.path.lexists(run_dir)
     try:
         if writer:
             refuse_links(run_dir)
@@ -77,6 +77,9 @@ def claim(run_dir: str | Path, writer: bool = True) -> Iterator[Path]:
     finally:
         if lock is not None:
             lock.release()
+        if created:  # a run that stopped before writing anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
 
 
 class RunDir:

@@ -132,6 +132,12 @@ def claim_folder(folder: str | Path, what: str = "folder") -> Iterator[Path]:
     (`FolderLock`); another process holding it is refused with `LockedError`."""
     folder = Path(folder)
     refuse_links_in(folder, f"(the {what} directory)")
+    created = not os.path.lexists(folder)
     ensure_dir(folder, f"(the {what} directory)")
-    with FolderLock(folder, f"{what} directory"):
-        yield folder
+    try:
+        with FolderLock(folder, f"{what} directory"):
+            yield folder
+    finally:
+        if created:  # stopped before writing anything: no empty folder left behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()

@@ -177,7 +177,12 @@ def test_claim_releases_on_errors_and_names_the_run(tmp_path):
             assert (run / LOCK_FILE).is_file()
             raise KeyboardInterrupt
     assert caught.value.run_dir == run
-    assert not (run / LOCK_FILE).exists()
+    assert not run.exists()  # created by the claim and left empty: removed, no litter
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(ValueError):
+        with claim(run):
+            raise ValueError("a data error")
+    assert sorted(os.listdir(run)) == ["checkpoints"]  # a folder that was there stays, without the lock
 
 
 def test_claim_folder_refuses_a_second_holder(tmp_path, sleeper):
