@@ -37,6 +37,7 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.config.errors import NlptuneError
     from nlptune.train.loop import run, shutdown
     from nlptune.utils.files import DiskError
+    from nlptune.utils.processes import forget_unhandled_interrupt
 
     try:
         run(config)
@@ -46,6 +47,7 @@ def handle(args: argparse.Namespace) -> int:
             raise
         print(f"interrupted: the run in {run_dir} stopped (its lock is released). Continue it from its last "
               f"checkpoint with:\n  {resume_command(args.overrides, run_dir)}", file=sys.stderr, flush=True)
+        forget_unhandled_interrupt()  # exit with 130, not by SIGINT
         return 130
     except DiskError as err:
         run_dir = getattr(err, "run_dir", None)
@@ -65,3 +67,4 @@ def resume_command(overrides: list[str], run_dir) -> str:
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("output_dir", "resume")]
     return " ".join(["nlptune", "train", *map(shlex.quote, kept), shlex.quote(f"output_dir={run_dir}"),
                      "resume=auto"])
+

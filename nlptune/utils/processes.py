@@ -63,3 +63,17 @@ def _pid_runs(pid: int) -> bool:
     except PermissionError:  # runs, as another user
         return True
     return True
+
+
+def forget_unhandled_interrupt() -> None:
+    """A Ctrl-C that lands while an extension runs Python code through PyRun_String (seen while training
+    writes checkpoints) marks the KeyboardInterrupt "unhandled" in CPython even though it is handled, and at
+    exit CPython then kills itself with SIGINT instead of exiting with 130 (a shell sees 130 either way, a
+    parent process sees -2). Evaluating any code through PyRun_SimpleString resets that mark: call this once a
+    KeyboardInterrupt is handled and the process is to exit with its own code."""
+    import ctypes
+
+    try:
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
+    except (AttributeError, OSError):  # not CPython: no such mark
+        pass

@@ -188,6 +188,8 @@ def test_claim_releases_on_errors_and_names_the_run(tmp_path):
 def test_claim_folder_refuses_a_second_holder(tmp_path, sleeper):
     with claim_folder(tmp_path / "sweep", "sweep"):
         assert (tmp_path / "sweep" / LOCK_FILE).is_file()
+    assert not (tmp_path / "sweep").exists()  # created, then left empty: removed
+    (tmp_path / "sweep").mkdir()
     holder = {"host": socket.gethostname(), "pid": sleeper.pid, "start": process_start(sleeper.pid), "since": "x"}
     write_lock(tmp_path / "sweep", holder)
     with pytest.raises(LockedError, match="sweep"):
