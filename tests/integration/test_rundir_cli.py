@@ -133,19 +133,36 @@ def test_predict_never_clobbers(run_cli, finished_run, tmp_path):
     assert run_cli(["predict", finished_run, "--input", source, "--output", out, "--overwrite"]).returncode == 0
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 300 KiB tmpfs (root only; skipped where mounting is not permitted)."""
-    mount = tmp_path / "disk"
+def mounted_tmpfs(mount: Path, options: str):
+    """Mount a tmpfs at ``mount`` (root only; skipped where mounting is not permitted); yields, then unmounts."""
     mount.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True,
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True,
                           text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KiB tmpfs."""
+    yield from mounted_tmpfs(tmp_path / "disk", "size=300k")
+
+
+@pytest.fixture
+def readonly_disk(tmp_path):
+    """A read-only tmpfs."""
+    yield from mounted_tmpfs(tmp_path / "readonly", "ro,size=64k")
+
+
+def test_a_read_only_output_dir_ends_in_one_message(run_cli, readonly_disk):
+    refused(train(run_cli, readonly_disk / "run"), f"cannot write {readonly_disk / 'run'}", "read-only")
+    assert os.listdir(readonly_disk) == []
 
 
 def test_a_full_disk_during_a_checkpoint_ends_in_one_message(run_cli, small_disk):
