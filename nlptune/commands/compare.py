@@ -123,6 +123,9 @@ def differences_text(runs: list[dict], labels: list[str]) -> list[str]:
 def handle(args: argparse.Namespace) -> int:
     from nlptune.utils.console import console, warn
 
+    from nlptune.utils.files import refuse_link
+
+    refuse_link(args.output, "(--output)")  # the plot is written atomically, never through a link
     runs = [_load(d) for d in args.run_dirs]
     labels = _labels([r["path"] for r in runs])
     metric = args.metric or next((r["summary"]["main_metric"] for r in runs if r["summary"]), None)

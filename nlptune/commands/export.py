@@ -19,10 +19,15 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from nlptune.commands.run_reading import check_run
     from nlptune.utils.console import console
+    from nlptune.utils.files import refuse_links_in
 
     check_run(args.run_dir, finished=True)
+    if args.output or args.format == "onnx":  # the folder written into: never through a link
+        refuse_links_in(args.output or Path(args.run_dir) / "onnx", "(the export folder)")
     if args.format == "hf":
         from nlptune.inference.export import export_hf
         from nlptune.train.rundir import read_task_info

@@ -22,6 +22,10 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.recipes.run import load_run_config
 
     config = load_run_config(args.overrides)
+    if config.output_dir:  # checked before the test runs: its files are never written through a link
+        from nlptune.utils.files import refuse_links_in
+
+        refuse_links_in(config.output_dir, "(the lr-find folder, output_dir)")
     from rich.table import Table
 
     from nlptune.train.lr_find import lr_range_test

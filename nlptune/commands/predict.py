@@ -10,7 +10,10 @@ def add_parser(sub) -> None:
     parser.add_argument("texts", nargs="*", help="one text (two for a sentence-pair task)")
     parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns")
     parser.add_argument("--output", help="write predictions as jsonl here (default: stdout): one object per row "
-                        "with the text(s), label, score and class probabilities (regression: score)")
+                        "with the text(s), label, score and class probabilities (regression: score); its folder "
+                        "is created; an existing file is kept unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never "
+                        "the --input file, never through a link)")
     parser.set_defaults(handler=handle)
 
 
@@ -21,6 +24,8 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.commands.run_reading import load_run
     from nlptune.inference.predict import read_inputs, write_predictions
 
+    if args.output:
+        check_output(args.output, args.input, args.overwrite)
     loaded = load_run(args.run_dir)
     fields = loaded.info["text_fields"]
     if args.input:
@@ -38,3 +43,27 @@ def handle(args: argparse.Namespace) -> int:
         for prediction in predictions:
             print(json.dumps(prediction))
     return 0
+
+
+def check_output(output: str, input_file: str | None, overwrite: bool) -> None:
+    """Refuse an --output that is the --input (also through a link or another spelling of its path), a link,
+    a folder, or an existing file without --overwrite; create its folder. Done before any prediction."""
+    import os
+    from pathlib import Path
+
+    from nlptune.config.errors import NlptuneError
+    from nlptune.utils.files import os_errors_as_disk_errors, refuse_link
+
+    path = Path(output)
+    refuse_link(path, "(--output)")
+    if input_file and (os.path.realpath(path) == os.path.realpath(input_file)
+                       or (path.exists() and Path(input_file).exists() and os.path.samefile(path, input_file))):
+        raise NlptuneError(f"--output {output} is the --input file {input_file}: writing the predictions there "
+                           "would destroy the input -> give another --output file")
+    if path.is_dir():
+        raise NlptuneError(f"--output {output} is a folder -> give a file name, e.g. {path / 'predictions.jsonl'}")
+    if path.exists() and not overwrite:
+        raise NlptuneError(f"--output {output} already exists -> give another file name, or add --overwrite to "
+                           "replace it")
+    with os_errors_as_disk_errors(path.parent):  # a folder the user named: it may itself be a link to a disk
+        path.parent.mkdir(parents=True, exist_ok=True)

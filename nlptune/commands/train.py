@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -32,8 +34,37 @@ def handle(args: argparse.Namespace) -> int:
         from nlptune.config.safety import with_remote_code
 
         config = with_remote_code(config)
+    from nlptune.config.errors import NlptuneError
     from nlptune.train.loop import run, shutdown
+    from nlptune.utils.files import DiskError
+    from nlptune.utils.processes import forget_unhandled_interrupt
 
-    run(config)
+    try:
+        run(config)
+    except KeyboardInterrupt as err:
+        run_dir = getattr(err, "run_dir", None)
+        if run_dir is None:
+            raise
+        print(f"interrupted: the run in {run_dir} stopped (its lock is released). Continue it from its last "
+              f"checkpoint with:\n  {resume_command(args.overrides, run_dir)}", file=sys.stderr, flush=True)
+        forget_unhandled_interrupt()  # exit with 130, not by SIGINT
+        return 130
+    except DiskError as err:
+        run_dir = getattr(err, "run_dir", None)
+        if run_dir is None:
+            raise
+        what = ("the checkpoints already written are intact; once that is fixed, continue the run from the last one"
+                if any(Path(run_dir, "checkpoints").glob("step-*")) else "once that is fixed, start the run with")
+        raise NlptuneError(f"{err}\n  {what}:\n  {resume_command(args.overrides, run_dir)}") from None
     shutdown()
     return 0
+
+
+def resume_command(overrides: list[str], run_dir) -> str:
+    """The command that continues a run: the same overrides, with ``output_dir=RUN_DIR resume=auto``."""
+    import shlex
+
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("output_dir", "resume")]
+    return " ".join(["nlptune", "train", *map(shlex.quote, kept), shlex.quote(f"output_dir={run_dir}"),
+                     "resume=auto"])
+

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nlptune.utils.errors import NlptuneError  # noqa: F401 - defined in utils: file helpers raise it too
+
 
 @dataclass(frozen=True)
 class ConfigIssue:
@@ -12,10 +14,6 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         return f"{self.key}: {self.problem} -> {self.fix}"
-
-
-class NlptuneError(Exception):
-    """A problem the user can fix (config, data, command line); printed as one clear message, no traceback."""
 
 
 class ConfigError(NlptuneError):

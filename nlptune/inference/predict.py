@@ -87,8 +87,10 @@ def read_inputs(path: str, text_fields: list[str]) -> list[list[str]]:
 
 
 def write_predictions(path: str, texts: list[list[str]], fields: list[str], predictions: list[dict]) -> None:
-    """Write one JSON object per line: the input text field(s) and the prediction."""
-    with open(path, "w", encoding="utf-8") as out:
-        for i, prediction in enumerate(predictions):
-            row = {field: texts[j][i] for j, field in enumerate(fields)}
-            out.write(json.dumps({**row, **prediction}, ensure_ascii=False) + "\n")
+    """Write one JSON object per line: the input text field(s) and the prediction (atomically, never through
+    a link: see `nlptune.utils.files.atomic_write_text`)."""
+    from nlptune.utils.files import atomic_write_text
+
+    lines = [json.dumps({**{field: texts[j][i] for j, field in enumerate(fields)}, **prediction},
+                        ensure_ascii=False) + "\n" for i, prediction in enumerate(predictions)]
+    atomic_write_text(path, "".join(lines))

@@ -34,6 +34,7 @@ from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, read_yaml_text, safe_load_text
 from nlptune.utils.plain import plain_data
 from nlptune.utils.shipped import shipped_dir
+from nlptune.utils.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 DEFAULT_TOLERANCE = 0.02
@@ -362,7 +363,4 @@ def write_recipe(path: str | Path, recipe: Mapping) -> Path:
     if issues:
         raise ConfigError(issues, source=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_recipe(recipe), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, dump_recipe(recipe))  # never through a link, never half a file

@@ -14,7 +14,9 @@ A checkpoint is a folder ``<run>/checkpoints/step-00000012/`` holding
 
 It is written into ``.tmp-step-...`` and renamed into place by rank 0 after every file has been flushed
 to disk (fsync), so a folder named ``step-*`` is always complete; a crash leaves at most a ``.tmp-*``
-folder, which is never used and is removed by the next save. Loading checks every hash before reading
+folder, which is never used and is removed by the next save. A write that fails on an OS error (disk
+full, read-only file system) removes its ``.tmp-*`` folder, keeps the previous checkpoints and raises
+`DiskError` naming the file. Loading checks every hash before reading
 anything and never falls back to unsafe unpickling.
 """
 from __future__ import annotations
@@ -30,7 +32,8 @@ import torch
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.console import process_rank
-from nlptune.utils.files import sha256_file
+from nlptune.utils.files import (ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree, sha256_file,
+                                 write_new_bytes)
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -61,18 +64,6 @@ def checkpoint_name(step: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- writing
-
-
-def _fsync(path: Path) -> None:
-    """Flush ``path`` (a file, or a folder's entries) to disk."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on some platforms; the files themselves were synced
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _encode(value, tensors: dict):
@@ -114,25 +105,24 @@ def _state_save(state, path: Path) -> None:
 
     tensors: dict = {}
     structure = json.dumps(_encode(state, tensors))
-    save_file(tensors, str(path), metadata={STATE_KEY: structure})
-    _fsync(path)
+    with os_errors_as_disk_errors(path):
+        save_file(tensors, str(path), metadata={STATE_KEY: structure})
+    fsync_path(path)
 
 
 def _json_save(obj, path: Path) -> None:
-    with path.open("w") as handle:
-        handle.write(json.dumps(obj, indent=2, default=str) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_new_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
 
 
 def _save_weights(model: torch.nn.Module | None, tensors: dict | None, path: Path) -> None:
     from safetensors.torch import save_file, save_model
 
-    if model is not None:
-        save_model(model, str(path), metadata={"format": "pt"})  # drops duplicate names of tied weights
-    else:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
-    _fsync(path)
+    with os_errors_as_disk_errors(path):
+        if model is not None:
+            save_model(model, str(path), metadata={"format": "pt"})  # drops duplicate names of tied weights
+        else:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
+    fsync_path(path)
 
 
 def rng_state() -> dict:
@@ -174,10 +164,42 @@ def save(root: Path, step: int, accelerator, *, model, optimizer, scheduler, bes
     root = Path(root)
     tmp, final = root / f"{TMP_PREFIX}{step:08d}", root / checkpoint_name(step)
     if accelerator.is_main_process:
-        if tmp.exists():
-            shutil.rmtree(tmp)  # left by a crash during an earlier write of this step
-        tmp.mkdir(parents=True)
+        _discard(tmp)  # left by a crash during an earlier write of this step
+        ensure_dir(root, "(the checkpoints folder)")
+        with os_errors_as_disk_errors(tmp):
+            tmp.mkdir()
     accelerator.wait_for_everyone()
+    try:
+        _write_files(tmp, accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
+                     best_state=best_state, best_outputs=best_outputs, train_state=train_state,
+                     rank_state=rank_state)
+    except BaseException:
+        if accelerator.is_main_process:
+            _discard(tmp)  # the earlier checkpoints stay as they were; a partial one would only fill the disk
+        raise
+    accelerator.wait_for_everyone()  # every rank's file is on disk before the manifest vouches for it
+    if accelerator.is_main_process:
+        try:
+            with os_errors_as_disk_errors(final):
+                _finish(tmp, final, step)
+        except BaseException:
+            _discard(tmp)
+            raise
+        prune(root, keep_last)
+    return final
+
+
+def _discard(path: Path) -> None:
+    """Remove a temporary checkpoint folder (a link there is removed as a link, its target untouched)."""
+    if path.is_symlink():
+        os.unlink(path)
+    elif path.exists():
+        remove_tree(path)
+
+
+def _write_files(tmp: Path, accelerator, *, model, optimizer, scheduler, best_state, best_outputs, train_state,
+                 rank_state) -> None:
+    """Every process writes its rank state; rank 0 also the model, optimizer, scheduler and train state."""
     _state_save(rank_state, tmp / rank_file(accelerator.process_index))
     if accelerator.is_main_process:
         # without a torch.compile wrapper: the names match the plain model that a resume loads them into
@@ -191,22 +213,17 @@ def save(root: Path, step: int, accelerator, *, model, optimizer, scheduler, bes
         if accelerator.scaler is not None:
             _state_save(accelerator.scaler.state_dict(), tmp / SCALER)
         _json_save({"format": FORMAT, **train_state}, tmp / TRAIN_STATE)
-    accelerator.wait_for_everyone()  # every rank's file is on disk before the manifest vouches for it
-    if accelerator.is_main_process:
-        _finish(tmp, final, step)
-        prune(root, keep_last)
-    return final
 
 
 def _finish(tmp: Path, final: Path, step: int) -> None:
     files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
     _json_save({"format": FORMAT, "step": step, "files": files}, tmp / MANIFEST)
-    _fsync(tmp)
+    fsync_path(tmp)
     replaced = final.with_name(f"{TMP_PREFIX}{step:08d}-replaced")
     if final.exists():  # the same step written again (a finished run re-saved): swap, then drop the old one
         os.rename(final, replaced)
     os.rename(tmp, final)
-    _fsync(final.parent)
+    fsync_path(final.parent)
     shutil.rmtree(replaced, ignore_errors=True)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from nlptune.config.errors import NlptuneError
+from nlptune.utils.processes import process_state
 
 _runs = 0  # runs started in this process: keys of successive runs (tuning trials) never collide
 
@@ -95,11 +96,7 @@ def _process_state(host_pid: str) -> str | None:
     host, _, pid = host_pid.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return "gone"
-    return {"Z": "gone", "X": "gone", "T": "stopped", "t": "stopped"}.get(fields[0], "alive")
+    return process_state(int(pid))
 
 
 class Guard:

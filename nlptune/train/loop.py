@@ -26,7 +26,7 @@ from nlptune.kinds import get_kind
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
-from nlptune.train.rundir import RunDir, default_output_dir
+from nlptune.train.rundir import RunDir, claim, default_output_dir
 from nlptune.train.setup import build_task_model, make_loaders
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
@@ -55,7 +55,8 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     output_dir = resume.target_dir(config) or default_output_dir(config)
     set_deterministic(config.trainer.deterministic)  # before any CUDA work: cuBLAS reads its workspace setting once
     accelerator = make_accelerator(config.trainer, **tracking.accelerator_kwargs(config.trainer, output_dir))
-    with faults.Guard(accelerator, config.trainer.dist_timeout_s) as guard:  # names a failed rank and its phase
+    with faults.Guard(accelerator, config.trainer.dist_timeout_s) as guard, \
+            claim(output_dir, accelerator.is_main_process):  # names a failed rank; rank 0 locks the run dir
         return _train(config, hooks, accelerator, guard, output_dir)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import RunConfig
+from nlptune.utils.files import atomic_write_text, ensure_dir
 
 
 @dataclass
@@ -134,8 +135,8 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
         Path("runs") / f"{config.task.name}-{config.model.name}" / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}"
     result = LRFindResult(lrs=lrs, losses=losses, smoothed=smoothed, suggestion=suggest(lrs, smoothed),
                           min_loss_lr=lrs[int(np.argmin(finite))], diverged=diverged, output_dir=str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "lr_find.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
+    ensure_dir(folder, "(the lr-find folder)")
+    atomic_write_text(folder / "lr_find.json", json.dumps(asdict(result), indent=1) + "\n")  # never via a link
     plots.plot_lr_find(lrs, losses, smoothed, result.suggestion, folder / "lr_find.png")
     del model, optimizer, loader
     accelerator.free_memory()

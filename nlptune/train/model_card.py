@@ -16,6 +16,7 @@ import yaml
 from nlptune.config.names import is_pretrained
 from nlptune.config.schema import kind_of
 from nlptune.kinds import get_kind
+from nlptune.utils.files import atomic_write_text
 
 MAX_EVAL_ROWS = 30
 
@@ -146,5 +147,5 @@ def write_model_card(run_dir: str | Path) -> Path:
     lines += _reproduce(run_dir, manifest)
     path = run_dir / "best" / "README.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines))  # never through a link
     return path

@@ -9,11 +9,14 @@ Everything is drawn on `matplotlib.figure.Figure` objects with the Agg canvas: n
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from nlptune.utils.files import atomic_write_bytes, os_errors_as_disk_errors
 
 PLOTS_DIR = "plots"
 
@@ -53,8 +56,12 @@ def _integer_steps(ax) -> None:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    """Render to memory, then write atomically: never through a link, never half a PNG."""
+    with os_errors_as_disk_errors(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=path.suffix.lstrip(".") or "png")
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -8,13 +8,13 @@ same number of processes; anything else is refused with a key-by-key diff unless
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlptune.config.schema import RunConfig
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
+from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
 from nlptune.utils.plain import flatten, plain_data
 
 CHANGES_FILE = "resume_changes.json"
@@ -113,17 +113,40 @@ def _locate(config: RunConfig, output_dir: Path) -> Path | None:
                       "give <run>/checkpoints/step-XXXXXXXX or <run>")
 
 
+def refuse_earlier_run(output_dir: Path) -> None:
+    """A fresh run never overwrites an earlier one: refuse a directory holding its results or checkpoints."""
+    found = [name for name in ("metrics.json", "best/") if (output_dir / name.rstrip("/")).exists()]
+    checkpoints = any(checkpoint.by_step(output_dir / checkpoint.CHECKPOINTS))
+    if not found and not checkpoints:
+        return
+    what = f"a finished run ({', '.join(found)})" if found else "checkpoints of an earlier run"
+    resume_hint = ("add resume=auto to continue it (a finished run is reported, not trained again)"
+                   if checkpoints else "its results stay where they are")
+    raise ResumeError(f"{output_dir} already holds {what}; a fresh run would overwrite it -> choose another "
+                      f"output_dir (or leave it unset for a new timestamped folder); {resume_hint}")
+
+
+def _finished_without_checkpoint(output_dir: Path) -> None:
+    """resume=auto found no checkpoint: starting fresh is right unless a finished run is there (keep_last=0)."""
+    if (output_dir / "metrics.json").exists() or (output_dir / "best").exists():
+        raise ResumeError(f"resume=auto: {output_dir} holds a finished run (metrics.json, best/) without "
+                          "checkpoints (trainer.keep_last=0), so there is nothing to continue and a fresh run "
+                          f"would overwrite it -> its results are in {output_dir / 'metrics.json'}; to train "
+                          "again choose another output_dir")
+
+
 def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
     """Decide where the run starts; verify the checkpoint and refuse config changes (before any data work)."""
     if config.resume is None:
-        if any(checkpoint.by_step(Path(output_dir) / checkpoint.CHECKPOINTS)):
-            raise ResumeError(f"{output_dir} already holds checkpoints of an earlier run; add resume=auto to "
-                              "continue it, or choose another output_dir")
+        refuse_earlier_run(Path(output_dir))
         return ResumePlan(run_dir=Path(output_dir))
     found = _locate(config, Path(output_dir))
     result = ResumePlan(run_dir=Path(output_dir), resuming=True)
     if found is None:
+        _finished_without_checkpoint(Path(output_dir))
         return result
+    if found.parent.parent.resolve() != Path(output_dir).resolve():  # continued in another folder: not over a run
+        refuse_earlier_run(Path(output_dir))
     result.checkpoint, result.manifest = found, checkpoint.verify(found)
     result.state = checkpoint.read_train_state(found)
     changes = config_diff(result.state.get("config", {}), plain_config(config))
@@ -153,8 +176,7 @@ def prepare_run_dir(plan_: ResumePlan) -> None:
     (lines written after it are recomputed) and record allowed config changes."""
     if not plan_.resuming:
         return
-    run_dir = plan_.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = ensure_dir(plan_.run_dir, "(the run directory)")
     metrics, keep = run_dir / "metrics.jsonl", int(plan_.state.get("metrics_bytes", 0))
     source = plan_.checkpoint.parent.parent / "metrics.jsonl" if plan_.checkpoint else metrics
     data = source.read_bytes()[:keep] if source.is_file() else b""
@@ -162,19 +184,19 @@ def prepare_run_dir(plan_: ResumePlan) -> None:
         checkpoint.note(f"warning: {source} is shorter than when the checkpoint was written; "
                         "earlier metrics lines are missing")
     if metrics.exists() or data:
-        metrics.write_bytes(data)
+        atomic_write_bytes(metrics, data)
     if plan_.checkpoint is not None:  # later checkpoints belong to the timeline being replaced, like the metrics
         step = checkpoint.step_of(plan_.checkpoint)
         for later in checkpoint.by_step(run_dir / checkpoint.CHECKPOINTS):
             if checkpoint.step_of(later) > step:
                 checkpoint.note(f"removing {later}: it is later than the checkpoint this run resumes from")
-                shutil.rmtree(later)
+                remove_tree(later)
     if plan_.changes:
         path = run_dir / CHANGES_FILE
         history = json.loads(path.read_text()) if path.is_file() else []
         history.append({"checkpoint": str(plan_.checkpoint), "step": plan_.state.get("step"),
                         "changes": plan_.changes})
-        path.write_text(json.dumps(history, indent=2, default=str) + "\n")
+        atomic_write_text(path, json.dumps(history, indent=2, default=str) + "\n")
         checkpoint.note(f"resuming with {len(plan_.changes)} changed setting(s), recorded in {path}:\n"
                         f"{_format_changes(plan_.changes)}")
 

@@ -1,20 +1,29 @@
 """The run directory: config.yaml, manifest.json, metrics.jsonl, metrics.json and best/.
 
-Only rank 0 calls into this module.
+Only rank 0 writes into it, and only while it holds the directory's lock (`claim`): one process per run
+directory, no file written through a link (utils/files.py), every OS error named with its file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
 from nlptune.config.schema import RunConfig
+from nlptune.utils.files import (LinkError, atomic_write_text, ensure_dir, links_under, open_append,
+                                 os_errors_as_disk_errors, refuse_link, remove_tree)
+from nlptune.utils.lock import LOCK_FILE, FolderLock
 from nlptune.utils.plain import plain_data
 
 TASK_FILE = "nlptune_task.json"
+# everything nlptune writes in a run directory (folders are checked inside too): none may be a link
+WRITTEN = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.json", "resume_changes.json", LOCK_FILE,
+           "best", "checkpoints", "plots", "tensorboard", "wandb")
 
 
 def default_output_dir(run: RunConfig) -> Path:
@@ -23,30 +32,66 @@ def default_output_dir(run: RunConfig) -> Path:
 
 
 def write_json(path: Path, data) -> None:
-    """Write JSON atomically (temporary file + rename), so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """Write JSON atomically (temporary file + rename), so a reader never sees half a file; never through a
+    link."""
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def refuse_links(run_dir: str | Path) -> None:
+    """Refuse a run directory that is a link, or holds a link where nlptune writes (named in the message)."""
+    run_dir = Path(run_dir)
+    if run_dir.is_symlink():
+        raise LinkError(run_dir, "(the run directory, output_dir)")
+    links = links_under(run_dir, WRITTEN) if run_dir.is_dir() else []
+    if links:
+        raise LinkError(links[0], f"(in the run directory {run_dir}"
+                        + (f"; also {', '.join(map(str, links[1:4]))}" if len(links) > 1 else "") + ")")
+
+
+@contextlib.contextmanager
+def claim(run_dir: str | Path, writer: bool = True) -> Iterator[Path]:
+    """Hold ``run_dir`` for this run: refuse links in it, create it and take its lock (``writer``: rank 0;
+    the other ranks of a multi-process run write nothing and take nothing). Any exception leaving the block
+    carries the directory as ``err.run_dir`` (the CLI prints how to resume it)."""
+    run_dir = Path(run_dir)
+    lock, created = None, writer and not os.path.lexists(run_dir)
+    try:
+        if writer:
+            refuse_links(run_dir)
+            ensure_dir(run_dir, "(the run directory, output_dir)")
+            lock = FolderLock(run_dir, "run directory").acquire()
+            refuse_links(run_dir)  # again, now that no other nlptune process can plant one meanwhile
+        yield run_dir
+    except BaseException as err:
+        with contextlib.suppress(AttributeError, TypeError):
+            err.run_dir = run_dir
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+        if created:  # a run that stopped before writing anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
 
 
 class RunDir:
     """Writer for one run's directory."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._metrics = (self.path / "metrics.jsonl").open("a", buffering=1)
+        self.path = ensure_dir(path, "(the run directory)")
+        self._metrics = open_append(self.path / "metrics.jsonl")
         self.tracker = None  # a tracking.Tracker: every logged record also goes to TensorBoard/MLflow/W&B
 
     def write_config(self, run: RunConfig) -> None:
-        (self.path / "config.yaml").write_text(yaml.safe_dump(plain_data(run.plain), sort_keys=False))
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(plain_data(run.plain), sort_keys=False))
 
     def write_manifest(self, manifest: dict) -> None:
         write_json(self.path / "manifest.json", manifest)
 
     def log(self, record: dict) -> None:
         """Append one line to metrics.jsonl (and send it to the run's trackers)."""
-        self._metrics.write(json.dumps(record) + "\n")
+        with os_errors_as_disk_errors(self.path / "metrics.jsonl"):
+            self._metrics.write(json.dumps(record) + "\n")
         if self.tracker is not None:
             self.tracker.log(record)
 
@@ -54,7 +99,8 @@ class RunDir:
         write_json(self.path / "metrics.json", summary)
 
     def close(self) -> None:
-        self._metrics.close()
+        with os_errors_as_disk_errors(self.path / "metrics.jsonl"):
+            self._metrics.close()
         if self.tracker is not None:
             self.tracker.close()
 
@@ -64,8 +110,37 @@ class RunDir:
 
 
 def save_best_model(model, tokenizer, directory: Path, *, pretrained: bool, task_info: dict) -> None:
-    """Save the best model so `transformers.pipeline` (pretrained) or `nlptune predict` (both) load it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Save the best model so `transformers.pipeline` (pretrained) or `nlptune predict` (both) load it.
+
+    It is written into a fresh folder beside ``directory`` and swapped in when complete: no file of an
+    earlier best/ (nor a link in it) is written through, and a failed write (disk full) leaves the old one.
+    """
+    directory = Path(directory)
+    fresh = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
+    replaced = directory.with_name(f".{directory.name}.{os.getpid()}.replaced.tmp")
+    for leftover in (fresh, replaced):  # of an earlier save of this process that was interrupted
+        if leftover.is_symlink():
+            os.unlink(leftover)  # the link itself, never its target
+        elif leftover.exists():
+            remove_tree(leftover)
+    try:
+        with os_errors_as_disk_errors(directory):
+            fresh.mkdir()
+            _save_model_files(model, tokenizer, fresh, pretrained=pretrained)
+            write_json(fresh / TASK_FILE, task_info)
+            refuse_link(directory, "(best/)")
+            if directory.exists():
+                os.rename(directory, replaced)
+            os.rename(fresh, directory)
+    except BaseException:
+        if fresh.exists():
+            remove_tree(fresh)  # a half-written best/ would only fill the disk further
+        raise
+    if replaced.exists():
+        remove_tree(replaced)
+
+
+def _save_model_files(model, tokenizer, directory: Path, *, pretrained: bool) -> None:
     if pretrained:
         model.save_pretrained(directory, safe_serialization=True)
     else:
@@ -73,7 +148,6 @@ def save_best_model(model, tokenizer, directory: Path, *, pretrained: bool, task
 
         save_scratch_model(model, directory)
     tokenizer.save_pretrained(directory)
-    write_json(directory / TASK_FILE, task_info)
 
 
 def read_task_info(directory: Path) -> dict:

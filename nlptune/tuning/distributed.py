@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from nlptune.utils.files import atomic_write_text
+
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now (for torchrun's rendezvous)."""
@@ -42,9 +44,7 @@ def _trial(plan, trial_id: int | None):
 
 
 def _write(path: Path, result: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(result))
 
 
 def main(spec_path: str) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import TaskConfig
 from nlptune.kinds import get_kind
+from nlptune.utils.files import atomic_write_text
 
 # overrides that make a trial read a derived train/validation pair instead of the task's own source
 _SOURCE_KEYS = ("task.generator=null", "task.max_train_samples=null", "task.max_eval_samples=null")
@@ -28,11 +29,7 @@ def _rows(columns: dict[str, list], limit: int | None = None) -> list[dict]:
 
 def _write(path: Path, rows: list[dict]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows))
     return str(path.resolve())
 
 

@@ -19,7 +19,7 @@ import optuna
 from nlptune.tuning.folds import data_overrides
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import suggest, to_override
-from nlptune.tuning.study import worker_identity
+from nlptune.utils.processes import identity as worker_identity
 
 RESULT_FILE = "trial_result.json"
 

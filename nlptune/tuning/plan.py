@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Sequence
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.tune import TuneArgs, TuneConfig
 from nlptune.tuning.space import Dimension, grid_space, parse_space, to_override
+from nlptune.utils.files import atomic_write_text
 
 PLAN_FILE = "sweep.json"
 JOURNAL_FILE = "study.journal"
@@ -57,9 +57,7 @@ class SweepPlan:
 
     def save(self) -> None:
         path = Path(self.sweep_dir) / PLAN_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> "SweepPlan":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import inspect
 import os
-import socket
 import warnings
 from pathlib import Path
 import optuna
@@ -19,6 +18,7 @@ from optuna.trial import TrialState
 from nlptune.config.errors import NlptuneError
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import grid_space
+from nlptune.utils.processes import alive as _alive
 
 try:  # optuna >= 4.9 (the older name is deprecated there)
     from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryCallback
@@ -171,25 +171,6 @@ class SweepLock:
             handle, self._handle = self._handle, None
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
-
-
-def _process_start(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def worker_identity() -> dict:
-    """Who runs a trial: host, pid and process start time (a reused pid is not taken for alive)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
-
-
-def _alive(identity: dict | None) -> bool:
-    if not identity or identity.get("host") != socket.gethostname():
-        return True  # another machine's trial: only a heartbeat (RDB storage) can tell
-    pid = int(identity.get("pid", 0))
-    return pid > 0 and _process_start(pid) is not None and _process_start(pid) == identity.get("start")
 
 
 def fail_orphans(study: optuna.Study, max_retry: int) -> list[int]:

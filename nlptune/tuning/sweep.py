@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from nlptune.config.errors import ConfigError, NlptuneError
 from nlptune.config.tune import TuneArgs, TuneConfig, build_tune_config, split_tune_args
@@ -25,6 +25,7 @@ from nlptune.tuning.plan import (DEFAULT_TRIALS, JOURNAL_FILE, SweepPlan, check_
                                  grid_dimensions, grid_size, tune_fields)
 from nlptune.tuning.space import parse_space_lenient
 from nlptune.utils.console import warn
+from nlptune.utils.lock import claim_folder
 
 
 @dataclass
@@ -160,8 +161,9 @@ def _resumed_plan(sweep_dir: Path, tune: TuneConfig, args: TuneArgs) -> SweepPla
     return plan
 
 
-def prepare(overrides: Sequence[str]) -> tuple[SweepPlan, bool]:
-    """Compose and check everything; return the plan (saved) and whether it continues an earlier sweep."""
+def prepare(overrides: Sequence[str], hold: Callable[[Path], object] | None = None) -> tuple[SweepPlan, bool]:
+    """Compose and check everything; return the plan (saved) and whether it continues an earlier sweep.
+    ``hold(sweep_dir)`` is called before anything is written there (run_sweep: take its lock)."""
     from nlptune.config.compose import compose, to_plain
     from nlptune.recipes.run import load_run_config
 
@@ -171,6 +173,8 @@ def prepare(overrides: Sequence[str]) -> tuple[SweepPlan, bool]:
     if base.output_dir:
         raise NlptuneError("output_dir is set per trial in a sweep -> use tune.dir=PATH for the sweep directory")
     sweep_dir, resumed = find_sweep_dir(tune, args, base.task.name, base.model.name)
+    if hold is not None and not tune.storage:  # RDB storage: every machine may run the same command on it
+        hold(sweep_dir)
     if resumed:
         plan = _resumed_plan(sweep_dir, tune, args)
         plan.save()
@@ -352,16 +356,17 @@ def finish(plan: SweepPlan, table: SweepTable | None = None, train: bool = True)
 
 def run_sweep(overrides: Sequence[str], quiet: bool = False) -> SweepOutcome:
     """`nlptune tune OVERRIDES...`: the whole sweep; returns where it is and what it found."""
-    plan, resumed = prepare(overrides)
-    table = SweepTable(plan, quiet=quiet)
-    if resumed:
-        table.console.print(f"resuming the sweep in {plan.sweep_dir}")
-    try:
-        search(plan, table)
-    except KeyboardInterrupt:
-        table.close()
-        finish(plan, train=False)  # reports of what is done; resume=auto continues
-        raise
-    finally:
-        table.close()
-    return finish(plan, table)
+    with contextlib.ExitStack() as held:  # the sweep directory's lock: one command per sweep (workers share it)
+        plan, resumed = prepare(overrides, hold=lambda folder: held.enter_context(claim_folder(folder, "sweep")))
+        table = SweepTable(plan, quiet=quiet)
+        if resumed:
+            table.console.print(f"resuming the sweep in {plan.sweep_dir}")
+        try:
+            search(plan, table)
+        except KeyboardInterrupt:
+            table.close()
+            finish(plan, train=False)  # reports of what is done; resume=auto continues
+            raise
+        finally:
+            table.close()
+        return finish(plan, table)

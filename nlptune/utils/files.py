@@ -1,8 +1,70 @@
-"""File helpers shared by data loading and checkpoints."""
+"""File helpers: sha256, and the one way nlptune writes files it owns.
+
+Every write goes through here so that three promises hold everywhere:
+
+* nothing is written through a symbolic link: a destination that is a link is refused (`LinkError`), new
+  files are created with ``O_EXCL | O_NOFOLLOW`` and appends open with ``O_NOFOLLOW``, so a link planted
+  in a run directory cannot redirect a write to a file elsewhere;
+* a reader never sees half a file: `atomic_write_bytes` writes a temporary file next to the destination,
+  flushes it to disk and renames it into place;
+* an OS error while writing (disk full, read-only file system, permission denied, a file where a folder
+  should be) ends in one message naming the file and the fix (`DiskError`), never a traceback.
+"""
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import os
+import re
+import secrets
+import shutil
 from pathlib import Path
+from typing import Iterable, Iterator, TextIO
+
+from nlptune.utils.errors import NlptuneError
+
+# errno -> (what happened, what to do); the rest of the OS errors get their own text and a generic fix
+_REASONS = {
+    errno.ENOSPC: ("no space left on the device", "free some space (or choose a folder on another disk)"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space within your quota (or use another folder)"),
+    errno.EROFS: ("the file system is read-only", "choose a folder on a writable file system"),
+    errno.EACCES: ("permission denied", "make the folder writable for you (or choose another folder)"),
+    errno.EPERM: ("operation not permitted", "make the folder writable for you (or choose another folder)"),
+    errno.ENOTDIR: ("a file is in the way where a folder is expected", "move that file away (or choose another "
+                    "folder)"),
+    errno.EISDIR: ("a folder is in the way where a file is expected", "move that folder away (or choose another "
+                   "folder)"),
+    errno.EEXIST: ("something else is already there (a file where a folder is expected?)", "move it away (or "
+                   "choose another path)"),
+    errno.ELOOP: ("it is a symbolic link and nlptune never writes through one", "remove the link (or choose "
+                  "another folder)"),
+}
+_OS_ERROR_IN_TEXT = re.compile(r"os error (\d+)")  # how Rust libraries (safetensors, tokenizers) report errno
+
+
+class DiskError(NlptuneError):
+    """An OS error while writing a file (disk full, read-only, permission, ...), with the file and the fix."""
+
+    def __init__(self, path: str | Path, code: int | None, detail: str = ""):
+        self.path, self.errno = Path(path), code
+        what, fix = _REASONS.get(code, (detail or (os.strerror(code) if code else "an OS error"),
+                                        "check the folder and the disk"))
+        super().__init__(f"cannot write {self.path}: {what} -> {fix}")
+
+
+class LinkError(NlptuneError):
+    """A symbolic link where nlptune would write: refused, so a planted link cannot redirect a write."""
+
+    def __init__(self, link: str | Path, what: str = ""):
+        self.path = Path(link)
+        try:
+            target = f" (pointing to {os.readlink(link)})"
+        except OSError:
+            target = ""
+        about = f" {what}" if what else ""
+        super().__init__(f"{link}{about} is a symbolic link{target}; nlptune never writes through a link -> "
+                         "remove the link, or choose another folder")
 
 
 def sha256_file(path: Path) -> str:
@@ -12,3 +74,152 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def errno_of(err: BaseException) -> int | None:
+    """The OS error number behind ``err``: an OSError's own, or the one a Rust library wrote in its text."""
+    if isinstance(err, OSError):
+        return err.errno
+    found = _OS_ERROR_IN_TEXT.search(str(err))
+    return int(found.group(1)) if found else None
+
+
+def disk_error(path: str | Path, err: BaseException) -> DiskError:
+    """``err`` (an OSError, or a library's error that carries an errno) as a `DiskError` about ``path``."""
+    detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0][:200]
+    return DiskError(getattr(err, "filename", None) or path, errno_of(err), detail)
+
+
+@contextlib.contextmanager
+def os_errors_as_disk_errors(path: str | Path) -> Iterator[None]:
+    """Inside the block, an OS error while writing ``path`` (or a file under it) becomes a `DiskError`: an
+    OSError, or a library's own error that carries one (safetensors, tokenizers: "... (os error 28)")."""
+    try:
+        yield
+    except NlptuneError:
+        raise
+    except Exception as err:
+        if not isinstance(err, OSError) and errno_of(err) is None:
+            raise
+        raise disk_error(path, err) from None
+
+
+def refuse_link(path: str | Path, what: str = "") -> None:
+    """Raise `LinkError` when ``path`` itself is a symbolic link (a dangling one included)."""
+    if os.path.islink(path):
+        raise LinkError(path, what)
+
+
+def links_under(root: str | Path, names: Iterable[str]) -> list[Path]:
+    """The symbolic links among ``root/name`` for each name, and anywhere inside those that are folders."""
+    root, found = Path(root), []
+    for name in names:
+        path = root / name
+        if path.is_symlink():
+            found.append(path)
+        elif path.is_dir():
+            for folder, dirs, files in os.walk(path):  # os.walk does not descend into linked folders
+                found += [Path(folder) / n for n in sorted(dirs + files) if os.path.islink(os.path.join(folder, n))]
+    return found
+
+
+def refuse_links_in(folder: str | Path, what: str = "") -> None:
+    """Refuse an output folder nlptune is about to write into when it, or anything inside it, is a link."""
+    folder = Path(folder)
+    refuse_link(folder, what)
+    if folder.is_dir():
+        found = links_under(folder, sorted(os.listdir(folder)))
+        if found:
+            raise LinkError(found[0], f"(in {what or folder})")
+
+
+def ensure_dir(path: str | Path, what: str = "") -> Path:
+    """Create the folder ``path`` (and its parents) unless it exists; refuse it when it is a link."""
+    path = Path(path)
+    refuse_link(path, what)
+    with os_errors_as_disk_errors(path):
+        path.mkdir(parents=True, exist_ok=True)
+    refuse_link(path, what)  # created between the two checks by someone else
+    return path
+
+
+def create_new_file(path: Path) -> int:
+    """A file descriptor of a file that did not exist (never a link, never someone else's file)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    return os.open(path, flags, 0o644)
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # folders cannot be opened on some platforms; the files themselves were synced
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically: a fresh temporary file beside it, flushed (``sync``), renamed
+    over it. A reader sees the old file or the new one; a destination that is a link is refused; an OS error
+    leaves the old file as it was and raises `DiskError`."""
+    path = Path(path)
+    refuse_link(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")  # "*.tmp": easy to spot
+    try:
+        fd = create_new_file(tmp)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+        refuse_link(path)  # rename replaces a link rather than following it; still, never touch one
+        os.replace(tmp, path)
+        if sync:
+            fsync_path(path.parent)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise disk_error(path, err) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, *, sync: bool = True, encoding: str = "utf-8") -> Path:
+    """`atomic_write_bytes` of ``text``."""
+    return atomic_write_bytes(path, text.encode(encoding), sync=sync)
+
+
+def write_new_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> Path:
+    """Write a file that must not exist yet (a file of a folder being built, e.g. a checkpoint's): created
+    with ``O_EXCL | O_NOFOLLOW``, so an existing file or link there is never overwritten."""
+    path = Path(path)
+    with os_errors_as_disk_errors(path):
+        with os.fdopen(create_new_file(path), "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+    return path
+
+
+def open_append(path: str | Path, *, buffering: int = 1) -> TextIO:
+    """``path`` opened for appending text (created if missing), never through a link."""
+    path = Path(path)
+    refuse_link(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    with os_errors_as_disk_errors(path):
+        return os.fdopen(os.open(path, flags, 0o644), "a", buffering=buffering, encoding="utf-8")
+
+
+def remove_tree(path: str | Path) -> None:
+    """Delete the folder ``path``; a link there is refused (its target is never touched), and links inside
+    are removed as links (shutil.rmtree does not follow them)."""
+    refuse_link(path)
+    with os_errors_as_disk_errors(path):
+        shutil.rmtree(path)

@@ -1,0 +1,229 @@
+"""Run-directory safety through the real CLI on the offline demo task: planted links, finished runs, the lock,
+predict clobbering, a full disk and Ctrl-C. Each case asserts the exit code, the message and that nothing
+was written or lost."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nlptune.utils.lock import LOCK_FILE
+from nlptune.utils.processes import process_start
+
+TINY = ["model=bag", "model.embedding_dim=8", "model.hidden_size=8", "trainer.report_to=[]"]
+
+
+def train(run_cli, out: Path, *extra: str, steps: int = 5):
+    return run_cli(["--quiet", "train", *TINY, f"trainer.max_steps={steps}", f"output_dir={out}", *extra])
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (the lock file included, when there is one)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def refused(result, *words: str) -> None:
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def finished_run(run_cli, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "run"
+    result = train(run_cli, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (out / LOCK_FILE).exists()  # released at the end
+    assert not list(out.rglob("*.tmp")), "no temporary file left behind"
+    return out
+
+
+def test_a_planted_link_is_refused_and_its_target_unchanged(run_cli, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").symlink_to(victim)
+    refused(train(run_cli, out), "metrics.jsonl", "symbolic link", "never writes through a link")
+    assert victim.read_text() == "someone else's file\n"
+    assert sorted(os.listdir(out)) == ["metrics.jsonl"]  # nothing else written, the lock released
+
+
+def test_a_finished_run_is_never_overwritten(run_cli, finished_run):
+    before = hashes(finished_run)
+    refused(train(run_cli, finished_run), str(finished_run), "already holds a finished run", "output_dir",
+            "resume=auto")
+    assert hashes(finished_run) == before
+
+
+def test_a_finished_run_without_checkpoints_is_never_overwritten(run_cli, finished_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "no-checkpoints"
+    shutil.copytree(finished_run, out)
+    shutil.rmtree(out / "checkpoints")
+    before = hashes(out)
+    refused(train(run_cli, out), "already holds a finished run")
+    refused(train(run_cli, out, "resume=auto"), "finished run", "nothing to continue")
+    assert hashes(out) == before
+
+
+def test_resuming_a_finished_run_reports_it(run_cli, finished_run):
+    before = hashes(finished_run)
+    result = train(run_cli, finished_run, "resume=auto")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already finished" in result.stderr
+    assert hashes(finished_run) == before
+
+
+def test_a_run_directory_held_by_a_live_process_is_refused(run_cli, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        lock = {"host": socket.gethostname(), "pid": holder.pid, "start": process_start(holder.pid),
+                "since": "2026-01-01 09:00:00", "command": "nlptune train"}
+        (out / LOCK_FILE).write_text(json.dumps(lock))
+        refused(train(run_cli, out), f"pid {holder.pid}", socket.gethostname(), "since 2026-01-01 09:00:00")
+        refused(train(run_cli, out, "resume=auto"), f"pid {holder.pid}")  # a resume waits as well
+        assert json.loads((out / LOCK_FILE).read_text()) == lock
+        assert sorted(os.listdir(out)) == [LOCK_FILE]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_is_taken_over(run_cli, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout),
+                                             "start": "1", "since": "yesterday"}))
+    result = train(run_cli, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "stale lock" in result.stderr
+    assert (out / "metrics.json").is_file() and not (out / LOCK_FILE).exists()
+
+
+def test_predict_never_clobbers(run_cli, finished_run, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "a good film"}\n{"text": "a dull story"}\n')
+    before = source.read_bytes()
+    refused(run_cli(["predict", finished_run, "--input", source, "--output", source]), "is the --input file")
+    (tmp_path / "alias.jsonl").symlink_to(source)
+    refused(run_cli(["predict", finished_run, "--input", source, "--output", tmp_path / "alias.jsonl"]),
+            "symbolic link")
+    assert source.read_bytes() == before
+    out = tmp_path / "new" / "out.jsonl"  # a missing folder is created
+    assert run_cli(["predict", finished_run, "--input", source, "--output", out]).returncode == 0
+    written = out.read_bytes()
+    assert len(written.splitlines()) == 2
+    refused(run_cli(["predict", finished_run, "--input", source, "--output", out]), "already exists", "--overwrite")
+    assert out.read_bytes() == written
+    assert run_cli(["predict", finished_run, "--input", source, "--output", out, "--overwrite"]).returncode == 0
+
+
+def mounted_tmpfs(mount: Path, options: str):
+    """Mount a tmpfs at ``mount`` (root only; skipped where mounting is not permitted); yields, then unmounts."""
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KiB tmpfs."""
+    yield from mounted_tmpfs(tmp_path / "disk", "size=300k")
+
+
+@pytest.fixture
+def readonly_disk(tmp_path):
+    """A read-only tmpfs."""
+    yield from mounted_tmpfs(tmp_path / "readonly", "ro,size=64k")
+
+
+def test_a_read_only_output_dir_ends_in_one_message(run_cli, readonly_disk):
+    refused(train(run_cli, readonly_disk / "run"), f"cannot write {readonly_disk / 'run'}", "read-only")
+    assert os.listdir(readonly_disk) == []
+
+
+def test_a_full_disk_during_a_checkpoint_ends_in_one_message(run_cli, small_disk):
+    from nlptune.train import checkpoint
+
+    out = small_disk / "run"
+    result = train(run_cli, out, "trainer.save_every=1", "trainer.keep_last=1000", steps=1000)
+    refused(result, "cannot write", "no space left on the device", "checkpoints already written are intact",
+            f"output_dir={out} resume=auto")
+    latest = checkpoint.find_latest(out)
+    assert latest is not None and checkpoint.step_of(latest) >= 1
+    checkpoint.verify(latest)  # every file matches its sha256
+    assert checkpoint.read_train_state(latest)["step"] == checkpoint.step_of(latest)
+    assert not list((out / "checkpoints").glob(".tmp-*")) and not list(out.rglob("*.tmp"))
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "nlptune", "--quiet", "train", *TINY, "trainer.max_steps=1000000",
+               "trainer.save_every=10", f"output_dir={out}"]
+    proc = subprocess.Popen(command, env=make_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("step-*")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert f"output_dir={out} resume=auto" in stderr and "trainer.max_steps=1000000" in stderr
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_output_folders_of_export_and_lr_find_never_hold_links(run_cli, finished_run, tmp_path):
+    victim = tmp_path / "victim.onnx"
+    victim.write_bytes(b"not yours")
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    (onnx / "model.onnx").symlink_to(victim)
+    refused(run_cli(["export", finished_run, "--output", onnx]), "model.onnx", "symbolic link")
+    (tmp_path / "hf-link").symlink_to(victim)
+    refused(run_cli(["export", finished_run, "--format", "hf", "--output", tmp_path / "hf-link"]), "hf-link",
+            "symbolic link")
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    (lr_dir / "lr_find.json").symlink_to(victim)
+    refused(run_cli(["lr-find", *TINY, f"output_dir={lr_dir}"]), "lr_find.json", "symbolic link")
+    assert victim.read_bytes() == b"not yours"
+
+
+def test_a_sweep_directory_held_by_another_command_is_refused(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        (sweep / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid,
+                                                   "start": process_start(holder.pid), "since": "noon"}))
+        refused(run_cli(["--quiet", "tune", *TINY, "trainer.max_steps=2", "tune.n_trials=1", f"tune.dir={sweep}"]),
+                f"pid {holder.pid}", "sweep directory")
+        assert sorted(os.listdir(sweep)) == [LOCK_FILE]  # nothing written: no plan, no journal
+    finally:
+        holder.kill()
+        holder.wait()
