@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = args.handler(args)
     except KeyboardInterrupt:
+        from nlptune.utils.processes import forget_unhandled_interrupt
+
         print("interrupted", file=sys.stderr)
+        forget_unhandled_interrupt()  # exit with 130, not by SIGINT (see there)
         code = 130
     except Exception as err:  # noqa: BLE001 - the last line of defence: one message, never a raw traceback
         code = _report(err, args.debug)

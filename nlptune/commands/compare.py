@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
@@ -52,6 +51,7 @@ def plot_path(output: str | None, first_run: Path) -> Path:
     """Where the plot goes: ``output`` (a folder, or a file with an image suffix), else the first run's folder;
     never the current directory unless asked. A link there is refused: nlptune never writes through one."""
     from nlptune.config.errors import NlptuneError
+    from nlptune.utils.files import refuse_link
 
     if output is None:
         path = first_run / "compare.png"
@@ -62,30 +62,10 @@ def plot_path(output: str | None, first_run: Path) -> Path:
             raise NlptuneError(f"--output {output} is a file, not a folder -> give a folder, or a path ending "
                                "in .png for the plot itself")
         path = Path(output) / "compare.png"
-    # a plain check until a shared no-follow writer exists in nlptune.utils.files
-    if os.path.islink(path):
-        raise NlptuneError(f"{path} is a symbolic link: nlptune does not write through links -> remove it or "
-                           "give another --output")
+    refuse_link(path, "(the compare plot)")
     if path.exists() and path.is_dir():
         raise NlptuneError(f"{path} is a folder -> give another --output")
     return path
-
-
-def _write_plot(runs: list[dict], labels: list[str], metric: str, path: Path) -> None:
-    """Draw into a new file next to ``path``, then rename it over ``path`` (a rename replaces a link planted
-    meanwhile instead of writing through it, and a failed draw leaves the old plot)."""
-    import tempfile
-
-    from nlptune.train.plots import plot_compare
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".compare-", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        plot_compare(list(zip(labels, [r["evals"] for r in runs])), metric, Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _number(value, spec: str) -> str:
@@ -121,11 +101,9 @@ def differences_text(runs: list[dict], labels: list[str]) -> list[str]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from nlptune.train.plots import plot_compare
     from nlptune.utils.console import console, warn
 
-    from nlptune.utils.files import refuse_link
-
-    refuse_link(args.output, "(--output)")  # the plot is written atomically, never through a link
     runs = [_load(d) for d in args.run_dirs]
     labels = _labels([r["path"] for r in runs])
     metric = args.metric or next((r["summary"]["main_metric"] for r in runs if r["summary"]), None)
@@ -134,7 +112,7 @@ def handle(args: argparse.Namespace) -> int:
     if not any(f"eval_{metric}" in rec for r in runs for rec in r["evals"]):
         warn(f"no run has evaluations of {metric!r}; try --metric with one of the run's metrics")
     path = plot_path(args.output, runs[0]["path"])
-    _write_plot(runs, labels, metric, path)
+    plot_compare(list(zip(labels, [r["evals"] for r in runs])), metric, path)  # atomic, never through a link
     console().print(compare_table(runs, labels, metric))
     for line in differences_text(runs, labels):
         console().print(line)

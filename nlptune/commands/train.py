@@ -18,8 +18,7 @@ def add_parser(sub) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from nlptune.config.compose import compose, to_yaml
-    from nlptune.recipes.run import load_run_config
-    from nlptune.recipes.run import has_recipe
+    from nlptune.recipes.run import has_recipe, load_run_config
 
     if args.cfg == "job" and not has_recipe(args.overrides):
         print(to_yaml(compose(args.overrides)), end="")

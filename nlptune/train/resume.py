@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlptune.config.schema import RunConfig
+from nlptune.config.schema import RunConfig, kind_of
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
 from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
@@ -51,9 +51,20 @@ def plain_config(config: RunConfig) -> dict:
     return json.loads(json.dumps(plain_data(config.plain), default=str))
 
 
+def _comparable(config: dict) -> dict:
+    """``config`` with its task's kind spelled one way: checkpoints written before ``task.kind`` existed hold
+    the legacy ``task.problem_type``, which names the same kind (classification = single_label)."""
+    task = config.get("task")
+    if not isinstance(task, dict):
+        return config
+    task = {k: v for k, v in task.items() if k != "problem_type"}
+    task["kind"] = kind_of(config["task"])
+    return {**config, "task": task}
+
+
 def config_diff(saved: dict, current: dict) -> list[dict]:
     """Keys whose values differ between the checkpoint's config and the current one (neutral keys skipped)."""
-    old, new = flatten(saved), flatten(current)
+    old, new = flatten(_comparable(saved)), flatten(_comparable(current))
     missing = object()
     changes = []
     for key in sorted(set(old) | set(new)):

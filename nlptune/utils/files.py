@@ -13,7 +13,6 @@ Every write goes through here so that three promises hold everywhere:
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import re
@@ -22,24 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
-from nlptune.utils.errors import NlptuneError
+from nlptune.utils.errors import NlptuneError, explain_os_error
 
-# errno -> (what happened, what to do); the rest of the OS errors get their own text and a generic fix
-_REASONS = {
-    errno.ENOSPC: ("no space left on the device", "free some space (or choose a folder on another disk)"),
-    errno.EDQUOT: ("the disk quota is exceeded", "free some space within your quota (or use another folder)"),
-    errno.EROFS: ("the file system is read-only", "choose a folder on a writable file system"),
-    errno.EACCES: ("permission denied", "make the folder writable for you (or choose another folder)"),
-    errno.EPERM: ("operation not permitted", "make the folder writable for you (or choose another folder)"),
-    errno.ENOTDIR: ("a file is in the way where a folder is expected", "move that file away (or choose another "
-                    "folder)"),
-    errno.EISDIR: ("a folder is in the way where a file is expected", "move that folder away (or choose another "
-                   "folder)"),
-    errno.EEXIST: ("something else is already there (a file where a folder is expected?)", "move it away (or "
-                   "choose another path)"),
-    errno.ELOOP: ("it is a symbolic link and nlptune never writes through one", "remove the link (or choose "
-                  "another folder)"),
-}
 _OS_ERROR_IN_TEXT = re.compile(r"os error (\d+)")  # how Rust libraries (safetensors, tokenizers) report errno
 
 
@@ -48,8 +31,7 @@ class DiskError(NlptuneError):
 
     def __init__(self, path: str | Path, code: int | None, detail: str = ""):
         self.path, self.errno = Path(path), code
-        what, fix = _REASONS.get(code, (detail or (os.strerror(code) if code else "an OS error"),
-                                        "check the folder and the disk"))
+        what, fix = explain_os_error(code, path, detail)
         super().__init__(f"cannot write {self.path}: {what} -> {fix}")
 
 

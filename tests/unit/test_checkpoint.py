@@ -239,3 +239,13 @@ def test_resume_from_an_older_checkpoint_drops_the_later_timeline(tmp_path):
     resume.prepare_run_dir(plan)
     assert [p.name for p in checkpoint.by_step(run / "checkpoints")] == ["step-00000004", "step-00000002"]
     assert (run / "metrics.jsonl").read_text() == ""  # the checkpoints above recorded no metrics yet
+
+
+def test_a_checkpoint_written_before_task_kind_resumes_without_a_change():
+    """Checkpoints of earlier versions hold task.problem_type; the current config task.kind: the same kind is
+    no change, another kind is."""
+    old = {"task": {"name": "sst2", "problem_type": "classification"}, "seed": 1}
+    now = {"task": {"name": "sst2", "kind": "single_label", "problem_type": None}, "seed": 1}
+    assert resume.config_diff(old, now) == []
+    other = {"task": {"name": "sst2", "kind": "regression", "problem_type": None}, "seed": 1}
+    assert [c["key"] for c in resume.config_diff(old, other)] == ["task.kind"]

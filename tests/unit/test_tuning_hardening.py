@@ -3,7 +3,6 @@ resumed sweep, the clean-up of a new sweep that fails before its first trial, st
 space's problems reported once each, all together."""
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest

@@ -16,8 +16,8 @@ from optuna.trial import TrialState, create_trial
 from nlptune.tuning.folds import fold_indices
 from nlptune.tuning.objective import MetricHook, describe_error, nonfinite_loss
 from nlptune.tuning.plan import SweepPlan
-from nlptune.tuning.study import (build_pruner, build_sampler, fail_orphans, retried_numbers, taken_slots,
-                                  work_left, worker_identity)
+from nlptune.tuning.study import build_pruner, build_sampler, fail_orphans, retried_numbers, taken_slots, work_left
+from nlptune.utils.processes import identity as worker_identity
 
 
 def plan(**tune) -> SweepPlan:
