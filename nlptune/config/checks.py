@@ -21,11 +21,47 @@ def choice_issues(key: str, value: Any, choices: Iterable[str]) -> list[ConfigIs
     return [ConfigIssue(key, f"unknown value {value!r}", f"{hint}choose one of: {', '.join(choices)}")]
 
 
+def type_issues(key: str, value: Any, annotation: str) -> list[ConfigIssue]:
+    """A problem when ``value`` does not fit a simple type ``annotation`` as written in a signature
+    ("int", "float | None", "bool", "str", "Sequence[int]"); other annotations are not checked."""
+    accepted = []
+    for part in str(annotation).replace(" ", "").split("|"):
+        if part in _SIMPLE_TYPES:
+            accepted.append(_SIMPLE_TYPES[part])
+        elif part in ("Sequence[int]", "tuple[int,...]", "list[int]"):
+            accepted.append(_is_int_list)
+        else:
+            return []  # a type this check does not know: the builder checks it
+    if any(check(value) for check in accepted):
+        return []
+    wanted = " or ".join(str(annotation).split("|")).replace("None", "null").strip()
+    return [ConfigIssue(key, f"expected {wanted}, got {value!r}", f"set {key} to a value of that type")]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(_is_int(v) for v in value)
+
+
+_SIMPLE_TYPES = {
+    "int": _is_int,
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "None": lambda v: v is None,
+}
+
+
 def range_issues(key: str, value: Any, low: float, high: float | None = None, *, low_open: bool = False,
                  high_open: bool = True) -> list[ConfigIssue]:
     """A problem when ``value`` lies outside [low, high) (ends open or closed as asked); None is not checked."""
     if value is None:
         return []
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return [ConfigIssue(key, f"expected a number, got {value!r}", f"set {key} to a number")]
     too_low = value <= low if low_open else value < low
     too_high = high is not None and (value >= high if high_open else value > high)
     if not (too_low or too_high):

@@ -5,7 +5,7 @@ import difflib
 import inspect
 
 from nlptune.config import schema
-from nlptune.config.checks import choice_issues, range_issues
+from nlptune.config.checks import choice_issues, range_issues, type_issues
 from nlptune.config.errors import ConfigIssue
 from nlptune.config.names import names
 from nlptune.config.registry import UnknownComponentError
@@ -84,6 +84,14 @@ def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean 'model.{close[0]}'?" if close else f"valid keys: {', '.join(accepted)}"
             issues.append(ConfigIssue(f"model.{key}", f"model '{model.name}' has no argument '{key}'", hint))
+        else:  # the builder's annotation says what a value must be (a string where a number goes, ...)
+            issues += type_issues(f"model.{key}", model.args[key], params[key].annotation)
+    if issues:  # the range and choice checks below compare values: only once every type is right
+        return issues
+    # a builder declares the arguments that take one of a few values (`choices`, e.g. pooling: mean|max)
+    for key, allowed in getattr(builder, "choices", {}).items():
+        if key in model.args:
+            issues += choice_issues(f"model.{key}", model.args[key], allowed)
     for key in ("dropout", "embedding_dropout", "hidden_dropout", "attention_dropout", "classifier_dropout"):
         issues += range_issues(f"model.{key}", model.args.get(key), 0.0, 1.0)
     for key in ("embedding_dim", "hidden_size", "num_heads", "num_filters"):

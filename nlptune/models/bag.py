@@ -6,7 +6,7 @@ from torch import nn
 
 from nlptune.config.registry import register
 from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
-from nlptune.models.layers import MLP, TokenEmbedding, check_choice, check_int, pool
+from nlptune.models.layers import ACTIVATIONS, MLP, TokenEmbedding, check_choice, check_int, pool
 
 POOLINGS = ("mean", "max")
 
@@ -41,4 +41,6 @@ def build_bag(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
     return finish("bag", args, encoder)
 
 
-build_bag.min_layers = 0  # read by config validation: num_layers=0 is the fastText-like bag
+# read by config validation: num_layers=0 is the fastText-like bag; the arguments that take one of a few values
+build_bag.min_layers = 0
+build_bag.choices = {"pooling": POOLINGS, "activation": ACTIVATIONS}

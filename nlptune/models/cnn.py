@@ -9,7 +9,8 @@ from torch import nn
 
 from nlptune.config.registry import register
 from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
-from nlptune.models.layers import TokenEmbedding, check_int, make_activation, masked_max
+from nlptune.models.layers import (ACTIVATIONS, ModelArgumentError, TokenEmbedding, check_int, make_activation,
+                                   masked_max)
 
 
 def _check_kernel_sizes(kernel_sizes) -> tuple[int, ...]:
@@ -17,7 +18,7 @@ def _check_kernel_sizes(kernel_sizes) -> tuple[int, ...]:
         kernel_sizes = (kernel_sizes,)
     if not isinstance(kernel_sizes, (list, tuple)) or not kernel_sizes or any(
             isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in kernel_sizes):
-        raise ValueError(f"kernel_sizes={kernel_sizes!r} is not valid; it must be a non-empty list "
+        raise ModelArgumentError(f"kernel_sizes={kernel_sizes!r} is not valid; it must be a non-empty list "
                          "of positive integers, e.g. [3, 4, 5]")
     return tuple(kernel_sizes)
 
@@ -63,9 +64,12 @@ def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
     """Kim-style CNN sentence classifier; ``num_layers`` is accepted (shared arg) but must be 1."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
     if num_layers != 1:  # accepted so shared model defaults apply, but Kim's CNN has one layer
-        raise ValueError(f"num_layers={num_layers!r} is not valid for cnn; it has exactly 1 "
-                         "convolution layer (widen it with kernel_sizes / num_filters instead)")
+        raise ModelArgumentError(f"num_layers={num_layers!r} is not valid for cnn; it has exactly 1 "
+                                 "convolution layer (widen it with kernel_sizes / num_filters instead)")
     _check_kernel_sizes(kernel_sizes)  # before the (maybe slow) vectors file is read
     encoder = CNNEncoder(make_embedding(args), kernel_sizes=kernel_sizes, num_filters=num_filters,
                          activation=activation, dropout=dropout)
     return finish("cnn", args, encoder)
+
+
+build_cnn.choices = {"activation": ACTIVATIONS}  # read by config validation

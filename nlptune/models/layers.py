@@ -10,28 +10,38 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
+from nlptune.config.errors import NlptuneError
+
 ACTIVATIONS = ("relu", "gelu", "tanh")
 
 
 # ---------------------------------------------------------------------------------------------
 # argument checks: every message names the argument, the bad value and what is allowed
 # ---------------------------------------------------------------------------------------------
+class ModelArgumentError(NlptuneError, ValueError):
+    """A model argument with a value the model cannot take: the user's to fix (exit 2), and a ValueError for
+    code that builds models directly."""
+
+    def __init__(self, message: str):
+        super().__init__(f"model.{message}")
+
+
 def check_choice(arg: str, value, choices: Sequence) -> None:
-    """Raise ValueError unless ``value`` is one of ``choices``."""
+    """Raise `ModelArgumentError` unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{arg}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
+        raise ModelArgumentError(f"{arg}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
 
 
 def check_int(arg: str, value, minimum: int = 1) -> None:
-    """Raise ValueError unless ``value`` is an int (not a bool) >= ``minimum``."""
+    """Raise `ModelArgumentError` unless ``value`` is an int (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{arg}={value!r} is not valid; it must be an integer >= {minimum}")
+        raise ModelArgumentError(f"{arg}={value!r} is not valid; it must be an integer >= {minimum}")
 
 
 def check_prob(arg: str, value) -> None:
-    """Raise ValueError unless ``value`` is a dropout probability in [0, 1)."""
+    """Raise `ModelArgumentError` unless ``value`` is a dropout probability in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{arg}={value!r} is not valid; it must be a probability in [0, 1)")
+        raise ModelArgumentError(f"{arg}={value!r} is not valid; it must be a probability in [0, 1)")
 
 
 def make_activation(name: str) -> nn.Module:
@@ -65,7 +75,7 @@ class TokenEmbedding(nn.Module):
         self.coverage: float | None = None  # fraction of the vocab found in the vectors file
         if vectors_path is not None:
             if vocab is None:
-                raise ValueError(f"pretrained_vectors={vectors_path!r} needs the vocab "
+                raise ModelArgumentError(f"pretrained_vectors={vectors_path!r} needs the vocab "
                                  "({token: id}), got vocab=None")
             from nlptune.models.vectors import load_vectors  # only needed when a file is given
 

@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
 from nlptune.models.classifier import plain_value
-from nlptune.models.layers import check_int, check_prob
+from nlptune.models.layers import ModelArgumentError, check_int, check_prob
 from nlptune.models.remote_code import check_remote_code
 
 # Config attribute names, per override, across architectures; the first one present is set.
@@ -39,7 +39,7 @@ def apply_dropout_overrides(config, **overrides: float | None) -> None:
         check_prob(key, value)
         attr = next((a for a in DROPOUT_ATTRIBUTES[key] if hasattr(config, a)), None)
         if attr is None:
-            raise ValueError(f"{key}={value!r} cannot be applied: model type {config.model_type!r} has "
+            raise ModelArgumentError(f"{key}={value!r} cannot be applied: model type {config.model_type!r} has "
                              f"none of the config attributes {', '.join(DROPOUT_ATTRIBUTES[key])}")
         setattr(config, attr, float(value))
 
@@ -66,9 +66,9 @@ def freeze(model: nn.Module, *, embeddings: bool, layers: int) -> None:
     if layers:
         blocks = find_layers(base)
         if blocks is None:
-            raise ValueError(f"freeze_layers={layers} but no layer stack was found in {type(base).__name__}")
+            raise ModelArgumentError(f"freeze_layers={layers} but no layer stack was found in {type(base).__name__}")
         if layers > len(blocks):
-            raise ValueError(f"freeze_layers={layers} is larger than the model's {len(blocks)} layers")
+            raise ModelArgumentError(f"freeze_layers={layers} is larger than the model's {len(blocks)} layers")
         for block in blocks[:layers]:
             block.requires_grad_(False)
 

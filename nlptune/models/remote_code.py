@@ -7,7 +7,8 @@ it loads its own classes and ignores the custom ones without a word: that is rep
 
 `check_remote_code` is called before transformers touches the model (building a pretrained model, loading a
 run's best/ for eval/predict); the tokenizer, loaded earlier in the data pipeline (which may not import this
-layer), passes ``trust_remote_code`` explicitly so transformers refuses rather than prompts. It reads the local folder's JSON files, or for a hub id the files in the Hugging Face cache (downloaded only
+layer), passes ``trust_remote_code`` explicitly so transformers refuses rather than prompts. It reads the local
+folder's JSON files, or for a hub id the files in the Hugging Face cache (downloaded only
 when the hub may be used), and turns a missing folder, a broken config.json or an unknown hub id into one
 message naming the model and the fix.
 """

@@ -7,7 +7,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlptune.config.registry import register
 from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
-from nlptune.models.layers import AttentionPooling, TokenEmbedding, check_choice, check_int, pool
+from nlptune.models.layers import ACTIVATIONS, AttentionPooling, TokenEmbedding, check_choice, check_int, pool
 
 POOLINGS = ("last", "mean", "max", "attention")
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -80,3 +80,7 @@ def build_gru(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
               pooling: str = "max") -> SequenceClassifier:
     """(Bi)GRU classifier; ``hidden_size`` is per direction and also the head's hidden size."""
     return _build("gru", dict(locals()))
+
+
+# read by config validation: the arguments that take one of a few values
+build_lstm.choices = build_gru.choices = {"pooling": POOLINGS, "activation": ACTIVATIONS}

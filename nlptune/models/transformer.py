@@ -8,8 +8,8 @@ from torch import nn
 
 from nlptune.config.registry import register
 from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
-from nlptune.models.layers import (ACTIVATIONS, TokenEmbedding, check_choice, check_int, check_prob,
-                                   masked_mean)
+from nlptune.models.layers import (ACTIVATIONS, ModelArgumentError, TokenEmbedding, check_choice, check_int,
+                                   check_prob, masked_mean)
 
 POOLINGS = ("cls", "mean")
 POSITIONALS = ("sinusoidal", "learned")
@@ -37,7 +37,7 @@ def check_transformer_args(*, num_heads, d_model, ff_size, positional, max_posit
     check_choice("pooling", pooling, POOLINGS)
     check_choice("activation", activation, ACTIVATIONS)
     if d_model % num_heads:
-        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}; "
+        raise ModelArgumentError(f"d_model={d_model} is not divisible by num_heads={num_heads}; "
                          "choose num_heads among the divisors of d_model (d_model defaults to embedding_dim)")
 
 
@@ -105,3 +105,7 @@ def build_transformer(*, vocab_size: int, pad_token_id: int, num_labels: int, pa
                                  activation=activation, positional=positional,
                                  max_positions=max_positions, pooling=pooling, norm_first=norm_first)
     return finish("transformer", args, encoder)
+
+
+# read by config validation: the arguments that take one of a few values
+build_transformer.choices = {"pooling": POOLINGS, "positional": POSITIONALS, "activation": ACTIVATIONS}

@@ -6,6 +6,7 @@ import os
 from rich.console import Console
 
 _console: Console | None = None
+_warnings: Console | None = None
 
 
 def process_rank() -> int:
@@ -27,8 +28,12 @@ def set_quiet(quiet: bool) -> None:
 
 
 def warn(message: str) -> None:
-    """A one-line warning, printed once on rank 0."""
-    console().print(f"[yellow]warning:[/yellow] {message}")
+    """A one-line warning on standard error, printed once on rank 0. `--quiet` does not silence warnings: it
+    drops progress and tables, not what a user must know about their data, model or settings."""
+    global _warnings
+    if _warnings is None:
+        _warnings = Console(stderr=True, quiet=process_rank() != 0, highlight=False)
+    _warnings.print(f"[yellow]warning:[/yellow] {message}")
 
 
 def quiet_libraries() -> None:

@@ -15,10 +15,11 @@ class NlptuneError(Exception):
 
 # errno -> (what happened, what to do): the one table for writes (DiskError) and the CLI (describe_os_error)
 _OS_REASONS = {
-    errno.ENOSPC: ("no space left on the device (the disk is full)", "free some space (or choose a folder on another disk), then "
-                   "run the command again"),
+    errno.ENOSPC: ("no space left on the device (the disk is full)", "free some space (or choose a folder on "
+                   "another disk), then run the command again"),
     errno.EDQUOT: ("the disk quota is exceeded", "free some space within your quota (or use another folder)"),
-    errno.EROFS: ("the file system is read-only", "choose a folder on a writable file system (e.g. output_dir=...)"),
+    errno.EROFS: ("the file system is read-only", "choose a folder on a writable file system (e.g. "
+                  "output_dir=...)"),
     errno.EACCES: ("permission denied", "check the permissions of the path, or choose one you can write to / read"),
     errno.EPERM: ("operation not permitted", "check the permissions of the path, or choose one you can use"),
     errno.ENOENT: ("no such file or folder", "check the path: it (or a folder above it) does not exist"),

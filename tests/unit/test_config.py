@@ -354,3 +354,26 @@ def test_section_config_reads_conf_and_applies_changes():
         section_config("optimizer", "adamw", lrr=0.5)
     with pytest.raises(ConfigError, match="unknown optimizer 'adamx'"):
         section_config("optimizer", "adamx")
+
+
+def test_model_argument_values_and_types_are_checked_before_training_all_at_once():
+    """A builder's annotations give each argument's type and its declared `choices` the allowed values: a bad
+    value is a config error with the others (before any data is read), never a crash inside the model."""
+    issues = issues_of(["model=lstm", "model.pooling=bogus", "model.activation=sigmoid",
+                        "model.bidirectional=maybe", "model.hidden_size=abc"])
+    assert set(issues) == {"model.bidirectional", "model.hidden_size"}  # types first: choices compare values
+    assert "expected bool" in issues["model.bidirectional"] and "expected int" in issues["model.hidden_size"]
+    issues = issues_of(["model=lstm", "model.pooling=bogus", "model.activation=sigmoid", "model.dropout=2"])
+    assert "choose one of: last, mean, max, attention" in issues["model.pooling"]
+    assert "relu, gelu, tanh" in issues["model.activation"] and "out of range" in issues["model.dropout"]
+    assert "positional" in issues_of(["model=transformer", "model.positional=rotary"])["model.positional"]
+
+
+def test_a_model_argument_refused_at_build_time_is_a_user_error():
+    """What only the builder can check (d_model divisible by num_heads) is still one message and exit 2."""
+    from nlptune.config.errors import NlptuneError
+    from nlptune.models import build_model
+
+    with pytest.raises(NlptuneError, match="d_model=64 is not divisible by num_heads=7"):
+        build_model("transformer", vocab_size=20, pad_token_id=0, num_labels=2, pair=False, embedding_dim=64,
+                    num_heads=7)

@@ -264,3 +264,16 @@ def test_recipes_list_fits_80_columns(recorded):
     text = recorded.export_text()
     assert_fits(text, "expected", "runtime", *[p.stem for p in shipped_recipes()])
     assert "…" not in text
+
+
+def test_warnings_reach_stderr_even_when_quiet(capsys):
+    """--quiet drops progress and tables, never a warning about the user's data, model or settings."""
+    from nlptune.utils import console as console_module
+
+    console_module.set_quiet(True)
+    try:
+        console_module.warn("declared label 'neutral' has no example")
+    finally:
+        console_module.set_quiet(False)
+    captured = capsys.readouterr()
+    assert "declared label 'neutral' has no example" in captured.err and captured.out == ""
