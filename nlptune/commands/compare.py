@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 def _load(run_dir: str) -> dict:
     """A run's summary (metrics.json, absent while it runs), hyperparameters and evaluation records."""
-    from nlptune.commands.run_reading import check_run, read_json
+    from nlptune.inference.run_reading import check_run, read_json
     from nlptune.config.errors import NlptuneError
     from nlptune.train.plots import read_records
 

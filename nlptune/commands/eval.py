@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     import json
 
-    from nlptune.commands.run_reading import load_run
+    from nlptune.inference.run_reading import load_run
 
     scores = load_run(args.run_dir).evaluate(split=args.split, file=args.file)
     print(json.dumps(scores, indent=2))

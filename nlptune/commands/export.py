@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nlptune.commands.run_reading import check_run
+    from nlptune.inference.run_reading import check_run
     from nlptune.utils.console import console
     from nlptune.utils.files import refuse_links_in
 

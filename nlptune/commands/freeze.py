@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nlptune.commands.run_reading import check_run
+    from nlptune.inference.run_reading import check_run
     from nlptune.config.errors import NlptuneError
     from nlptune.recipes.format import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
 

@@ -21,7 +21,7 @@ def handle(args: argparse.Namespace) -> int:
     import json
 
     from nlptune.config.errors import NlptuneError
-    from nlptune.commands.run_reading import load_run
+    from nlptune.inference.run_reading import load_run
     from nlptune.inference.predict import read_inputs, write_predictions
 
     if args.output:

@@ -81,7 +81,7 @@ def test_other_endings(monkeypatch, capsys, raised, code, text):
 
 # ------------------------------------------------------------------------------------------ run directories
 def test_run_dir_checks_name_the_damaged_file(tmp_path):
-    from nlptune.commands.run_reading import check_run
+    from nlptune.inference.run_reading import check_run
 
     run = tmp_path / "run"
     run.mkdir()

@@ -88,7 +88,7 @@ def test_unreadable_files_name_the_file(tmp_path, make, expected):
 
 
 def test_a_run_config_yaml_bomb_is_refused_by_the_run_reader(tmp_path):
-    from nlptune.commands.run_reading import check_run
+    from nlptune.inference.run_reading import check_run
 
     (tmp_path / "config.yaml").write_text(BILLION_LAUGHS)
     refused(lambda: check_run(tmp_path, finished=False), "config.yaml", "aliases expand")

@@ -1,4 +1,4 @@
-"""Reading a RUN_DIR given to eval, predict, export, compare or freeze: not a subcommand, the checks they share.
+"""Reading a RUN_DIR given to eval, predict, export, compare or freeze: the checks they share.
 
 A run directory is data from disk that may be missing, mistyped, half-copied or damaged. Each file the
 commands read is checked here first, so a problem ends in one message naming the file and the fix instead of
