@@ -8,7 +8,6 @@ An encoder is any module with an ``output_dim`` attribute and
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +15,7 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from nlptune.models.layers import MLP, TokenEmbedding, check_int, check_prob
+from nlptune.utils.plain import plain_data
 
 
 class SequenceClassifier(nn.Module):
@@ -81,15 +81,6 @@ class SequenceClassifier(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # helpers used by every scratch builder
 # ---------------------------------------------------------------------------------------------
-def plain_value(value):
-    """Config values may arrive frozen (tuples, mapping proxies); builder_args must be JSON-able."""
-    if isinstance(value, Mapping):
-        return {k: plain_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_value(v) for v in value]
-    return value
-
-
 def make_embedding(args: dict) -> TokenEmbedding:
     """The token embedding described by a builder's arguments."""
     return TokenEmbedding(args["vocab_size"], args["embedding_dim"], args["pad_token_id"],
@@ -103,5 +94,5 @@ def finish(name: str, args: dict, encoder: nn.Module) -> SequenceClassifier:
     model = SequenceClassifier(encoder, num_labels=args["num_labels"], pair=args["pair"],
                                pad_token_id=args["pad_token_id"], hidden_size=args["hidden_size"],
                                activation=args["activation"], dropout=args["dropout"])
-    model.builder_args = {"name": name, **{k: plain_value(v) for k, v in args.items() if k != "vocab"}}
+    model.builder_args = {"name": name, **{k: plain_data(v) for k, v in args.items() if k != "vocab"}}
     return model

@@ -10,9 +10,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
-from nlptune.models.classifier import plain_value
 from nlptune.models.layers import ModelArgumentError, check_int, check_prob
 from nlptune.models.remote_code import check_remote_code
+from nlptune.utils.plain import plain_data
 
 # Config attribute names, per override, across architectures; the first one present is set.
 DROPOUT_ATTRIBUTES = {
@@ -125,5 +125,5 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
                             classifier_dropout=classifier_dropout)
     model = _load_model(AUTO_MODELS[auto_model], name_or_path, config, use_safetensors=use_safetensors, **hub)
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
-    model.builder_args = {"name": PRETRAINED, **{k: plain_value(v) for k, v in args.items()}}
+    model.builder_args = {"name": PRETRAINED, **{k: plain_data(v) for k, v in args.items()}}
     return model
