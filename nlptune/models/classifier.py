@@ -8,7 +8,6 @@ An encoder is any module with an ``output_dim`` attribute and
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
