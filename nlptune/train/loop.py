@@ -19,10 +19,10 @@ from accelerate.utils import broadcast_object_list
 
 from nlptune.config.schema import RunConfig
 from nlptune.data import prepare_data
+from nlptune.kinds import get_kind
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
 from nlptune.train import checkpoint, faults, report, resume, results, tracking
-from nlptune.kinds import get_kind
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
@@ -117,7 +117,7 @@ class _Session:
             checkpoint.load_weights(plan.checkpoint, model)
         self.parameters = parameter_report(model)
         train_loader, eval_loader, self.sampler = make_loaders(self.data, config, self.data.tokenizer.pad_token_id,
-                                                           accelerator.num_processes)
+                                                               accelerator.num_processes)
         self.train_collate = train_loader.collate_fn
         optimizer = build_optimizer(model, config.optimizer, accelerator.device)
         steps_per_epoch = math.ceil(len(self.sampler) / trainer.gradient_accumulation_steps)  # every batch
