@@ -5,6 +5,7 @@ load through the same transformers API.
 """
 from __future__ import annotations
 
+import os
 from typing import Iterable
 
 from nlptune.config.schema import TokenizerConfig
@@ -67,10 +68,12 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
     from transformers import AutoTokenizer
 
     from nlptune.config.errors import NlptuneError
+    from nlptune.utils.network import hub_or_cache, hub_status
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
-                                                  trust_remote_code=trust_remote_code)
+        with hub_or_cache(name_or_path):
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
+                                                      trust_remote_code=trust_remote_code)
     except Exception as err:  # noqa: BLE001 - OSError/ValueError from transformers, bare Exception from tokenizers
         if not isinstance(err, (OSError, ValueError, KeyError)) and type(err) is not Exception:
             raise
@@ -80,6 +83,9 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
                                "runs Python code from the model's repository on this machine. If you trust its "
                                "authors, pass --trust-remote-code to `nlptune train` (a config file or recipe "
                                "cannot set it)") from err
+        hub = hub_status()
+        if not hub.reachable and not os.path.isdir(name_or_path):  # a hub id, looked up in the cache only
+            text = f"it is not a local folder and not in the Hugging Face cache, and {hub.reason}"
         raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {text[:300]}; give a model folder "
                            "(or hub id) that holds the tokenizer files saved with the model (tokenizer.json, "
                            "or vocab files with tokenizer_config.json)") from err

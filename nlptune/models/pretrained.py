@@ -12,6 +12,7 @@ from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
 from nlptune.models.layers import ModelArgumentError, check_int, check_prob
 from nlptune.models.remote_code import check_remote_code
+from nlptune.utils.network import hub_or_cache
 from nlptune.utils.plain import plain_data
 
 # Config attribute names, per override, across architectures; the first one present is set.
@@ -113,7 +114,8 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     if revision is not None:  # from_pretrained's own default is "main"; None would override it
         hub["revision"] = revision
     check_remote_code(name_or_path, revision, trust_remote_code=trust_remote_code)  # before loading
-    config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
+    with hub_or_cache(name_or_path):  # no network: the cache only, at once
+        config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
     if problem_type is not None:
         config.problem_type = problem_type
     if id2label is not None:
@@ -123,7 +125,8 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
         config.id2label, config.label2id = labels, {v: k for k, v in labels.items()}
     apply_dropout_overrides(config, hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
                             classifier_dropout=classifier_dropout)
-    model = _load_model(AUTO_MODELS[auto_model], name_or_path, config, use_safetensors=use_safetensors, **hub)
+    with hub_or_cache(name_or_path):
+        model = _load_model(AUTO_MODELS[auto_model], name_or_path, config, use_safetensors=use_safetensors, **hub)
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
     model.builder_args = {"name": PRETRAINED, **{k: plain_data(v) for k, v in args.items()}}
     return model

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nlptune.config.errors import NlptuneError
+from nlptune.utils.network import hub_status
 
 CONFIG_FILE = "config.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
@@ -39,13 +40,6 @@ def _looks_local(name_or_path: str) -> bool:
             or (os.sep != "/" and os.sep in name_or_path))
 
 
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    truthy = ("1", "true", "yes", "on")
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in truthy
-
-
 def _hub_file(repo_id: str, filename: str, revision: str | None, required: bool) -> Path | None:
     """The cached (or, when online, downloaded) ``filename`` of hub model ``repo_id``; None when the repository
     has no such file and it is not ``required``."""
@@ -63,12 +57,12 @@ def _hub_file(repo_id: str, filename: str, revision: str | None, required: bool)
         if required:
             raise _problem(repo_id, f"the hub repository has no {filename}", "give a transformers model")
         return None
-    if _hub_offline():
+    hub_now = hub_status()
+    if not hub_now.reachable:
         if not required:
             return None
-        raise _problem(repo_id, "is not a local folder and not in the Hugging Face cache, and the hub is off "
-                       "(HF_HUB_OFFLINE)", "download it once online (or unset HF_HUB_OFFLINE), or give the "
-                       "path of a local model folder")
+        raise _problem(repo_id, f"is not a local folder and not in the Hugging Face cache, and {hub_now.reason}",
+                       "download it once online, or give the path of a local model folder")
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision))
     except hub.EntryNotFoundError:

@@ -39,7 +39,7 @@ def offline_variable() -> str | None:
         from huggingface_hub import constants
     except ImportError:
         return None
-    return "huggingface_hub offline mode" if getattr(constants, "HF_HUB_OFFLINE", False) else None
+    return "HF_HUB_OFFLINE (set in huggingface_hub)" if getattr(constants, "HF_HUB_OFFLINE", False) else None
 
 
 def hub_endpoint() -> str:
@@ -128,3 +128,17 @@ def offline_hub():
             if module is not None and hasattr(module, attribute):
                 stack.enter_context(mock.patch.object(module, attribute, True))
         yield
+
+
+@contextlib.contextmanager
+def hub_or_cache(name_or_path: str):
+    """Around loading a model, tokenizer or config ``name_or_path`` with a Hugging Face library: a hub id while
+    the hub is unusable (offline mode, or unreachable) is looked up in the local cache only, at once (a cached
+    model loads; an uncached one fails in a second instead of after half a minute of retries). A local folder,
+    or a reachable hub, is left to the library."""
+    if os.path.isdir(name_or_path) or hub_status().reachable:
+        yield
+        return
+    with offline_hub():
+        yield
+

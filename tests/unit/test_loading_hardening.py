@@ -423,3 +423,16 @@ def test_hub_task_without_local_data_fails_at_once_with_the_fix(monkeypatch, fre
     assert "task 'sst2' has no local data configured" in message and "offline mode is on (HF_HUB_OFFLINE=1)" in message
     assert "NLPTUNE_DATA_DIR=/path/to/data" in message and "sst2/train.jsonl" in message
     assert "task.train_file=PATH task.validation_file=PATH" in message
+
+
+def test_a_hub_model_with_the_hub_unreachable_fails_at_once_naming_why(monkeypatch, online):
+    """The sibling of a hub dataset: a pretrained hub id that is not cached, with no network, is refused in
+    seconds (the cache is asked, not the hub, half a minute of retries)."""
+    from nlptune.config.errors import NlptuneError
+    from nlptune.data.tokenization import load_tokenizer
+
+    monkeypatch.setattr(online, "ENDPOINT", f"http://127.0.0.1:{refused_port()}")
+    start = time.monotonic()
+    with pytest.raises(NlptuneError, match="not in the Hugging Face cache") as info:
+        load_tokenizer("nlptune-tests/not-a-model")
+    assert "unreachable" in str(info.value) and time.monotonic() - start < 10
