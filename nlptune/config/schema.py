@@ -18,8 +18,14 @@ from nlptune.utils.plain import freeze
 
 # What config validation must know of each problem kind (nlptune/kinds/ implements the rest; the kind names are
 # config/names.py NAMES["kind"]): the metrics it can report, and whether task.label_names applies to it.
-METRICS = {"single_label": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse")}
-KINDS_WITH_LABEL_NAMES = ("single_label",)
+# tokens: f1/precision/recall are entity-level micro averages (seqeval, as conlleval counts), accuracy is per word
+METRICS = {"single_label": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse"),
+           "tokens": ("f1", "precision", "recall", "accuracy")}
+KINDS_WITH_LABEL_NAMES = ("single_label", "tokens")
+# tokens: how tags mark entities (nlptune/kinds/tags.py); plain = tags without a scheme (part of speech, chunks)
+TAG_SCHEMES = ("iob2", "iob1", "bioes", "plain")
+# the file formats a task may name explicitly (task.format); null: by the file's extension
+FORMATS = ("conll",)
 # The key before task.kind: task.problem_type (still in older configs, recipes and run directories) -> the kind.
 LEGACY_PROBLEM_TYPES = {"classification": "single_label", "regression": "regression"}
 
@@ -70,6 +76,12 @@ class TaskConfig:
     max_length: int = 128
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    # tokens only: the tag scheme; the format of local files (null: by extension, .conll is CoNLL columns) and
+    # which whitespace-separated column of a CoNLL file holds the word and which the tag (0-based; -1 = last)
+    tag_scheme: str = "iob2"
+    format: str | None = None
+    token_column: int = 0
+    tag_column: int = -1
 
     @property
     def is_pair(self) -> bool:
