@@ -12,7 +12,9 @@ from nlptune.config.registry import UnknownComponentError
 
 # Arguments the trainer supplies to every builder; they are not config keys.
 RUNTIME_ARGS = {"vocab_size", "pad_token_id", "num_labels", "pair", "vocab", "id2label", "problem_type",
-                "auto_model"}
+                "auto_model", "per_token"}
+# Model arguments that only a per-word task (task.kind=tokens) uses, with the value that leaves them off.
+PER_TOKEN_ARGS = {"crf": False, "char_embedding": None}
 # Builder arguments a config must never set (ARCHITECTURE.md, safety rules): configs and recipes are
 # shared data, so they may not turn on remote code or pickled weights.
 UNSAFE_ARGS = {"trust_remote_code": "remote code is never enabled from a config or recipe",
@@ -41,6 +43,23 @@ def _label_name_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     return []
 
 
+def _word_task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
+    """The keys of per-word tasks: the tag scheme, the CoNLL format and its columns, one words column."""
+    issues = choice_issues("task.tag_scheme", task.tag_scheme, schema.TAG_SCHEMES)
+    if task.format is not None:
+        issues += choice_issues("task.format", task.format, schema.FORMATS)
+    for key in ("token_column", "tag_column"):
+        issues += type_issues(f"task.{key}", getattr(task, key), "int")
+    if not issues and task.token_column == task.tag_column:
+        issues.append(ConfigIssue("task.tag_column", f"the words and the tags cannot both be column "
+                                  f"{task.token_column}", "point task.token_column and task.tag_column at "
+                                  "different columns of the CoNLL file (0-based; -1 is the last)"))
+    if task.kind == "tokens" and len(task.text_fields) != 1:
+        issues.append(ConfigIssue("task.text_fields", f"a tokens task reads one column of words, got "
+                                  f"{list(task.text_fields)}", "e.g. task.text_fields=[tokens]"))
+    return issues
+
+
 def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     issues = _kind_issues(task)
     if issues:
@@ -55,13 +74,29 @@ def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
         issues.append(ConfigIssue("task.text_fields", f"expected one or two column names, got {list(task.text_fields)}",
                                   "e.g. task.text_fields=[sentence] or [sentence1,sentence2]"))
     issues += _label_name_issues(task)
+    issues += _word_task_issues(task)
     issues += range_issues("task.max_length", task.max_length, 0, low_open=True)
     issues += range_issues("task.max_train_samples", task.max_train_samples, 0, low_open=True)
     issues += range_issues("task.max_eval_samples", task.max_eval_samples, 0, low_open=True)
     return issues
 
 
-def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
+def _per_token_issues(model: schema.ModelConfig, builder, kind: str | None) -> list[ConfigIssue]:
+    """A per-word task needs a model that keeps one vector per word; the per-word options need such a task."""
+    if kind == "tokens":
+        if getattr(builder, "per_token", False):
+            return []
+        from nlptune.models import model_builder
+
+        fit = [name for name in names("model") if getattr(model_builder(name), "per_token", False)]
+        return [ConfigIssue("model.name", f"model {model.name!r} cannot tag words: it pools a text's words into one "
+                            "vector", f"for task.kind=tokens use one of: {', '.join(fit)} (e.g. model=lstm)")]
+    return [ConfigIssue(f"model.{key}", f"{key}={model.args[key]!r} applies to task.kind=tokens only",
+                        f"remove it (or set model.{key}={'null' if off is None else str(off).lower()})")
+            for key, off in PER_TOKEN_ARGS.items() if model.args.get(key, off) != off]
+
+
+def _model_issues(model: schema.ModelConfig, kind: str | None = None) -> list[ConfigIssue]:
     # The one upward import of config/ (ARCHITECTURE.md): a builder's signature is the truth about the arguments
     # it takes, and checking them here reports a bad key with every other problem, before any data is read.
     # Importing nlptune.models registers the builders (and loads torch), so it happens here, never on import.
@@ -73,6 +108,9 @@ def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
         return [ConfigIssue("model.name", f"unknown model {model.name!r}",
                             f"choose one of: {', '.join(err.known)} (e.g. model=lstm)")]
     params = inspect.signature(builder).parameters
+    per_token = _per_token_issues(model, builder, kind)
+    if per_token and kind == "tokens":
+        return per_token
     accepted = [p for p in params if p not in RUNTIME_ARGS and p not in UNSAFE_ARGS
                 and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
     issues = []
@@ -88,6 +126,7 @@ def _model_issues(model: schema.ModelConfig) -> list[ConfigIssue]:
             issues += type_issues(f"model.{key}", model.args[key], params[key].annotation)
     if issues:  # the range and choice checks below compare values: only once every type is right
         return issues
+    issues += per_token
     # a builder declares the arguments that take one of a few values (`choices`, e.g. pooling: mean|max)
     for key, allowed in getattr(builder, "choices", {}).items():
         if key in model.args:
@@ -172,4 +211,5 @@ def _experience_issues(run: schema.RunConfig) -> list[ConfigIssue]:
 
 def validate_values(run: schema.RunConfig) -> list[ConfigIssue]:
     """Every value problem of ``run``, in config order (empty when the config is valid)."""
-    return _task_issues(run.task) + _model_issues(run.model) + _training_issues(run) + _experience_issues(run)
+    return _task_issues(run.task) + _model_issues(run.model, run.task.kind) + _training_issues(run) + \
+        _experience_issues(run)

@@ -12,7 +12,7 @@ from nlptune.data.errors import DataError
 from nlptune.data.labels import split_examples
 from nlptune.data.loading import load_raw_splits
 
-__all__ = ["DataError", "PreparedData", "prepare_data", "cache_dir"]
+__all__ = ["DataError", "PreparedData", "prepare_data", "cache_dir", "encode_split"]
 
 
 @dataclass
@@ -24,6 +24,7 @@ class PreparedData:
     data_sha256: dict[str, str]
     sources: dict[str, str]
     joint_pairs: bool  # pairs encoded as one sequence (pretrained) or two (scratch encoders)
+    char_features: bool = False  # per-word tasks: each position also carries its word's bytes (model.char_embedding)
 
 
 def cache_dir() -> Path:
@@ -31,11 +32,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NLPTUNE_CACHE_DIR", Path.home() / ".cache" / "nlptune"))
 
 
-def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_parts: list) -> dict:
+def encode_split(tokenizer, texts: list, labels: list | None, *, words: bool, max_length: int, joint_pairs: bool,
+                 char_features: bool = False) -> dict:
+    """The model's input columns for one split: ``texts`` (one list per text field) tokenized, or for a per-word
+    task (``words``) its sentences cut into windows with a label per position (nlptune/data/words.py; ``labels``:
+    the tag ids of each sentence, None when predicting)."""
+    if words:
+        from nlptune.data.words import encode_words
+
+        return encode_words(tokenizer, texts[0], labels, max_length=max_length, char_features=char_features)
+    from nlptune.data.tokenization import encode
+
+    return encode(tokenizer, texts, max_length=max_length, joint_pairs=joint_pairs)
+
+
+def _encode_cached(tokenizer, build, key_parts: list) -> dict:
+    """``build()``'s columns, cached on disk under a digest of ``key_parts`` and the tokenizer."""
     import datasets
 
     from nlptune.data.batching import RaggedIds
-    from nlptune.data.tokenization import encode
 
     datasets.disable_progress_bars()
 
@@ -44,28 +59,31 @@ def _encode_cached(tokenizer, texts, *, max_length: int, joint_pairs: bool, key_
     state = json.loads(tokenizer.backend_tokenizer.to_str())
     state.pop("truncation", None)
     state.pop("padding", None)
-    fingerprint = json.dumps(key_parts + [state, max_length, joint_pairs], sort_keys=True)
+    fingerprint = json.dumps(key_parts + [state], sort_keys=True)
     path = cache_dir() / "tokenized" / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     if (path / "dataset_info.json").is_file():
         try:
             return _columns_from_arrow(datasets.load_from_disk(str(path)).data.table)
         except Exception:  # a corrupt cache entry is rebuilt, never trusted
             pass
-    columns = encode(tokenizer, texts, max_length=max_length, joint_pairs=joint_pairs)
+    columns = build()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
         datasets.Dataset.from_dict(columns).save_to_disk(str(tmp))
         os.replace(tmp, path) if not path.exists() else None
     except OSError:
         pass  # caching is an optimisation; a read-only home must not stop training
-    return {name: values if name == "length" else RaggedIds.from_rows(values) for name, values in columns.items()}
+    return {name: RaggedIds.from_rows(values) if values and isinstance(values[0], list) else values
+            for name, values in columns.items()}
 
 
 def _columns_from_arrow(table) -> dict:
+    import pyarrow as pa
+
     from nlptune.data.batching import RaggedIds
 
-    return {name: table.column(name).to_pylist() if name == "length" else RaggedIds.from_arrow(table.column(name))
-            for name in table.column_names}
+    return {name: RaggedIds.from_arrow(table.column(name)) if pa.types.is_list(table.schema.field(name).type)
+            else table.column(name).to_pylist() for name in table.column_names}
 
 
 def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, joint_pairs: bool) -> None:
@@ -84,24 +102,43 @@ def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, j
 def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
     """Load, validate, tokenize and wrap both splits of ``run.task``."""
     from nlptune.data.batching import EncodedDataset
+    from nlptune.kinds import get_kind
+
+    task = run.task
+    words = get_kind(task.kind).words_in_text_column  # a tag per word: sentences become windows of positions
+    char_features = words and bool(run.model.args.get("char_embedding"))
+    raw = load_raw_splits(task)
+    train, validation, label_names = split_examples(task, raw)
+    tokenizer = _tokenizer(run, pretrained, train.texts, words)
+    datasets_ = {}
+    for split, examples in (("train", train), ("validation", validation)):
+        key = [raw[split].sha256, len(examples.labels), list(task.text_fields), task.max_length, pretrained]
+        if words:  # the positions' labels are part of what is cached: they follow from the names and the scheme
+            key += [label_names, task.tag_scheme, char_features]
+        columns = _encode_cached(tokenizer, lambda: encode_split(
+            tokenizer, examples.texts, examples.labels if words else None, words=words, max_length=task.max_length,
+            joint_pairs=pretrained, char_features=char_features), key_parts=key)
+        if not words:  # a word that normalises to nothing is encoded as the unknown token instead
+            _refuse_all_empty(tokenizer, columns, raw[split].source, split, task, pretrained)
+        datasets_[split] = EncodedDataset(columns, None if words else examples.labels)
+    return PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
+                        label_names=label_names, data_sha256={s: r.sha256 for s, r in raw.items()},
+                        sources={s: r.source for s, r in raw.items()}, joint_pairs=pretrained,
+                        char_features=char_features)
+
+
+def _tokenizer(run: RunConfig, pretrained: bool, train_texts: list, words: bool):
+    """The pretrained model's tokenizer, or one trained on the training texts (a word vocabulary for taggers)."""
     from nlptune.data.tokenization import MARKED_MODELS, load_tokenizer, train_tokenizer
 
     task = run.task
-    raw = load_raw_splits(task)
-    train, validation, label_names = split_examples(task, raw)
     if pretrained:
-        tokenizer = load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length,
-                                   trust_remote_code=bool(run.model.args.get("trust_remote_code")))
-    else:
-        tokenizer = train_tokenizer((t for column in train.texts for t in column), run.model.tokenizer,
-                                    task.max_length, markers=run.model.name in MARKED_MODELS)
-    datasets_ = {}
-    for split, examples in (("train", train), ("validation", validation)):
-        key = [raw[split].sha256, len(examples.labels), list(task.text_fields)]
-        columns = _encode_cached(tokenizer, examples.texts, max_length=task.max_length, joint_pairs=pretrained,
-                                 key_parts=key)
-        _refuse_all_empty(tokenizer, columns, raw[split].source, split, task, pretrained)
-        datasets_[split] = EncodedDataset(columns, examples.labels)
-    return PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
-                        label_names=label_names, data_sha256={s: r.sha256 for s, r in raw.items()},
-                        sources={s: r.source for s, r in raw.items()}, joint_pairs=pretrained)
+        return load_tokenizer(run.model.args["name_or_path"], run.model.args.get("revision"), task.max_length,
+                              trust_remote_code=bool(run.model.args.get("trust_remote_code")))
+    if words:
+        from nlptune.data.tokenization import train_word_tokenizer
+
+        return train_word_tokenizer((w for sentence in train_texts[0] for w in sentence), run.model.tokenizer,
+                                    task.max_length)
+    return train_tokenizer((t for column in train_texts for t in column), run.model.tokenizer, task.max_length,
+                           markers=run.model.name in MARKED_MODELS)

@@ -8,6 +8,10 @@ import numpy as np
 import torch
 
 PADDED_FIELDS = {"input_ids": "attention_mask", "input_ids_b": "attention_mask_b", "token_type_ids": None}
+# Per-word tasks (task.kind=tokens): where each encoded window sits in its sentence (nlptune/data/words.py). They
+# travel with the batch so evaluation can put windows back together; the model never sees them.
+ROW_FIELDS = ("row_id", "word_offset", "owned_from", "owned_to")
+IGNORED_LABEL = -100  # a position without a label (a later sub-token, a special token, padding)
 
 
 class RaggedIds:
@@ -42,12 +46,19 @@ class RaggedIds:
 
 
 class EncodedDataset(torch.utils.data.Dataset):
-    """Encoded columns (token ids as `RaggedIds`) and labels; indexing returns plain lists, no Arrow round trips."""
+    """Encoded columns (token ids as `RaggedIds`) and labels; indexing returns plain lists, no Arrow round trips.
 
-    def __init__(self, columns: dict, labels: list):
+    ``labels``: one target per row; None when the columns hold them (per-position ``labels`` of word tasks)."""
+
+    def __init__(self, columns: dict, labels: list | None = None):
+        scalars = ("length", "labels", *ROW_FIELDS)
         self.columns = {k: v if isinstance(v, RaggedIds) else RaggedIds.from_rows(v)
-                        for k, v in columns.items() if k != "length"}
+                        for k, v in columns.items() if k not in scalars}
+        self.rows = {k: list(columns[k]) for k in ROW_FIELDS if k in columns}
         self.lengths = list(columns["length"])
+        if labels is None:
+            labels = columns["labels"]
+            labels = labels if isinstance(labels, RaggedIds) else RaggedIds.from_rows(labels)
         self.labels = labels
 
     def __len__(self) -> int:
@@ -55,6 +66,7 @@ class EncodedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = {name: values[index] for name, values in self.columns.items()}
+        item.update((name, values[index]) for name, values in self.rows.items())
         item["labels"] = self.labels[index]
         return item
 
@@ -84,8 +96,33 @@ class Collator:
             if mask_name:
                 lengths = torch.tensor([len(r) for r in rows])
                 batch[mask_name] = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        batch["labels"] = torch.tensor([item["labels"] for item in items], dtype=self.label_dtype)
+        if "char_ids" in items[0]:
+            batch["char_ids"] = _pad_chars(items, batch["input_ids"].shape[1])
+        for name in ROW_FIELDS:
+            if name in items[0]:
+                batch[name] = torch.tensor([item[name] for item in items], dtype=torch.long)
+        labels = [item["labels"] for item in items]
+        if labels and isinstance(labels[0], list):  # a label per position: padded like the ids, with "no label"
+            padded = torch.full(batch["input_ids"].shape, IGNORED_LABEL, dtype=self.label_dtype)
+            for i, row in enumerate(labels):
+                padded[i, : len(row)] = torch.tensor(row, dtype=self.label_dtype)
+            batch["labels"] = padded
+        else:
+            batch["labels"] = torch.tensor(labels, dtype=self.label_dtype)
         return batch
+
+
+def _pad_chars(items: list[dict], width: int) -> torch.Tensor:
+    """Per-position character ids (each item's ``char_ids``: its positions' bytes, flattened) as one
+    [batch, width, bytes per position] tensor, zero-padded."""
+    sample = next((item for item in items if item["input_ids"]), None)
+    per_position = len(sample["char_ids"]) // len(sample["input_ids"]) if sample else 1
+    chars = torch.zeros((len(items), width, per_position), dtype=torch.long)
+    for i, item in enumerate(items):
+        positions = len(item["input_ids"])
+        if positions:
+            chars[i, :positions] = torch.tensor(item["char_ids"], dtype=torch.long).view(positions, per_position)
+    return chars
 
 
 class LengthGroupedBatchSampler(torch.utils.data.Sampler):

@@ -52,6 +52,20 @@ def load_hub_splits(task: TaskConfig) -> dict[str, RawSplit]:
         if split_name not in loaded:
             raise DataError(f"the hub dataset has no split '{split_name}' (it has {', '.join(loaded)})", split=split,
                             fix=f"set task.{split}_split to one of them")
-        out[split] = RawSplit(columns=loaded[split_name].to_dict(), source=hub_source(task),
+        out[split] = RawSplit(columns=_named_tags(loaded[split_name], task.label_field), source=hub_source(task),
                               sha256=hub_identity(task, loaded[split_name]._fingerprint))
     return out
+
+
+def _named_tags(dataset, label_field: str) -> dict[str, list]:
+    """The split's columns, a label column that is a sequence of `ClassLabel` ids (conll2003's ner_tags) spelt as
+    the feature's names: per-word tags then read the same from the hub as from a jsonl file of tag strings."""
+    import datasets
+
+    columns = dataset.to_dict()
+    inner = getattr(dataset.features.get(label_field), "feature", None)
+    if isinstance(inner, datasets.ClassLabel) and label_field in columns:
+        names = inner.names
+        columns[label_field] = [None if row is None else [names[i] if isinstance(i, int) and 0 <= i < len(names)
+                                                           else i for i in row] for row in columns[label_field]]
+    return columns

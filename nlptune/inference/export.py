@@ -26,7 +26,7 @@ from torch import nn
 
 from nlptune.config.errors import NlptuneError
 
-INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b")
+INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b", "char_ids")
 EXPORTERS = ("dynamo", "dynamo-unoptimized", "torchscript")
 
 
@@ -41,14 +41,16 @@ class ExportResult:
 
 
 class _Logits(nn.Module):
-    """The model with positional tensor inputs (ONNX input order) and the logits as its only output."""
+    """The model with positional tensor inputs (ONNX input order) and its outputs: the logits, and a CRF tagger's
+    ``transitions`` (which its Viterbi decoding needs) as a second output."""
 
-    def __init__(self, model: nn.Module, names: list[str]):
+    def __init__(self, model: nn.Module, names: list[str], outputs: tuple[str, ...] = ("logits",)):
         super().__init__()
-        self.model, self.names = model, list(names)
+        self.model, self.names, self.outputs = model, list(names), outputs
 
     def forward(self, *tensors):
-        return self.model(**dict(zip(self.names, tensors)))["logits"]
+        out = self.model(**dict(zip(self.names, tensors)))
+        return out["logits"] if self.outputs == ("logits",) else tuple(out[name] for name in self.outputs)
 
 
 class _SiameseLogits(nn.Module):
@@ -80,14 +82,15 @@ def _texts(loaded, file: str | None, rows: int) -> list[list[str]]:
 
     fields = loaded.info["text_fields"]
     if file:
-        texts = read_inputs(file, fields)
+        texts = read_inputs(file, fields, words=loaded.kind.words_in_text_column)
     else:
         try:
             split = load_raw_splits(loaded.config.task)["validation"]
         except NlptuneError as err:
             raise NlptuneError(f"cannot read the run's validation data to check the export ({err}); pass "
                                f"--file FILE, a jsonl/csv/tsv/parquet file with the column(s) {fields}") from None
-        texts = [["" if t is None else str(t) for t in split.columns[f]] for f in fields]
+        texts = [split.columns[f] if loaded.kind.words_in_text_column else
+                 ["" if t is None else str(t) for t in split.columns[f]] for f in fields]
     texts = [column[:rows] for column in texts]
     if len(texts[0]) < 3:
         raise NlptuneError(f"need at least 3 example rows to check the export, got {len(texts[0])}; "
@@ -123,18 +126,21 @@ def _quiet_stderr():
 
 
 def _export(module: nn.Module, example: dict, path: Path, exporter: str) -> None:
-    names = list(example)
+    names, outputs = list(example), list(getattr(module, "outputs", ("logits",)))
     axes = [{0: "batch", 1: "sequence_b" if name.endswith("_b") else "sequence"} for name in names]
     args = tuple(example.values())
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes are not for the user
         if exporter.startswith("dynamo"):
             # *tensors is one positional parameter: its shapes are given as one tuple
-            torch.onnx.export(module, args, str(path), input_names=names, output_names=["logits"], dynamo=True,
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=outputs, dynamo=True,
                               dynamic_shapes=(tuple(axes),), optimize=exporter == "dynamo", external_data=True)
         else:
-            dynamic_axes = {name: axis for name, axis in zip(names, axes)} | {"logits": {0: "batch"}}
-            torch.onnx.export(module, args, str(path), input_names=names, output_names=["logits"], dynamo=False,
+            # per-word logits [batch, sequence, tags] vary along the sequence too
+            per_word = module(*args)[0].ndim == 3 if len(outputs) > 1 else module(*args).ndim == 3
+            dynamic_axes = {name: axis for name, axis in zip(names, axes)} | \
+                {"logits": {0: "batch", 1: "sequence"} if per_word else {0: "batch"}}
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=outputs, dynamo=False,
                               dynamic_axes=dynamic_axes)
 
 
@@ -146,11 +152,13 @@ def _max_diff(module: nn.Module, path: Path, batches: list[dict]) -> float:
     feeds = {i.name for i in session.get_inputs()}
     worst = 0.0
     for batch in batches:
-        expected = module(*batch.values()).float().numpy()
-        got = session.run(["logits"], {k: v.numpy() for k, v in batch.items() if k in feeds})[0]
-        if got.shape != expected.shape:
-            raise ValueError(f"ONNX logits have shape {got.shape}, PyTorch {expected.shape}")
-        worst = max(worst, float(np.abs(got - expected).max()))
+        expected = module(*batch.values())
+        expected = [t.float().numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
+        got = session.run(list(module.outputs), {k: v.numpy() for k, v in batch.items() if k in feeds})
+        for name, ours, theirs in zip(module.outputs, expected, got):
+            if theirs.shape != ours.shape:
+                raise ValueError(f"ONNX {name} have shape {theirs.shape}, PyTorch {ours.shape}")
+            worst = max(worst, float(np.abs(theirs - ours).max()))
     return worst
 
 
@@ -169,6 +177,8 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
     model = loaded.model.float().eval()
     batches = _check_batches(loaded, _texts(loaded, file, rows))
     names = list(batches[0])
+    with torch.no_grad():  # a CRF tagger's decoding needs its transitions: they are exported beside the logits
+        outputs = ("logits", "transitions") if "transitions" in model(**batches[0]) else ("logits",)
     folder = Path(output) if output else Path(run_dir) / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
@@ -177,11 +187,11 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
         if exporter in skip:
             continue
         siamese = exporter == "torchscript" and "input_ids_b" in names
-        module = (_SiameseLogits(model) if siamese else _Logits(model, names)).eval()
+        module = (_SiameseLogits(model) if siamese else _Logits(model, names, outputs)).eval()
         _clear(path)
         try:
             _export(module, batches[0], path, exporter)
-            diff = _max_diff(_Logits(model, names), path, batches)
+            diff = _max_diff(_Logits(model, names, outputs), path, batches)
         except Exception as err:  # noqa: BLE001 - the next exporter may succeed; all reasons are reported
             attempts.append(f"{exporter}: {type(err).__name__}: {str(err).strip().splitlines()[0][:200]}")
             if type(err).__name__ == "TorchExportError":  # torch.export cannot trace it: skip its other variant

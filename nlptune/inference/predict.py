@@ -9,10 +9,11 @@ from nlptune.config.errors import NlptuneError
 from nlptune.config.names import names
 from nlptune.config.safety import safe_load_file
 from nlptune.config.schema import build_run_config, kind_of
-from nlptune.data.batching import Collator, EncodedDataset
+from nlptune.data import encode_split
+from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset
 from nlptune.data.labels import to_examples
 from nlptune.data.loading import load_raw_splits, read_file
-from nlptune.data.tokenization import encode, load_tokenizer
+from nlptune.data.tokenization import load_tokenizer
 from nlptune.kinds import get_kind
 from nlptune.train.evaluation import evaluate
 from nlptune.train.rundir import read_task_info
@@ -45,11 +46,14 @@ class LoadedRun:
             self.model = load_scratch_model(best)
         self.model.eval()
 
-    def _loader(self, texts: list[list[str]], labels: list, batch_size: int):
-        columns = encode(self.tokenizer, texts, max_length=self.info["max_length"],
-                         joint_pairs=self.info["joint_pairs"])
+    def _loader(self, texts: list[list], labels: list, batch_size: int):
+        words = self.kind.words_in_text_column  # per-word labels: sentences become windows, labels go in columns
+        columns = encode_split(self.tokenizer, texts, labels if words else None, words=words,
+                               max_length=self.info["max_length"], joint_pairs=self.info["joint_pairs"],
+                               char_features=self.info.get("char_features", False))
         collate = Collator(self.tokenizer.pad_token_id, self.kind.label_dtype)
-        return torch.utils.data.DataLoader(EncodedDataset(columns, labels), batch_size=batch_size, collate_fn=collate)
+        dataset = EncodedDataset(columns, None if words else labels)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
 
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int = 128) -> dict:
         """Metrics of the best model on a split of the run's task, or on a labelled file."""
@@ -57,33 +61,52 @@ class LoadedRun:
         raw = read_file(file, split, task.text_fields, origin="--file") if file else load_raw_splits(task)[split]
         examples = to_examples(task, raw, split, self.info["label_names"], None)
         loader = self._loader(examples.texts, examples.labels, batch_size)
-        return evaluate(self.model, loader, kind=self.kind, metrics=self.info["metrics"])
+        return evaluate(self.model, loader, kind=self.kind, metrics=self.info["metrics"],
+                        label_names=self.info["label_names"])
 
-    def batches(self, texts: list[list[str]], batch_size: int = 128):
+    def batches(self, texts: list[list], batch_size: int = 128):
         """The model's input batches (padded tensors, no labels) for ``texts`` (one list per text field), in order."""
-        dummy = [0] * len(texts[0])  # any label: it is dropped
+        # any label: it is dropped (per word: one per word, so that the windows are laid out as for training)
+        dummy = [[0] * len(words) for words in texts[0]] if self.kind.words_in_text_column else [0] * len(texts[0])
         for batch in self._loader(texts, dummy, batch_size):
-            batch.pop("labels")
+            for name in ("labels", *ROW_FIELDS):
+                batch.pop(name, None)
             yield batch
 
     @torch.no_grad()
     def predict(self, texts: list[list[str]], batch_size: int = 128) -> list[dict]:
         """One prediction per example, as the task's kind describes it (single_label: ``{"label", "score",
         "probabilities"}``; regression: ``{"score"}``)."""
+        if self.kind.words_in_text_column:  # a tag per word, and the entities they mark
+            from nlptune.inference.tagging import predict_tags
+
+            return predict_tags(self, texts[0], batch_size)
         results = []
         for batch in self.batches(texts, batch_size):
             results += self.kind.describe(self.model(**batch)["logits"].float(), self.info["label_names"])
         return results
 
 
-def read_inputs(path: str, text_fields: list[str]) -> list[list[str]]:
-    """Texts to predict from a jsonl/csv/tsv/parquet file with the task's text columns (labels optional)."""
-    raw = read_file(path, "input", text_fields, origin="--input")
+def read_inputs(path: str, text_fields: list[str], words: bool = False) -> list[list]:
+    """Texts to predict from a jsonl/csv/tsv/parquet file with the task's text columns (labels optional); with
+    ``words`` (a per-word task) a row holds a list of words, or a text that is split into words."""
+    raw = read_file(path, "input", [] if words else text_fields, origin="--input")
     missing = [f for f in text_fields if f not in raw.columns]
     if missing:
         raise NlptuneError(f"{path}: column(s) {missing} not found; columns present: {', '.join(raw.columns)}. "
                            f"The model expects {text_fields}")
+    if words:
+        return [[_words_or_text(value, path, raw.line_of(i)) for i, value in enumerate(raw.columns[text_fields[0]])]]
     return [["" if t is None else str(t) for t in raw.columns[f]] for f in text_fields]
+
+
+def _words_or_text(value, path: str, line: int):
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, (list, tuple)) and all(isinstance(word, str) for word in value):
+        return list(value)
+    raise NlptuneError(f"{path}, line {line}: expected a list of words (strings) or a text, got {value!r:.60}; "
+                       "fix that row")
 
 
 def write_predictions(path: str, texts: list[list[str]], fields: list[str], predictions: list[dict]) -> None:

@@ -29,8 +29,12 @@ class Kind:
     # the transformers pipeline task that serves the best model (model card); exports carry the model's raw
     # ``logits`` [batch, num_outputs] (inference/export.py), which `describe` turns into predictions
     pipeline_task: ClassVar[str] = "text-classification"
+    # the pipeline's extra arguments that make it return what nlptune predicts (a python-literal string)
+    pipeline_arguments: ClassVar[str] = ""
     # validation plots of the best model, by name (nlptune/train/plots.py draws them)
     plots: ClassVar[tuple[str, ...]] = ()
+    # a tag per word (tokens): the text column holds each row's words, and sentences are encoded as windows
+    words_in_text_column: ClassVar[bool] = False
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -70,18 +74,33 @@ class Kind:
         """The torch dtype of a batch's ``labels``."""
         raise NotImplementedError
 
-    def loss(self, logits, labels):
-        """The training loss of ``logits`` [batch, outputs] against the batch's ``labels``."""
+    def loss(self, logits, labels, **extras):
+        """The training loss of ``logits`` [batch, outputs] against the batch's ``labels``; ``extras``: the model's
+        other outputs a kind may read (a CRF tagger's ``transitions``)."""
         raise NotImplementedError
 
-    def start_model(self, model, train_targets: Sequence) -> None:
-        """Adjust a fresh from-scratch model to the training targets before training (default: nothing)."""
+    def start_model(self, model, train_targets: Sequence, names: list[str] | None, scheme: str) -> None:
+        """Adjust a fresh from-scratch model to the training targets, the output names and the task's tag scheme
+        before training (default: nothing)."""
 
     # ---- predictions --------------------------------------------------------------------------------------
-    def predictions(self, logits):
-        """What the metrics compare with the labels, from ``logits`` [batch, outputs] (a tensor per row)."""
+    def predictions(self, logits, mask=None, **extras):
+        """What the metrics compare with the labels, from ``logits`` [batch, outputs] (a tensor per row);
+        ``mask``: the batch's attention mask, ``extras`` as for `loss`."""
         raise NotImplementedError
 
-    def describe(self, logits, names: list[str] | None) -> list[dict]:
+    def outputs(self, parts: list[dict]) -> dict:
+        """The validation outputs of a whole evaluation (numpy arrays, checkpointed with the best model for its
+        plots) from its batches' ``predictions`` and ``references`` (and row fields): by default joined row-wise."""
+        import numpy as np
+
+        return {name: np.concatenate([part[name] for part in parts]) for name in ("predictions", "references")}
+
+    def scores(self, metrics: Sequence[str], outputs: dict, names: list[str] | None) -> dict[str, float] | None:
+        """The metrics of ``outputs``, when the kind computes its own; None: the shared metric functions
+        (nlptune/metrics.py) compare ``predictions`` with ``references`` row by row."""
+        return None
+
+    def describe(self, logits, names: list[str] | None, **extras) -> list[dict]:
         """One JSON-able prediction per row (`nlptune predict`), from float ``logits`` [batch, outputs]."""
         raise NotImplementedError

@@ -50,17 +50,17 @@ class Regression(Kind):
 
         return torch.float32
 
-    def loss(self, logits, labels):
+    def loss(self, logits, labels, **extras):
         import torch.nn.functional as F
 
         return F.mse_loss(logits.squeeze(-1), labels.view(-1).to(logits.dtype))
 
-    def start_model(self, model, train_targets: Sequence[float]) -> None:
+    def start_model(self, model, train_targets: Sequence[float], names: None, scheme: str) -> None:
         """Start the output at the mean training label (see SequenceClassifier.init_output_bias)."""
         model.init_output_bias(statistics.fmean(train_targets))
 
-    def predictions(self, logits):
+    def predictions(self, logits, mask=None, **extras):
         return logits.reshape(logits.shape[0], -1)[:, 0].float()
 
-    def describe(self, logits, names: None) -> list[dict]:
+    def describe(self, logits, names: None, **extras) -> list[dict]:
         return [{"score": float(v)} for v in self.predictions(logits)]

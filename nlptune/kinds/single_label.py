@@ -107,15 +107,15 @@ class SingleLabel(Kind):
 
         return torch.long
 
-    def loss(self, logits, labels):
+    def loss(self, logits, labels, **extras):
         import torch.nn.functional as F
 
         return F.cross_entropy(logits, labels.view(-1).long())
 
-    def predictions(self, logits):
+    def predictions(self, logits, mask=None, **extras):
         return logits.argmax(dim=-1)
 
-    def describe(self, logits, names: list[str]) -> list[dict]:
+    def describe(self, logits, names: list[str], **extras) -> list[dict]:
         results = []
         for row in logits.softmax(-1):
             best = int(row.argmax())

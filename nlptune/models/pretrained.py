@@ -6,7 +6,7 @@ The model returned is the plain ``AutoModelForSequenceClassification`` instance 
 from __future__ import annotations
 
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
@@ -26,10 +26,11 @@ DROPOUT_ATTRIBUTES = {
 # Where the stack of transformer blocks lives in the base model, for the common families.
 LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer", "transformer.layer", "h",
                "encoder.block", "block")
-RUNTIME_ARGS = ("vocab_size", "pad_token_id", "pair", "vocab")
+RUNTIME_ARGS = ("vocab_size", "pad_token_id", "pair", "vocab", "per_token")
 # The transformers auto classes a problem kind may ask for (`Kind.hf_auto_model`), by name: an allowlist, never
 # an arbitrary attribute of transformers.
-AUTO_MODELS = {"AutoModelForSequenceClassification": AutoModelForSequenceClassification}
+AUTO_MODELS = {"AutoModelForSequenceClassification": AutoModelForSequenceClassification,
+               "AutoModelForTokenClassification": AutoModelForTokenClassification}
 
 
 def apply_dropout_overrides(config, **overrides: float | None) -> None:

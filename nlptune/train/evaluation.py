@@ -4,42 +4,67 @@ from __future__ import annotations
 
 import torch
 
+from nlptune.data.batching import ROW_FIELDS
 from nlptune.kinds import Kind
 from nlptune.metrics import compute_metrics
 
+# model outputs besides the logits that a kind's loss and predictions take (a CRF tagger's "transitions")
+MODEL_EXTRAS = ("transitions",)
+
+
+def forward(model, batch: dict) -> tuple[torch.Tensor, dict]:
+    """The model's logits for ``batch`` and the extra outputs its kind reads (`MODEL_EXTRAS`). The model sees the
+    inputs only: the labels and the rows' bookkeeping (`ROW_FIELDS`: which sentence a window belongs to) stay out."""
+    inputs = {k: v for k, v in batch.items() if k != "labels" and k not in ROW_FIELDS}
+    output = model(**inputs)
+    extras = {name: output[name] for name in MODEL_EXTRAS if name in output and output[name] is not None}
+    return output["logits"], extras
+
 
 def logits_and_loss(model, batch: dict, kind: Kind) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's logits for ``batch`` and the kind's loss against its ``labels`` (the model sees the inputs
-    only: what the outputs mean and how they are scored belongs to the problem kind)."""
-    logits = model(**{k: v for k, v in batch.items() if k != "labels"})["logits"]
-    return logits, kind.loss(logits, batch["labels"])
+    """The model's logits for ``batch`` and the kind's loss against its ``labels`` (what the outputs mean and how
+    they are scored belongs to the problem kind)."""
+    logits, extras = forward(model, batch)
+    return logits, kind.loss(logits, batch["labels"], **extras)
+
+
+def _gather(accelerator, pred: torch.Tensor, gold: torch.Tensor, rows: dict) -> tuple:
+    """Every process's rows of this batch; per-position outputs are padded to one width first (-100: no label)."""
+    if pred.ndim > 1:
+        pred = accelerator.pad_across_processes(pred, dim=1, pad_index=-100)
+        gold = accelerator.pad_across_processes(gold, dim=1, pad_index=-100)
+    return accelerator.gather_for_metrics((pred, gold, rows))
 
 
 @torch.no_grad()
-def evaluate(model, loader, *, kind: Kind, metrics: list[str], accelerator=None,
-             collect: dict | None = None) -> dict[str, float]:
+def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list[str] | None = None,
+             accelerator=None, collect: dict | None = None) -> dict[str, float]:
     """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards.
 
-    When ``collect`` (a dict) is given, it receives the gathered ``predictions`` and ``references`` (numpy
-    arrays, in loader order), e.g. for the confusion matrix / scatter plot of the best model.
+    When ``collect`` (a dict) is given, it receives the kind's validation outputs (numpy arrays:
+    ``predictions`` and ``references``, per row or per word), e.g. for the best model's plots.
     """
     model.eval()
-    predictions, references, loss_sum, count = [], [], 0.0, 0
+    parts, loss_sum = [], 0.0
     for batch in loader:
-        logits, loss = logits_and_loss(model, batch, kind)
-        pred, gold = kind.predictions(logits), batch["labels"]
-        loss = loss.detach().float() * gold.shape[0]
+        logits, extras = forward(model, batch)
+        gold = batch["labels"]
+        loss = kind.loss(logits, gold, **extras).detach().float() * gold.shape[0]
+        pred = kind.predictions(logits, mask=batch.get("attention_mask"), **extras)
+        rows = {name: batch[name] for name in ROW_FIELDS if name in batch}
         if accelerator is not None:
-            pred, gold = accelerator.gather_for_metrics((pred, gold))
+            pred, gold, rows = _gather(accelerator, pred, gold, rows)
             loss = accelerator.reduce(loss, reduction="sum")
-        predictions.append(pred.cpu())
-        references.append(gold.cpu())
-        loss_sum += loss
-        count += gold.shape[0]
+        parts.append({"predictions": pred.cpu().numpy(), "references": gold.cpu().numpy(),
+                      **{name: value.cpu().numpy() for name, value in rows.items()}})
+        loss_sum += float(loss)
     model.train()
-    predictions, references = torch.cat(predictions).numpy(), torch.cat(references).numpy()
+    outputs = kind.outputs(parts)
     if collect is not None:
-        collect.update(predictions=predictions, references=references)
-    scores = compute_metrics(metrics, predictions, references)
-    scores["loss"] = float(loss_sum / max(count, 1))
+        collect.update(outputs)
+    scores = kind.scores(metrics, outputs, label_names)
+    if scores is None:  # the kind's outputs are rows of predictions and labels: the shared metric functions
+        scores = compute_metrics(metrics, outputs["predictions"], outputs["references"])
+    scores["loss"] = loss_sum / max(sum(len(p["references"]) for p in parts), 1)
     return scores
+

@@ -258,7 +258,7 @@ class _Session:
         eval_started = time.perf_counter()
         outputs = {}
         scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
-                          accelerator=accelerator, collect=outputs)
+                          label_names=self.data.label_names, accelerator=accelerator, collect=outputs)
         state.eval_time_s += time.perf_counter() - eval_started
         record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
                   **{f"eval_{k}": v for k, v in scores.items()}}

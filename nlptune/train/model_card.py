@@ -134,12 +134,14 @@ def write_model_card(run_dir: str | Path) -> Path:
                           ("augment", tuple((config.get("augment") or {})))):
         for key in keys:
             hyper.setdefault(f"{section}.{key}", (config.get(section) or {}).get(key))
-    pipeline_task = get_kind(kind_of(config.get("task") or {})).pipeline_task
+    kind = get_kind(kind_of(config.get("task") or {}))
+    pipeline_task, pipeline_arguments = kind.pipeline_task, kind.pipeline_arguments
     lines = ["---", "library_name: " + ("transformers" if is_pretrained(model) else "nlptune"),
              f"tags: [nlptune, {pipeline_task}]", "---", "",
              f"# {task} · {model} (nlptune)", "",
              f"Best model of the nlptune run `{run_dir}`. Load it with `nlptune predict {run_dir} \"some text\"`"
-             + (f" or `transformers.pipeline(\"{pipeline_task}\", model=\"best/\")`." if is_pretrained(model)
+             + (f" or `transformers.pipeline(\"{pipeline_task}\", model=\"best/\"{pipeline_arguments})`."
+                if is_pretrained(model)
                 else "."), ""]
     lines += _results(summary, evals) + _data(config, manifest) + _model(config, summary)
     lines += ["## Hyperparameters (what was set)", ""]

@@ -2,8 +2,9 @@
 
 - ``training.png``: training loss and learning rate against the optimizer step
 - ``validation.png``: every validation metric (and the validation loss) against the step, best step marked
-- the problem kind's plots (`Kind.plots`, drawn by `KIND_PLOTS`): the best model's validation predictions
-  against the gold labels: ``confusion_matrix.png`` (single_label), ``predictions_scatter.png`` (regression)
+- the problem kind's plots (`Kind.plots`, drawn by `_kind_plots`): the best model's validation predictions
+  against the gold labels: ``confusion_matrix.png`` (single_label), ``predictions_scatter.png`` (regression),
+  ``entity_f1.png`` and ``entity_confusion.png`` (tokens; nlptune/train/entity_plots.py)
 
 Everything is drawn on `matplotlib.figure.Figure` objects with the Agg canvas: no pyplot state, no display.
 """
@@ -113,34 +114,43 @@ def plot_validation(records: list[dict], path: Path, best_step: int | None = Non
     return _save(fig, path)
 
 
-def plot_confusion(predictions: np.ndarray, references: np.ndarray, label_names: Sequence[str], path: Path) -> Path:
-    """Confusion matrix of class ids: counts written in the cells, colour = share of the gold row."""
+def plot_confusion(outputs: dict, label_names: Sequence[str], path: Path) -> Path:
+    """Confusion matrix of the class ids of ``outputs`` (``predictions``, ``references``)."""
     n = len(label_names)
     counts = np.zeros((n, n), dtype=int)
-    np.add.at(counts, (np.asarray(references, dtype=int), np.asarray(predictions, dtype=int)), 1)
+    np.add.at(counts, (np.asarray(outputs["references"], dtype=int), np.asarray(outputs["predictions"], dtype=int)), 1)
+    return plot_counts(counts, list(label_names), list(label_names), path, "accuracy")
+
+
+def plot_counts(counts: np.ndarray, gold_names: list[str], predicted_names: list[str], path: Path,
+                diagonal: str) -> Path:
+    """A confusion matrix: counts written in the cells, colour = share of the gold row; the title gives the
+    share on the diagonal (``diagonal`` names it)."""
+    n = max(len(gold_names), len(predicted_names))
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     side = min(3.0 + 0.6 * n, 12.0)
     fig, axes = _figure(size=(side + 1.0, side))
     ax = axes[0, 0]
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, label="share of the gold class")
-    for i in range(n):
-        for j in range(n):
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
             ax.text(j, i, str(counts[i, j]), ha="center", va="center",
                     color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(n), labels=list(label_names), rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-    ax.set_yticks(range(n), labels=list(label_names))
+    ax.set_xticks(range(len(predicted_names)), labels=predicted_names, rotation=45 if n > 4 else 0,
+                  ha="right" if n > 4 else "center")
+    ax.set_yticks(range(len(gold_names)), labels=gold_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"Best model on validation (accuracy {accuracy:.3f}, n={counts.sum()})")
+    ax.set_title(f"Best model on validation ({diagonal} {accuracy:.3f}, n={counts.sum()})")
     return _save(fig, path)
 
 
-def plot_scatter(predictions: np.ndarray, references: np.ndarray, label_names: None, path: Path) -> Path:
+def plot_scatter(outputs: dict, label_names: None, path: Path) -> Path:
     """Predicted against gold scores, with the identity line and the Pearson correlation (scores have no
     label names: ``label_names`` is there for the signature all `KIND_PLOTS` share)."""
-    predictions, references = np.asarray(predictions, float), np.asarray(references, float)
+    predictions, references = np.asarray(outputs["predictions"], float), np.asarray(outputs["references"], float)
     fig, axes = _figure(size=(5.5, 5.0))
     ax = axes[0, 0]
     ax.scatter(references, predictions, s=8, alpha=0.5)
@@ -156,15 +166,19 @@ def plot_scatter(predictions: np.ndarray, references: np.ndarray, label_names: N
     return _save(fig, path)
 
 
-# The best model's validation plots, by the names problem kinds give them (`Kind.plots`):
-# name -> draw(predictions, references, label_names, path); written to plots/<name>.png.
-KIND_PLOTS = {"confusion_matrix": plot_confusion, "predictions_scatter": plot_scatter}
+def _kind_plots() -> dict:
+    """The best model's validation plots, by the names problem kinds give them (`Kind.plots`):
+    name -> draw(outputs, label_names, path); written to plots/<name>.png."""
+    from nlptune.train.entity_plots import plot_entity_confusion, plot_entity_f1
+
+    return {"confusion_matrix": plot_confusion, "predictions_scatter": plot_scatter, "entity_f1": plot_entity_f1,
+            "entity_confusion": plot_entity_confusion}
 
 
 def write_run_plots(run_dir: str | Path, *, best_step: int | None = None, outputs: dict | None = None,
                     label_names: Sequence[str] | None = None, kind_plots: Sequence[str] = ()) -> list[Path]:
     """Every plot of one run into ``<run_dir>/plots/``; ``outputs`` holds the best model's validation
-    ``predictions`` and ``references`` for the kind's plots ``kind_plots`` (names in `KIND_PLOTS`; omit
+    ``predictions`` and ``references`` for the kind's plots ``kind_plots`` (names in `_kind_plots`; omit
     ``outputs`` to skip them).
 
     A plot that cannot be drawn is reported as a warning: it must never cost the run that produced it.
@@ -176,8 +190,8 @@ def write_run_plots(run_dir: str | Path, *, best_step: int | None = None, output
     jobs = [(plot_training, (train, folder / "training.png")),
             (plot_validation, (evals, folder / "validation.png", best_step))]
     if outputs and len(outputs.get("references", ())):
-        jobs += [(KIND_PLOTS[name], (outputs["predictions"], outputs["references"], label_names,
-                                     folder / f"{name}.png")) for name in kind_plots]
+        drawers = _kind_plots()
+        jobs += [(drawers[name], (outputs, label_names, folder / f"{name}.png")) for name in kind_plots]
     written = []
     for draw, args in jobs:
         try:

@@ -19,7 +19,7 @@ def task_info(run: RunConfig, data: PreparedData) -> dict:
     return {"task": run.task.name, "kind": run.task.kind, "text_fields": list(run.task.text_fields),
             "label_field": run.task.label_field, "label_names": data.label_names, "metrics": list(run.task.metrics),
             "main_metric": run.task.main_metric, "max_length": run.task.max_length, "model": run.model.name,
-            "joint_pairs": data.joint_pairs}
+            "joint_pairs": data.joint_pairs, "char_features": data.char_features, "tag_scheme": run.task.tag_scheme}
 
 
 def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,

@@ -44,6 +44,7 @@ def build_task_model(run: RunConfig, data: PreparedData):
                            problem_type=kind.hf_problem_type, auto_model=kind.hf_auto_model)
     model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
-                        vocab=tokenizer.get_vocab())
-    kind.start_model(model, data.train.labels)  # e.g. a regressor's output bias; no random draw
+                        vocab=tokenizer.get_vocab(), per_token=kind.words_in_text_column)
+    # e.g. a regressor's output bias, a CRF's allowed tag transitions; no random draw
+    kind.start_model(model, data.train.labels, data.label_names, run.task.tag_scheme)
     return model

@@ -657,10 +657,17 @@ def _plain(columns: dict) -> dict:
     return {name: values if name == "length" else values.tolist() for name, values in columns.items()}
 
 
+def _cached(tokenizer, texts, max_length: int, key: list) -> dict:
+    from nlptune.data import tokenization
+
+    return _encode_cached(tokenizer, lambda: tokenization.encode(tokenizer, texts, max_length=max_length,
+                                                                 joint_pairs=False), key_parts=key + [max_length])
+
+
 def test_tokenization_cache_hit_returns_identical_columns(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path))
     texts = [["the film was good", "dull", "the cast"], ["a", "b c", "the film"]]
-    first = _encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["sha", 3, ["a", "b"]])
+    first = _cached(trained, texts, 16, ["sha", 3, ["a", "b"]])
     entries = list((tmp_path / "tokenized").iterdir())
     assert len(entries) == 1 and (entries[0] / "dataset_info.json").is_file()
 
@@ -668,22 +675,22 @@ def test_tokenization_cache_hit_returns_identical_columns(trained, tmp_path, mon
         raise AssertionError("a cache hit must not tokenize again")
 
     monkeypatch.setattr("nlptune.data.tokenization.encode", no_encoding)
-    second = _encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["sha", 3, ["a", "b"]])
+    second = _cached(trained, texts, 16, ["sha", 3, ["a", "b"]])
     assert _plain(second) == _plain(first)
     assert _plain(second) == encode(trained, texts, max_length=16, joint_pairs=False)
     # another max_length is another cache entry
     with pytest.raises(AssertionError, match="cache hit"):
-        _encode_cached(trained, texts, max_length=8, joint_pairs=False, key_parts=["sha", 3, ["a", "b"]])
+        _cached(trained, texts, 8, ["sha", 3, ["a", "b"]])
 
 
 def test_corrupt_cache_entry_is_rebuilt(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path))
     texts = [["the film was good", "dull"]]
-    first = _encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["k"])
+    first = _cached(trained, texts, 16, ["k"])
     (entry,) = (tmp_path / "tokenized").iterdir()
     for item in entry.glob("*.arrow"):
         item.write_bytes(b"garbage")
-    assert _plain(_encode_cached(trained, texts, max_length=16, joint_pairs=False, key_parts=["k"])) == _plain(first)
+    assert _plain(_cached(trained, texts, 16, ["k"])) == _plain(first)
 
 
 def test_a_batch_of_empty_texts_gets_one_padding_step():

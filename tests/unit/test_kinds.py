@@ -174,7 +174,7 @@ def test_regression_outputs_loss_predictions_and_start():
             self.bias = value
 
     model = OneOutput()
-    REGRESSION.start_model(model, [1.0, 2.0, 6.0])
+    REGRESSION.start_model(model, [1.0, 2.0, 6.0], None, "iob2")
     assert model.bias == pytest.approx(3.0)
 
 
