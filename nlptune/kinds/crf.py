@@ -117,7 +117,10 @@ def crf_nll(emissions: "torch.Tensor", tags: "torch.Tensor", mask: "torch.Tensor
 
     if emissions.size(1) == 0:
         return emissions.float().sum() * 0.0
-    emissions, mask = emissions.float(), mask.bool()
+    mask = mask.bool()
+    # zeroed (not just skipped) outside the mask: a NaN there (a fully padded row of an attention encoder) would
+    # otherwise reach the sums and the gradients
+    emissions = emissions.float().masked_fill(~mask.unsqueeze(2), 0.0)
     trans, start, end = _split_transitions(transitions, emissions.size(2))
     lengths = mask.sum(1)
     nll = _log_partition(emissions, mask, trans, start, end) - _path_score(
@@ -133,7 +136,8 @@ def viterbi(emissions: "torch.Tensor", mask: "torch.Tensor", transitions: "torch
     paths = torch.zeros(batch, length, dtype=torch.long, device=emissions.device)
     if length == 0:
         return paths
-    emissions, mask = emissions.float(), mask.bool()
+    mask = mask.bool()
+    emissions = emissions.float().masked_fill(~mask.unsqueeze(2), 0.0)
     trans, start, end = _split_transitions(transitions, num_labels)
     score, history = start + emissions[:, 0], []
     for t in range(1, length):

@@ -89,6 +89,18 @@ def test_bf16_emissions_and_gradients():
     assert viterbi(emissions.detach(), mask, transitions.detach()).dtype == torch.long
 
 
+def test_nan_outside_the_mask_is_ignored():
+    """An attention encoder gives NaN on a fully padded row: it must not reach the loss or the gradients."""
+    emissions, tags, mask, transitions = problem((3, 1, 0))
+    clean = crf_nll(emissions, tags, mask, transitions)
+    emissions = emissions.masked_fill(~mask.unsqueeze(2), float("nan")).requires_grad_()
+    loss = crf_nll(emissions, tags, mask, transitions)
+    torch.testing.assert_close(loss, clean)
+    loss.backward()
+    assert torch.isfinite(emissions.grad).all() and emissions.grad[~mask].abs().sum() == 0
+    assert viterbi(emissions.detach(), mask, transitions)[~mask].eq(0).all()
+
+
 def test_nll_is_non_negative_and_lower_for_the_best_path():
     emissions, _, mask, transitions = problem((4, 3), seed=3)
     best = viterbi(emissions, mask, transitions)
