@@ -1,4 +1,4 @@
-"""The wrapper that turns a sentence encoder into a model with ``num_labels`` outputs per text.
+"""The wrapper that turns a sentence encoder into a model with ``num_labels`` outputs per text (per word: tagger.py).
 
 What the outputs mean (class scores, a regression score) and their loss belong to the task's problem kind
 (nlptune/kinds/): the model returns logits only.
@@ -14,6 +14,7 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from nlptune.models.layers import MLP, TokenEmbedding, check_int, check_prob
+from nlptune.models.tagger import TokenTagger
 from nlptune.utils.plain import plain_data
 
 
@@ -87,11 +88,16 @@ def make_embedding(args: dict) -> TokenEmbedding:
                           vocab=args["vocab"], freeze=args["freeze_embeddings"])
 
 
-def finish(name: str, args: dict, encoder: nn.Module) -> SequenceClassifier:
-    """Wrap ``encoder`` in the classifier head and record ``builder_args`` (name included, vocab not)."""
+def finish(name: str, args: dict, encoder: nn.Module, chars: nn.Module | None = None) -> nn.Module:
+    """Wrap ``encoder`` in the classifier head (a `TokenTagger` with ``chars`` when ``args["per_token"]``) and record
+    ``builder_args`` (name included, vocab not), from which nlptune.models.io rebuilds the model."""
     check_prob("dropout", args["dropout"])
-    model = SequenceClassifier(encoder, num_labels=args["num_labels"], pair=args["pair"],
-                               pad_token_id=args["pad_token_id"], hidden_size=args["hidden_size"],
-                               activation=args["activation"], dropout=args["dropout"])
+    if args.get("per_token", False):
+        model = TokenTagger(encoder, num_labels=args["num_labels"], pad_token_id=args["pad_token_id"],
+                            chars=chars, crf=args["crf"], dropout=args["dropout"])
+    else:
+        model = SequenceClassifier(encoder, num_labels=args["num_labels"], pair=args["pair"],
+                                   pad_token_id=args["pad_token_id"], hidden_size=args["hidden_size"],
+                                   activation=args["activation"], dropout=args["dropout"])
     model.builder_args = {"name": name, **{k: plain_data(v) for k, v in args.items() if k != "vocab"}}
     return model

@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlptune.config.registry import register
-from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
+from nlptune.models.classifier import finish, make_embedding
 from nlptune.models.layers import (ACTIVATIONS, ModelArgumentError, TokenEmbedding, check_int, make_activation,
                                    masked_max)
+from nlptune.models.tagger import encoder_input_dim, make_chars
 
 
 def _check_kernel_sizes(kernel_sizes) -> tuple[int, ...]:
@@ -27,15 +28,27 @@ class CNNEncoder(nn.Module):
     """Conv1d per kernel width -> activation -> max over the real windows -> concat -> dropout."""
 
     def __init__(self, embedding: TokenEmbedding, *, kernel_sizes: Sequence[int], num_filters: int,
-                 activation: str, dropout: float):
+                 activation: str, dropout: float, input_dim: int | None = None):
         super().__init__()
         self.kernel_sizes = _check_kernel_sizes(kernel_sizes)
         check_int("num_filters", num_filters)
         self.embedding = embedding
-        self.convs = nn.ModuleList(nn.Conv1d(embedding.dim, num_filters, k) for k in self.kernel_sizes)
+        self.convs = nn.ModuleList(nn.Conv1d(input_dim or embedding.dim, num_filters, k)
+                                   for k in self.kernel_sizes)
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.output_dim = num_filters * len(self.kernel_sizes)
+
+    def contextual(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-position features ``[B, T, output_dim]`` of embedded inputs ``x [B, T, input_dim]``: position t
+        sees the window of each width centred on t (for an even width k: (k-2)/2 before, k/2 after), with zeros
+        outside the sentence, so the result does not depend on the batch's padded length."""
+        x = (x * mask.unsqueeze(-1).to(x.dtype)).transpose(1, 2)  # [B, D, T]
+        features = []
+        for width, conv in zip(self.kernel_sizes, self.convs):
+            h = conv(F.pad(x, ((width - 1) // 2, width // 2)))  # [B, F, T]: same length as the input
+            features.append(self.activation(h).transpose(1, 2))
+        return torch.cat(features, dim=-1)
 
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # Zero the padding and append (widest kernel - 1) zero steps, so that every real token
@@ -60,16 +73,24 @@ def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
               num_layers: int = 1, dropout: float = 0.3, embedding_dropout: float = 0.0,
               activation: str = "relu", pretrained_vectors: str | None = None,
               freeze_embeddings: bool = False,
-              kernel_sizes: Sequence[int] = (3, 4, 5), num_filters: int = 100) -> SequenceClassifier:
-    """Kim-style CNN sentence classifier; ``num_layers`` is accepted (shared arg) but must be 1."""
+              kernel_sizes: Sequence[int] = (3, 4, 5), num_filters: int = 100, per_token: bool = False,
+              char_embedding: str | None = None, char_dim: int = 50, crf: bool = False) -> nn.Module:
+    """Kim-style CNN sentence classifier; ``num_layers`` is accepted (shared arg) but must be 1.
+
+    ``per_token=True`` (set by the trainer for task.kind=tokens) builds a `TokenTagger` instead: each word's
+    features are the convolutions centred on it, with ``char_embedding`` ("cnn" | "lstm", ``char_dim`` wide) and a
+    CRF layer (``crf``) optional."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
     if num_layers != 1:  # accepted so shared model defaults apply, but Kim's CNN has one layer
         raise ModelArgumentError(f"num_layers={num_layers!r} is not valid for cnn; it has exactly 1 "
                                  "convolution layer (widen it with kernel_sizes / num_filters instead)")
     _check_kernel_sizes(kernel_sizes)  # before the (maybe slow) vectors file is read
+    chars = make_chars(args)
     encoder = CNNEncoder(make_embedding(args), kernel_sizes=kernel_sizes, num_filters=num_filters,
-                         activation=activation, dropout=dropout)
-    return finish("cnn", args, encoder)
+                         activation=activation, dropout=dropout, input_dim=encoder_input_dim(args, chars))
+    return finish("cnn", args, encoder, chars)
 
 
-build_cnn.choices = {"activation": ACTIVATIONS}  # read by config validation
+# read by config validation: the arguments that take one of a few values; it can tag tokens (task.kind=tokens)
+build_cnn.choices = {"activation": ACTIVATIONS}
+build_cnn.per_token = True

@@ -7,9 +7,10 @@ import torch
 from torch import nn
 
 from nlptune.config.registry import register
-from nlptune.models.classifier import SequenceClassifier, finish, make_embedding
+from nlptune.models.classifier import finish, make_embedding
 from nlptune.models.layers import (ACTIVATIONS, ModelArgumentError, TokenEmbedding, check_choice, check_int,
                                    check_prob, masked_mean)
+from nlptune.models.tagger import encoder_input_dim, make_chars
 
 POOLINGS = ("cls", "mean")
 POSITIONALS = ("sinusoidal", "learned")
@@ -46,14 +47,15 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, embedding: TokenEmbedding, *, d_model: int, num_heads: int, ff_size: int,
                  num_layers: int, dropout: float, activation: str, positional: str,
-                 max_positions: int, pooling: str, norm_first: bool):
+                 max_positions: int, pooling: str, norm_first: bool, input_dim: int | None = None):
         super().__init__()
         check_transformer_args(num_heads=num_heads, d_model=d_model, ff_size=ff_size,
                                positional=positional, max_positions=max_positions, pooling=pooling,
                                num_layers=num_layers, activation=activation)
         check_prob("dropout", dropout)
         self.embedding, self.pooling, self.max_positions = embedding, pooling, max_positions
-        self.project = nn.Linear(embedding.dim, d_model) if embedding.dim != d_model else nn.Identity()
+        input_dim = input_dim or embedding.dim
+        self.project = nn.Linear(input_dim, d_model) if input_dim != d_model else nn.Identity()
         if positional == "learned":
             self.positions = nn.Embedding(max_positions, d_model)
         else:  # not persistent: recomputed on build, so checkpoints stay small
@@ -69,17 +71,22 @@ class TransformerEncoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, num_layers, norm=final_norm, enable_nested_tensor=False)
         self.output_dim = d_model
 
-    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        length = input_ids.size(1)
+    def contextual(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The encoder stack's output ``[B, T, d_model]`` for embedded inputs ``x [B, T, input_dim]`` (projected to
+        d_model, positions added); padding is masked out of the attention."""
+        length = x.size(1)
         if length > self.max_positions:  # a shape check, not a data-dependent sync
             raise ValueError(f"sequence length {length} exceeds max_positions={self.max_positions}; "
                              "raise max_positions or lower the task's max_length")
-        x = self.project(self.embedding(input_ids))
+        x = self.project(x)
         if self.positions is not None:
             x = x + self.positions.weight[:length]
         else:
             x = x + self.sin_table[:length].to(x.dtype)
-        x = self.encoder(self.input_dropout(x), src_key_padding_mask=~mask)
+        return self.encoder(self.input_dropout(x), src_key_padding_mask=~mask)
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.contextual(self.embedding(input_ids), mask)
         # tokenizers put [CLS] first, so "cls" pooling is position 0
         return x[:, 0] if self.pooling == "cls" else masked_mean(x, mask)
 
@@ -92,20 +99,28 @@ def build_transformer(*, vocab_size: int, pad_token_id: int, num_labels: int, pa
                       pretrained_vectors: str | None = None, freeze_embeddings: bool = False,
                       num_heads: int = 4, d_model: int | None = None, ff_size: int = 512,
                       positional: str = "sinusoidal", max_positions: int = 512, pooling: str = "cls",
-                      norm_first: bool = True) -> SequenceClassifier:
+                      norm_first: bool = True, per_token: bool = False, char_embedding: str | None = None,
+                      char_dim: int = 50, crf: bool = False) -> nn.Module:
     """Transformer classifier; ``d_model`` None means ``embedding_dim`` (else the embeddings are
-    projected); ``hidden_size`` is the head's hidden size, ``ff_size`` the feed-forward width."""
+    projected); ``hidden_size`` is the head's hidden size, ``ff_size`` the feed-forward width.
+
+    ``per_token=True`` (set by the trainer for task.kind=tokens) builds a `TokenTagger` instead: the encoder stack's
+    output at every position (no pooling), with ``char_embedding`` ("cnn" | "lstm", ``char_dim`` wide; the
+    concatenation is projected to d_model) and a CRF layer (``crf``) optional."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
     width = embedding_dim if d_model is None else d_model
     check_transformer_args(num_heads=num_heads, d_model=width, ff_size=ff_size, positional=positional,
                            max_positions=max_positions, pooling=pooling, num_layers=num_layers,
                            activation=activation)  # before the vectors file is read
+    chars = make_chars(args)
     encoder = TransformerEncoder(make_embedding(args), d_model=width, num_heads=num_heads,
                                  ff_size=ff_size, num_layers=num_layers, dropout=dropout,
                                  activation=activation, positional=positional,
-                                 max_positions=max_positions, pooling=pooling, norm_first=norm_first)
-    return finish("transformer", args, encoder)
+                                 max_positions=max_positions, pooling=pooling, norm_first=norm_first,
+                                 input_dim=encoder_input_dim(args, chars))
+    return finish("transformer", args, encoder, chars)
 
 
-# read by config validation: the arguments that take one of a few values
+# read by config validation: the arguments that take one of a few values; it can tag tokens (task.kind=tokens)
 build_transformer.choices = {"pooling": POOLINGS, "positional": POSITIONALS, "activation": ACTIVATIONS}
+build_transformer.per_token = True
