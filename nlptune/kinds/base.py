@@ -31,6 +31,8 @@ class Kind:
     pipeline_task: ClassVar[str] = "text-classification"
     # validation plots of the best model, by name (nlptune/train/plots.py draws them)
     plots: ClassVar[tuple[str, ...]] = ()
+    # whether a text column holds a list of words per row (tokens) rather than one string
+    words_in_text_column: ClassVar[bool] = False
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -41,6 +43,13 @@ class Kind:
     def label_key(self, value: Any) -> Any:
         """The label of one row, typed and checked (a class key, a float, ...); raises `LabelProblem`."""
         raise NotImplementedError
+
+    def check_example(self, texts: list, key: Any, scheme: str,
+                      declared: Sequence | None = None) -> tuple[Any, list[str]]:
+        """Check one row's texts (one value per text field) against its label key and return the key to use
+        (possibly repaired) with notes on what was repaired; raises `LabelProblem`. ``scheme``: task.tag_scheme,
+        ``declared``: task.label_names. Default: the key as it is, no notes."""
+        return key, []
 
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str] | None:
         """The names of the model's outputs: ``declared`` (task.label_names) or derived from the training keys;
