@@ -6,10 +6,11 @@ together: both split files are checked (exist, are files, readable) before eithe
 is parsed to the end, then the task's text columns are checked; nothing is trained on a text that is not one.
 
 Text columns hold strings (tokens tasks: a list of word strings per row, `Kind.words_in_text_column`).
-A null is an empty text (like an empty CSV cell), but a JSON row that lacks the key of a text column
-which other rows have is refused (a misspelt key). A number, boolean, list or object (a JSON list or dict, a parquet list or struct) in a text column is refused with its line: it is
-almost always the wrong column (task.text_fields) or a file written wrongly, and turning it into a string
-would train on text like "[1, 2]" or "True". Write it as a JSON string if it is meant as text.
+A null is an empty text (like an empty CSV cell), but a JSON row that lacks the key of a text column which
+other rows have is refused (a misspelt key). A number, boolean, list or object (a JSON list or dict, a parquet
+list or struct) in a text column is refused with its line: it is almost always the wrong column
+(task.text_fields) or a file written wrongly, and turning it into a string would train on text like "[1, 2]"
+or "True". Write it as a JSON string if it is meant as text.
 
 Standard library only at import time: parquet and hub datasets load pyarrow / datasets when used.
 """
