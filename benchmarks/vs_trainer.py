@@ -6,9 +6,12 @@ process (so peak RSS is its own); contenders alternate within each of --seeds.
 
   python benchmarks/vs_trainer.py --task sst2 --steps 200            # speed (issue: beat the Trainer)
   python benchmarks/vs_trainer.py --task stsb --epochs 2             # quality at equal settings
+  python benchmarks/vs_trainer.py --task wikiann_en --steps 300 --precision bf16   # a tag per word (run_ner)
 
 Trainer (a) = run_glue.py defaults (pad every example to 128 tokens), (b) = dynamic padding + length grouping
-(its best setting; fp32, its default), (c) = (b) with bf16=True.
+(its best setting; fp32, its default), (c) = (b) with bf16=True. Per-word tasks (wikiann_en, wnut17) set the
+Trainer up as run_ner.py does (benchmarks/trainer_ner.py); run_ner has no pad-to-max default, so (a) is its
+random batches with dynamic padding.
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ import time
 
 from _common import DATA_DIR, emit, minilm_dir, peak_rss_mb, print_table, run_child, strip_option
 
-METRIC = {"sst2": "accuracy", "stsb": "pearson", "mrpc": "f1", "cola": "mcc", "subj": "accuracy"}
+METRIC = {"sst2": "accuracy", "stsb": "pearson", "mrpc": "f1", "cola": "mcc", "subj": "accuracy",
+          "wikiann_en": "f1", "wnut17": "f1"}
+PER_WORD = {"wikiann_en", "wnut17"}
 PAIR = {"mrpc", "stsb"}
 
 
@@ -132,8 +137,15 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        result = child_nlptune(args) if args.child == "nlptune" else \
-            child_trainer(args, grouped=args.child.startswith("trainer_grouped"), bf16=args.child.endswith("_bf16"))
+        grouped, bf16 = args.child.startswith("trainer_grouped"), args.child.endswith("_bf16")
+        if args.child == "nlptune":
+            result = child_nlptune(args)
+        elif args.task in PER_WORD:
+            from trainer_ner import child_trainer_tokens
+
+            result = child_trainer_tokens(args, grouped=grouped, bf16=bf16)
+        else:
+            result = child_trainer(args, grouped=grouped, bf16=bf16)
         emit({**result, "peak_rss_mb": peak_rss_mb()})
         return
     forwarded = strip_option(strip_option(sys.argv[1:], "--contenders"), "--seeds")

@@ -16,9 +16,12 @@ from nlptune.kinds import LabelProblem, get_kind
 _INVALID = object()  # the key of a row whose label was refused (its problem is collected)
 
 
+_REPAIRS_SHOWN = 3  # locations of repaired tags named in the warning
+
+
 @dataclass
 class Examples:
-    texts: list[list[str]]  # one list per text field
+    texts: list[list]  # one list per text field: strings, or word lists (Kind.words_in_text_column)
     labels: list  # the kind's training targets (class ids, floats)
     source: str
 
@@ -48,14 +51,31 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
     ``problems`` and its key is a placeholder."""
     kind = get_kind(task.kind)
     column = _column(raw, task.label_field, split, "label")
-    keys = []
+    texts = [raw.columns.get(field) for field in task.text_fields]
+    texts = texts if all(t is not None for t in texts) else None  # a missing text column is reported by _texts
+    keys, repairs = [], []
     for i, value in enumerate(column[:limit] if limit else column):
         try:
-            keys.append(kind.label_key(value))
+            key = kind.label_key(value)
+            if texts is not None:
+                key, notes = kind.check_example([t[i] for t in texts], key, task.tag_scheme, task.label_names)
+                repairs.extend(f"{raw.source}:{raw.line_of(i)} ({note})" for note in notes)
+            keys.append(key)
         except LabelProblem as err:
             problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field)))
             keys.append(_INVALID)
+    if repairs:
+        _warn_repairs(task, split, repairs)
     return keys
+
+
+def _warn_repairs(task: TaskConfig, split: str, repairs: list[str]) -> None:
+    """One warning for the tags of a split repaired by the kind (`Kind.check_example`)."""
+    from nlptune.utils.console import warn
+
+    more = f" and {len(repairs) - _REPAIRS_SHOWN} more" if len(repairs) > _REPAIRS_SHOWN else ""
+    warn(f"{split} split: {len(repairs)} tag(s) break the {task.tag_scheme} scheme (task.tag_scheme) and were "
+         f"repaired the way conlleval reads them: {'; '.join(repairs[:_REPAIRS_SHOWN])}{more}")
 
 
 def names_from_keys(task: TaskConfig, train: RawSplit, keys: list) -> list[str] | None:
@@ -75,10 +95,18 @@ def infer_label_names(task: TaskConfig, train: RawSplit) -> list[str] | None:
     return names_from_keys(task, train, keys)
 
 
-def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None) -> list[list[str]]:
+def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None) -> list[list]:
+    """The text columns (first ``limit`` rows): strings, or lists of words for a kind that reads words (a row
+    whose words were refused holds an empty list); every text empty is refused."""
     texts = [_column(raw, field, split, "text") for field in task.text_fields]
-    texts = [["" if t is None else str(t) for t in (column[:limit] if limit else column)] for column in texts]
-    if not any(t.strip() for column in texts for t in column):
+    texts = [column[:limit] if limit else column for column in texts]
+    if get_kind(task.kind).words_in_text_column:
+        texts = [[list(t) if isinstance(t, (list, tuple)) else [] for t in column] for column in texts]
+        empty = not any(isinstance(w, str) and w.strip() for column in texts for words in column for w in words)
+    else:
+        texts = [["" if t is None else str(t) for t in column] for column in texts]
+        empty = not any(t.strip() for column in texts for t in column)
+    if empty:
         raise DataError("every text is empty", file=raw.source, split=split, column=task.text_fields[0],
                         fix="check task.text_fields and the file's content")
     return texts

@@ -5,11 +5,12 @@ the file formats are parsed in `nlptune.data.readers`. One load is one pass that
 together: both split files are checked (exist, are files, readable) before either is read, then each file
 is parsed to the end, then the task's text columns are checked; nothing is trained on a text that is not one.
 
-Text columns hold strings. A null is an empty text (like an empty CSV cell), but a JSON row that lacks the
-key of a text column which other rows have is refused (a misspelt key). A number, boolean, list or
-object (a JSON list or dict, a parquet list or struct) in a text column is refused with its line: it is
-almost always the wrong column (task.text_fields) or a file written wrongly, and turning it into a string
-would train on text like "[1, 2]" or "True". Write it as a JSON string if it is meant as text.
+Text columns hold strings (tokens tasks: a list of word strings per row, `Kind.words_in_text_column`).
+A null is an empty text (like an empty CSV cell), but a JSON row that lacks the key of a text column which
+other rows have is refused (a misspelt key). A number, boolean, list or object (a JSON list or dict, a parquet
+list or struct) in a text column is refused with its line: it is almost always the wrong column
+(task.text_fields) or a file written wrongly, and turning it into a string would train on text like "[1, 2]"
+or "True". Write it as a JSON string if it is meant as text.
 
 Standard library only at import time: parquet and hub datasets load pyarrow / datasets when used.
 """
@@ -63,22 +64,49 @@ def _read_bytes(path: Path, split: str) -> bytes:
                         fix="check that the file exists and this user can read it") from None
 
 
-def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), origin: str | None = None) -> RawSplit:
+def _is_conll(path: Path, task: TaskConfig | None) -> bool:
+    """CoNLL columns: a .conll file, or any file of a task whose task.format is "conll"."""
+    return path.suffix.lower() == ".conll" or (task is not None and task.format == "conll")
+
+
+def _parser(path: Path, task: TaskConfig | None):
+    """The reader of ``path``'s text: (text, path, split, problems) -> rows, lines."""
+    if _is_conll(path, task):
+        options = {} if task is None else dict(
+            token_column=task.token_column, tag_column=task.tag_column,
+            words_field=task.text_fields[0] if task.text_fields else "tokens", tags_field=task.label_field)
+        return lambda text, path, split, problems: readers.read_conll(text, path, split, problems, **options)
+    return readers.read_delimited if path.suffix.lower() in (".csv", ".tsv") else readers.read_json
+
+
+def _words_in_text_column(task: TaskConfig | None) -> bool:
+    if task is None or not task.kind:
+        return False
+    from nlptune.kinds import get_kind
+
+    return get_kind(task.kind).words_in_text_column
+
+
+def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), origin: str | None = None,
+              task: TaskConfig | None = None) -> RawSplit:
     """Read one local data file into columns; every problem in it (missing, not a file, unreadable, not UTF-8,
     malformed lines, wrong field counts, repeated column names, no rows, and with ``text_fields`` a text
-    column that holds no text) is raised together. ``origin`` names where the path came from, for the fix."""
+    column that holds no text) is raised together. ``origin`` names where the path came from, for the fix.
+    ``task`` (when given) says how to read it: task.format / the CoNLL columns and field names, and whether
+    its text columns hold word lists (tokens)."""
     path = Path(path)
-    problem = file_problem(path, split, origin or (f"task.{split}_file" if split in SPLITS else "the path given"))
+    problem = file_problem(path, split, origin or (f"task.{split}_file" if split in SPLITS else "the path given"),
+                           any_type=_is_conll(path, task))
     if problem:
         raise problem
     raw = _read_bytes(path, split)
     problems = ProblemCollector()
     lines, absent = None, {}
-    if path.suffix.lower() == ".parquet":
+    if path.suffix.lower() == ".parquet" and not _is_conll(path, task):
         columns = readers.read_parquet(raw, path, split)
     else:
         text = readers.decode(raw, path, split, problems)
-        parse = readers.read_delimited if path.suffix.lower() in (".csv", ".tsv") else readers.read_json
+        parse = _parser(path, task)
         rows, lines = parse(text, path, split, problems) if text is not None else ([], None)
         columns, absent = _to_columns(rows)
     problems.raise_if_any()
@@ -87,8 +115,12 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
     # the identity is the digest of the bytes parsed, so it cannot describe a file that changed in between
     split_data = RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines,
                           absent=absent)
-    check_text_columns(split_data, text_fields, split)
+    check_text_columns(split_data, text_fields, split, words=_words_in_text_column(task))
     return split_data
+
+
+def _shown(value) -> str:
+    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
 
 
 _NOT_TEXT = ((bool, "a boolean"), ((int, float), "a number"), ((list, tuple), "a list"), (dict, "an object"),
@@ -104,9 +136,18 @@ def _not_text(value) -> str | None:
     return f"a {type(value).__name__}"
 
 
+def _not_words(value) -> tuple[int, object] | None:
+    """(position, word) of the first element of a word list that is not a string, or None."""
+    for position, word in enumerate(value):
+        if not isinstance(word, str):
+            return position, word
+    return None
+
+
 def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
-                       problems: ProblemCollector | None = None) -> None:
-    """Refuse every row whose text column holds something other than a string or null (see the module doc).
+                       problems: ProblemCollector | None = None, words: bool = False) -> None:
+    """Refuse every row whose text column holds something other than a string or null (see the module doc);
+    with ``words`` (tokens tasks) a list of strings is accepted too, and a list holding anything else refused.
     Records into ``problems`` when given, else raises them all; a missing column is left to the label checks."""
     collector = problems if problems is not None else ProblemCollector()
     for name in text_fields:
@@ -118,7 +159,15 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
             kind = _not_text(value)
             if kind is None:
                 continue
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            if words and kind == "a list":
+                bad = _not_words(value)
+                if bad is not None:
+                    collector.add(DataError(
+                        f"word {bad[0] + 1} of the row is {_not_text(bad[1])} ({_shown(bad[1])}), not a string",
+                        file=raw.source, split=split, column=name, fix="write every word as a string",
+                        **raw.location(index)))
+                continue
+            shown = _shown(value)
             fix = ("write it as a JSON string if it is meant as text, or point task.text_fields at the text column"
                    if kind in ("a number", "a boolean") else
                    "join it into one string in the file, or point task.text_fields at the text column")
@@ -148,7 +197,7 @@ def _read_files(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSp
     splits = {}
     for split, path in paths.items():
         with problems.check():
-            splits[split] = read_file(path, split)
+            splits[split] = read_file(path, split, task=task)
     return splits
 
 
@@ -177,8 +226,9 @@ def load_raw_splits(task: TaskConfig) -> dict[str, RawSplit]:
     with the column map applied and the text columns checked (every problem of both splits raised together)."""
     problems = ProblemCollector()
     splits = _load_sources(task, problems)
+    words = _words_in_text_column(task)
     for split, raw in splits.items():
         _rename_columns(task, raw, split, problems)
-        check_text_columns(raw, task.text_fields, split, problems)
+        check_text_columns(raw, task.text_fields, split, problems, words=words)
     problems.raise_if_any()
     return splits

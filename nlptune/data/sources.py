@@ -15,7 +15,8 @@ from typing import Any, Mapping
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.utils.files import sha256_file
 
-EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")  # looked for in this order in a data folder
+# looked for in this order in a data folder; .conll: CoNLL columns (tokens tasks)
+EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".conll")
 SPLITS = ("train", "validation")
 GENERATOR_VERSION = "v1"  # bump when a generator's output changes, so old pins show drift
 
@@ -69,7 +70,7 @@ def task_folder(task: Any) -> Path:
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:
-    """The first of ``<split>.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet`` in ``folder`` that exists
+    """The first of ``<split>.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``, ``.conll`` in ``folder`` that exists
     (a folder or broken link of that name counts, so that it is reported rather than skipped), or None."""
     for ext in EXTENSIONS:
         candidate = folder / f"{split}{ext}"
@@ -105,9 +106,10 @@ def split_identity(task: Any, split: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ checks
-def file_problem(path: Path, split: str, origin: str) -> DataError | None:
+def file_problem(path: Path, split: str, origin: str, any_type: bool = False) -> DataError | None:
     """Why ``path`` cannot be read as a data file (missing, a folder, unreadable, unsupported type), or None.
-    ``origin`` says where the path came from (e.g. "task.train_file"), for the fix."""
+    ``origin`` says where the path came from (e.g. "task.train_file"), for the fix; ``any_type``: the file's
+    format is configured (task.format), so any extension is read."""
     def problem(text: str, fix: str) -> DataError:
         return DataError(text, file=str(path), split=split, fix=fix)
 
@@ -124,7 +126,7 @@ def file_problem(path: Path, split: str, origin: str) -> DataError | None:
                        f"set {origin} to a file inside it (e.g. {path / (split + '.jsonl')})")
     if not stat.S_ISREG(mode):
         return problem("not a regular file (a pipe, device or socket)", f"save the data to a file and use {origin}")
-    if path.suffix.lower() not in EXTENSIONS:
+    if path.suffix.lower() not in EXTENSIONS and not any_type:
         return problem(f"unsupported file type '{path.suffix}'", f"use one of {', '.join(EXTENSIONS)}")
     try:
         with path.open("rb"):
@@ -196,7 +198,7 @@ def checked_split_files(task: Any) -> dict[str, Path]:
         else:
             origin = (f"task.{split}_file" if source_kind(task) == "files"
                       else _data_dir_origin(str(_get(task, "data_dir"))))
-            problem = file_problem(path, split, origin)
+            problem = file_problem(path, split, origin, any_type=_get(task, "format") == "conll")
             if problem:
                 problems.add(problem)
     problems.raise_if_any()

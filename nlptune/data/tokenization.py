@@ -118,3 +118,20 @@ def encode(tokenizer, texts: list[list[str]], *, max_length: int, joint_pairs: b
         lengths = [a + len(b) for a, b in zip(lengths, columns["input_ids_b"])]
     columns["length"] = lengths
     return columns
+
+
+def train_word_tokenizer(words: Iterable[str], cfg: TokenizerConfig, max_length: int):
+    """A word-level tokenizer of scratch taggers (tokens kind), trained on ``words`` (the training words, one
+    string each): every word is exactly one token - no pre-tokenizer splits it, no [CLS]/[SEP] is added - and a
+    word out of the vocabulary is [UNK]. ``cfg.kind`` is not read (a tagger scores words, never pieces); the
+    vocabulary size, minimum frequency, lowercasing and unicode normalization are ``cfg``'s."""
+    from tokenizers import Tokenizer, models, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+    tokenizer.normalizer = _normalizer(cfg)
+    trainer = trainers.WordLevelTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tokenizer.train_from_iterator(words, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=PAD, unk_token=UNK, cls_token=CLS,
+                                   sep_token=SEP, mask_token=MASK, model_max_length=max_length)

@@ -25,7 +25,7 @@ class Kind:
     name: ClassVar[str]
     # a pretrained model's head: the transformers auto class, and PretrainedConfig.problem_type (pipelines read it)
     hf_auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
-    hf_problem_type: ClassVar[str]
+    hf_problem_type: ClassVar[str | None]
     # the transformers pipeline task that serves the best model (model card); exports carry the model's raw
     # ``logits`` [batch, num_outputs] (inference/export.py), which `describe` turns into predictions
     pipeline_task: ClassVar[str] = "text-classification"
@@ -45,6 +45,13 @@ class Kind:
     def label_key(self, value: Any) -> Any:
         """The label of one row, typed and checked (a class key, a float, ...); raises `LabelProblem`."""
         raise NotImplementedError
+
+    def check_example(self, texts: list, key: Any, scheme: str,
+                      declared: Sequence | None = None) -> tuple[Any, list[str]]:
+        """Check one row's texts (one value per text field) against its label key and return the key to use
+        (possibly repaired) with notes on what was repaired; raises `LabelProblem`. ``scheme``: task.tag_scheme,
+        ``declared``: task.label_names. Default: the key as it is, no notes."""
+        return key, []
 
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str] | None:
         """The names of the model's outputs: ``declared`` (task.label_names) or derived from the training keys;

@@ -1,0 +1,161 @@
+"""tokens: a tag per word (named entities, part of speech, chunks) - the label side of the kind.
+
+A row's label is its list of tags, one per word of the words column (task.text_fields[0]). Each tag is typed
+like a single_label class (`class_key`): a string is a tag name, an integer indexes task.label_names by position
+(when no declared name is itself an integer). task.tag_scheme (nlptune/kinds/tags.py) says how tags mark
+entities: a row whose transitions are invalid for it is repaired the way conlleval reads it, with a note.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, ClassVar, Sequence
+
+from nlptune.config.registry import register
+from nlptune.kinds import tags as tagging
+from nlptune.kinds.base import Kind, LabelProblem
+from nlptune.kinds.single_label import class_key
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_SHOWN = 12  # tag names listed in a message
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(map(repr, names[:_SHOWN]))
+    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+
+
+def _positional(names: Sequence[str]) -> bool:
+    """Whether integer tags index ``names`` by position: only when no name is itself an integer."""
+    return not any(_INTEGER.fullmatch(str(name)) for name in names)
+
+
+@register("kind", "tokens")
+class Tokens(Kind):
+    name = "tokens"
+    hf_auto_model = "AutoModelForTokenClassification"
+    # token classification heads read no problem_type (transformers uses it for sequence classification only)
+    hf_problem_type = None
+    pipeline_task = "token-classification"
+    plots = ("entity_f1", "entity_confusion")
+    words_in_text_column: ClassVar[bool] = True
+
+    # ---- labels -------------------------------------------------------------------------------------------
+    def label_key(self, value: Any) -> tuple:
+        """The row's tags as a tuple of tag keys (str names; int ids stay int); raises `LabelProblem`."""
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise LabelProblem(f"the tags are {type(value).__name__} {_short(value)}, not a list of tags",
+                               "give one tag per word as a list (JSON [\"B-PER\", \"O\"]), or read a .conll file")
+        if not value:
+            raise LabelProblem("empty sentence: the row has no tags", "drop the row, or give its words and tags")
+        keys = []
+        for position, tag in enumerate(value):
+            try:
+                keys.append(class_key(tag))
+            except LabelProblem as err:
+                raise LabelProblem(f"tag {position + 1} of the row: {err.problem.replace('label', 'tag')}",
+                                   "give every word a tag (O outside entities)") from None
+        return tuple(keys)
+
+    def check_example(self, texts: list, key: tuple, scheme: str,
+                      declared: Sequence | None = None) -> tuple[tuple, list[str]]:
+        """Refuse words that are not a list of strings, a word/tag count mismatch, tags the scheme does not
+        have; repair invalid transitions (conlleval's reading, kinds/tags.py), one note per changed tag."""
+        words = texts[0]
+        if isinstance(words, str) or not isinstance(words, (list, tuple)):
+            raise LabelProblem(f"the words are {type(words).__name__} {_short(words)}, not a list of words",
+                               "give the words of a sentence as a list of strings, or read a .conll file")
+        if not words:
+            raise LabelProblem("empty sentence: the row has no words", "drop the row, or give its words and tags")
+        not_text = [w for w in words if not isinstance(w, str)]
+        if not_text:
+            raise LabelProblem(f"a word is {type(not_text[0]).__name__} {_short(not_text[0])}, not a string",
+                               "write every word as a string")
+        if len(words) != len(key):
+            raise LabelProblem(f"{len(words)} tokens but {len(key)} tags", "give exactly one tag per word")
+        if scheme == "plain":
+            return key, []
+        tags = [self._tag_name(tag, declared) for tag in key]
+        invalid = tagging.invalid_tags(tags, scheme)
+        if invalid:
+            raise LabelProblem(tagging.tag_problem(invalid[0], scheme) +
+                               (f" (also {_listed(invalid[1:])})" if invalid[1:] else ""),
+                               f"fix the tags, or set task.tag_scheme to the scheme they follow "
+                               f"({', '.join(tagging.PREFIXES)}, or plain for tags without entities)")
+        fixed, changed = tagging.repair(tags, scheme)
+        notes = [f"word {i + 1} ({words[i]!r}): {tags[i]} -> {fixed[i]}" for i in changed]
+        return (tuple(fixed) if changed else key), notes
+
+    @staticmethod
+    def _tag_name(tag, declared: Sequence | None) -> str:
+        """A tag key as a tag name: integers index the declared names (when those are not integers)."""
+        if isinstance(tag, int) and declared and _positional(declared) and 0 <= tag < len(declared):
+            return str(declared[tag])
+        if isinstance(tag, int):
+            raise LabelProblem(f"tag {tag} is an integer, but there are no tag names for it to index",
+                               "declare the tag names in task.label_names (integer tags index them), or set "
+                               "task.tag_scheme=plain")
+        return tag
+
+    def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:
+        """task.label_names (each once), else every training tag in `tags.ordered_names` order."""
+        if declared:
+            names = []
+            for value in declared:
+                try:
+                    names.append(str(class_key(value)))
+                except LabelProblem as err:
+                    raise LabelProblem(f"task.label_names entry {value!r}: {err.problem}",
+                                       "list the tag names as strings") from None
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise LabelProblem(f"task.label_names lists {', '.join(map(repr, repeated))} more than once",
+                                   "list each tag name once")
+            return names
+        return tagging.ordered_names(str(tag) for key in train_keys for tag in key)
+
+    def encoder(self, names: list[str], declared: bool) -> Callable[[tuple], tuple[int, ...]]:
+        """Tag keys -> tag ids: by name; an integer also by position when the declared names are no integers."""
+        index = {name: i for i, name in enumerate(names)}
+        positional = declared and _positional(names)
+        unseen = "" if declared else " (it does not occur in train)"
+
+        def encode_one(tag) -> int:
+            if str(tag) in index:
+                return index[str(tag)]
+            if positional and isinstance(tag, int) and 0 <= tag < len(names):
+                return tag
+            raise LabelProblem(f"tag {tag!r} is not one of the task's tags {_listed(names)}{unseen}",
+                               "fix the tag, or declare the full set with task.label_names")
+
+        return lambda key: tuple(encode_one(tag) for tag in key)
+
+    def check_training(self, targets: Sequence[tuple[int, ...]], names: list[str]) -> list[str]:
+        present = {tag for target in targets for tag in target}
+        if len(present) < 2:
+            found = ", ".join(repr(names[i]) for i in sorted(present)) or "none"
+            raise LabelProblem(f"the training tags have only one tag ({found})",
+                               "a tagger needs examples of at least two tags: check task.label_field and the "
+                               "training rows (task.max_train_samples keeps only the first ones)")
+        missing = [name for i, name in enumerate(names) if i not in present]
+        if not missing:
+            return []
+        return [f"tag(s) {_listed(missing)} have no example in the training rows: the model can never learn to "
+                "predict them (check task.label_names, task.max_train_samples and the training file)"]
+
+    def stratify_keys(self, values: Sequence) -> None:
+        return None  # a sentence has many tags: cross-validation folds are plain k-fold
+
+    # ---- model --------------------------------------------------------------------------------------------
+    def num_outputs(self, names: list[str]) -> int:
+        return len(names)
+
+    @property
+    def label_dtype(self):
+        import torch
+
+        return torch.long
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,123 @@
+"""Per-word tasks (task.kind=tokens) through the real CLI: every scratch tagger and a tiny random BERT train on
+64-sentence slices of wikiann_en (jsonl) and wnut17 (CoNLL columns), then eval, predict, export to ONNX and an
+exact resume after SIGKILL, as a user would run them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import killpoint  # noqa: E402
+from test_resume import assert_same_run  # noqa: E402
+
+from conftest import child_env  # noqa: E402
+
+SLICE = ["task.max_train_samples=64", "task.max_eval_samples=64", "trainer.max_epochs=2",
+         "model.embedding_dim=16", "model.hidden_size=16"]
+TAGGERS = {"lstm": ["model.char_embedding=cnn", "model.crf=true", "model.char_dim=8"],
+           "gru": ["model.char_embedding=lstm", "model.char_dim=8"],
+           "cnn": ["model.kernel_sizes=[3]", "model.num_filters=16", "model.crf=true"],
+           "transformer": ["model.num_heads=2", "model.ff_size=32", "model.max_positions=128"]}
+RUNS = [("wikiann_en", name) for name in TAGGERS] + [("wnut17", "lstm"), ("wnut17", "pretrained")]
+KILLPOINT = Path(__file__).parent / "killpoint.py"
+
+
+def check_ok(result) -> None:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def train_once(run_cli, data_dir, tmp_path_factory, request):
+    done = {}
+
+    def train(task: str, model: str) -> Path:
+        if (task, model) not in done:
+            out = tmp_path_factory.mktemp(f"{task}-{model}") / "run"
+            extra = [f"model.name_or_path={request.getfixturevalue('tiny_pretrained')}", "optimizer.lr=1e-3",
+                     "task.max_length=12"] if model == "pretrained" else [*SLICE[3:], *TAGGERS[model]]
+            result = run_cli(["--quiet", "train", f"task={task}", f"model={model}", *SLICE[:3], *extra,
+                              f"output_dir={out}"], env={"NLPTUNE_DATA_DIR": str(data_dir)})
+            check_ok(result)
+            done[task, model] = out
+        return done[task, model]
+
+    return train
+
+
+@pytest.fixture(params=RUNS, ids=[f"{t}-{m}" for t, m in RUNS])
+def run(request, train_once) -> Path:
+    return train_once(*request.param)
+
+
+def test_metrics_are_entity_scores_of_every_word(run):
+    summary = json.loads((run / "metrics.json").read_text())
+    best = summary["best"]
+    assert summary["main_metric"] == "f1"
+    assert {"f1", "precision", "recall", "accuracy"} <= set(best)
+    assert all(0.0 <= best[k] <= 1.0 for k in ("f1", "precision", "recall", "accuracy"))
+    assert any(key.startswith("f1_") for key in best)  # the F1 of each entity type
+    assert (run / "plots" / "entity_f1.png").is_file() and (run / "plots" / "entity_confusion.png").is_file()
+    task = json.loads((run / "best" / "nlptune_task.json").read_text())
+    assert task["kind"] == "tokens" and task["label_names"][0] == "O"
+
+
+def test_eval_gives_the_training_runs_best_scores(run, run_cli, data_dir):
+    result = run_cli(["eval", run], env={"NLPTUNE_DATA_DIR": str(data_dir)})
+    check_ok(result)
+    scores = json.loads(result.stdout)
+    best = json.loads((run / "metrics.json").read_text())["best"]
+    assert scores["f1"] == pytest.approx(best["f1"], abs=1e-6)
+    assert scores["accuracy"] == pytest.approx(best["accuracy"], abs=1e-6)
+
+
+def test_predict_a_text_and_a_file(run, run_cli, tmp_path):
+    result = run_cli(["predict", run, "Angela Merkel visited Paris and the U.N. in New York."])
+    check_ok(result)
+    (prediction,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert prediction["tokens"][:4] == ["Angela", "Merkel", "visited", "Paris"]
+    assert len(prediction["tags"]) == len(prediction["tokens"])
+    text = "Angela Merkel visited Paris and the U.N. in New York."
+    for entity in prediction["entities"]:  # character spans into the text
+        assert text[entity["start"]: entity["end"]] == entity["text"]
+    rows = tmp_path / "in.jsonl"
+    long_sentence = ["word"] * 300 + ["Paris"]  # far longer than task.max_length: windows, every word tagged
+    rows.write_text(json.dumps({"tokens": ["Paris", "is", "big"]}) + "\n" + json.dumps({"tokens": long_sentence})
+                    + "\n" + json.dumps({"tokens": "A text, split here."}) + "\n")
+    result = run_cli(["predict", run, "--input", rows, "--output", tmp_path / "out.jsonl"])
+    check_ok(result)
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [len(row["tags"]) for row in out] == [3, 301, 5]
+
+
+@pytest.mark.parametrize("task,model", [("wikiann_en", "lstm"), ("wikiann_en", "cnn"), ("wnut17", "pretrained")])
+def test_onnx_export_matches_pytorch(task, model, train_once, run_cli, data_dir):
+    run = train_once(task, model)
+    result = run_cli(["export", run, "--format", "onnx"], env={"NLPTUNE_DATA_DIR": str(data_dir)}, timeout=300)
+    check_ok(result)
+    assert (run / "onnx" / "model.onnx").is_file()
+
+
+def test_killed_tagger_resumes_exactly(run_cli, data_dir, cache_dir, tmp_path):
+    """A BiLSTM-CRF with character features, killed after its step-4 checkpoint and resumed, ends bit for bit
+    where an uninterrupted run ends."""
+    args = ["task=wnut17", "model=lstm", *SLICE, *TAGGERS["lstm"], "model.dropout=0.3", "trainer.batch_size=8",
+            "trainer.save_every=2", "trainer.keep_last=100", "trainer.log_every=1"]
+    env = {"NLPTUNE_DATA_DIR": str(data_dir)}
+    check_ok(run_cli(["--quiet", "train", *args, f"output_dir={tmp_path / 'reference'}"], env=env))
+    run = tmp_path / "killed"
+    log = tmp_path / "kill.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(KILLPOINT), "after_save:4", "--quiet", "train", *args,
+                                 f"output_dir={run}"], env=child_env(cache_dir, env), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            killpoint.wait_stopped(proc)
+        finally:
+            killpoint.kill_all(proc)
+    check_ok(run_cli(["--quiet", "train", *args, f"output_dir={run}", "resume=auto"], env=env))
+    assert_same_run(run, tmp_path / "reference")

@@ -1,0 +1,130 @@
+"""Reading tokens data: CoNLL columns, .conll data folders, JSON word lists, and every bad row named by line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlptune.config.schema import TaskConfig
+from nlptune.data.errors import DataError, ProblemCollector
+from nlptune.data.labels import split_examples
+from nlptune.data.loading import load_raw_splits, read_file
+from nlptune.data.readers import read_conll
+
+TRAIN = "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\n\nPeter NNP B-PER\nBlackburn NNP I-PER\n\n"
+
+
+def task(tmp_path: Path | None = None, **fields) -> TaskConfig:
+    base = dict(name="ner", kind="tokens", text_fields=("tokens",), label_field="ner_tags", label_names=None,
+                metrics=("f1",), main_metric="f1", data_dir=str(tmp_path) if tmp_path else None)
+    return TaskConfig(**{**base, **fields})
+
+
+def conll(text: str, **options):
+    problems = ProblemCollector()
+    rows, lines = read_conll(text, Path("x.conll"), "train", problems, **options)
+    return rows, lines, problems.problems
+
+
+def test_sentences_docstart_and_blank_lines():
+    rows, lines, problems = conll("\n\n" + TRAIN + "\n\n")
+    assert not problems and lines == [5, 9]
+    assert rows == [{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]},
+                    {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}]
+
+
+def test_tabs_keep_spaces_in_a_word_and_crlf_is_a_line_end():
+    rows, _, problems = conll("New York\tNNP\tB-LOC\r\nis\tVBZ\tO\r\n\r\n", tag_column=2, words_field="w",
+                              tags_field="t")
+    assert not problems and rows == [{"w": ["New York", "is"], "t": ["B-LOC", "O"]}]
+    rows, _, _ = conll("a  x   B-X\nb x O", token_column=0, tag_column=-1)
+    assert rows == [{"tokens": ["a", "b"], "tags": ["B-X", "O"]}]
+    assert conll("a x\n", tags_field=None)[0] == [{"tokens": ["a"]}]
+
+
+def test_too_few_columns_named_by_line():
+    _, _, problems = conll("a O\nb\n\nc\td\ne O\n", tag_column=2)
+    assert [p.line for p in problems] == [1, 2, 4, 5] and "too few" in str(problems[0])
+    _, _, problems = conll("a O\nb\n")  # one column: the tag column -1 would be the word itself
+    assert [p.line for p in problems] == [2]
+
+
+def write_conll_dir(tmp_path: Path, train: str, validation: str) -> None:
+    (tmp_path / "ner").mkdir()
+    (tmp_path / "ner" / "train.conll").write_text(train)
+    (tmp_path / "ner" / "validation.conll").write_text(validation)
+
+
+def test_a_conll_data_folder_loads_and_encodes(tmp_path):
+    write_conll_dir(tmp_path, TRAIN, "Peter B-PER\nsays O\n")
+    train, validation, names = split_examples(task(tmp_path), load_raw_splits(task(tmp_path)))
+    assert names == ["O", "B-ORG", "B-PER", "I-PER"]
+    assert train.texts == [[["EU", "rejects"], ["Peter", "Blackburn"]]] and train.labels == [(1, 0), (2, 3)]
+    assert validation.labels == [(2, 0)]
+
+
+def test_format_conll_reads_any_extension(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(TRAIN)
+    raw = read_file(path, "train", task=task(format="conll"))
+    assert raw.columns["ner_tags"][1] == ["B-PER", "I-PER"] and raw.lines == [3, 7]
+
+
+def jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_jsonl_int_tags_index_label_names(tmp_path):
+    path = jsonl(tmp_path / "train.jsonl", [{"tokens": ["EU", "rejects"], "ner_tags": [1, 0]},
+                                           {"tokens": ["Peter"], "ner_tags": [2]}])
+    t = task(train_file=str(path), validation_file=str(path), label_names=("O", "B-ORG", "I-ORG"))
+    train, _, names = split_examples(t, load_raw_splits(t))
+    # the lone I-ORG is read as the start of an entity (conlleval) and repaired into B-ORG
+    assert names == ["O", "B-ORG", "I-ORG"] and train.labels == [(1, 0), (1,)]
+
+
+def test_repairs_are_one_warning_per_split(tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr("nlptune.utils.console.warn", warnings.append)
+    write_conll_dir(tmp_path, "a I-X\nb O\n\nc I-X\n", "a I-X\n")
+    split_examples(task(tmp_path), load_raw_splits(task(tmp_path)))
+    assert len(warnings) == 2 and warnings[0].startswith("train split: 2 tag(s)")
+    assert "train.conll:4 (word 1 ('c'): I-X -> B-X)" in warnings[0] and "validation.conll:1" in warnings[1]
+
+
+def bad(tmp_path: Path, rows, validation=None) -> DataError:
+    train = jsonl(tmp_path / "train.jsonl", rows)
+    valid = jsonl(tmp_path / "validation.jsonl", validation) if validation else train
+    t = task(train_file=str(train), validation_file=str(valid))
+    with pytest.raises(DataError) as info:
+        split_examples(t, load_raw_splits(t))
+    return info.value
+
+
+GOOD = {"tokens": ["a", "b"], "ner_tags": ["B-X", "O"]}
+
+
+@pytest.mark.parametrize("row, text", [
+    ({"tokens": ["a", "b", "c"], "ner_tags": ["O", "B-X"]}, "3 tokens but 2 tags"),
+    ({"tokens": [], "ner_tags": []}, "empty sentence"),
+    ({"tokens": ["a", 3], "ner_tags": ["O", "O"]}, "word 2 of the row is a number"),
+    ({"tokens": "a b", "ner_tags": ["O", "O"]}, "not a list of words"),
+    ({"tokens": ["a"], "ner_tags": ["E-X"]}, "E-X"),
+])
+def test_bad_rows_name_file_and_line(tmp_path, row, text):
+    error = bad(tmp_path, [GOOD, row])
+    assert text in str(error) and error.line == 2 and error.file.endswith("train.jsonl")
+
+
+def test_unknown_tag_in_validation(tmp_path):
+    error = bad(tmp_path, [GOOD], [GOOD, {"tokens": ["a"], "ner_tags": ["B-Y"]}])
+    assert "'B-Y' is not one of the task's tags" in str(error) and error.line == 2 and error.split == "validation"
+
+
+def test_too_few_columns_in_a_data_folder(tmp_path):
+    write_conll_dir(tmp_path, TRAIN, "Peter B-PER\nsays\n")
+    with pytest.raises(DataError) as info:
+        load_raw_splits(task(tmp_path))
+    assert info.value.line == 2 and info.value.file.endswith("validation.conll")
