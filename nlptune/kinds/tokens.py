@@ -1,4 +1,4 @@
-"""tokens: a tag per word (named entities, part of speech, chunks) - the label side of the kind.
+"""tokens: a tag per word (named entities, part of speech, chunks).
 
 A row's label is its list of tags, one per word of the words column (task.text_fields[0]). Each tag is typed
 like a single_label class (`class_key`): a string is a tag name, an integer indexes task.label_names by position
@@ -13,10 +13,13 @@ from typing import Any, Callable, ClassVar, Sequence
 from nlptune.config.registry import register
 from nlptune.kinds import tags as tagging
 from nlptune.kinds.base import Kind, LabelProblem
+from nlptune.kinds.entities import IGNORED, tag_scores, word_outputs
 from nlptune.kinds.single_label import class_key
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _SHOWN = 12  # tag names listed in a message
+# a transition score at or below this is a ban of the tag scheme (models/crf.py writes -1e4), not a learnt value
+_BANNED = -1e3
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -36,6 +39,7 @@ class Tokens(Kind):
     # token classification heads read no problem_type (transformers uses it for sequence classification only)
     hf_problem_type = None
     pipeline_task = "token-classification"
+    pipeline_arguments = ', aggregation_strategy="simple"'
     plots = ("entity_f1", "entity_confusion")
     words_in_text_column: ClassVar[bool] = True
 
@@ -154,6 +158,54 @@ class Tokens(Kind):
         import torch
 
         return torch.long
+
+    def start_model(self, model, train_targets: Sequence, names: list[str], scheme: str) -> None:
+        """A CRF tagger may only decode the transitions the tag scheme allows (no I-PER after O in IOB2)."""
+        crf = getattr(model, "crf", None)
+        if crf is not None:
+            from nlptune.kinds.crf import allowed_transitions
+
+            crf.constrain(allowed_transitions(names, scheme))
+
+    def loss(self, logits, labels, transitions=None, **extras):
+        """Cross-entropy over the positions with a tag; with a CRF's ``transitions``, the negative
+        log-likelihood of the gold tag sequence (the tagged positions of a scratch tagger are its words)."""
+        import torch.nn.functional as F
+
+        if transitions is not None:
+            from nlptune.kinds.crf import crf_nll
+
+            return crf_nll(logits, labels, labels != IGNORED, _open_edges(transitions, logits.shape[-1]))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                               ignore_index=IGNORED)
+
+    def predictions(self, logits, mask=None, transitions=None, **extras):
+        """The tag id of every position: the best-scoring tag, or with a CRF the best tag sequence (Viterbi)."""
+        if transitions is None:
+            return logits.argmax(dim=-1)
+        from nlptune.kinds.crf import viterbi
+
+        mask = (logits[..., 0] == logits[..., 0]) if mask is None else mask.bool()
+        return viterbi(logits, mask, transitions)
+
+    def outputs(self, parts: list[dict]) -> dict:
+        """Per-word predictions and references of whole sentences, from the windows (see kinds/entities.py)."""
+        return word_outputs(parts)
+
+    def scores(self, metrics, outputs: dict, names: list[str]) -> dict[str, float]:
+        return tag_scores(metrics, outputs, names)
+
+
+def _open_edges(transitions, num_labels: int):
+    """``transitions`` without the scheme's ban on how a sequence starts and ends, for the loss: a later window of
+    a long sentence may start inside an entity (I-PER first) or end inside one. Decoding keeps every constraint
+    (its edge words are context, scored by the neighbouring window)."""
+    import torch
+
+    edges = torch.zeros_like(transitions, dtype=torch.bool)
+    edges[num_labels, :] = True
+    edges[:, num_labels + 1] = True
+    return torch.where(edges & (transitions <= _BANNED), torch.zeros_like(transitions), transitions)
 
 
 def _short(value: Any) -> str:

@@ -19,6 +19,7 @@ from nlptune.config.names import NAMES
 import nlptune.kinds  # noqa: F401  (registers the kinds)
 from nlptune.config.registry import registered
 from nlptune.config.schema import LEGACY_PROBLEM_TYPES, METRICS, TaskConfig, kind_of
+from nlptune.kinds.base import Kind
 from nlptune.kinds import LabelProblem, get_kind
 from nlptune.metrics import METRICS as METRIC_FUNCTIONS, compute_metrics
 
@@ -45,7 +46,13 @@ def test_kind_names_registrations_and_config_tables_agree():
     for name in NAMES["kind"]:
         kind = get_kind(name)
         assert kind.name == name and get_kind(name) is kind
-        assert set(kind.metric_names) <= set(METRIC_FUNCTIONS)
+        if type(kind).scores is Kind.scores:  # scored by the shared metric functions
+            assert set(kind.metric_names) <= set(METRIC_FUNCTIONS)
+        else:  # the kind scores its own outputs (tokens: whole sentences): it computes every metric it names
+            import numpy as np
+
+            outputs = {"predictions": np.array([1, 0]), "references": np.array([1, 0]), "lengths": np.array([2])}
+            assert set(kind.metric_names) <= set(kind.scores(kind.metric_names, outputs, ["O", "B-X"]))
 
 
 def test_every_kind_asks_for_an_allowed_pretrained_head():
