@@ -29,7 +29,8 @@ def handle(args: argparse.Namespace) -> int:
     loaded = load_run(args.run_dir)
     fields = loaded.info["text_fields"]
     if args.input:
-        texts = read_inputs(args.input, fields, words=loaded.kind.words_in_text_column)
+        texts = read_inputs(args.input, fields, words=loaded.kind.words_in_text_column,
+                            task=loaded.config.task)
     elif args.texts:
         if len(args.texts) != len(fields):
             raise NlptuneError(f"this model takes {len(fields)} text(s) ({', '.join(fields)}), got {len(args.texts)}")

@@ -9,7 +9,8 @@ on two batches of different sizes and lengths (so dynamic batch/sequence axes ar
    scratch models run their shared encoder once per sentence there, as the traced stacked call would fix the
    batch size.
 
-The ONNX folder holds ``model.onnx`` (+ ``model.onnx.data``), the tokenizer and ``nlptune_task.json`` (labels).
+The ONNX folder holds ``model.onnx`` (+ ``model.onnx.data``), the tokenizer and ``nlptune_task.json`` (labels),
+and for a CRF tagger ``crf_transitions.json`` (what Viterbi decoding of the logits needs).
 """
 from __future__ import annotations
 
@@ -41,16 +42,14 @@ class ExportResult:
 
 
 class _Logits(nn.Module):
-    """The model with positional tensor inputs (ONNX input order) and its outputs: the logits, and a CRF tagger's
-    ``transitions`` (which its Viterbi decoding needs) as a second output."""
+    """The model with positional tensor inputs (ONNX input order) and the logits as its only output."""
 
-    def __init__(self, model: nn.Module, names: list[str], outputs: tuple[str, ...] = ("logits",)):
+    def __init__(self, model: nn.Module, names: list[str]):
         super().__init__()
-        self.model, self.names, self.outputs = model, list(names), outputs
+        self.model, self.names = model, list(names)
 
     def forward(self, *tensors):
-        out = self.model(**dict(zip(self.names, tensors)))
-        return out["logits"] if self.outputs == ("logits",) else tuple(out[name] for name in self.outputs)
+        return self.model(**dict(zip(self.names, tensors)))["logits"]
 
 
 class _SiameseLogits(nn.Module):
@@ -82,7 +81,7 @@ def _texts(loaded, file: str | None, rows: int) -> list[list[str]]:
 
     fields = loaded.info["text_fields"]
     if file:
-        texts = read_inputs(file, fields, words=loaded.kind.words_in_text_column)
+        texts = read_inputs(file, fields, words=loaded.kind.words_in_text_column, task=loaded.config.task)
     else:
         try:
             split = load_raw_splits(loaded.config.task)["validation"]
@@ -126,21 +125,21 @@ def _quiet_stderr():
 
 
 def _export(module: nn.Module, example: dict, path: Path, exporter: str) -> None:
-    names, outputs = list(example), list(getattr(module, "outputs", ("logits",)))
+    names = list(example)
     axes = [{0: "batch", 1: "sequence_b" if name.endswith("_b") else "sequence"} for name in names]
     args = tuple(example.values())
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes are not for the user
         if exporter.startswith("dynamo"):
             # *tensors is one positional parameter: its shapes are given as one tuple
-            torch.onnx.export(module, args, str(path), input_names=names, output_names=outputs, dynamo=True,
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=["logits"], dynamo=True,
                               dynamic_shapes=(tuple(axes),), optimize=exporter == "dynamo", external_data=True)
         else:
             # per-word logits [batch, sequence, tags] vary along the sequence too
-            per_word = module(*args)[0].ndim == 3 if len(outputs) > 1 else module(*args).ndim == 3
+            per_word = module(*args).ndim == 3
             dynamic_axes = {name: axis for name, axis in zip(names, axes)} | \
                 {"logits": {0: "batch", 1: "sequence"} if per_word else {0: "batch"}}
-            torch.onnx.export(module, args, str(path), input_names=names, output_names=outputs, dynamo=False,
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=["logits"], dynamo=False,
                               dynamic_axes=dynamic_axes)
 
 
@@ -152,13 +151,11 @@ def _max_diff(module: nn.Module, path: Path, batches: list[dict]) -> float:
     feeds = {i.name for i in session.get_inputs()}
     worst = 0.0
     for batch in batches:
-        expected = module(*batch.values())
-        expected = [t.float().numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
-        got = session.run(list(module.outputs), {k: v.numpy() for k, v in batch.items() if k in feeds})
-        for name, ours, theirs in zip(module.outputs, expected, got):
-            if theirs.shape != ours.shape:
-                raise ValueError(f"ONNX {name} have shape {theirs.shape}, PyTorch {ours.shape}")
-            worst = max(worst, float(np.abs(theirs - ours).max()))
+        expected = module(*batch.values()).float().numpy()
+        got = session.run(["logits"], {k: v.numpy() for k, v in batch.items() if k in feeds})[0]
+        if got.shape != expected.shape:
+            raise ValueError(f"ONNX logits have shape {got.shape}, PyTorch {expected.shape}")
+        worst = max(worst, float(np.abs(got - expected).max()))
     return worst
 
 
@@ -177,8 +174,6 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
     model = loaded.model.float().eval()
     batches = _check_batches(loaded, _texts(loaded, file, rows))
     names = list(batches[0])
-    with torch.no_grad():  # a CRF tagger's decoding needs its transitions: they are exported beside the logits
-        outputs = ("logits", "transitions") if "transitions" in model(**batches[0]) else ("logits",)
     folder = Path(output) if output else Path(run_dir) / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
@@ -187,11 +182,11 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
         if exporter in skip:
             continue
         siamese = exporter == "torchscript" and "input_ids_b" in names
-        module = (_SiameseLogits(model) if siamese else _Logits(model, names, outputs)).eval()
+        module = (_SiameseLogits(model) if siamese else _Logits(model, names)).eval()
         _clear(path)
         try:
             _export(module, batches[0], path, exporter)
-            diff = _max_diff(_Logits(model, names, outputs), path, batches)
+            diff = _max_diff(_Logits(model, names), path, batches)
         except Exception as err:  # noqa: BLE001 - the next exporter may succeed; all reasons are reported
             attempts.append(f"{exporter}: {type(err).__name__}: {str(err).strip().splitlines()[0][:200]}")
             if type(err).__name__ == "TorchExportError":  # torch.export cannot trace it: skip its other variant
@@ -199,11 +194,26 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
             continue
         if diff <= atol:
             _copy_companions(Path(run_dir) / "best", folder)
+            _write_transitions(model, batches[0], folder)
             rows_checked = sum(b["input_ids"].shape[0] for b in batches)
             return ExportResult(path, exporter, diff, rows_checked, names, attempts)
         attempts.append(f"{exporter}: max abs diff {diff:.3g} > {atol:g}")
     _clear(path)
     raise NlptuneError("no ONNX exporter reproduced the PyTorch outputs:\n  " + "\n  ".join(attempts))
+
+
+@torch.no_grad()
+def _write_transitions(model: nn.Module, batch: dict, folder: Path) -> None:
+    """A CRF tagger's tag transition scores, which Viterbi decoding of the exported logits needs: constants, so
+    they go beside model.onnx as ``crf_transitions.json`` ([L + 2][L + 2], row = from, column = to; index L is
+    the sentence start and L + 1 its end; a transition the tag scheme forbids scores -10000)."""
+    import json
+
+    from nlptune.utils.files import atomic_write_text
+
+    transitions = model(**batch).get("transitions")
+    if transitions is not None:
+        atomic_write_text(folder / "crf_transitions.json", json.dumps({"transitions": transitions.float().tolist()}))
 
 
 def _copy_companions(best: Path, folder: Path) -> None:

@@ -58,7 +58,8 @@ class LoadedRun:
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int = 128) -> dict:
         """Metrics of the best model on a split of the run's task, or on a labelled file."""
         task = self.config.task
-        raw = read_file(file, split, task.text_fields, origin="--file") if file else load_raw_splits(task)[split]
+        raw = read_file(file, split, task.text_fields, origin="--file", task=task) if file else \
+            load_raw_splits(task)[split]
         examples = to_examples(task, raw, split, self.info["label_names"], None)
         loader = self._loader(examples.texts, examples.labels, batch_size)
         return evaluate(self.model, loader, kind=self.kind, metrics=self.info["metrics"],
@@ -87,10 +88,14 @@ class LoadedRun:
         return results
 
 
-def read_inputs(path: str, text_fields: list[str], words: bool = False) -> list[list]:
+def read_inputs(path: str, text_fields: list[str], words: bool = False, task=None) -> list[list]:
     """Texts to predict from a jsonl/csv/tsv/parquet file with the task's text columns (labels optional); with
-    ``words`` (a per-word task) a row holds a list of words, or a text that is split into words."""
-    raw = read_file(path, "input", [] if words else text_fields, origin="--input")
+    ``words`` (a per-word task) a row holds a list of words, or a text that is split into words, and ``task``
+    (the run's TaskConfig) says how to read CoNLL columns (the words only: a tag column may be there or not)."""
+    import dataclasses
+
+    words_only = None if task is None else dataclasses.replace(task, label_field=None)
+    raw = read_file(path, "input", [] if words else text_fields, origin="--input", task=words_only)
     missing = [f for f in text_fields if f not in raw.columns]
     if missing:
         raise NlptuneError(f"{path}: column(s) {missing} not found; columns present: {', '.join(raw.columns)}. "

@@ -67,13 +67,13 @@ def predict_tags(loaded, values: list, batch_size: int = 128) -> list[dict]:
     outputs = _tag_ids(loaded, present, batch_size) if present else {}
     names = loaded.info["label_names"]
     results, position = [], 0
-    for words, spans, text in sentences:
+    for words, offsets, text in sentences:
         ids = outputs["predictions"][position: position + len(words)] if words else []
         scores = outputs["scores"][position: position + len(words)] if words else []
         position += len(words)
         tags = [names[int(i)] for i in ids]
-        entities = [{"type": kind, "text": text[spans[start][0]: spans[end - 1][1]], "start": spans[start][0],
-                     "end": spans[end - 1][1], "score": round(float(np.mean(scores[start:end])), 4)}
+        entities = [{"type": kind, "text": text[offsets[start][0]: offsets[end - 1][1]], "start": offsets[start][0],
+                     "end": offsets[end - 1][1], "score": round(float(np.mean(scores[start:end])), 4)}
                     for kind, start, end in spans(tags)] if has_entities(names) else []
         results.append({"tokens": words, "tags": tags, "entities": entities})
     return results

@@ -131,3 +131,6 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
     model.builder_args = {"name": PRETRAINED, **{k: plain_data(v) for k, v in args.items()}}
     return model
+
+
+build_pretrained.per_token = True  # read by config validation: a token-classification head tags every word
