@@ -1,4 +1,4 @@
-"""Encode tagged sentences (tokens kind) into windows of sub-tokens, and map per-position values back to words.
+"""Encode tagged sentences (tokens kind) into windows of sub-tokens.
 
 A sentence is a list of words; its tokenizer (a model's fast tokenizer, or the word-level one of scratch
 taggers) turns each word into sub-tokens (``is_split_into_words`` and ``word_ids()``). A word that yields no
@@ -11,13 +11,10 @@ budget of whole words of context on each side; windows come in sentence order an
 once. A word longer than the budget keeps only its first sub-tokens.
 
 Columns per window (one list entry per window): input_ids, labels (the tag id at the first sub-token of every
-word in the window, context words included; -100 elsewhere and everywhere when there are no tags), row_id,
-word_offset, owned_from, owned_to, length, word_index and, with char features, char_ids.
-
-``word_index`` (list[int], like labels one per position; pad with -1) is the index within the window of the
-word whose FIRST sub-token sits at that position, -1 elsewhere: the scored positions at prediction time, when
-labels are all -100 (``word_index >= 0`` is exactly ``labels != -100`` when tags are given). `word_level` reads
-it to map per-position values (predicted ids, gold ids) back to one value per word of each sentence.
+word in the window, context words included; -100 elsewhere), row_id, word_offset, owned_from, owned_to, length
+and, with char features, char_ids. The labels mark where each word is read: evaluation and prediction put the
+owned words back into their sentences from them (`nlptune.kinds.entities.word_outputs`); prediction passes any
+placeholder tag per word.
 """
 from __future__ import annotations
 
@@ -115,13 +112,13 @@ def _check_tokenizer(tokenizer, max_length: int) -> int:
     return budget
 
 
-def encode_words(tokenizer, sentences: list[list[str]], tags: list[list[int]] | None, *, max_length: int,
+def encode_words(tokenizer, sentences: list[list[str]], tags: list[list[int]], *, max_length: int,
                  char_features: bool = False) -> dict[str, list]:
-    """The windows of ``sentences`` (tag ids ``tags`` per word, or None to predict) as columns (module doc)."""
+    """The windows of ``sentences`` (tag ids ``tags``, one per word) as columns (module doc)."""
     budget = _check_tokenizer(tokenizer, max_length)
     prefix, suffix = special_tokens(tokenizer)
     unk = tokenizer.unk_token_id
-    names = ["input_ids", "labels", "row_id", "word_offset", "owned_from", "owned_to", "length", "word_index"]
+    names = ["input_ids", "labels", "row_id", "word_offset", "owned_from", "owned_to", "length"]
     columns: dict[str, list] = {name: [] for name in names + (["char_ids"] if char_features else [])}
     for row, (sentence, pieces) in enumerate(zip(sentences, _word_pieces(tokenizer, sentences))):
         if unk is None and any(not p for p in pieces):
@@ -129,38 +126,21 @@ def encode_words(tokenizer, sentences: list[list[str]], tags: list[list[int]] | 
                                "to stand for it")
         pieces = [(p or [unk])[:budget] for p in pieces]
         for start, owned, end_owned, end in plan_windows([len(p) for p in pieces], budget):
-            ids, labels, index = list(prefix), [IGNORE] * len(prefix), [-1] * len(prefix)
+            ids, labels = list(prefix), [IGNORE] * len(prefix)
             chars = [0] * (CHAR_LENGTH * len(prefix)) if char_features else None
-            for k, word in enumerate(range(start, end)):
+            for word in range(start, end):
                 width = len(pieces[word])
                 ids += pieces[word]
-                labels += [IGNORE if tags is None else tags[row][word]] + [IGNORE] * (width - 1)
-                index += [k] + [-1] * (width - 1)
+                labels += [tags[row][word]] + [IGNORE] * (width - 1)
                 if chars is not None:
                     chars += _char_ids(sentence[word]) * width
             ids += suffix
             labels += [IGNORE] * len(suffix)
-            index += [-1] * len(suffix)
             for name, value in (("input_ids", ids), ("labels", labels), ("row_id", row), ("word_offset", start),
                                 ("owned_from", owned - start), ("owned_to", end_owned - start),
-                                ("length", len(ids)), ("word_index", index)):
+                                ("length", len(ids))):
                 columns[name].append(value)
             if chars is not None:
                 columns["char_ids"].append(chars + [0] * (CHAR_LENGTH * len(suffix)))
     return columns
 
-
-def word_level(values: Sequence, columns: dict[str, list]) -> list[list]:
-    """Per sentence (by row_id), one value per word, from per-window per-position ``values`` (lists or tensors
-    at least as long as each window, e.g. predicted tag ids): each word's value is read at its first sub-token
-    in the window that owns it."""
-    sentences: list[list] = [[] for _ in range(max(columns["row_id"], default=-1) + 1)]
-    for w, row in enumerate(columns["row_id"]):
-        window = values[w].tolist() if hasattr(values[w], "tolist") else values[w]
-        owned_from, owned_to = columns["owned_from"][w], columns["owned_to"][w]
-        if len(sentences[row]) != columns["word_offset"][w] + owned_from:
-            raise ValueError(f"window {w} of sentence {row} owns words from {columns['word_offset'][w] + owned_from}"
-                             f" but {len(sentences[row])} words are placed: the windows are out of order")
-        sentences[row].extend(window[position] for position, word in enumerate(columns["word_index"][w])
-                              if owned_from <= word < owned_to)
-    return sentences

