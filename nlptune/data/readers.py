@@ -211,6 +211,15 @@ def read_parquet(raw: bytes, path: Path, split: str) -> dict[str, list]:
 DOCSTART = "-DOCSTART-"
 
 
+def _looks_blank(line: str) -> bool:
+    """A line with nothing visible: whitespace and invisible format characters only (byte-order marks and
+    zero-width spaces, e.g. WNUT-17's validation file holds a line of two BOMs at a sentence end). It reads as the
+    blank line it looks like, not as a word whose tag is a BOM."""
+    import unicodedata
+
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in line)
+
+
 def _conll_fields(line: str) -> list[str]:
     """The columns of a CoNLL line: tab-separated when it holds a tab (a word may then contain spaces), else
     separated by runs of spaces."""
@@ -245,7 +254,7 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
 
     for number, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.rstrip("\r")
-        if not line.strip():
+        if _looks_blank(line):
             close()
             continue
         fields = _conll_fields(line.strip(" "))

@@ -34,6 +34,13 @@ def test_sentences_docstart_and_blank_lines():
                     {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}]
 
 
+def test_a_line_of_invisible_characters_is_blank():
+    """WNUT-17's validation file ends a sentence with a line of two byte-order marks: a blank line, not a word."""
+    rows, _, problems = conll("Channel\tI-corporation\n!\tO\n\ufeff\t\ufeff\n\nThis\tO\n\u200b \n")
+    assert not problems
+    assert rows == [{"tokens": ["Channel", "!"], "tags": ["I-corporation", "O"]}, {"tokens": ["This"], "tags": ["O"]}]
+
+
 def test_tabs_keep_spaces_in_a_word_and_crlf_is_a_line_end():
     rows, _, problems = conll("New York\tNNP\tB-LOC\r\nis\tVBZ\tO\r\n\r\n", tag_column=2, words_field="w",
                               tags_field="t")
