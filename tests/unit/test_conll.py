@@ -135,3 +135,17 @@ def test_too_few_columns_in_a_data_folder(tmp_path):
     with pytest.raises(DataError) as info:
         load_raw_splits(task(tmp_path))
     assert info.value.line == 2 and info.value.file.endswith("validation.conll")
+
+
+def test_hub_tag_ids_of_a_classlabel_sequence_are_named_as_the_features_say():
+    """conll2003 on the hub holds ner_tags as ClassLabel ids: they read as the tag names, like a jsonl file."""
+    import datasets
+
+    from nlptune.data.hub import _named_tags
+
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    split = datasets.Dataset.from_dict({"tokens": [["Peter", "Blackburn", "said"]], "ner_tags": [[1, 2, 0]]},
+                                       features=features)
+    assert _named_tags(split, "ner_tags") == {"tokens": [["Peter", "Blackburn", "said"]],
+                                              "ner_tags": [["B-PER", "I-PER", "O"]]}
