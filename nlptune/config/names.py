@@ -12,7 +12,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adamw", "adam", "sgd", "rmsprop", "adagrad"),
     "scheduler": ("constant", "linear", "cosine", "polynomial"),
     # problem kinds (nlptune/kinds/): what a label is
-    "kind": ("single_label", "regression", "tokens"),
+    "kind": ("single_label", "multi_label", "regression", "tokens"),
     "metric": ("accuracy", "f1", "mcc", "pearson", "spearman", "mse"),
 }
 
