@@ -240,6 +240,9 @@ def _imbalance_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += choice_issues("trainer.loss", trainer.loss, schema.LOSSES)
     issues += range_issues("trainer.focal_gamma", trainer.focal_gamma, 0.0)
     issues += range_issues("trainer.label_smoothing", trainer.label_smoothing, 0.0, 1.0, high_open=True)
+    if trainer.pos_weight not in (None, "none") and kind != "multi_label":
+        issues.append(ConfigIssue("trainer.pos_weight", "weights the positive examples of each label of a "
+                                  "multi_label task", "use trainer.class_weights for single-label classes"))
     if issues:
         return issues
     active = {"class_weights": trainer.class_weights not in (None, "none"), "loss": trainer.loss != "cross_entropy",
@@ -251,9 +254,6 @@ def _imbalance_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     elif kind == "tokens" and run.model.args.get("crf"):
         issues += [ConfigIssue(f"trainer.{key}", "a CRF tagger is trained on whole tag sequences, not per word",
                                "remove it, or set model.crf=false") for key, on in active.items() if on]
-    if trainer.pos_weight not in (None, "none") and kind != "multi_label":
-        issues.append(ConfigIssue("trainer.pos_weight", "weights the positive examples of each label of a "
-                                  "multi_label task", "use trainer.class_weights for single-label classes"))
     return issues
 
 

@@ -52,6 +52,8 @@ def test_kind_names_registrations_and_config_tables_agree():
             import numpy as np
 
             outputs = {"predictions": np.array([1, 0]), "references": np.array([1, 0]), "lengths": np.array([2])}
+            if name == "multi_label":  # a probability and a 0/1 reference per label
+                outputs = {"predictions": np.array([[0.9, 0.1]]), "references": np.array([[1.0, 0.0]])}
             assert set(kind.metric_names) <= set(kind.scores(kind.metric_names, outputs, ["O", "B-X"]))
 
 
