@@ -13,7 +13,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     "scheduler": ("constant", "linear", "cosine", "polynomial"),
     # problem kinds (nlptune/kinds/): what a label is
     "kind": ("single_label", "multi_label", "regression", "tokens"),
-    "metric": ("accuracy", "f1", "mcc", "pearson", "spearman", "mse"),
+    "metric": ("accuracy", "f1", "macro_f1", "mcc", "pearson", "spearman", "mse"),
 }
 
 

@@ -21,7 +21,7 @@ from nlptune.utils.plain import freeze
 # tokens: f1/precision/recall are entity-level micro averages (seqeval, as conlleval counts), accuracy is per word
 # multi_label: macro/micro F1 over the labels and subset accuracy (every label of a row right), at the decision
 # thresholds (nlptune/kinds/thresholds.py)
-METRICS = {"single_label": ("accuracy", "f1", "mcc"), "multi_label": ("macro_f1", "micro_f1", "subset_accuracy"),
+METRICS = {"single_label": ("accuracy", "f1", "macro_f1", "mcc"), "multi_label": ("macro_f1", "micro_f1", "subset_accuracy"),
            "regression": ("pearson", "spearman", "mse"), "tokens": ("f1", "precision", "recall", "accuracy")}
 KINDS_WITH_LABEL_NAMES = ("single_label", "multi_label", "tokens")
 # multi_label: how tuned decision thresholds are fitted (task.threshold_tuning)
