@@ -1,4 +1,4 @@
-"""Offline task metrics: accuracy, F1, Matthews correlation, Pearson, Spearman, MSE.
+"""Offline task metrics: accuracy, F1, macro F1, Matthews correlation, Pearson, Spearman, MSE.
 
 Computed with scikit-learn and SciPy so they never need the network (`evaluate.load` fetches its
 scripts from the Hub). Degenerate inputs (constant predictions) give 0.0 rather than NaN so early
@@ -24,6 +24,14 @@ def _f1(pred, gold) -> float:
     binary = set(labels.tolist()) <= {0, 1}
     # binary tasks report the F1 of the positive class (GLUE convention); others the macro average
     return float(f1_score(gold, pred, average="binary" if binary else "macro", zero_division=0))
+
+
+def _macro_f1(pred, gold) -> float:
+    """The mean F1 of every class, positive or not (what imbalanced tasks compare; f1 of a binary task is the
+    positive class's)."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, pred, average="macro", zero_division=0)) if len(gold) else 0.0
 
 
 def _mcc(pred, gold) -> float:
@@ -59,7 +67,7 @@ def _mse(pred, gold) -> float:
 
 
 METRICS: dict[str, Callable[[Sequence, Sequence], float]] = {
-    "accuracy": _accuracy, "f1": _f1, "mcc": _mcc, "pearson": _pearson, "spearman": _spearman, "mse": _mse,
+    "accuracy": _accuracy, "f1": _f1, "macro_f1": _macro_f1, "mcc": _mcc, "pearson": _pearson, "spearman": _spearman, "mse": _mse,
 }
 # metrics where lower is better; everything else is maximised
 LOWER_IS_BETTER = {"mse"}

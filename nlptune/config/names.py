@@ -12,8 +12,8 @@ NAMES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adamw", "adam", "sgd", "rmsprop", "adagrad"),
     "scheduler": ("constant", "linear", "cosine", "polynomial"),
     # problem kinds (nlptune/kinds/): what a label is
-    "kind": ("single_label", "regression", "tokens"),
-    "metric": ("accuracy", "f1", "mcc", "pearson", "spearman", "mse"),
+    "kind": ("single_label", "multi_label", "regression", "tokens"),
+    "metric": ("accuracy", "f1", "macro_f1", "mcc", "pearson", "spearman", "mse"),
 }
 
 

@@ -19,9 +19,17 @@ from nlptune.utils.plain import freeze
 # What config validation must know of each problem kind (nlptune/kinds/ implements the rest; the kind names are
 # config/names.py NAMES["kind"]): the metrics it can report, and whether task.label_names applies to it.
 # tokens: f1/precision/recall are entity-level micro averages (seqeval, as conlleval counts), accuracy is per word
-METRICS = {"single_label": ("accuracy", "f1", "mcc"), "regression": ("pearson", "spearman", "mse"),
-           "tokens": ("f1", "precision", "recall", "accuracy")}
-KINDS_WITH_LABEL_NAMES = ("single_label", "tokens")
+# multi_label: macro/micro F1 over the labels and subset accuracy (every label of a row right), at the decision
+# thresholds (nlptune/kinds/thresholds.py)
+METRICS = {"single_label": ("accuracy", "f1", "macro_f1", "mcc"), "multi_label": ("macro_f1", "micro_f1", "subset_accuracy"),
+           "regression": ("pearson", "spearman", "mse"), "tokens": ("f1", "precision", "recall", "accuracy")}
+KINDS_WITH_LABEL_NAMES = ("single_label", "multi_label", "tokens")
+# multi_label: how tuned decision thresholds are fitted (task.threshold_tuning)
+THRESHOLD_TUNING = ("per_label", "global")
+# the kinds whose outputs are classes: trainer.class_weights / loss / label_smoothing apply to them
+CLASSIFICATION_KINDS = ("single_label", "multi_label", "tokens")
+LOSSES = ("cross_entropy", "focal")
+WEIGHT_MODES = ("none", "balanced")
 # tokens: how tags mark entities (nlptune/kinds/tags.py); plain = tags without a scheme (part of speech, chunks)
 TAG_SCHEMES = ("iob2", "iob1", "bioes", "plain")
 # the file formats a task may name explicitly (task.format); null: by the file's extension
@@ -82,6 +90,13 @@ class TaskConfig:
     format: str | None = None
     token_column: int = 0
     tag_column: int = -1
+    # multi_label only: one 0/1 column per label instead of a list column (label_field is then unused); the
+    # separator that splits a text label column (csv/tsv) into names; the decision threshold (a float fixes it,
+    # null tunes it on validation outputs) and how it is tuned (per_label | global)
+    label_fields: tuple[str, ...] | None = None
+    label_separator: str | None = None
+    threshold: float | None = None
+    threshold_tuning: str = "per_label"
 
     @property
     def is_pair(self) -> bool:
@@ -154,6 +169,12 @@ class TrainerConfig:
     keep_last: int  # complete checkpoints kept; 0 = none written
     dist_timeout_s: int  # collective timeout across processes
     deterministic: bool  # torch deterministic algorithms (+ CUBLAS_WORKSPACE_CONFIG on GPU)
+    # imbalance (classification kinds; nlptune/kinds/losses.py): none | balanced | a weight per output
+    class_weights: str | tuple[float, ...] | None  # null = none
+    pos_weight: str | tuple[float, ...] | None  # multi_label: each label's positive-example weight in BCE
+    loss: str  # cross_entropy | focal
+    focal_gamma: float
+    label_smoothing: float
 
 
 @dataclass(frozen=True)

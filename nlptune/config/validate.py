@@ -60,6 +60,29 @@ def _word_task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _multi_label_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
+    """The keys only a multi_label task reads: its label columns, separator and decision thresholds."""
+    keys = {"label_fields": None, "label_separator": None, "threshold": None}
+    if task.kind != "multi_label":
+        return [ConfigIssue(f"task.{key}", f"applies to task.kind=multi_label only", "set it to null")
+                for key, off in keys.items() if getattr(task, key) != off]
+    issues = choice_issues("task.threshold_tuning", task.threshold_tuning, schema.THRESHOLD_TUNING)
+    if task.threshold is not None:
+        issues += range_issues("task.threshold", task.threshold, 0.0, 1.0, low_open=True, high_open=True)
+    if task.label_separator == "":
+        issues.append(ConfigIssue("task.label_separator", "an empty separator splits nothing",
+                                  "e.g. task.label_separator=',' (or null for list columns)"))
+    fields = task.label_fields
+    if fields is not None:
+        if not fields or not all(isinstance(f, str) and f for f in fields) or len(set(fields)) != len(fields):
+            issues.append(ConfigIssue("task.label_fields", f"expected distinct column names, got {list(fields)}",
+                                      "e.g. task.label_fields=[joy,anger] (one 0/1 column per label)"))
+        if task.label_names:
+            issues.append(ConfigIssue("task.label_names", "task.label_fields already names the labels (one "
+                                      "column each)", "set task.label_names to null"))
+    return issues
+
+
 def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     issues = _kind_issues(task)
     if issues:
@@ -75,6 +98,7 @@ def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
                                   "e.g. task.text_fields=[sentence] or [sentence1,sentence2]"))
     issues += _label_name_issues(task)
     issues += _word_task_issues(task)
+    issues += _multi_label_issues(task)
     issues += range_issues("task.max_length", task.max_length, 0, low_open=True)
     issues += range_issues("task.max_train_samples", task.max_train_samples, 0, low_open=True)
     issues += range_issues("task.max_eval_samples", task.max_eval_samples, 0, low_open=True)
@@ -199,6 +223,40 @@ def _resume_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _weights_issues(key: str, value) -> list[ConfigIssue]:
+    if value is None or isinstance(value, str):
+        return choice_issues(f"trainer.{key}", "none" if value is None else value, schema.WEIGHT_MODES)
+    if not value or any(isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in value):
+        return [ConfigIssue(f"trainer.{key}", f"expected none, balanced or non-negative weights, got {list(value)}",
+                            "e.g. trainer.class_weights=balanced or [1.0,3.0] (one weight per class)")]
+    return []
+
+
+def _imbalance_issues(run: schema.RunConfig) -> list[ConfigIssue]:
+    """trainer.class_weights / pos_weight / loss / focal_gamma / label_smoothing, and the kinds they fit."""
+    trainer, kind = run.trainer, run.task.kind
+    issues = _weights_issues("class_weights", trainer.class_weights)
+    issues += _weights_issues("pos_weight", trainer.pos_weight)
+    issues += choice_issues("trainer.loss", trainer.loss, schema.LOSSES)
+    issues += range_issues("trainer.focal_gamma", trainer.focal_gamma, 0.0)
+    issues += range_issues("trainer.label_smoothing", trainer.label_smoothing, 0.0, 1.0, high_open=True)
+    if trainer.pos_weight not in (None, "none") and kind != "multi_label":
+        issues.append(ConfigIssue("trainer.pos_weight", "weights the positive examples of each label of a "
+                                  "multi_label task", "use trainer.class_weights for single-label classes"))
+    if issues:
+        return issues
+    active = {"class_weights": trainer.class_weights not in (None, "none"), "loss": trainer.loss != "cross_entropy",
+              "label_smoothing": trainer.label_smoothing > 0}
+    if kind not in schema.CLASSIFICATION_KINDS:
+        issues += [ConfigIssue(f"trainer.{key}", f"a {kind} task has no classes to weight or smooth",
+                               f"remove it (trainer.{key} applies to {', '.join(schema.CLASSIFICATION_KINDS)})")
+                   for key, on in active.items() if on]
+    elif kind == "tokens" and run.model.args.get("crf"):
+        issues += [ConfigIssue(f"trainer.{key}", "a CRF tagger is trained on whole tag sequences, not per word",
+                               "remove it, or set model.crf=false") for key, on in active.items() if on]
+    return issues
+
+
 def _experience_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     """Trackers (trainer.report_to) and training-data augmentation (augment.*)."""
     issues = []
@@ -212,4 +270,4 @@ def _experience_issues(run: schema.RunConfig) -> list[ConfigIssue]:
 def validate_values(run: schema.RunConfig) -> list[ConfigIssue]:
     """Every value problem of ``run``, in config order (empty when the config is valid)."""
     return _task_issues(run.task) + _model_issues(run.model, run.task.kind) + _training_issues(run) + \
-        _experience_issues(run)
+        _imbalance_issues(run) + _experience_issues(run)

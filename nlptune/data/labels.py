@@ -7,6 +7,7 @@ split, line and column. Every label problem of a pass is collected and reported 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from nlptune.config.schema import TaskConfig
 from nlptune.data.errors import DataError, ProblemCollector
@@ -34,6 +35,31 @@ def _column(raw: RawSplit, name: str, split: str, role: str) -> list:
     return raw.columns[name]
 
 
+def label_values(task: TaskConfig, columns: dict[str, list], missing: Callable[[str], None] | None = None) -> list:
+    """Each row's raw label: the task.label_field value; with task.label_fields (multi_label) a {column: value}
+    dict of the 0/1 columns; a text split by task.label_separator into a list of names ("" = no label).
+    ``missing(column)`` is called for a label column the split lacks (it raises)."""
+    if task.label_fields:
+        for name in task.label_fields:
+            if name not in columns and missing:
+                missing(name)
+        flags = [columns.get(name) or [] for name in task.label_fields]
+        return [dict(zip(task.label_fields, row)) for row in zip(*flags)]
+    if task.label_field not in columns and missing:
+        missing(task.label_field)
+    values = columns.get(task.label_field) or []
+    separator = task.label_separator
+    if not separator:
+        return list(values)
+    return [[part.strip() for part in value.split(separator) if part.strip()] if isinstance(value, str) else value
+            for value in values]
+
+
+def declared_names(task: TaskConfig) -> tuple | None:
+    """The output names the config declares: task.label_names, or the columns of task.label_fields."""
+    return task.label_names or task.label_fields
+
+
 def _where(raw: RawSplit, split: str, index: int, column: str) -> dict:
     return {"file": raw.source, "split": split, "line": raw.line_of(index), "column": column}
 
@@ -50,7 +76,7 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
     """The kind's key of each label of ``raw`` (first ``limit`` rows); a refused label is collected in
     ``problems`` and its key is a placeholder."""
     kind = get_kind(task.kind)
-    column = _column(raw, task.label_field, split, "label")
+    column = label_values(task, raw.columns, lambda name: _column(raw, name, split, "label"))
     texts = [raw.columns.get(field) for field in task.text_fields]
     texts = texts if all(t is not None for t in texts) else None  # a missing text column is reported by _texts
     keys, repairs = [], []
@@ -58,11 +84,11 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
         try:
             key = kind.label_key(value)
             if texts is not None:
-                key, notes = kind.check_example([t[i] for t in texts], key, task.tag_scheme, task.label_names)
+                key, notes = kind.check_example([t[i] for t in texts], key, task.tag_scheme, declared_names(task))
                 repairs.extend(f"{raw.source}:{raw.line_of(i)} ({note})" for note in notes)
             keys.append(key)
         except LabelProblem as err:
-            problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field)))
+            problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, err.column or task.label_field)))
             keys.append(_INVALID)
     if repairs:
         _warn_repairs(task, split, repairs)
@@ -81,7 +107,7 @@ def _warn_repairs(task: TaskConfig, split: str, repairs: list[str]) -> None:
 def names_from_keys(task: TaskConfig, train: RawSplit, keys: list) -> list[str] | None:
     """The output names of the task's kind: task.label_names, or derived from the training keys."""
     try:
-        return get_kind(task.kind).label_names([k for k in keys if k is not _INVALID], task.label_names)
+        return get_kind(task.kind).label_names([k for k in keys if k is not _INVALID], declared_names(task))
     except LabelProblem as err:
         raise DataError(err.problem, fix=err.fix, file=train.source, split="train", column=task.label_field) from None
 
@@ -121,7 +147,7 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
     collector = problems if problems is not None else ProblemCollector()
     texts = _texts(task, raw, split, limit)
     keys = label_keys(task, raw, split, collector, limit) if keys is None else keys[:limit] if limit else keys
-    encode = get_kind(task.kind).encoder(label_names, declared=bool(task.label_names))
+    encode = get_kind(task.kind).encoder(label_names, declared=bool(declared_names(task)))
     targets = []
     for i, key in enumerate(keys):
         try:

@@ -217,10 +217,11 @@ def _write_transitions(model: nn.Module, batch: dict, folder: Path) -> None:
 
 
 def _copy_companions(best: Path, folder: Path) -> None:
-    """Tokenizer files and the task description (labels, text fields) next to model.onnx."""
+    """Tokenizer files, the task description (labels, text fields) and a multi-label model's decision
+    thresholds (thresholds.json: apply them to the sigmoid of the exported logits) next to model.onnx."""
     for item in best.iterdir():
         if item.name.startswith("tokenizer") or item.name in ("special_tokens_map.json", "vocab.txt",
-                                                               "nlptune_task.json"):
+                                                               "nlptune_task.json", "thresholds.json"):
             shutil.copy2(item, folder / item.name)
 
 

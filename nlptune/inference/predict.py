@@ -15,6 +15,7 @@ from nlptune.data.labels import to_examples
 from nlptune.data.loading import load_raw_splits, read_file
 from nlptune.data.tokenization import load_tokenizer
 from nlptune.kinds import get_kind
+from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate
 from nlptune.train.rundir import read_task_info
 
@@ -45,6 +46,19 @@ class LoadedRun:
 
             self.model = load_scratch_model(best)
         self.model.eval()
+        self.thresholds = self._thresholds(best)
+
+    def _thresholds(self, best: Path) -> tuple[float, ...] | None:
+        """The decision thresholds saved with a multi-label model (best/thresholds.json), one per label."""
+        path = best / "thresholds.json"
+        if not path.is_file():
+            return None
+        saved = json.loads(path.read_text())["thresholds"]
+        names = self.info["label_names"] or []
+        if sorted(saved) != sorted(names):
+            raise NlptuneError(f"{path} names other labels than {best / 'nlptune_task.json'}; the run directory is "
+                               "damaged: train it again")
+        return tuple(float(saved[name]) for name in names)
 
     def _loader(self, texts: list[list], labels: list, batch_size: int):
         words = self.kind.words_in_text_column  # per-word labels: sentences become windows, labels go in columns
@@ -62,8 +76,10 @@ class LoadedRun:
             load_raw_splits(task)[split]
         examples = to_examples(task, raw, split, self.info["label_names"], None)
         loader = self._loader(examples.texts, examples.labels, batch_size)
+        # a multi-label model is scored at its saved thresholds: never tuned again on the data it is scored on
+        decision = None if self.thresholds is None else Decision(fixed=self.thresholds)
         return evaluate(self.model, loader, kind=self.kind, metrics=self.info["metrics"],
-                        label_names=self.info["label_names"])
+                        label_names=self.info["label_names"], decision=decision)
 
     def batches(self, texts: list[list], batch_size: int = 128):
         """The model's input batches (padded tensors, no labels) for ``texts`` (one list per text field), in order."""
@@ -77,14 +93,16 @@ class LoadedRun:
     @torch.no_grad()
     def predict(self, texts: list[list[str]], batch_size: int = 128) -> list[dict]:
         """One prediction per example, as the task's kind describes it (single_label: ``{"label", "score",
-        "probabilities"}``; regression: ``{"score"}``)."""
+        "probabilities"}``; multi_label: ``{"labels", "scores"}`` at best/thresholds.json; regression:
+        ``{"score"}``)."""
         if self.kind.words_in_text_column:  # a tag per word, and the entities they mark
             from nlptune.inference.tagging import predict_tags
 
             return predict_tags(self, texts[0], batch_size)
         results = []
         for batch in self.batches(texts, batch_size):
-            results += self.kind.describe(self.model(**batch)["logits"].float(), self.info["label_names"])
+            results += self.kind.describe(self.model(**batch)["logits"].float(), self.info["label_names"],
+                                          thresholds_in_force=self.thresholds)
         return results
 
 

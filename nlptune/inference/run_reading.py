@@ -18,7 +18,7 @@ DAMAGED_HINT = ("the run directory is damaged or incomplete: train it again, or 
                 "of the run")
 # best/ files that are JSON when present (the first two are nlptune's own, the rest are transformers')
 BEST_JSON = ("nlptune_task.json", "nlptune_model.json", "config.json", "tokenizer.json", "tokenizer_config.json",
-             "special_tokens_map.json")
+             "special_tokens_map.json", "thresholds.json")
 
 
 def run_folder(run_dir: str | Path) -> Path:

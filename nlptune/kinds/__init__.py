@@ -9,7 +9,7 @@ import functools
 
 from nlptune.config.registry import lookup
 # imported for their @register side effects
-from nlptune.kinds import regression, single_label, tokens  # noqa: F401
+from nlptune.kinds import multi_label, regression, single_label, tokens  # noqa: F401
 from nlptune.kinds.base import Kind, LabelProblem
 
 __all__ = ["Kind", "LabelProblem", "get_kind"]
@@ -17,5 +17,5 @@ __all__ = ["Kind", "LabelProblem", "get_kind"]
 
 @functools.cache
 def get_kind(name: str) -> Kind:
-    """The problem kind registered as ``name`` (single_label, regression, tokens)."""
+    """The problem kind registered as ``name`` (single_label, multi_label, regression, tokens)."""
     return lookup("kind", name)()

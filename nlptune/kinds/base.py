@@ -14,9 +14,10 @@ from nlptune.config.schema import METRICS
 class LabelProblem(ValueError):
     """A label (or a split's labels) a kind cannot train on; ``fix`` says what to do."""
 
-    def __init__(self, problem: str, fix: str):
+    def __init__(self, problem: str, fix: str, column: str | None = None):
         super().__init__(problem)
-        self.problem, self.fix = problem, fix
+        # ``column``: the column at fault when it is not task.label_field (a 0/1 column of task.label_fields)
+        self.problem, self.fix, self.column = problem, fix, column
 
 
 class Kind:
@@ -67,8 +68,13 @@ class Kind:
         """Refuse (`LabelProblem`) training targets nothing can be learnt from; return warnings to show."""
         return []
 
-    def stratify_keys(self, values: Sequence) -> list[str] | None:
-        """Per-row group keys that cross-validation folds keep in proportion, or None (plain k-fold)."""
+    def stratify_keys(self, values: Sequence, folds: int = 2) -> list[str] | None:
+        """Per-row group keys that ``folds`` cross-validation folds keep in proportion, or None (plain k-fold)."""
+        return None
+
+    def class_counts(self, targets: Sequence, names: list[str] | None) -> list[int] | None:
+        """Training rows per output (a class's rows; a label's positive rows), for trainer.class_weights /
+        pos_weight "balanced"; None: the kind has no classes (regression)."""
         return None
 
     # ---- model --------------------------------------------------------------------------------------------
@@ -83,7 +89,8 @@ class Kind:
 
     def loss(self, logits, labels, **extras):
         """The training loss of ``logits`` [batch, outputs] against the batch's ``labels``; ``extras``: the model's
-        other outputs a kind may read (a CRF tagger's ``transitions``)."""
+        other outputs a kind may read (a CRF tagger's ``transitions``) and the run's ``loss_settings``
+        (`nlptune.kinds.losses.LossSettings`: class weights, focal loss, label smoothing; absent: the plain loss)."""
         raise NotImplementedError
 
     def start_model(self, model, train_targets: Sequence, names: list[str] | None, scheme: str) -> None:
@@ -103,11 +110,19 @@ class Kind:
 
         return {name: np.concatenate([part[name] for part in parts]) for name in ("predictions", "references")}
 
-    def scores(self, metrics: Sequence[str], outputs: dict, names: list[str] | None) -> dict[str, float] | None:
+    def scores(self, metrics: Sequence[str], outputs: dict, names: list[str] | None,
+               decision=None) -> dict[str, float] | None:
         """The metrics of ``outputs``, when the kind computes its own; None: the shared metric functions
-        (nlptune/metrics.py) compare ``predictions`` with ``references`` row by row."""
+        (nlptune/metrics.py) compare ``predictions`` with ``references`` row by row. ``decision``: how
+        probabilities become labels (`nlptune.kinds.thresholds.Decision`, multi_label)."""
         return None
 
+    def best_files(self, outputs: dict, names: list[str] | None, decision=None) -> dict[str, dict]:
+        """JSON files saved in best/ beside the best model, from its validation ``outputs`` (file name -> content;
+        multi_label: thresholds.json). Default: none."""
+        return {}
+
     def describe(self, logits, names: list[str] | None, **extras) -> list[dict]:
-        """One JSON-able prediction per row (`nlptune predict`), from float ``logits`` [batch, outputs]."""
+        """One JSON-able prediction per row (`nlptune predict`), from float ``logits`` [batch, outputs];
+        ``extras`` may hold ``thresholds_in_force`` (best/thresholds.json) for kinds that read it."""
         raise NotImplementedError

@@ -88,7 +88,7 @@ class SingleLabel(Kind):
         return [f"class(es) {', '.join(map(repr, missing))} have no example in the training rows: the model can "
                 "never learn to predict them (check task.label_names, task.max_train_samples and the training file)"]
 
-    def stratify_keys(self, values: Sequence) -> list[str]:
+    def stratify_keys(self, values: Sequence, folds: int = 2) -> list[str]:
         """The class of each row (a row whose label is invalid is its own group: the trial's checks report it)."""
         keys = []
         for value in values:
@@ -97,6 +97,12 @@ class SingleLabel(Kind):
             except LabelProblem:
                 keys.append(f"invalid {value!r}")
         return keys
+
+    def class_counts(self, targets: Sequence[int], names: list[str]) -> list[int]:
+        counts = [0] * len(names)
+        for target in targets:
+            counts[target] += 1
+        return counts
 
     def num_outputs(self, names: list[str]) -> int:
         return len(names)
@@ -107,10 +113,11 @@ class SingleLabel(Kind):
 
         return torch.long
 
-    def loss(self, logits, labels, **extras):
-        import torch.nn.functional as F
+    def loss(self, logits, labels, loss_settings=None, **extras):
+        """Cross-entropy (class weights, focal loss and label smoothing from ``loss_settings``)."""
+        from nlptune.kinds.losses import cross_entropy
 
-        return F.cross_entropy(logits, labels.view(-1).long())
+        return cross_entropy(logits, labels.view(-1).long(), loss_settings)
 
     def predictions(self, logits, mask=None, **extras):
         return logits.argmax(dim=-1)

@@ -146,7 +146,15 @@ class Tokens(Kind):
         return [f"tag(s) {_listed(missing)} have no example in the training rows: the model can never learn to "
                 "predict them (check task.label_names, task.max_train_samples and the training file)"]
 
-    def stratify_keys(self, values: Sequence) -> None:
+    def class_counts(self, targets: Sequence[tuple[int, ...]], names: list[str]) -> list[int]:
+        """Words per tag."""
+        counts = [0] * len(names)
+        for target in targets:
+            for tag in target:
+                counts[tag] += 1
+        return counts
+
+    def stratify_keys(self, values: Sequence, folds: int = 2) -> None:
         return None  # a sentence has many tags: cross-validation folds are plain k-fold
 
     # ---- model --------------------------------------------------------------------------------------------
@@ -167,17 +175,18 @@ class Tokens(Kind):
 
             crf.constrain(allowed_transitions(names, scheme))
 
-    def loss(self, logits, labels, transitions=None, **extras):
-        """Cross-entropy over the positions with a tag; with a CRF's ``transitions``, the negative
-        log-likelihood of the gold tag sequence (the tagged positions of a scratch tagger are its words)."""
-        import torch.nn.functional as F
+    def loss(self, logits, labels, transitions=None, loss_settings=None, **extras):
+        """Cross-entropy over the positions with a tag (class weights, focal loss, label smoothing from
+        ``loss_settings``); with a CRF's ``transitions``, the negative log-likelihood of the gold tag sequence (the
+        tagged positions of a scratch tagger are its words; config validation refuses loss settings with a CRF)."""
+        from nlptune.kinds.losses import cross_entropy
 
         if transitions is not None:
             from nlptune.kinds.crf import crf_nll
 
             return crf_nll(logits, labels, labels != IGNORED, _open_edges(transitions, logits.shape[-1]))
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                               ignore_index=IGNORED)
+        return cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), loss_settings,
+                             ignore_index=IGNORED)
 
     def predictions(self, logits, mask=None, transitions=None, **extras):
         """The tag id of every position: the best-scoring tag, or with a CRF the best tag sequence (Viterbi)."""
@@ -192,7 +201,7 @@ class Tokens(Kind):
         """Per-word predictions and references of whole sentences, from the windows (see kinds/entities.py)."""
         return word_outputs(parts)
 
-    def scores(self, metrics, outputs: dict, names: list[str]) -> dict[str, float]:
+    def scores(self, metrics, outputs: dict, names: list[str], decision=None) -> dict[str, float]:
         return tag_scores(metrics, outputs, names)
 
 

@@ -21,11 +21,16 @@ def forward(model, batch: dict) -> tuple[torch.Tensor, dict]:
     return output["logits"], extras
 
 
-def logits_and_loss(model, batch: dict, kind: Kind) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss_extras(extras: dict, loss_settings) -> dict:
+    return extras if loss_settings is None else {**extras, "loss_settings": loss_settings}
+
+
+def logits_and_loss(model, batch: dict, kind: Kind, loss_settings=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's logits for ``batch`` and the kind's loss against its ``labels`` (what the outputs mean and how
-    they are scored belongs to the problem kind)."""
+    they are scored belongs to the problem kind); ``loss_settings``: the run's class weights, focal loss and
+    label smoothing (`nlptune.train.setup.loss_settings`; None: the plain loss)."""
     logits, extras = forward(model, batch)
-    return logits, kind.loss(logits, batch["labels"], **extras)
+    return logits, kind.loss(logits, batch["labels"], **_loss_extras(extras, loss_settings))
 
 
 def _gather(accelerator, pred: torch.Tensor, gold: torch.Tensor, rows: dict) -> tuple:
@@ -38,8 +43,11 @@ def _gather(accelerator, pred: torch.Tensor, gold: torch.Tensor, rows: dict) -> 
 
 @torch.no_grad()
 def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list[str] | None = None,
-             accelerator=None, collect: dict | None = None) -> dict[str, float]:
-    """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards.
+             accelerator=None, collect: dict | None = None, loss_settings=None,
+             decision=None) -> dict[str, float]:
+    """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards. The loss
+    is the training loss (``loss_settings``); ``decision``: how a multi_label kind turns probabilities into labels
+    (`nlptune.kinds.thresholds.Decision`: fixed or tuned thresholds).
 
     When ``collect`` (a dict) is given, it receives the kind's validation outputs (numpy arrays:
     ``predictions`` and ``references``, per row or per word), e.g. for the best model's plots.
@@ -49,7 +57,7 @@ def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list
     for batch in loader:
         logits, extras = forward(model, batch)
         gold = batch["labels"]
-        loss = kind.loss(logits, gold, **extras).detach().float() * gold.shape[0]
+        loss = kind.loss(logits, gold, **_loss_extras(extras, loss_settings)).detach().float() * gold.shape[0]
         pred = kind.predictions(logits, mask=batch.get("attention_mask"), **extras)
         rows = {name: batch[name] for name in ROW_FIELDS if name in batch}
         if accelerator is not None:
@@ -62,7 +70,7 @@ def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list
     outputs = kind.outputs(parts)
     if collect is not None:
         collect.update(outputs)
-    scores = kind.scores(metrics, outputs, label_names)
+    scores = kind.scores(metrics, outputs, label_names, decision=decision)
     if scores is None:  # the kind's outputs are rows of predictions and labels: the shared metric functions
         scores = compute_metrics(metrics, outputs["predictions"], outputs["references"])
     scores["loss"] = loss_sum / max(sum(len(p["references"]) for p in parts), 1)

@@ -20,6 +20,7 @@ from accelerate.utils import broadcast_object_list
 from nlptune.config.schema import RunConfig
 from nlptune.data import prepare_data
 from nlptune.kinds import get_kind
+from nlptune.kinds.thresholds import Decision
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
 from nlptune.train import checkpoint, faults, report, resume, results, tracking
@@ -27,7 +28,7 @@ from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, claim, default_output_dir
-from nlptune.train.setup import build_task_model, make_loaders
+from nlptune.train.setup import build_task_model, loss_settings, make_loaders
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
 from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
@@ -113,6 +114,9 @@ class _Session:
         self.guard.set_phase("setup")
         seed_everything(config.seed)  # same initial weights whatever data preparation consumed
         model = build_task_model(config, self.data)
+        # class weights etc. from the training targets (deterministic: a resumed run computes the same ones)
+        self.loss_settings = loss_settings(config, self.data)
+        self.decision = Decision.from_task(config.task)  # multi_label: fixed or tuned decision thresholds
         if plan.checkpoint:
             checkpoint.load_weights(plan.checkpoint, model)
         self.parameters = parameter_report(model)
@@ -199,7 +203,7 @@ class _Session:
         an optimizer step happened."""
         accelerator, state = self.accelerator, self.state
         with accelerator.accumulate(self.model):
-            loss = logits_and_loss(self.model, batch, self.kind)[1]
+            loss = logits_and_loss(self.model, batch, self.kind, self.loss_settings)[1]
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.trainer.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)
@@ -258,7 +262,8 @@ class _Session:
         eval_started = time.perf_counter()
         outputs = {}
         scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
-                          label_names=self.data.label_names, accelerator=accelerator, collect=outputs)
+                          label_names=self.data.label_names, accelerator=accelerator, collect=outputs,
+                          loss_settings=self.loss_settings, decision=self.decision)
         state.eval_time_s += time.perf_counter() - eval_started
         record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
                   **{f"eval_{k}": v for k, v in scores.items()}}
@@ -323,6 +328,8 @@ class _Session:
                    "train_samples": state.samples, "steps": state.step, "epochs": state.epoch + 1,
                    "stopped_early": state.stop, "num_processes": accelerator.num_processes,
                    "parameters": self.parameters, "hyperparameters": report.hyperparameters(config)}
+        if self.loss_settings is not None:  # the class weights etc. computed on train, as trained with
+            summary["loss"] = self.loss_settings.describe(self.data.label_names)
         if self.trainer.keep_last:  # before best/: saving the best model loads its weights into `model`
             self.save_checkpoint(finished=True)
         if self.rundir:  # rank 0: best/ (the best weights), metrics.json, the model card, plots, the final table
@@ -330,7 +337,7 @@ class _Session:
             if self.best_state is not None:
                 unwrapped.load_state_dict(self.best_state)
             results.write_results(self.rundir, unwrapped, config, self.data, summary, best_step=state.best_step,
-                                  best_outputs=self.best_outputs, history=state.history)
+                                  best_outputs=self.best_outputs, history=state.history, decision=self.decision)
         # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
         self.model = self.optimizer = self.train_loader = self.eval_loader = self.best_state = None
         accelerator.free_memory()

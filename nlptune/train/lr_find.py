@@ -78,7 +78,7 @@ def _setup(config: RunConfig):
     from nlptune.models import is_pretrained
     from nlptune.train.launch import make_accelerator
     from nlptune.train.optim import build_optimizer
-    from nlptune.train.setup import build_task_model, make_loaders
+    from nlptune.train.setup import build_task_model, loss_settings, make_loaders
     from nlptune.utils.seeding import seed_everything
 
     accelerator = make_accelerator(config.trainer)
@@ -91,7 +91,7 @@ def _setup(config: RunConfig):
     loader, _, sampler = make_loaders(data, config, data.tokenizer.pad_token_id)  # the training loader, as trained
     optimizer = build_optimizer(model, config.optimizer, accelerator.device)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    return accelerator, model, optimizer, loader, sampler
+    return accelerator, model, optimizer, loader, sampler, loss_settings(config, data)
 
 
 def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 300,
@@ -107,7 +107,7 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
     if steps < 20:
         raise NlptuneError(f"--steps {steps} is too few for a range test; use 100 or more")
     quiet_libraries()
-    accelerator, model, optimizer, loader, sampler = _setup(config)
+    accelerator, model, optimizer, loader, sampler, settings = _setup(config)  # the loss as trained
     kind = get_kind(config.task.kind)
     schedule = lr_schedule(start_lr, end_lr, steps)
     lrs, losses, diverged, average, best = [], [], False, 0.0, math.inf
@@ -115,7 +115,7 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
     for lr, batch in zip(schedule, _cycle(loader, sampler)):
         for group in optimizer.param_groups:
             group["lr"] = float(lr)
-        loss = logits_and_loss(model, batch, kind)[1]
+        loss = logits_and_loss(model, batch, kind, settings)[1]
         accelerator.backward(loss)
         if config.trainer.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.trainer.max_grad_norm)

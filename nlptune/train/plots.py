@@ -4,7 +4,8 @@
 - ``validation.png``: every validation metric (and the validation loss) against the step, best step marked
 - the problem kind's plots (`Kind.plots`, drawn by `_kind_plots`): the best model's validation predictions
   against the gold labels: ``confusion_matrix.png`` (single_label), ``predictions_scatter.png`` (regression),
-  ``entity_f1.png`` and ``entity_confusion.png`` (tokens; nlptune/train/entity_plots.py)
+  ``entity_f1.png`` and ``entity_confusion.png`` (tokens; nlptune/train/entity_plots.py), ``label_f1.png`` and
+  ``label_cooccurrence.png`` (multi_label; nlptune/train/label_plots.py)
 
 Everything is drawn on `matplotlib.figure.Figure` objects with the Agg canvas: no pyplot state, no display.
 """
@@ -170,9 +171,11 @@ def _kind_plots() -> dict:
     """The best model's validation plots, by the names problem kinds give them (`Kind.plots`):
     name -> draw(outputs, label_names, path); written to plots/<name>.png."""
     from nlptune.train.entity_plots import plot_entity_confusion, plot_entity_f1
+    from nlptune.train.label_plots import plot_label_cooccurrence, plot_label_f1
 
     return {"confusion_matrix": plot_confusion, "predictions_scatter": plot_scatter, "entity_f1": plot_entity_f1,
-            "entity_confusion": plot_entity_confusion}
+            "entity_confusion": plot_entity_confusion, "label_f1": plot_label_f1,
+            "label_cooccurrence": plot_label_cooccurrence}
 
 
 def write_run_plots(run_dir: str | Path, *, best_step: int | None = None, outputs: dict | None = None,

@@ -2,6 +2,7 @@
 card, the plots (the problem kind's among them) and the final table."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from nlptune.config.names import is_pretrained
@@ -11,6 +12,7 @@ from nlptune.kinds import get_kind
 from nlptune.train import plots, report
 from nlptune.train.model_card import write_model_card
 from nlptune.train.rundir import RunDir, save_best_model
+from nlptune.utils.files import atomic_write_text
 
 
 def task_info(run: RunConfig, data: PreparedData) -> dict:
@@ -23,15 +25,22 @@ def task_info(run: RunConfig, data: PreparedData) -> dict:
 
 
 def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,
-                  best_step: int | None, best_outputs: dict | None, history: list[dict]) -> None:
-    """best/ (``best_model``: the unwrapped model holding the best weights), metrics.json, best/README.md, the
-    plots and the final table, in that order (the card is written from the files before it)."""
+                  best_step: int | None, best_outputs: dict | None, history: list[dict], decision=None) -> None:
+    """best/ (``best_model``: the unwrapped model holding the best weights, and the kind's files from its
+    validation outputs: multi_label's thresholds.json), metrics.json, best/README.md, the plots and the final
+    table, in that order (the card is written from the files before it)."""
     output_dir = Path(rundir.path)
+    kind = get_kind(run.task.kind)
     save_best_model(best_model, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(run.model.name),
                     task_info=task_info(run, data))
+    # a pure function of the checkpointed best outputs: a resumed run writes the same files
+    extra = kind.best_files(best_outputs, data.label_names, decision) if best_outputs is not None else {}
+    for name, content in extra.items():
+        atomic_write_text(Path(rundir.best_dir) / name, json.dumps(content, indent=2) + "\n")
+        summary = {**summary, name.removesuffix(".json"): content}
     rundir.write_summary(summary)
     write_model_card(output_dir)
     rundir.close()
     plots.write_run_plots(output_dir, best_step=best_step, outputs=best_outputs, label_names=data.label_names,
-                          kind_plots=get_kind(run.task.kind).plots)
+                          kind_plots=kind.plots)
     report.print_end(summary, history, output_dir)

@@ -1,4 +1,5 @@
-"""Set-up shared by the training loop and lr-find: the model for a task's data, and the data loaders."""
+"""Set-up shared by the training loop and lr-find: the model for a task's data, the data loaders, and the loss
+settings (class weights, focal loss, label smoothing) computed from the training targets."""
 from __future__ import annotations
 
 import torch
@@ -48,3 +49,20 @@ def build_task_model(run: RunConfig, data: PreparedData):
     # e.g. a regressor's output bias, a CRF's allowed tag transitions; no random draw
     kind.start_model(model, data.train.labels, data.label_names, run.task.tag_scheme)
     return model
+
+
+def loss_settings(run: RunConfig, data: PreparedData):
+    """The run's `LossSettings` (nlptune/kinds/losses.py) from the trainer config and the training targets, built
+    once and passed to every loss as the keyword ``loss_settings``; None for a kind without classes."""
+    from nlptune.config.errors import ConfigError, ConfigIssue
+    from nlptune.kinds.losses import build_settings
+
+    kind = get_kind(run.task.kind)
+    counts = kind.class_counts(data.train.labels, data.label_names)
+    if counts is None:
+        return None
+    try:
+        return build_settings(run.trainer, counts, len(data.train), kind.num_outputs(data.label_names))
+    except ValueError as err:  # a weight list of the wrong length: known only once the labels are
+        raise ConfigError([ConfigIssue("trainer", str(err), f"give one weight per output: {data.label_names}")]) \
+            from None

@@ -1,6 +1,6 @@
 """Data files a sweep derives from the task's own splits: k cross-validation folds of the train split
-(stratified as the task's problem kind says: by class for single_label) and the "full" data a best config is
-retrained on.
+(stratified as the task's problem kind says: by class for single_label, by the rarest present label for
+multi_label) and the "full" data a best config is retrained on.
 
 They are written as jsonl into the sweep directory (never next to the user's data) and trials read
 them through `task.train_file` / `task.validation_file`, so the normal data checks apply to them.
@@ -64,10 +64,17 @@ def fold_indices(count: int, k: int, seed: int, keys: list[str] | None) -> list[
 
 def write_folds(task: TaskConfig, k: int, seed: int, out: Path) -> list[list[str]]:
     """Write ``k`` folds of the train split under ``out``: [[train_file, validation_file], ...]."""
+    from nlptune.data.labels import label_values
+
     train = load_rows(task)["train"]
-    if train and task.label_field not in train[0]:
-        raise NlptuneError(f"label column '{task.label_field}' not found in the train split -> set task.label_field")
-    keys = get_kind(task.kind).stratify_keys([row.get(task.label_field) for row in train])
+
+    def missing(column: str) -> None:
+        key = "task.label_fields" if task.label_fields else "task.label_field"
+        raise NlptuneError(f"label column '{column}' not found in the train split -> set {key}")
+
+    columns = {name: [row.get(name) for row in train] for name in dict.fromkeys(k for row in train for k in row)}
+    # multi_label: the rarest present label of each row (kinds/multi_label.py), groups of at least k rows
+    keys = get_kind(task.kind).stratify_keys(label_values(task, columns, missing), folds=k)
     folds = []
     for number, (tr, va) in enumerate(fold_indices(len(train), k, seed, keys)):
         folder = out / f"fold-{number}"

@@ -52,6 +52,8 @@ def test_kind_names_registrations_and_config_tables_agree():
             import numpy as np
 
             outputs = {"predictions": np.array([1, 0]), "references": np.array([1, 0]), "lengths": np.array([2])}
+            if name == "multi_label":  # a probability and a 0/1 reference per label
+                outputs = {"predictions": np.array([[0.9, 0.1]]), "references": np.array([[1.0, 0.0]])}
             assert set(kind.metric_names) <= set(kind.scores(kind.metric_names, outputs, ["O", "B-X"]))
 
 
@@ -140,7 +142,8 @@ def test_single_label_outputs_loss_predictions():
 def test_single_label_metrics_from_predictions():
     logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 2.0]])
     scores = compute_metrics(SINGLE.metric_names, SINGLE.predictions(logits).numpy(), np.array([0, 1, 1, 1]))
-    assert scores["accuracy"] == pytest.approx(0.75) and set(scores) == {"accuracy", "f1", "mcc"}
+    assert scores["accuracy"] == pytest.approx(0.75) and set(scores) == {"accuracy", "f1", "macro_f1", "mcc"}
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
 
 
 def test_single_label_stratification_groups_by_class():

@@ -98,7 +98,7 @@ def test_perfect_predictions():
 
 def test_only_requested_metrics():
     assert set(compute_metrics(["mcc", "accuracy"], [0, 1], [0, 1])) == {"mcc", "accuracy"}
-    assert set(METRICS) == {"accuracy", "f1", "mcc", "pearson", "spearman", "mse"}
+    assert set(METRICS) == {"accuracy", "f1", "macro_f1", "mcc", "pearson", "spearman", "mse"}
 
 
 def test_is_improvement():
