@@ -205,6 +205,12 @@ class RunConfig:
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+# Keys added to a section after run directories, checkpoints and recipes were first written, with the value that
+# behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
+LATER_KEYS = {"trainer": {"class_weights": None, "pos_weight": None, "loss": "cross_entropy", "focal_gamma": 2.0,
+                          "label_smoothing": 0.0}}
+
+
 def build_section(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue],
                   keys: Mapping[str, str] | None = None):
     """Instantiate dataclass ``cls`` from ``data``, recording unknown keys, missing keys and wrong types in
@@ -213,6 +219,7 @@ def build_section(cls, section: str, data: Mapping[str, Any], issues: list[Confi
     ``keys`` maps a field name to its key in the config where the two differ (for the messages).
     """
     keys = keys or {}
+    data = {**LATER_KEYS.get(section, {}), **data}
     known = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "plain"}
     hints = typing.get_type_hints(cls)
     kwargs = {}
