@@ -146,13 +146,15 @@ class Tokens(Kind):
         return [f"tag(s) {_listed(missing)} have no example in the training rows: the model can never learn to "
                 "predict them (check task.label_names, task.max_train_samples and the training file)"]
 
-    def class_counts(self, targets: Sequence[tuple[int, ...]], names: list[str]) -> list[int]:
-        """Words per tag."""
-        counts = [0] * len(names)
-        for target in targets:
-            for tag in target:
-                counts[tag] += 1
-        return counts
+    def class_counts(self, targets, names: list[str]) -> list[int]:
+        """Words per tag in the training targets: per sentence tag ids, or the encoded windows' per-position
+        labels (`RaggedIds`; -100 marks positions without a tag, and a long sentence's context words count in
+        each window that holds them)."""
+        import numpy as np
+
+        values = np.asarray(targets.values) if hasattr(targets, "values") else \
+            np.fromiter((tag for target in targets for tag in target), dtype=np.int64)
+        return np.bincount(values[values >= 0].astype(np.int64), minlength=len(names)).tolist()
 
     def stratify_keys(self, values: Sequence, folds: int = 2) -> None:
         return None  # a sentence has many tags: cross-validation folds are plain k-fold
