@@ -13,7 +13,8 @@ def _read(task: str, split: str) -> tuple[list[list[str]], list[list[str]]]:
     from nlptune.data.loading import load_raw_splits
     from nlptune.config.compose import load_run_config
 
-    task_config = load_run_config([f"task={task}", f"task.data_dir={DATA_DIR}"]).task
+    # any model that tags words: only the task part of the config is used
+    task_config = load_run_config([f"task={task}", "model=lstm", f"task.data_dir={DATA_DIR}"]).task
     raw = load_raw_splits(task_config)[split]
     return raw.columns[task_config.text_fields[0]], raw.columns[task_config.label_field]
 
@@ -53,7 +54,7 @@ def child_trainer_tokens(args, grouped: bool, bf16: bool) -> dict:
     targs = TrainingArguments(
         output_dir=f"{args.output_dir}/trainer", use_cpu=not torch.cuda.is_available(),
         bf16=bf16 or args.precision == "bf16", per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=128, learning_rate=args.lr, warmup_ratio=args.warmup_ratio,
+        per_device_eval_batch_size=128, learning_rate=args.lr, warmup_steps=args.warmup_ratio,  # < 1: a ratio
         weight_decay=args.weight_decay, max_steps=args.steps or -1, num_train_epochs=args.epochs, seed=args.seed,
         eval_strategy="no", save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
         train_sampling_strategy="group_by_length" if grouped else "random")
