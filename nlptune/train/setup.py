@@ -35,6 +35,11 @@ def make_loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_proc
     return train_loader, eval_loader, sampler
 
 
+def _per_token(kind) -> dict:
+    # asked only of a per-word task, so a builder that has no per_token argument still builds text models
+    return {"per_token": True} if kind.words_in_text_column else {}
+
+
 def build_task_model(run: RunConfig, data: PreparedData):
     """The model ``run`` names, sized for ``data`` (vocabulary, labels, pairs), with fresh weights."""
     tokenizer, kind = data.tokenizer, get_kind(run.task.kind)
@@ -45,7 +50,7 @@ def build_task_model(run: RunConfig, data: PreparedData):
                            problem_type=kind.hf_problem_type, auto_model=kind.hf_auto_model)
     model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
-                        vocab=tokenizer.get_vocab(), per_token=kind.words_in_text_column)
+                        vocab=tokenizer.get_vocab(), **_per_token(kind))
     # e.g. a regressor's output bias, a CRF's allowed tag transitions; no random draw
     kind.start_model(model, data.train.labels, data.label_names, run.task.tag_scheme)
     return model

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 import killpoint  # noqa: E402
@@ -109,19 +110,22 @@ def test_predict_a_text_and_a_file(run, run_cli, tmp_path):
     assert [len(row["tags"]) for row in out] == [3, 301, 6]  # "A text , split here ."
 
 
-@pytest.mark.parametrize("task,model", [("wikiann_en", "lstm"), ("wikiann_en", "cnn"), ("wnut17", "pretrained")])
-def test_onnx_export_matches_pytorch(task, model, train_once, run_cli, data_dir):
-    run = train_once(task, model)
+def test_onnx_export_matches_pytorch(run, run_cli, data_dir):
     result = run_cli(["export", run, "--format", "onnx"], env={"NLPTUNE_DATA_DIR": str(data_dir)}, timeout=300)
     check_ok(result)
     assert (run / "onnx" / "model.onnx").is_file()
+    crf = bool(yaml.safe_load((run / "config.yaml").read_text())["model"].get("crf"))
+    assert (run / "onnx" / "crf_transitions.json").is_file() == crf  # what Viterbi decoding of the logits needs
 
 
-def test_killed_tagger_resumes_exactly(run_cli, data_dir, cache_dir, tmp_path):
-    """A BiLSTM-CRF with character features, killed after its step-4 checkpoint and resumed, ends bit for bit
-    where an uninterrupted run ends."""
-    args = ["task=wnut17", "model=lstm", *SLICE, *TAGGERS["lstm"], "model.dropout=0.3", "trainer.batch_size=8",
-            "trainer.save_every=2", "trainer.keep_last=100", "trainer.log_every=1"]
+@pytest.mark.parametrize("model", [*TAGGERS, "pretrained"])
+def test_killed_tagger_resumes_exactly(model, run_cli, data_dir, cache_dir, tmp_path, request):
+    """Every tagger (with character features and a CRF where its TAGGERS entry sets them) and a tiny BERT, killed
+    after its step-4 checkpoint and resumed, ends bit for bit where an uninterrupted run ends."""
+    extra = [f"model.name_or_path={request.getfixturevalue('tiny_pretrained')}", "task.max_length=12"] \
+        if model == "pretrained" else [*SLICE[3:], *TAGGERS[model], "model.dropout=0.3"]
+    args = ["task=wnut17", f"model={model}", *SLICE[:3], *extra, "trainer.batch_size=8", "trainer.save_every=2",
+            "trainer.keep_last=100", "trainer.log_every=1"]
     env = {"NLPTUNE_DATA_DIR": str(data_dir)}
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={tmp_path / 'reference'}"], env=env))
     run = tmp_path / "killed"
