@@ -64,9 +64,15 @@ def _read_bytes(path: Path, split: str) -> bytes:
                         fix="check that the file exists and this user can read it") from None
 
 
+# formats that say what they are: task.format=conll never reads them as CoNLL columns (a sweep's fold files are
+# jsonl whatever the task's own files were)
+_SELF_DESCRIBING = (".jsonl", ".json", ".parquet")
+
+
 def _is_conll(path: Path, task: TaskConfig | None) -> bool:
-    """CoNLL columns: a .conll file, or any file of a task whose task.format is "conll"."""
-    return path.suffix.lower() == ".conll" or (task is not None and task.format == "conll")
+    """CoNLL columns: a .conll file, or any other file but JSON/parquet of a task whose task.format is "conll"."""
+    suffix = path.suffix.lower()
+    return suffix == ".conll" or (task is not None and task.format == "conll" and suffix not in _SELF_DESCRIBING)
 
 
 def _parser(path: Path, task: TaskConfig | None):

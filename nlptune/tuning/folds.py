@@ -16,8 +16,8 @@ from nlptune.kinds import get_kind
 from nlptune.utils.files import atomic_write_text
 
 # overrides that make a trial read a derived train/validation pair instead of the task's own source
-_SOURCE_KEYS = ("task.generator=null", "task.max_train_samples=null", "task.max_eval_samples=null",
-                "task.format=null")  # the derived files are jsonl, whatever format the source was
+# (the derived files are jsonl, which task.format=conll leaves to the JSON reader)
+_SOURCE_KEYS = ("task.generator=null", "task.max_train_samples=null", "task.max_eval_samples=null")
 
 
 def _rows(columns: dict[str, list], limit: int | None = None) -> list[dict]:

@@ -76,6 +76,9 @@ def test_format_conll_reads_any_extension(tmp_path):
     path.write_text(TRAIN)
     raw = read_file(path, "train", task=task(format="conll"))
     assert raw.columns["ner_tags"][1] == ["B-PER", "I-PER"] and raw.lines == [3, 7]
+    # JSON says what it is: a sweep's jsonl fold files of such a task are read as JSON
+    rows = jsonl(tmp_path / "fold.jsonl", [{"tokens": ["EU"], "ner_tags": ["B-ORG"]}])
+    assert read_file(rows, "train", task=task(format="conll")).columns["ner_tags"] == [["B-ORG"]]
 
 
 def jsonl(path: Path, rows) -> Path:
