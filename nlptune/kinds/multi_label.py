@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from nlptune.config.registry import register
 from nlptune.kinds import losses, thresholds
 from nlptune.kinds.base import Kind, LabelProblem
-from nlptune.kinds.single_label import _declared_names, class_key
+from nlptune.kinds.single_label import checked_names, class_key
 
 _SHOWN = 12
 _ONE, _ZERO = {"1", "1.0", "true"}, {"0", "0.0", "false", ""}  # how a 0/1 column spells its values in text
@@ -78,7 +78,7 @@ class MultiLabel(Kind):
         """Declared names (task.label_names, or task.label_fields), else every training label: integer ids in
         numeric order, then names sorted."""
         if declared:
-            return _declared_names(declared)
+            return checked_names(declared, "label")
         keys = {key for row in train_keys for key in row}
         return [str(k) for k in sorted(k for k in keys if isinstance(k, int))] + \
             sorted(k for k in keys if isinstance(k, str))

@@ -53,7 +53,7 @@ class SingleLabel(Kind):
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:
         """Declared names, else the distinct training classes: integers in numeric order, then names sorted."""
         if declared:
-            return _declared_names(declared)
+            return checked_names(declared)
         keys = set(train_keys)
         return [str(k) for k in sorted(k for k in keys if isinstance(k, int))] + \
             sorted(k for k in keys if isinstance(k, str))
@@ -131,17 +131,18 @@ class SingleLabel(Kind):
         return results
 
 
-def _declared_names(declared: Sequence) -> list[str]:
-    """task.label_names spelt like the labels they name (YAML 0 -> "0", true -> "true"); each once."""
+def checked_names(declared: Sequence, what: str = "class") -> list[str]:
+    """task.label_names spelt like the labels they name (YAML 0 -> "0", true -> "true"); each once. ``what``:
+    the name's kind in messages (class, label, tag)."""
     names = []
     for value in declared:
         try:
             names.append(str(class_key(value)))
         except LabelProblem as err:
             raise LabelProblem(f"task.label_names entry {value!r}: {err.problem}",
-                               "list the class names as strings") from None
+                               f"list the {what} names as strings") from None
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise LabelProblem(f"task.label_names lists {', '.join(map(repr, repeated))} more than once",
-                           "list each class name once")
+                           f"list each {what} name once")
     return names

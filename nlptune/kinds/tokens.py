@@ -14,7 +14,7 @@ from nlptune.config.registry import register
 from nlptune.kinds import tags as tagging
 from nlptune.kinds.base import Kind, LabelProblem
 from nlptune.kinds.entities import IGNORED, tag_scores, word_outputs
-from nlptune.kinds.single_label import class_key
+from nlptune.kinds.single_label import checked_names, class_key
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _SHOWN = 12  # tag names listed in a message
@@ -103,18 +103,7 @@ class Tokens(Kind):
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:
         """task.label_names (each once), else every training tag in `tags.ordered_names` order."""
         if declared:
-            names = []
-            for value in declared:
-                try:
-                    names.append(str(class_key(value)))
-                except LabelProblem as err:
-                    raise LabelProblem(f"task.label_names entry {value!r}: {err.problem}",
-                                       "list the tag names as strings") from None
-            repeated = sorted({n for n in names if names.count(n) > 1})
-            if repeated:
-                raise LabelProblem(f"task.label_names lists {', '.join(map(repr, repeated))} more than once",
-                                   "list each tag name once")
-            return names
+            return checked_names(declared, "tag")
         return tagging.ordered_names(str(tag) for key in train_keys for tag in key)
 
     def encoder(self, names: list[str], declared: bool) -> Callable[[tuple], tuple[int, ...]]:
