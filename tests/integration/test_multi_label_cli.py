@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import killpoint  # noqa: E402
-from test_resume import assert_same_run  # noqa: E402
+from test_cli_train import check_ok  # noqa: E402
+from test_resume import assert_same_run, kill_at  # noqa: E402
 
 from conftest import child_env  # noqa: E402
 
 SLICE = ["task=goemotions", "task.max_train_samples=64", "task.max_eval_samples=64", "trainer.max_epochs=2"]
 SCRATCH = ["model=gru", "model.embedding_dim=16", "model.hidden_size=16", "trainer.pos_weight=balanced"]
-KILLPOINT = Path(__file__).parent / "killpoint.py"
-
-
-def check_ok(result) -> None:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-    assert "Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +107,7 @@ def test_killed_multi_label_run_resumes_exactly(run_cli, data_dir, cache_dir, tm
     env = {"NLPTUNE_DATA_DIR": str(data_dir)}
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={tmp_path / 'reference'}"], env=env))
     run = tmp_path / "killed"
-    with (tmp_path / "kill.log").open("w") as out:
-        proc = subprocess.Popen([sys.executable, str(KILLPOINT), "after_save:4", "--quiet", "train", *args,
-                                 f"output_dir={run}"], env=child_env(cache_dir, env), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            killpoint.wait_stopped(proc)
-        finally:
-            killpoint.kill_all(proc)
+    kill_at("after_save:4", [*args, f"output_dir={run}"], child_env(cache_dir, env), tmp_path / "kill.log")
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={run}", "resume=auto"], env=env))
     assert_same_run(run, tmp_path / "reference")
     assert (run / "best" / "thresholds.json").read_text() == (tmp_path / "reference" / "best" / "thresholds.json") \

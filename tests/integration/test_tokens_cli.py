@@ -4,7 +4,6 @@ exact resume after SIGKILL, as a user would run them."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-import killpoint  # noqa: E402
-from test_resume import assert_same_run  # noqa: E402
+from test_cli_train import check_ok  # noqa: E402
+from test_resume import assert_same_run, kill_at  # noqa: E402
 
 from conftest import child_env  # noqa: E402
 
@@ -24,12 +23,6 @@ TAGGERS = {"lstm": ["model.char_embedding=cnn", "model.crf=true", "model.char_di
            "cnn": ["model.kernel_sizes=[3]", "model.num_filters=16", "model.crf=true"],
            "transformer": ["model.num_heads=2", "model.ff_size=32", "model.max_positions=128"]}
 RUNS = [("wikiann_en", name) for name in TAGGERS] + [("wnut17", "lstm"), ("wnut17", "pretrained")]
-KILLPOINT = Path(__file__).parent / "killpoint.py"
-
-
-def check_ok(result) -> None:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-    assert "Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +127,6 @@ def test_killed_tagger_resumes_exactly(model, run_cli, data_dir, cache_dir, tmp_
     env = {"NLPTUNE_DATA_DIR": str(data_dir)}
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={tmp_path / 'reference'}"], env=env))
     run = tmp_path / "killed"
-    log = tmp_path / "kill.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, str(KILLPOINT), "after_save:4", "--quiet", "train", *args,
-                                 f"output_dir={run}"], env=child_env(cache_dir, env), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            killpoint.wait_stopped(proc)
-        finally:
-            killpoint.kill_all(proc)
+    kill_at("after_save:4", [*args, f"output_dir={run}"], child_env(cache_dir, env), tmp_path / "kill.log")
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={run}", "resume=auto"], env=env))
     assert_same_run(run, tmp_path / "reference")
