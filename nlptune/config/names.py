@@ -17,6 +17,12 @@ NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# the inference-cost figures a run records in metrics.json's "cost" section (nlptune/train/cost.py), under the
+# names cost-aware sweeps give them (objectives and constraints): parameters, MB of weights on disk, ms per example
+# at batch 1, examples per second at batch 32
+COST_FIGURES = ("params", "size_mb", "latency_ms", "throughput")
+
+
 def names(component: str) -> tuple[str, ...]:
     """The registered names of ``component`` (model, optimizer, scheduler, kind, metric)."""
     return NAMES[component]

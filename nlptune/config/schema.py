@@ -175,6 +175,7 @@ class TrainerConfig:
     loss: str  # cross_entropy | focal
     focal_gamma: float
     label_smoothing: float
+    measure_cost: bool  # the best model's inference cost in metrics.json (nlptune/train/cost.py)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class RunConfig:
 # Keys added to a section after run directories, checkpoints and recipes were first written, with the value that
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
 LATER_KEYS = {"trainer": {"class_weights": None, "pos_weight": None, "loss": "cross_entropy", "focal_gamma": 2.0,
-                          "label_smoothing": 0.0}}
+                          "label_smoothing": 0.0, "measure_cost": True}}
 
 
 def build_section(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue],

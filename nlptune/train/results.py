@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from nlptune.config.names import is_pretrained
 from nlptune.config.schema import RunConfig
@@ -25,14 +26,19 @@ def task_info(run: RunConfig, data: PreparedData) -> dict:
 
 
 def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,
-                  best_step: int | None, best_outputs: dict | None, history: list[dict], decision=None) -> None:
+                  best_step: int | None, best_outputs: dict | None, history: list[dict], decision=None,
+                  measure: Callable[..., dict] | None = None) -> dict:
     """best/ (``best_model``: the unwrapped model holding the best weights, and the kind's files from its
     validation outputs: multi_label's thresholds.json), metrics.json, best/README.md, the plots and the final
-    table, in that order (the card is written from the files before it)."""
+    table, in that order (the card is written from the files before it). ``measure(model, weights_dir=best/)``:
+    the best model's inference cost (`nlptune.train.cost.probe`), recorded as the summary's ``cost``; None: none.
+    Returns the summary as written to metrics.json."""
     output_dir = Path(rundir.path)
     kind = get_kind(run.task.kind)
     save_best_model(best_model, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(run.model.name),
                     task_info=task_info(run, data))
+    if measure is not None:  # after best/ is written: its size on disk is one of the figures
+        summary = {**summary, "cost": measure(best_model, weights_dir=rundir.best_dir)}
     # a pure function of the checkpointed best outputs: a resumed run writes the same files
     extra = kind.best_files(best_outputs, data.label_names, decision) if best_outputs is not None else {}
     for name, content in extra.items():
@@ -44,3 +50,4 @@ def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData
     plots.write_run_plots(output_dir, best_step=best_step, outputs=best_outputs, label_names=data.label_names,
                           kind_plots=kind.plots)
     report.print_end(summary, history, output_dir)
+    return summary

@@ -19,9 +19,11 @@ from nlptune.utils.plain import flatten, plain_data
 
 CHANGES_FILE = "resume_changes.json"
 # Keys that cannot change the trained parameters or the evaluation metrics: where files are, how often
-# to log or save, timeouts and threads. Everything else must match the checkpoint.
+# to log or save, timeouts and threads, whether the cost is measured at the end. Everything else must match the
+# checkpoint.
 NEUTRAL_KEYS = {"output_dir", "resume", "resume_allow_changes", "trainer.log_every", "trainer.save_every",
                 "trainer.keep_last", "trainer.dist_timeout_s", "trainer.num_workers", "trainer.threads",
+                "trainer.measure_cost",
                 "task.data_dir", "task.train_file", "task.validation_file"}  # the data's sha256 is compared instead
 
 

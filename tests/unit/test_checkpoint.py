@@ -209,9 +209,11 @@ def test_keep_last_removes_old_checkpoints_only_after_the_new_one_is_complete(tm
 def test_config_diff_ignores_neutral_keys_and_lists_the_others(tmp_path):
     saved = resume.plain_config(config_for(tmp_path))
     now = resume.plain_config(config_for(tmp_path / "elsewhere", "trainer.log_every=7", "trainer.keep_last=9",
-                                         "optimizer.lr=0.5", "model.dropout=0.1"))
+                                         "optimizer.lr=0.5", "model.dropout=0.1", "trainer.measure_cost=false"))
     keys = [change["key"] for change in resume.config_diff(saved, now)]
     assert keys == ["model.dropout", "optimizer.lr"]
+    del saved["trainer"]["measure_cost"]  # a checkpoint from before the key: it resumes
+    assert resume.config_diff(saved, resume.plain_config(config_for(tmp_path))) == []
 
 
 def test_resume_refuses_config_changes_and_records_allowed_ones(tmp_path):

@@ -329,6 +329,14 @@ def test_a_missing_key_is_a_config_error_naming_it(section, key):
     assert issue.key == f"{section}.{key}" and "missing key" in str(issue)
 
 
+def test_measure_cost_is_a_bool_and_configs_from_before_it_measure():
+    assert "expected bool" in issues_of(["trainer.measure_cost=3"])["trainer.measure_cost"]
+    assert load_run_config(["trainer.measure_cost=false"]).trainer.measure_cost is False
+    plain = to_plain(compose([]))
+    del plain["trainer"]["measure_cost"]  # a run directory, checkpoint or recipe written before the key existed
+    assert build_run_config(plain).trainer.measure_cost is True
+
+
 def test_a_missing_top_level_key_is_a_config_error():
     plain = to_plain(compose([]))
     del plain["seed"], plain["augment"]
