@@ -1,4 +1,4 @@
-"""`nlptune compare`: several runs' validation curves in one plot, and a table of their results."""
+"""`nlptune compare`: several runs' validation curves in one plot, and tables of their results and inference cost."""
 from __future__ import annotations
 
 import argparse
@@ -92,6 +92,27 @@ def compare_table(runs: list[dict], labels: list[str], metric: str):
     return table
 
 
+def cost_table(runs: list[dict], labels: list[str]):
+    """The runs' inference cost (metrics.json's ``cost``: CPU figures, as each run measured them on its machine),
+    apart from the results table so that both stay readable at 80 columns; None when no run measured it."""
+    from rich import box
+    from rich.table import Table
+
+    if not any(run["summary"].get("cost") for run in runs):
+        return None
+    table = Table(title="Inference cost (CPU: latency at batch 1, examples/s at batch 32)", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("run", overflow="fold", min_width=8)
+    for column in ("latency ms", "examples/s", "params", "size MB", "threads"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for label, run in zip(labels, runs):
+        cost = run["summary"].get("cost") or {}
+        table.add_row(label, _number(cost.get("latency_ms"), ".2f"), _number(cost.get("throughput"), ",.0f"),
+                      _number(cost.get("params"), ","), _number(cost.get("size_mb"), ".2f"),
+                      _number(cost.get("threads"), "d"))
+    return table
+
+
 def differences_text(runs: list[dict], labels: list[str]) -> list[str]:
     """One line per run: the hyperparameters in which the runs differ (none when they are alike)."""
     differs = _differences(runs)
@@ -114,6 +135,9 @@ def handle(args: argparse.Namespace) -> int:
     path = plot_path(args.output, runs[0]["path"])
     plot_compare(list(zip(labels, [r["evals"] for r in runs])), metric, path)  # atomic, never through a link
     console().print(compare_table(runs, labels, metric))
+    costs = cost_table(runs, labels)
+    if costs is not None:
+        console().print(costs)
     for line in differences_text(runs, labels):
         console().print(line)
     console().print(f"plot: {path}")

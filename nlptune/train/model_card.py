@@ -2,7 +2,8 @@
 
 Written from the run directory's own files (config.yaml, manifest.json, metrics.json, metrics.jsonl) after
 they are complete, so it states exactly what the run recorded: task, data hashes, model, the parameter report
-(learned parameters per module, trainable vs frozen), every hyperparameter, the results and how to reproduce.
+(learned parameters per module, trainable vs frozen), the inference cost, every hyperparameter, the results and
+how to reproduce.
 """
 from __future__ import annotations
 
@@ -101,6 +102,24 @@ def _model(config: dict, summary: dict) -> list[str]:
     return lines + _table(["module", "total", "trainable", "frozen"], rows)
 
 
+def _cost(summary: dict) -> list[str]:
+    """The best model's inference cost as measured at the end of the run (`nlptune.train.cost`); none when it was
+    not measured (trainer.measure_cost=false, or a run from before it existed)."""
+    cost = summary.get("cost")
+    if not cost:
+        return []
+    lines = ["## Inference cost", "",
+             f"{_fmt(cost.get('params'))} parameters, {_fmt(cost.get('size_mb'))} MB of weights on disk. Measured on "
+             "the training machine when the run ended (wall-clock figures of that machine and moment: they vary "
+             "between machines and runs). A prediction is the model's forward pass and the task's predictions from "
+             "it; tokenizing is not timed.", ""]
+    rows = [[block.get("device"), cost.get("threads") if block is cost else "-", block.get("precision"),
+             block.get("latency_ms"), block.get("latency_examples"), block.get("throughput"),
+             block.get("throughput_examples")] for block in (cost, cost.get("cuda")) if block]
+    return lines + _table(["device", "threads", "precision", "latency ms (batch 1)", "timed examples",
+                           "examples/s (batch 32)", "timed examples"], rows)
+
+
 def _reproduce(run_dir: Path, manifest: dict) -> list[str]:
     env = manifest.get("environment") or {}
     command = env.get("command") or []
@@ -143,7 +162,7 @@ def write_model_card(run_dir: str | Path) -> Path:
              + (f" or `transformers.pipeline(\"{pipeline_task}\", model=\"best/\"{pipeline_arguments})`."
                 if is_pretrained(model)
                 else "."), ""]
-    lines += _results(summary, evals) + _data(config, manifest) + _model(config, summary)
+    lines += _results(summary, evals) + _data(config, manifest) + _model(config, summary) + _cost(summary)
     lines += ["## Hyperparameters (what was set)", ""]
     lines += _table(["key", "value"], [[k, v] for k, v in hyper.items()])
     lines += _reproduce(run_dir, manifest)

@@ -176,7 +176,26 @@ def result_table(summary: dict, history: list[dict]) -> Table:
     table.add_row("train samples/s", f"{summary['train_samples_per_second']:.1f}")
     table.add_row("learned parameters", f"{summary['parameters']['trainable']:,} trainable / "
                                         f"{summary['parameters']['total']:,} total")
+    for label, line in cost_lines(summary.get("cost")):
+        table.add_row(label, line)
     return table
+
+
+def cost_lines(cost: dict | None) -> list[tuple[str, str]]:
+    """The inference cost (metrics.json's ``cost``, `nlptune.train.cost`) as (label, figures) rows: the size, the
+    CPU's latency at batch 1 and throughput at batch 32, then the GPU's when the run trained on one; none when it
+    was not measured. What each was measured with goes in the label, which never wraps."""
+    if not cost:
+        return []
+    threads = f"{cost['threads']} thread{'s' if cost['threads'] != 1 else ''}"
+    lines = [("inference size", f"{_count(cost['params'])} params · {cost['size_mb']:.2f} MB"),
+             (f"inference {cost['device']}, {threads}, {cost['precision']}",
+              f"{cost['latency_ms']:.2f} ms @1 · {cost['throughput']:,.0f}/s @32")]
+    gpu = cost.get("cuda")
+    if gpu:
+        lines.append((f"inference {gpu['device']}, {gpu['precision']}",
+                      f"{gpu['latency_ms']:.2f} ms @1 · {gpu['throughput']:,.0f}/s @32"))
+    return lines
 
 
 def print_end(summary: dict, history: list[dict], output_dir: Path) -> None:

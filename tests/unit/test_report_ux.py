@@ -138,12 +138,22 @@ def test_parameter_and_result_tables_fit_80_columns():
     text = render(report.result_table(summary, [{}] * 4))
     assert_fits(text, "best accuracy (main)", "best macro_f1_of_a_long_metric_name", "0.9123",
                 "370,370,367 trainable")
+    assert "inference" not in text  # not measured (trainer.measure_cost=false, or an older run)
+    summary["cost"] = {**COST, "cuda": {"latency_ms": 3.25, "throughput": 99_000.0, "device": "cuda",
+                                        "precision": "bf16"}}
+    text = render(report.result_table(summary, [{}] * 4))
+    assert_fits(text, "inference size", "370.37M params · 1481.50 MB", "inference cpu, 16 threads, fp32",
+                "12.35 ms @1 · 12,346/s @32", "inference cuda, bf16", "3.25 ms @1 · 99,000/s @32")
 
 
 # ------------------------------------------------------------------ compare
 
 
-def fake_run(folder: Path, lr: float, accuracy: float) -> Path:
+COST = {"params": 370_370_367, "size_mb": 1481.5, "latency_ms": 12.3456, "throughput": 12345.6, "device": "cpu",
+        "threads": 16, "precision": "fp32", "latency_examples": 100, "throughput_examples": 2048}
+
+
+def fake_run(folder: Path, lr: float, accuracy: float, cost: dict | None = None) -> Path:
     folder.mkdir(parents=True)
     records = [{"step": 1, "epoch": 0, "samples": 32, "loss": 0.7, "lr": lr},
                {"step": 2, "epoch": 0, "samples": 64, "eval_accuracy": accuracy, "eval_loss": 0.69}]
@@ -152,6 +162,8 @@ def fake_run(folder: Path, lr: float, accuracy: float) -> Path:
                "train_runtime_s": 1.25, "train_samples_per_second": 51.2,
                "parameters": {"trainable": 1_292_026, "total": 1_292_026},
                "hyperparameters": {"optimizer.lr": lr, "model.name": "lstm", "trainer.batch_size": 32}}
+    if cost:
+        summary["cost"] = cost
     (folder / "metrics.json").write_text(json.dumps(summary))
     return folder
 
@@ -174,6 +186,19 @@ def test_compare_writes_into_the_first_run_folder_not_the_working_directory(tmp_
     assert not list(first.glob(".compare-*"))  # no temporary file left
     text = recorded.export_text()
     assert_fits(text, "best accuracy", "0.8100", "0.8400", "1,292,026", "optimizer.lr=0.003")
+    assert "Inference cost" not in text  # neither run measured it
+
+
+def test_compare_shows_the_runs_inference_cost_at_80_columns(tmp_path, monkeypatch, recorded):
+    monkeypatch.chdir(tmp_path)
+    measured = fake_run(tmp_path / "runs" / "sst2-lstm" / "20260101-120000-with-a-long-run-name", 1e-3, 0.81, COST)
+    older = fake_run(tmp_path / "runs" / "sst2-lstm" / "20250101-120000-from-before-the-cost", 3e-3, 0.84)
+    assert compare(measured, older) == 0
+    text = recorded.export_text()
+    assert_fits(text, "Inference cost", "latency ms", "examples/s", "params", "size MB", "12.35", "12,346",
+                "370,370,367", "1481.50")
+    older_row = next(line for line in text.split("Inference cost")[1].splitlines() if "sst2-lstm/2025" in line)
+    assert older_row.split()[1:] == ["-"] * 5  # not measured
 
 
 def test_compare_output_folder_is_created(tmp_path, monkeypatch, recorded):
