@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import optuna
 
+from nlptune.config.names import COST_FIGURES
 from nlptune.tuning.folds import data_overrides
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import suggest, to_override
@@ -34,6 +35,22 @@ class RunOutcome:
     samples: int
     runtime_s: float
     pruned_at: int | None = None
+    cost: dict | None = None  # the run's inference cost figures (`cost_figures`); None when not measured
+
+
+def cost_figures(summary: dict) -> dict | None:
+    """The cost figures a sweep keeps of a run (its summary's ``cost`` section, `COST_FIGURES`: the CPU's)."""
+    cost = summary.get("cost")
+    return {name: cost[name] for name in COST_FIGURES if name in cost} if cost else None
+
+
+def mean_cost(costs: list[dict | None]) -> dict | None:
+    """A config's cost over its cross-validation folds' models: each figure's mean (params rounded); None when a
+    fold did not measure it."""
+    if not costs or any(c is None for c in costs):
+        return None
+    mean = {name: sum(c[name] for c in costs) / len(costs) for name in costs[0]}
+    return {name: round(value) if name == "params" else round(value, 4) for name, value in mean.items()}
 
 
 @dataclass
@@ -110,7 +127,8 @@ def _train_here(overrides: list[str], hook: MetricHook) -> RunOutcome:
         summary = result.summary
         best = (result.best or {}).get(hook.metric, float("nan"))
         return RunOutcome(value=float(best), samples=int(summary.get("train_samples", 0)),
-                          runtime_s=float(summary.get("train_runtime_s", 0.0)), pruned_at=hook.pruned_at)
+                          runtime_s=float(summary.get("train_runtime_s", 0.0)), pruned_at=hook.pruned_at,
+                          cost=cost_figures(summary))
     finally:
         del config
         release_memory()
@@ -140,7 +158,7 @@ def _train_launched(plan: SweepPlan, overrides: list[str], run_dir: Path, trial,
     if result.get("nonfinite"):
         raise TrialFailed(result["nonfinite"])
     return RunOutcome(value=float(result["value"]), samples=int(result["samples"]),
-                      runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"))
+                      runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"), cost=result.get("cost"))
 
 
 def drop_checkpoints(run_dir: Path) -> None:
@@ -180,16 +198,19 @@ def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=
     """The objective of one config: its best main metric, or the mean over the cross-validation folds.
     With a trial, intermediate values go to the pruner at cumulative training samples across folds."""
     folds = plan.folds or [None]
-    evaluation = Evaluation(value=float("nan"))
+    evaluation, costs = Evaluation(value=float("nan")), []
     for number, files in enumerate(folds):
         fold_dir = run_dir / f"fold-{number}" if files else run_dir
         extra = data_overrides(files) if files else []
         outcome = train_once(plan, overrides + extra, fold_dir, trial, offset=evaluation.samples)
         evaluation.samples += outcome.samples
         evaluation.runtime_s += outcome.runtime_s
+        costs.append(outcome.cost)
         if trial is not None:
             trial.set_user_attr("train_samples", evaluation.samples)
             trial.set_user_attr("train_runtime_s", round(evaluation.runtime_s, 3))
+            # for the leaderboard, and for sweeps that weigh or bound a config's cost (a pruned trial's too)
+            trial.set_user_attr("cost", mean_cost(costs))
         if outcome.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at {outcome.pruned_at} training samples")
         evaluation.fold_values.append(outcome.value)
@@ -215,6 +236,7 @@ def objective(trial: optuna.Trial, plan: SweepPlan) -> float:
     """The Optuna objective of a sweep: one trial, its reason recorded when it fails."""
     trial.set_user_attr("worker", worker_identity())
     trial.set_user_attr("fail_reason", None)  # a retry inherits its original's user attributes
+    trial.set_user_attr("cost", None)
     params = {dim.key: suggest(trial, dim) for dim in plan.dimensions}
     overrides = plan.overrides + [to_override(k, v, tuple(plan.groups)) for k, v in params.items()]
     run_dir = trial_dir(plan, trial.number)

@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from nlptune.config.names import COST_FIGURES
 from nlptune.tuning.plan import SweepPlan
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -52,18 +53,20 @@ def ordered(trials: list, direction: str) -> list:
 
 
 def write_leaderboard(path: Path, trials: list, plan: SweepPlan, confirmed: list[dict]) -> None:
-    """One row per trial: number, state, value, every parameter, samples, duration, reason, run directory."""
+    """One row per trial: number, state, value, every parameter, samples, duration, the model's inference cost
+    (`COST_FIGURES`, mean over folds; empty when not measured), reason, run directory."""
     params = sorted({k for t in trials for k in t.params})
     by_trial = {row["trial"]: row for row in confirmed}
     columns = ["rank", "trial", "state", plan.metric, *params, "confirm_mean", "confirm_std", "train_samples",
-               "duration_s", "fail_reason", "run_dir"]
+               "duration_s", *COST_FIGURES, "fail_reason", "run_dir"]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for rank, t in enumerate(ordered(trials, plan.direction), start=1):
-            row = by_trial.get(t.number, {})
+            row, cost = by_trial.get(t.number, {}), t.user_attrs.get("cost") or {}
             writer.writerow([rank, t.number, t.state.name, t.value, *[t.params.get(p) for p in params],
                              row.get("mean"), row.get("std"), t.user_attrs.get("train_samples"), duration_s(t),
+                             *[cost.get(name) for name in COST_FIGURES],
                              t.user_attrs.get("fail_reason") if t.state == TrialState.FAIL else None,
                              t.user_attrs.get("run_dir")])
 

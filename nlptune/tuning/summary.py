@@ -1,4 +1,4 @@
-"""summary.md: the sweep in one page — best value and parameters, how many trials were pruned or
+"""summary.md: the sweep in one page — best value, parameters and inference cost, how many trials were pruned or
 failed (and why), the compute spent, the seed confirmation and how to reproduce the best config."""
 from __future__ import annotations
 
@@ -27,7 +27,17 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
 
 
-def _best_section(plan: SweepPlan, best: Best | None) -> list[str]:
+def _cost_line(trials: list, best: Best) -> list[str]:
+    """The best trial's inference cost (its trial's ``cost`` attribute: CPU figures, mean over folds)."""
+    cost = next((t.user_attrs.get("cost") for t in trials if t.number == best.trial), None)
+    if not cost:
+        return []
+    return [f"Inference cost of its model (CPU, measured when the trial ended): {_fmt(cost['latency_ms'])} ms per "
+            f"example at batch 1, {cost['throughput']:,.0f} examples/s at batch 32, {cost['params']:,} parameters, "
+            f"{_fmt(cost['size_mb'])} MB.", ""]
+
+
+def _best_section(plan: SweepPlan, best: Best | None, trials: list) -> list[str]:
     if best is None:
         return ["## Best", "", "No trial completed: see the failed trials below.", ""]
     spread = f" ± {_fmt(best.std)}" if best.std is not None else ""
@@ -35,7 +45,7 @@ def _best_section(plan: SweepPlan, best: Best | None) -> list[str]:
            "search": f"mean over {len(plan.folds)} folds" if plan.folds else "best validation score of the trial"}
     overrides = " ".join(plan.overrides + [to_override(k, v, tuple(plan.groups)) for k, v in best.params.items()])
     lines = ["## Best", "", f"**{plan.metric} = {_fmt(best.value)}{spread}** ({how[best.source]}), trial "
-             f"{best.trial}", ""]
+             f"{best.trial}", ""] + _cost_line(trials, best)
     lines += _table(["parameter", "value"], [[k, v] for k, v in best.params.items()])
     lines += ["", "Reproduce: `nlptune train recipe=best_recipe.yaml` (check it: `nlptune reproduce "
               "best_recipe.yaml`), or", "", "```", f"nlptune train {overrides}", "```", ""]
@@ -90,7 +100,7 @@ def write_summary(path: Path, plan: SweepPlan, trials: list, best: Best | None, 
                                                                          else ""),
              f"- compute: {spent['train_samples']:,} training samples{ratio}, {spent['train_runtime_s']:.0f} s of "
              "training", f"- storage: `{plan.storage}`", ""]
-    lines += _best_section(plan, best) + _confirm_section(plan, confirmed) + _full_section(full)
+    lines += _best_section(plan, best, trials) + _confirm_section(plan, confirmed) + _full_section(full)
     top = [t for t in ordered(trials, plan.direction) if t.state == TrialState.COMPLETE][:10]
     if top:
         keys = list(plan.space)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nlptune.config.names import COST_FIGURES
 from nlptune.data.demo import generate
 
 SLICE = ["task.max_train_samples=64", "task.max_eval_samples=64", "trainer.max_epochs=1"]
@@ -107,6 +108,15 @@ def test_metrics_summary(trained):
     assert parameters["total"] >= parameters["trainable"] > 0
     assert parameters["frozen"] == parameters["total"] - parameters["trainable"]
     assert summary["hyperparameters"]["trainer.max_epochs"] == 1
+    cost = summary["cost"]  # the best model timed on this CPU at the end of the run (trainer.measure_cost: true)
+    assert set(COST_FIGURES) <= set(cost) and cost["device"] == "cpu" and cost["threads"] >= 1
+    assert cost["params"] == parameters["total"] and "cuda" not in cost
+    weights = sum(p.stat().st_size for p in (trained["dir"] / "best").glob("*.safetensors"))
+    assert cost["size_mb"] == round(weights / 1e6, 3)
+    assert cost["latency_ms"] > 0 and cost["throughput"] > 0
+    assert cost["latency_examples"] == cost["throughput_examples"] == 64  # the whole 64-row validation slice
+    card = (trained["dir"] / "best" / "README.md").read_text()
+    assert "## Inference cost" in card and f"| cpu | {cost['threads']} | {cost['precision']} |" in card
 
 
 def test_metrics_log(trained):

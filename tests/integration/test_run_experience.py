@@ -34,10 +34,11 @@ def lstm_run(run_cli, env, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def augmented_run(run_cli, env, tmp_path_factory) -> Path:
-    """The same run with every augmentation on."""
+    """The same run with every augmentation on (and without the inference cost measure)."""
     out = tmp_path_factory.mktemp("augmented") / "run"
     check_ok(run_cli(["--quiet", "train", "task=sst2", *TINY_LSTM, *SLICE, "trainer.max_epochs=2",
-                      "trainer.eval_every=2", "augment=light", "augment.unk_prob=0.2", f"output_dir={out}"], env=env))
+                      "trainer.eval_every=2", "augment=light", "augment.unk_prob=0.2", "trainer.measure_cost=false",
+                      f"output_dir={out}"], env=env))
     return out
 
 
@@ -111,7 +112,15 @@ def test_compare(run_cli, lstm_run, augmented_run, tmp_path):
     check_ok(result)
     assert out.stat().st_size > 5000
     assert "best accuracy" in result.stdout and "augment.unk_prob=0.2" in result.stdout
+    assert "Inference cost" in result.stdout and "latency ms" in result.stdout
+    cost = json.loads((lstm_run / "metrics.json").read_text())["cost"]
+    assert f"{cost['latency_ms']:.2f}" in result.stdout
     assert run_cli(["compare", tmp_path]).returncode == 2  # not a run directory
+
+
+def test_measure_cost_false_leaves_the_cost_out(augmented_run):
+    assert "cost" not in json.loads((augmented_run / "metrics.json").read_text())
+    assert "Inference cost" not in (augmented_run / "best" / "README.md").read_text()
 
 
 def test_lr_find(run_cli, env, tmp_path):

@@ -58,6 +58,11 @@ def test_metrics_are_entity_scores_of_every_word(run):
     assert (run / "plots" / "entity_f1.png").is_file() and (run / "plots" / "entity_confusion.png").is_file()
     task = json.loads((run / "best" / "nlptune_task.json").read_text())
     assert task["kind"] == "tokens" and task["label_names"][0] == "O"
+    # the inference cost is timed per validation row, i.e. per window of a sentence (a CRF's decoding included)
+    windows = json.loads((run / "manifest.json").read_text())["validation_rows"]
+    cost = summary["cost"]
+    assert cost["latency_ms"] > 0 and cost["throughput"] > 0
+    assert (cost["latency_examples"], cost["throughput_examples"]) == (min(100, windows), min(2048, windows))
 
 
 def _first_sentences(task: str, data_dir: Path, out: Path, count: int = 64) -> Path:

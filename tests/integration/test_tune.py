@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tune_killpoint  # noqa: E402
 
 from conftest import child_env  # noqa: E402
+from nlptune.config.names import COST_FIGURES  # noqa: E402
 
 # pruning is off unless a test is about it: on these slices trials tie, and whether a tie is pruned is not the point
 TINY = ["task=sst2", "task.max_train_samples=48", "task.max_eval_samples=32", "model=bag", "model.embedding_dim=8",
@@ -107,6 +108,16 @@ def test_failing_trials_are_recorded_and_the_sweep_finishes(in_process, monkeypa
     assert outcome.best.trial == trials["mean"].number and (sweep / "best" / "model.safetensors").is_file()
     summary = (sweep / "summary.md").read_text()
     assert "1 complete, 0 pruned, 3 failed" in summary and "simulated bug in the model" in summary
+    # the completed trial's model was timed: its cost figures are in the study (for cost-aware sweeps) and in
+    # leaderboard.csv; a failed trial has none
+    cost = json.loads((Path(trials["mean"].user_attrs["run_dir"]) / "metrics.json").read_text())["cost"]
+    assert trials["mean"].user_attrs["cost"] == {name: cost[name] for name in COST_FIGURES}
+    rows = {row["trial"]: row for row in csv.DictReader((sweep / "leaderboard.csv").open())}
+    for pooling, trial in trials.items():
+        row = rows[str(trial.number)]
+        figures = [row[name] for name in COST_FIGURES]
+        assert figures == ([str(cost[name]) for name in COST_FIGURES] if pooling == "mean" else ["", "", "", ""])
+    assert "Inference cost of its model" in summary
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) in (SequenceClassifier, _Faulty)], "a model outlived its trial"
 
@@ -177,6 +188,11 @@ def test_cross_validation_confirmation_and_retraining_numbers(in_process, tmp_pa
     for trial in study.get_trials():
         folds = [best_accuracy(Path(trial.user_attrs["run_dir"]) / f"fold-{k}") for k in range(2)]
         assert trial.user_attrs["fold_values"] == folds and trial.value == pytest.approx(sum(folds) / 2)
+        costs = [json.loads((Path(trial.user_attrs["run_dir"]) / f"fold-{k}" / "metrics.json").read_text())["cost"]
+                 for k in range(2)]
+        mean = {name: statistics.fmean(c[name] for c in costs) for name in COST_FIGURES}  # a config's cost
+        assert abs(trial.user_attrs["cost"].pop("params") - mean.pop("params")) <= 0.5  # a whole count
+        assert trial.user_attrs["cost"] == pytest.approx(mean, abs=0.5e-4, rel=0)
     top = outcome.confirmed[0]
     assert top["trial"] == study.best_trial.number and top["seeds"] == [43, 44]
     per_seed = []

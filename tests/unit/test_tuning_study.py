@@ -2,6 +2,7 @@
 checks that turn a diverged run into a failed trial — no training here."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -14,7 +15,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from nlptune.tuning.folds import fold_indices
-from nlptune.tuning.objective import MetricHook, describe_error, nonfinite_loss
+from nlptune.tuning.objective import MetricHook, cost_figures, describe_error, mean_cost, nonfinite_loss
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.study import build_pruner, build_sampler, fail_orphans, retried_numbers, taken_slots, work_left
 from nlptune.utils.processes import identity as worker_identity
@@ -85,6 +86,28 @@ def test_diverged_training_loss_is_found(tmp_path):
     assert nonfinite_loss(tmp_path) == "training loss became inf at step 3"
     (tmp_path / "metrics.jsonl").write_text(json.dumps(lines[0]) + "\n")
     assert nonfinite_loss(tmp_path) is None
+
+
+def test_a_trial_keeps_the_cost_figures_of_its_runs_mean_over_folds(tmp_path):
+    from nlptune.tuning.results import write_leaderboard
+
+    summary = {"cost": {"params": 1000, "size_mb": 0.01, "latency_ms": 0.5, "throughput": 900.0, "device": "cpu",
+                        "threads": 2, "precision": "fp32", "latency_examples": 64, "throughput_examples": 64}}
+    one = cost_figures(summary)
+    assert one == {"params": 1000, "size_mb": 0.01, "latency_ms": 0.5, "throughput": 900.0}
+    assert cost_figures({}) is None  # trainer.measure_cost=false
+    other = {"params": 1003, "size_mb": 0.02, "latency_ms": 1.5, "throughput": 1100.0}
+    assert mean_cost([one, other]) == {"params": 1002, "size_mb": 0.015, "latency_ms": 1.0, "throughput": 1000.0}
+    assert mean_cost([one, None]) is None
+    measured = create_trial(state=TrialState.COMPLETE, value=0.8, params={"a": 1},
+                            distributions={"a": optuna.distributions.CategoricalDistribution([1, 2])},
+                            user_attrs={"cost": one})
+    failed = create_trial(state=TrialState.FAIL, user_attrs={"cost": None, "fail_reason": "boom"})
+    failed.number = 1
+    write_leaderboard(tmp_path / "leaderboard.csv", [measured, failed], plan(), [])
+    rows = list(csv.DictReader((tmp_path / "leaderboard.csv").open()))
+    assert [(r["params"], r["size_mb"], r["latency_ms"], r["throughput"]) for r in rows] == \
+        [("1000", "0.01", "0.5", "900.0"), ("", "", "", "")]
 
 
 def test_error_reasons():
