@@ -48,6 +48,8 @@ def test_one_run_directory_with_two_processes(two_process_run):
     evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
                    if "eval_accuracy" in line]
     assert len(evaluations) == 1, "only rank 0 logs"
+    # rank 0 alone times the best model, as one process, while rank 1 waits at the exit's barrier
+    assert summary["cost"]["latency_examples"] == summary["cost"]["throughput_examples"] == 64
 
 
 def test_launcher_and_accelerate_must_agree(monkeypatch):
