@@ -149,7 +149,10 @@ def measure_cost(model, *, weights_dir: str | Path, dataset, collate, kind, prec
     try:
         gpu = measure_device(model, dataset, collate, kind, home, precisions[home.type]) \
             if home.type == "cuda" else None
-        cpu = measure_device(model.to("cpu"), dataset, collate, kind, "cpu", precisions["cpu"])
+        # a model compiled for the GPU (trainer.compile) runs eagerly on the CPU: compiling it again for the CPU
+        # would take longer than the measure's whole budget
+        eager = getattr(model, "_orig_mod", model) if home.type != "cpu" else model
+        cpu = measure_device(eager.to("cpu"), dataset, collate, kind, "cpu", precisions["cpu"])
     finally:
         model.to(home)
         model.train(was_training)
