@@ -23,7 +23,7 @@ from nlptune.kinds import get_kind
 from nlptune.kinds.thresholds import Decision
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
-from nlptune.train import checkpoint, cost, faults, report, resume, results, tracking
+from nlptune.train import checkpoint, faults, report, resume, results, tracking
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
@@ -336,11 +336,12 @@ class _Session:
             unwrapped = self.accelerator.unwrap_model(self.model)
             if self.best_state is not None:
                 unwrapped.load_state_dict(self.best_state)
-            measure = cost.probe(accelerator, self.trainer, self.data.validation, self.eval_loader.collate_fn,
-                                 self.kind)  # rank 0 alone; no collective follows before shutdown's barrier
+            # rank 0 alone times the best model (trainer.measure_cost): no collective follows before shutdown's
+            # barrier, where the other ranks wait
             summary = results.write_results(self.rundir, unwrapped, config, self.data, summary,
                                             best_step=state.best_step, best_outputs=self.best_outputs,
-                                            history=state.history, decision=self.decision, measure=measure)
+                                            history=state.history, decision=self.decision, accelerator=accelerator,
+                                            eval_collate=self.eval_loader.collate_fn)
         # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
         self.model = self.optimizer = self.train_loader = self.eval_loader = self.best_state = None
         accelerator.free_memory()

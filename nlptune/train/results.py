@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
 
 from nlptune.config.names import is_pretrained
 from nlptune.config.schema import RunConfig
 from nlptune.data import PreparedData
 from nlptune.kinds import get_kind
-from nlptune.train import plots, report
+from nlptune.train import cost, plots, report
 from nlptune.train.model_card import write_model_card
 from nlptune.train.rundir import RunDir, save_best_model
 from nlptune.utils.files import atomic_write_text
@@ -27,16 +26,18 @@ def task_info(run: RunConfig, data: PreparedData) -> dict:
 
 def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,
                   best_step: int | None, best_outputs: dict | None, history: list[dict], decision=None,
-                  measure: Callable[..., dict] | None = None) -> dict:
+                  accelerator=None, eval_collate=None) -> dict:
     """best/ (``best_model``: the unwrapped model holding the best weights, and the kind's files from its
     validation outputs: multi_label's thresholds.json), metrics.json, best/README.md, the plots and the final
-    table, in that order (the card is written from the files before it). ``measure(model, weights_dir=best/)``:
-    the best model's inference cost (`nlptune.train.cost.probe`), recorded as the summary's ``cost``; None: none.
-    Returns the summary as written to metrics.json."""
+    table, in that order (the card is written from the files before it). With the run's ``accelerator`` and
+    validation ``eval_collate``, and trainer.measure_cost, the summary gets the best model's inference cost
+    (`nlptune.train.cost`). Returns the summary as written to metrics.json."""
     output_dir = Path(rundir.path)
     kind = get_kind(run.task.kind)
     save_best_model(best_model, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(run.model.name),
                     task_info=task_info(run, data))
+    measure = cost.probe(accelerator, run.trainer, data.validation, eval_collate, kind) \
+        if accelerator is not None and eval_collate is not None else None
     if measure is not None:  # after best/ is written: its size on disk is one of the figures
         summary = {**summary, "cost": measure(best_model, weights_dir=rundir.best_dir)}
     # a pure function of the checkpointed best outputs: a resumed run writes the same files
