@@ -12,7 +12,6 @@ Standard library only (plus huggingface_hub's offline cache lookup): no torch, n
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Mapping
@@ -20,22 +19,9 @@ from typing import Mapping
 from nlptune.config.names import is_pretrained
 from nlptune.config.sources import resolve_model_source
 from nlptune.data.sources import SPLITS, same_split_identity, split_identity
-from nlptune.utils.files import sha256_file
+from nlptune.utils.files import folder_sha256
 
 PIN_PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate")
-
-
-# ------------------------------------------------------------------------------------------ hashing
-def folder_sha256(folder: str | Path) -> str:
-    """One sha256 over a folder: every regular file (hidden ones skipped) by relative path and content."""
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        if any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
-            continue
-        digest.update(relative.encode() + b"\0" + sha256_file(path).encode() + b"\n")
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ current pins
