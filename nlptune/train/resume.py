@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlptune.config.schema import RunConfig, kind_of
+from nlptune.config.schema import RunConfig, kind_of, with_later_sections
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
 from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
@@ -53,7 +53,9 @@ def plain_config(config: RunConfig) -> dict:
 
 def _comparable(config: dict) -> dict:
     """``config`` with its task's kind spelled one way: checkpoints written before ``task.kind`` existed hold
-    the legacy ``task.problem_type``, which names the same kind (classification = single_label)."""
+    the legacy ``task.problem_type``, which names the same kind (classification = single_label); and with the
+    sections it predates as they behaved then (`schema.LATER_SECTIONS`: no distillation)."""
+    config = with_later_sections(config)
     task = config.get("task")
     if not isinstance(task, dict):
         return config
