@@ -30,16 +30,9 @@ from nlptune.config.schema import RunConfig
 from nlptune.data.batching import EncodedDataset
 from nlptune.data.transfer import settings as transfer_settings
 from nlptune.data.transfer import transfer_texts
-from nlptune.utils.files import DiskError, atomic_write_bytes, ensure_dir, folder_sha256
+from nlptune.utils.files import DiskError, atomic_write_bytes, ensure_dir
 
 TEACHER_CACHE = "teacher-logits"  # the folder under the data cache (`nlptune.data.cache_dir`)
-MODEL_CARD = "README.md"  # best/README.md is rewritten from the run's files: not part of the model
-
-
-def teacher_sha256(run_dir: str | Path) -> str:
-    """One sha256 over a finished run's best/ model (weights, configs, tokenizer and task files; not the model
-    card): the teacher's identity in the cache, the run's manifest and a frozen recipe's pins."""
-    return folder_sha256(Path(run_dir) / "best", skip=(MODEL_CARD,))
 
 
 def texts_digest(texts: list[list[str]]) -> str:

@@ -18,7 +18,7 @@ from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.schema import RunConfig, kind_of
 from nlptune.data import encode_split
 from nlptune.data.batching import Collator, EncodedDataset, eval_order
-from nlptune.data.soft_targets import teacher_sha256
+from nlptune.data.sources import teacher_sha256
 from nlptune.train.evaluation import forward
 from nlptune.train.launch import resolve_precision
 from nlptune.train.run_reading import check_run, load_best_model, loading_best, read_json, task_kind
