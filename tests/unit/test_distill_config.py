@@ -80,8 +80,8 @@ def test_every_distill_key_is_sweepable():
     from nlptune.tuning.plan import check_space
     from nlptune.tuning.space import parse_space
 
-    space = {"distill.alpha": "uniform(0,1)", "distill.temperature": "loguniform(1,8)", "distill.loss": "choice(mse,kl)",
-             "distill.augment_copies": "int(0,4)", "distill.mask_prob": "uniform(0,0.3)",
+    space = {"distill.alpha": "uniform(0,1)", "distill.temperature": "loguniform(1,8)",
+             "distill.loss": "choice(mse,kl)", "distill.augment_copies": "int(0,4)", "distill.mask_prob": "uniform(0,0.3)",
              "distill.replace_prob": "uniform(0,0.3)", "distill.ngram_prob": "uniform(0,0.5)"}
     check_space(parse_space(space), ["model=lstm", "distill.teacher=/runs/t"], ("distill", "model"))
     with pytest.raises(ConfigError) as info:
