@@ -112,7 +112,7 @@ class _Session:
         with accelerator.main_process_first():  # rank 0 fills the tokenization (and teacher outputs) cache
             self.data = prepare_data(config, pretrained=is_pretrained(config.model.name),
                                      teacher=open_teacher(config, accelerator.device))  # distill.teacher
-        resume.check_data(plan, self.data.data_sha256, config.resume_allow_changes)
+        resume.check_data(plan, self.data.data_sha256, config.resume_allow_changes, self.data.teacher)
         self.guard.set_phase("setup")
         seed_everything(config.seed)  # same initial weights whatever data preparation consumed
         model = build_task_model(config, self.data)

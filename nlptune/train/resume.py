@@ -172,16 +172,28 @@ def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
     return result
 
 
-def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool) -> None:
-    """Refuse (or record) a resume whose data files differ from the checkpoint's."""
+def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool, teacher: dict | None = None) -> None:
+    """Refuse (or record) a resume whose data files differ from the checkpoint's, or whose distillation teacher's
+    best/ model differs from the one its run started with (``teacher``: `PreparedData.teacher`)."""
     if plan_.checkpoint is None:
         return
     saved = plan_.state.get("data_sha256", {})
     changes = [{"key": f"data.sha256.{split}", "checkpoint": saved.get(split), "now": data_sha256.get(split)}
                for split in sorted(set(saved) | set(data_sha256)) if saved.get(split) != data_sha256.get(split)]
+    before = _teacher_sha256(plan_.checkpoint.parent.parent) if teacher else None
+    if before and before != teacher.get("sha256"):
+        changes.append({"key": "teacher.sha256", "checkpoint": before, "now": teacher.get("sha256")})
     if changes and not allow_changes:
         _refuse(plan_, changes)
     plan_.changes += changes
+
+
+def _teacher_sha256(run_dir: Path) -> str | None:
+    """The teacher sha256 the run's manifest recorded (written by the attempt that saved its checkpoints)."""
+    try:
+        return (json.loads((run_dir / "manifest.json").read_text()).get("teacher") or {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def prepare_run_dir(plan_: ResumePlan) -> None:

@@ -118,17 +118,29 @@ def test_regression_and_multi_label_students(task, extra, teachers, run_cli, dat
     assert cached.shape == (128, 1 if task == "stsb" else 28)
 
 
-def test_killed_distilled_run_resumes_exactly(teachers, run_cli, data_dir, cache_dir, tmp_path):
+def test_killed_distilled_run_resumes_exactly(teachers, run_cli, data_dir, cache_dir, tmp_path, capsys,
+                                              monkeypatch):
     """test_resume's run (dropout, accumulation, a checkpoint every 2 steps) with a teacher and a transfer set:
-    killed mid-epoch and resumed, it ends as the uninterrupted run did, bit for bit."""
-    args = [*ARGS, f"distill.teacher={teachers['sst2']}", "distill.augment_copies=1", "distill.alpha=0.7"]
+    killed mid-epoch and resumed, it ends as the uninterrupted run did, bit for bit; resumed with a teacher whose
+    model changed, it is refused."""
+    teacher = tmp_path / "teacher"  # a copy of the sst2 teacher (the same model: its cached outputs are reused)
+    shutil.copytree(teachers["sst2"], teacher)
+    args = [*ARGS, f"distill.teacher={teacher}", "distill.augment_copies=1", "distill.alpha=0.7"]
     env = {"NLPTUNE_DATA_DIR": str(data_dir)}
     reference, run = tmp_path / "reference", tmp_path / "run"
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={reference}"], env=env))
     kill_at("after_save:4", [*args, f"output_dir={run}"], child_env(cache_dir, env), tmp_path / "kill.log")
+    shutil.copytree(run, tmp_path / "killed")
     check_ok(run_cli(["--quiet", "train", *args, f"output_dir={run}", "resume=auto"], env=env))
     assert_same_run(run, reference)
     assert read(run / "manifest.json")["teacher"]["logits_from_cache"] is True  # the resume ran no teacher
+
+    with (teacher / "best" / "config.json").open("a") as handle:  # the same path, another model behind it
+        handle.write("\n")
+    monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(cache_dir))
+    code, err = cli_in_process(["train", *args, f"output_dir={tmp_path / 'killed'}", "resume=auto"], data_dir, capsys,
+                               monkeypatch)
+    assert code == 2 and "teacher.sha256:" in err and "resume_allow_changes=true" in err
 
 
 def test_teacher_that_does_not_fit_is_refused_in_one_message(teachers, data_dir, tmp_path, capsys, monkeypatch):
