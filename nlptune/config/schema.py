@@ -235,23 +235,6 @@ LATER_KEYS = {"trainer": {"class_weights": None, "pos_weight": None, "loss": "cr
                           "label_smoothing": 0.0}}
 
 
-# Sections added after run directories, checkpoints and recipes were first written, with the values that behave as
-# nlptune did before them (conf/ selects them all): a stored config without one still loads, as it ran.
-LATER_SECTIONS = {"distill": {"name": "none", "teacher": None, "alpha": 0.5, "loss": "mse", "temperature": 2.0,
-                              "augment_copies": 0, "mask_prob": 0.1, "replace_prob": 0.1, "ngram_prob": 0.25}}
-SECTIONS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", *LATER_SECTIONS)
-
-
-def with_later_sections(plain: Mapping[str, Any]) -> dict:
-    """A stored plain config (config.yaml, a checkpoint's or a recipe's) with the sections it predates filled in
-    (`LATER_SECTIONS`); a copy, the sections it has are kept as they are."""
-    filled = dict(plain)
-    for section, values in LATER_SECTIONS.items():
-        if section not in filled:
-            filled[section] = dict(values)
-    return filled
-
-
 def build_section(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue],
                   keys: Mapping[str, str] | None = None):
     """Instantiate dataclass ``cls`` from ``data``, recording unknown keys, missing keys and wrong types in
@@ -318,6 +301,23 @@ def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]
     if not ok:
         name = " or ".join("mapping" if t is Mapping else "list" if t is tuple else t.__name__ for t in accepted)
         issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to a {name}"))
+
+
+# Sections added after run directories, checkpoints and recipes were first written, with the values that behave as
+# nlptune did before them (conf/ selects them all): a stored config without one still loads, as it ran.
+LATER_SECTIONS = {"distill": {"name": "none", "teacher": None, "alpha": 0.5, "loss": "mse", "temperature": 2.0,
+                              "augment_copies": 0, "mask_prob": 0.1, "replace_prob": 0.1, "ngram_prob": 0.25}}
+SECTIONS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", *LATER_SECTIONS)
+
+
+def with_later_sections(plain: Mapping[str, Any]) -> dict:
+    """A stored plain config (config.yaml, a checkpoint's or a recipe's) with the sections it predates filled in
+    (`LATER_SECTIONS`); a copy, the sections it has are kept as they are."""
+    filled = dict(plain)
+    for section, values in LATER_SECTIONS.items():
+        if section not in filled:
+            filled[section] = dict(values)
+    return filled
 
 
 def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
