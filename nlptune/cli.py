@@ -7,13 +7,15 @@ import importlib
 import sys
 
 # subcommand modules, in the order `--help` lists them
-COMMANDS = ["train", "eval", "predict", "tune", "lr-find", "compare", "export", "recipes", "freeze", "reproduce"]
+COMMANDS = ["train", "distill", "eval", "predict", "tune", "lr-find", "compare", "export", "recipes", "freeze",
+            "reproduce"]
 
 EPILOG = """examples:
   nlptune train                                     built-in demo task, offline
   NLPTUNE_DATA_DIR=../shared/data nlptune train task=sst2 model=lstm trainer.max_epochs=5
   nlptune train task=stsb model=pretrained model.name_or_path=PATH optimizer.lr=5e-5
   nlptune train --cfg job task=mrpc model=cnn       print the composed config, train nothing
+  nlptune distill RUN_DIR model=lstm                a BiLSTM trained on a finished run's outputs too
   nlptune eval RUN_DIR [--split validation | --file F]
   nlptune predict RUN_DIR "some text"   |   nlptune predict RUN_DIR --input in.csv --output out.jsonl
   nlptune lr-find task=sst2 model=lstm              learning-rate range test: plot + suggested lr

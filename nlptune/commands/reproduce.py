@@ -39,6 +39,12 @@ def handle(args: argparse.Namespace) -> int:
     if any(item.startswith(RECIPE_KEY + "=") for item in args.overrides):
         raise NlptuneError("give the recipe once, as the first argument of `nlptune reproduce`")
     config = load_run_config([f"{RECIPE_KEY}={path}", *args.overrides])
+    changed = [d for d in config.provenance["recipe"]["drift"] if d["pin"] == "pins.teacher.sha256"]
+    if changed:  # a student learns from its teacher's outputs: another teacher cannot reproduce it
+        found = changed[0]["found"] or "no finished best/ model"
+        raise NlptuneError(f"{path} was distilled from a teacher whose best/ model had sha256 {changed[0]['expected']}"
+                           f"; the teacher {config.distill.teacher} now has {found}. Restore that teacher run "
+                           "(pins.teacher names where it was), or train and freeze a new recipe")
     from nlptune.train.loop import run, shutdown
     from nlptune.train.rundir import write_json
     from nlptune.utils.console import process_rank

@@ -29,7 +29,14 @@ def handle(args: argparse.Namespace) -> int:
 
         print(dump_config(config.plain), end="")
         return 0
-    if args.trust_remote_code:
+    return train_config(config, args.overrides, trust_remote_code=args.trust_remote_code)
+
+
+def train_config(config, overrides: list[str], *, trust_remote_code: bool = False,
+                 command: tuple[str, ...] = ("train",)) -> int:
+    """Train ``config`` (what ``nlptune COMMAND OVERRIDES`` composed); an interrupted or disk-full run ends with
+    the command that continues it."""
+    if trust_remote_code:
         from nlptune.config.safety import with_remote_code
 
         config = with_remote_code(config)
@@ -45,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
         if run_dir is None:
             raise
         print(f"interrupted: the run in {run_dir} stopped (its lock is released). Continue it from its last "
-              f"checkpoint with:\n  {resume_command(args.overrides, run_dir)}", file=sys.stderr, flush=True)
+              f"checkpoint with:\n  {resume_command(overrides, run_dir, command)}", file=sys.stderr, flush=True)
         forget_unhandled_interrupt()  # exit with 130, not by SIGINT
         return 130
     except DiskError as err:
@@ -54,16 +61,17 @@ def handle(args: argparse.Namespace) -> int:
             raise
         what = ("the checkpoints already written are intact; once that is fixed, continue the run from the last one"
                 if any(Path(run_dir, "checkpoints").glob("step-*")) else "once that is fixed, start the run with")
-        raise NlptuneError(f"{err}\n  {what}:\n  {resume_command(args.overrides, run_dir)}") from None
+        raise NlptuneError(f"{err}\n  {what}:\n  {resume_command(overrides, run_dir, command)}") from None
     shutdown()
     return 0
 
 
-def resume_command(overrides: list[str], run_dir) -> str:
-    """The command that continues a run: the same overrides, with ``output_dir=RUN_DIR resume=auto``."""
+def resume_command(overrides: list[str], run_dir, command: tuple[str, ...] = ("train",)) -> str:
+    """The command that continues a run: the same ``command`` (``train``, or ``distill TEACHER``) and overrides,
+    with ``output_dir=RUN_DIR resume=auto``."""
     import shlex
 
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("output_dir", "resume")]
-    return " ".join(["nlptune", "train", *map(shlex.quote, kept), shlex.quote(f"output_dir={run_dir}"),
-                     "resume=auto"])
+    return " ".join(["nlptune", *map(shlex.quote, command), *map(shlex.quote, kept),
+                     shlex.quote(f"output_dir={run_dir}"), "resume=auto"])
 

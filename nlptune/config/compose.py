@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.utils.shipped import shipped_dir
 
-GROUPS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", "tune")
+GROUPS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", "distill", "tune")
 
 
 def conf_dir() -> Path:
@@ -190,7 +190,7 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
 
 
 def section_config(group: str, option: str, **changes):
-    """One typed section (optimizer, scheduler, trainer or augment) with conf/<group>/<option>.yaml's values,
+    """One typed section (optimizer, scheduler, trainer, augment or distill) with conf/<group>/<option>.yaml's values,
     then ``changes``: conf/'s defaults for code and tests that need one section rather than a whole run.
 
     Raises `ConfigError` like a whole config would (unknown or missing keys, wrong types).
@@ -199,7 +199,7 @@ def section_config(group: str, option: str, **changes):
     from nlptune.config.safety import safe_load_file
 
     classes = {"optimizer": schema.OptimizerConfig, "scheduler": schema.SchedulerConfig,
-               "trainer": schema.TrainerConfig, "augment": schema.AugmentConfig}
+               "trainer": schema.TrainerConfig, "augment": schema.AugmentConfig, "distill": schema.DistillConfig}
     if group not in classes:
         raise ValueError(f"section_config takes one of {', '.join(classes)}, not {group!r}")
     options = group_options(group)

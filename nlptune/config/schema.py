@@ -32,6 +32,10 @@ LOSSES = ("cross_entropy", "focal")
 WEIGHT_MODES = ("none", "balanced")
 # tokens: how tags mark entities (nlptune/kinds/tags.py); plain = tags without a scheme (part of speech, chunks)
 TAG_SCHEMES = ("iob2", "iob1", "bioes", "plain")
+# distillation (nlptune/train/teacher.py): the losses against a teacher's outputs, and the kinds it applies to (a
+# tokens task's windows of sub-tokens do not line up with a teacher's own)
+DISTILL_LOSSES = ("mse", "kl")
+DISTILL_KINDS = ("single_label", "multi_label", "regression")
 # the file formats a task may name explicitly (task.format); null: by the file's extension
 FORMATS = ("conll",)
 # The key before task.kind: task.problem_type (still in older configs, recipes and run directories) -> the kind.
@@ -189,6 +193,25 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation: the loss against a finished run's outputs, and the transfer set (conf/distill/)."""
+
+    name: str
+    teacher: str | None  # a finished run directory; None: no distillation
+    alpha: float  # loss = (1 - alpha) * gold loss + alpha * teacher loss
+    loss: str  # mse | kl
+    temperature: float  # kl only
+    augment_copies: int  # transfer set: noised copies of every training text, labelled by the teacher only
+    mask_prob: float
+    replace_prob: float
+    ngram_prob: float
+
+    @property
+    def active(self) -> bool:
+        return self.teacher is not None
+
+
+@dataclass(frozen=True)
 class RunConfig:
     task: TaskConfig
     model: ModelConfig
@@ -196,6 +219,7 @@ class RunConfig:
     scheduler: SchedulerConfig
     trainer: TrainerConfig
     augment: AugmentConfig
+    distill: DistillConfig
     seed: int
     output_dir: str | None
     resume: str | None  # None | "auto" | a checkpoint or run directory path
@@ -280,12 +304,29 @@ def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]
         issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to a {name}"))
 
 
+# Sections added after run directories, checkpoints and recipes were first written, with the values that behave as
+# nlptune did before them (conf/ selects them all): a stored config without one still loads, as it ran.
+LATER_SECTIONS = {"distill": {"name": "none", "teacher": None, "alpha": 0.5, "loss": "mse", "temperature": 2.0,
+                              "augment_copies": 0, "mask_prob": 0.1, "replace_prob": 0.1, "ngram_prob": 0.25}}
+SECTIONS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", *LATER_SECTIONS)
+
+
+def with_later_sections(plain: Mapping[str, Any]) -> dict:
+    """A stored plain config (config.yaml, a checkpoint's or a recipe's) with the sections it predates filled in
+    (`LATER_SECTIONS`); a copy, the sections it has are kept as they are."""
+    filled = dict(plain)
+    for section, values in LATER_SECTIONS.items():
+        if section not in filled:
+            filled[section] = dict(values)
+    return filled
+
+
 def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
     """Turn the composed plain config into a validated `RunConfig`; raise `ConfigError` listing every problem."""
     issues: list[ConfigIssue] = []
-    plain = dict(plain)
+    plain = with_later_sections(plain)
     plain.pop("tune", None)  # the sweep's own section (nlptune/config/tune.py); it never reaches training
-    for section in ("task", "model", "optimizer", "scheduler", "trainer", "augment"):
+    for section in SECTIONS:
         if not isinstance(plain.get(section), Mapping):
             issues.append(ConfigIssue(section, "missing section", f"select one, e.g. {section}=<name>"))
     for key in RUN_KEYS:
@@ -309,10 +350,11 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
         scheduler=build_section(SchedulerConfig, "scheduler", plain["scheduler"], issues),
         trainer=build_section(TrainerConfig, "trainer", plain["trainer"], issues),
         augment=build_section(AugmentConfig, "augment", plain["augment"], issues),
+        distill=build_section(DistillConfig, "distill", plain["distill"], issues),
         **{key: plain[key] for key in RUN_KEYS},
         plain=freeze(plain),
     )
-    unknown_top = set(plain) - {"task", "model", "optimizer", "scheduler", "trainer", "augment", *RUN_KEYS}
+    unknown_top = set(plain) - {*SECTIONS, *RUN_KEYS}
     for key in sorted(unknown_top):
         issues.append(ConfigIssue(key, "unknown top-level key", "remove it"))
     if not issues:

@@ -267,7 +267,40 @@ def _experience_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _distill_issues(run: schema.RunConfig) -> list[ConfigIssue]:
+    """distill.*: the mix, the loss and the transfer set's probabilities, and the kinds and losses that fit. (The
+    teacher run itself is checked when the training data is known: nlptune/train/teacher.py.)"""
+    distill = run.distill
+    issues = range_issues("distill.alpha", distill.alpha, 0.0, 1.0, high_open=False)
+    issues += range_issues("distill.temperature", distill.temperature, 0.0, low_open=True)
+    issues += choice_issues("distill.loss", distill.loss, schema.DISTILL_LOSSES)
+    issues += range_issues("distill.augment_copies", distill.augment_copies, 0)
+    for key in ("mask_prob", "replace_prob", "ngram_prob"):
+        issues += range_issues(f"distill.{key}", getattr(distill, key), 0.0, 1.0, high_open=False)
+    if distill.mask_prob + distill.replace_prob > 1:
+        issues.append(ConfigIssue("distill.replace_prob", f"mask_prob + replace_prob = "
+                                  f"{distill.mask_prob + distill.replace_prob:g} is above 1 (a word is masked or "
+                                  "replaced, not both)", "lower distill.mask_prob or distill.replace_prob"))
+    if distill.teacher is None:
+        if distill.augment_copies:
+            issues.append(ConfigIssue("distill.augment_copies", "the transfer set is labelled by a teacher, and "
+                                      "distill.teacher is null", "set distill.teacher=RUN_DIR (or run `nlptune "
+                                      "distill RUN_DIR ...`), or distill.augment_copies=0"))
+        return issues
+    if not distill.teacher:
+        issues.append(ConfigIssue("distill.teacher", "is empty", "give a finished run directory, or null"))
+    kind = run.task.kind
+    if kind not in schema.DISTILL_KINDS:
+        issues.append(ConfigIssue("distill.teacher", f"distillation of a {kind} task is not supported: its "
+                                  "windows of sub-tokens do not line up with a teacher's", "train without "
+                                  f"distill.teacher (distillation works for {', '.join(schema.DISTILL_KINDS)})"))
+    elif kind == "regression" and distill.loss != "mse":
+        issues.append(ConfigIssue("distill.loss", f"a regression teacher outputs a score, not a distribution to "
+                                  f"compare with {distill.loss}", "set distill.loss=mse"))
+    return issues
+
+
 def validate_values(run: schema.RunConfig) -> list[ConfigIssue]:
     """Every value problem of ``run``, in config order (empty when the config is valid)."""
     return _task_issues(run.task) + _model_issues(run.model, run.task.kind) + _training_issues(run) + \
-        _imbalance_issues(run) + _experience_issues(run)
+        _imbalance_issues(run) + _experience_issues(run) + _distill_issues(run)

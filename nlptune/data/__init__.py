@@ -25,6 +25,14 @@ class PreparedData:
     sources: dict[str, str]
     joint_pairs: bool  # pairs encoded as one sequence (pretrained) or two (scratch encoders)
     char_features: bool = False  # per-word tasks: each position also carries its word's bytes (model.char_embedding)
+    # distillation (nlptune/data/soft_targets.py): the transfer set's rows, labelled by the teacher only, and what
+    # the run records of the teacher; None without
+    transfer: "EncodedDataset | None" = None  # noqa: F821
+    teacher: dict | None = None
+
+    def training_rows(self) -> "EncodedDataset":  # noqa: F821
+        """The rows the model trains on: train's, then the transfer set's when there is one."""
+        return self.train if self.transfer is None else self.train.concat(self.transfer)
 
 
 def cache_dir() -> Path:
@@ -99,8 +107,9 @@ def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, j
                         fix="check task.text_fields and the file's encoding and content")
 
 
-def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
-    """Load, validate, tokenize and wrap both splits of ``run.task``."""
+def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData:
+    """Load, validate, tokenize and wrap both splits of ``run.task``. With a ``teacher`` (distillation,
+    nlptune/train/teacher.py) the training rows carry its outputs, and the transfer set follows them."""
     from nlptune.data.batching import EncodedDataset
     from nlptune.kinds import get_kind
 
@@ -109,6 +118,8 @@ def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
     char_features = words and bool(run.model.args.get("char_embedding"))
     raw = load_raw_splits(task)
     train, validation, label_names = split_examples(task, raw)
+    if teacher is not None:  # a teacher of other labels or another kind is refused before any tokenization
+        teacher.check(label_names)
     tokenizer = _tokenizer(run, pretrained, train.texts, words)
     datasets_ = {}
     for split, examples in (("train", train), ("validation", validation)):
@@ -121,10 +132,28 @@ def prepare_data(run: RunConfig, pretrained: bool) -> PreparedData:
         if not words:  # a word that normalises to nothing is encoded as the unknown token instead
             _refuse_all_empty(tokenizer, columns, raw[split].source, split, task, pretrained)
         datasets_[split] = EncodedDataset(columns, None if words else examples.labels)
-    return PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
+    data = PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
                         label_names=label_names, data_sha256={s: r.sha256 for s, r in raw.items()},
                         sources={s: r.source for s, r in raw.items()}, joint_pairs=pretrained,
                         char_features=char_features)
+    return data if teacher is None else _distilled(run, data, teacher, train.texts)
+
+
+def _distilled(run: RunConfig, data: PreparedData, teacher, texts: list[list[str]]) -> PreparedData:
+    """``data`` whose training rows carry the teacher's outputs, with the transfer set (validation unchanged)."""
+    import dataclasses
+
+    from nlptune.data.soft_targets import distil
+
+    tokenizer, max_length, pretrained = data.tokenizer, run.task.max_length, data.joint_pairs
+
+    def encode(make_texts, key: list) -> dict:  # extra training texts, tokenized and cached like a split
+        return _encode_cached(tokenizer, lambda: encode_split(tokenizer, make_texts(), None, words=False,
+                                                              max_length=max_length, joint_pairs=pretrained),
+                              key_parts=key + [max_length, pretrained])
+
+    done = distil(run, teacher, tokenizer, texts, data.train, encode)
+    return dataclasses.replace(data, train=done.train, transfer=done.transfer, teacher=done.info)
 
 
 def _tokenizer(run: RunConfig, pretrained: bool, train_texts: list, words: bool):

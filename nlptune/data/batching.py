@@ -1,6 +1,7 @@
 """In-memory encoded splits, dynamic padding and length-grouped batches."""
 from __future__ import annotations
 
+import copy
 import math
 import random
 
@@ -12,6 +13,9 @@ PADDED_FIELDS = {"input_ids": "attention_mask", "input_ids_b": "attention_mask_b
 # travel with the batch so evaluation can put windows back together; the model never sees them.
 ROW_FIELDS = ("row_id", "word_offset", "owned_from", "owned_to")
 IGNORED_LABEL = -100  # a position without a label (a later sub-token, a special token, padding)
+# Distillation (nlptune/data/soft_targets.py): what a training row carries for the loss only, besides its label: the
+# teacher's logits, and whether the row has a gold label (a transfer-set row has none). The model never sees them.
+TARGET_FIELDS = ("teacher_logits", "gold")
 
 
 class RaggedIds:
@@ -44,13 +48,19 @@ class RaggedIds:
     def tolist(self) -> list[list[int]]:
         return [self[i] for i in range(len(self))]
 
+    def concat(self, other: "RaggedIds") -> "RaggedIds":
+        """These rows, then ``other``'s."""
+        return RaggedIds(np.concatenate([self.values, other.values]),
+                         np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]))
+
 
 class EncodedDataset(torch.utils.data.Dataset):
     """Encoded columns (token ids as `RaggedIds`) and labels; indexing returns plain lists, no Arrow round trips.
 
-    ``labels``: one target per row; None when the columns hold them (per-position ``labels`` of word tasks)."""
+    ``labels``: one target per row; None when the columns hold them (per-position ``labels`` of word tasks).
+    ``targets``: arrays with a row per example that only the training loss reads (`TARGET_FIELDS`)."""
 
-    def __init__(self, columns: dict, labels: list | None = None):
+    def __init__(self, columns: dict, labels: list | None = None, targets: dict[str, np.ndarray] | None = None):
         scalars = ("length", "labels", *ROW_FIELDS)
         self.columns = {k: v if isinstance(v, RaggedIds) else RaggedIds.from_rows(v)
                         for k, v in columns.items() if k not in scalars}
@@ -60,6 +70,7 @@ class EncodedDataset(torch.utils.data.Dataset):
             labels = columns["labels"]
             labels = labels if isinstance(labels, RaggedIds) else RaggedIds.from_rows(labels)
         self.labels = labels
+        self.targets = dict(targets or {})
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -67,8 +78,32 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         item = {name: values[index] for name, values in self.columns.items()}
         item.update((name, values[index]) for name, values in self.rows.items())
+        item.update((name, values[index]) for name, values in self.targets.items())
         item["labels"] = self.labels[index]
         return item
+
+    def with_targets(self, **targets: np.ndarray) -> "EncodedDataset":
+        """The same rows (sharing their arrays) carrying ``targets`` too, one entry per row each."""
+        wrong = [name for name, values in targets.items() if len(values) != len(self)]
+        if wrong:
+            raise ValueError(f"targets {wrong} do not have one entry per row ({len(self)})")
+        carried = copy.copy(self)
+        carried.targets = {**self.targets, **targets}
+        return carried
+
+    def concat(self, other: "EncodedDataset") -> "EncodedDataset":
+        """This dataset's rows, then ``other``'s (the same columns, row fields and targets; text labels only)."""
+        if set(self.columns) != set(other.columns) or set(self.rows) != set(other.rows) \
+                or set(self.targets) != set(other.targets) or isinstance(self.labels, RaggedIds):
+            raise ValueError("only datasets with the same columns, row fields and targets, and a label per row, "
+                             "can be joined")
+        joined = copy.copy(self)
+        joined.columns = {name: values.concat(other.columns[name]) for name, values in self.columns.items()}
+        joined.rows = {name: values + other.rows[name] for name, values in self.rows.items()}
+        joined.lengths = self.lengths + other.lengths
+        joined.labels = list(self.labels) + list(other.labels)
+        joined.targets = {name: np.concatenate([values, other.targets[name]]) for name, values in self.targets.items()}
+        return joined
 
 
 class Collator:
@@ -101,6 +136,9 @@ class Collator:
         for name in ROW_FIELDS:
             if name in items[0]:
                 batch[name] = torch.tensor([item[name] for item in items], dtype=torch.long)
+        for name in TARGET_FIELDS:  # numpy rows (a teacher's logits) or scalars (gold): stacked as they are
+            if name in items[0]:
+                batch[name] = torch.from_numpy(np.stack([item[name] for item in items]))
         labels = [item["labels"] for item in items]
         if labels and isinstance(labels[0], list):  # a label per position: padded like the ids, with "no label"
             padded = torch.full(batch["input_ids"].shape, IGNORED_LABEL, dtype=self.label_dtype)

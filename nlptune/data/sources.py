@@ -1,4 +1,5 @@
-"""Where each split of a task comes from, and the identity recorded for it (run manifests, recipe pins).
+"""Where each split of a task comes from, and the identity recorded for it (run manifests, recipe pins); the same
+for a distillation teacher, whose outputs are data to its student (`teacher_sha256`).
 
 The one place that knows the order of sources (generator, explicit files, a data folder, the hub), the file
 names looked for in a data folder and the identity strings; the loader (`nlptune.data.loading`) and the
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from nlptune.data.errors import DataError, ProblemCollector
-from nlptune.utils.files import sha256_file
+from nlptune.utils.files import folder_sha256, sha256_file
 
 # looked for in this order in a data folder; .conll: CoNLL columns (tokens tasks)
 EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".conll")
 SPLITS = ("train", "validation")
 GENERATOR_VERSION = "v1"  # bump when a generator's output changes, so old pins show drift
+MODEL_CARD = "README.md"  # best/README.md is rewritten from a run's files: not part of its model
 
 
 def _get(task: Any, key: str):
@@ -203,3 +205,9 @@ def checked_split_files(task: Any) -> dict[str, Path]:
                 problems.add(problem)
     problems.raise_if_any()
     return paths  # type: ignore[return-value]  # no None left once the checks pass
+
+
+def teacher_sha256(run_dir: str | Path) -> str:
+    """One sha256 over a finished run's best/ model (weights, configs, tokenizer and task files; not the model
+    card): a distillation teacher's identity in its outputs' cache, the student's manifest and a recipe's pins."""
+    return folder_sha256(Path(run_dir) / "best", skip=(MODEL_CARD,))

@@ -6,18 +6,16 @@ from pathlib import Path
 
 import torch
 from nlptune.config.errors import NlptuneError
-from nlptune.config.names import names
 from nlptune.config.safety import safe_load_file
-from nlptune.config.schema import build_run_config, kind_of
+from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset
 from nlptune.data.labels import to_examples
 from nlptune.data.loading import load_raw_splits, read_file
-from nlptune.data.tokenization import load_tokenizer
-from nlptune.kinds import get_kind
 from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate
 from nlptune.train.rundir import read_task_info
+from nlptune.train.run_reading import load_best_model, task_kind
 
 
 class LoadedRun:
@@ -31,21 +29,8 @@ class LoadedRun:
                                "pass the run directory that `nlptune train` printed")
         self.info = read_task_info(best)
         self.config = build_run_config(safe_load_file(self.run_dir / "config.yaml", recipe=False))
-        self.tokenizer = load_tokenizer(str(best), max_length=self.info["max_length"])
-        kind = kind_of(self.info)  # runs written before task.kind hold problem_type
-        if kind not in names("kind"):
-            raise NlptuneError(f"{best / 'nlptune_task.json'} names no known problem kind ({kind!r}); known: "
-                               f"{', '.join(names('kind'))}. Was it written by a newer nlptune?")
-        self.kind = get_kind(kind)
-        if self.info["joint_pairs"]:  # pretrained: a standard transformers folder
-            from nlptune.models.pretrained import AUTO_MODELS
-
-            self.model = AUTO_MODELS[self.kind.hf_auto_model].from_pretrained(best, use_safetensors=True)
-        else:
-            from nlptune.models import load_scratch_model
-
-            self.model = load_scratch_model(best)
-        self.model.eval()
+        self.kind = task_kind(best, self.info)
+        self.model, self.tokenizer = load_best_model(best, self.info, self.kind)
         self.thresholds = self._thresholds(best)
 
     def _thresholds(self, best: Path) -> tuple[float, ...] | None:

@@ -93,6 +93,12 @@ class Kind:
         (`nlptune.kinds.losses.LossSettings`: class weights, focal loss, label smoothing; absent: the plain loss)."""
         raise NotImplementedError
 
+    def soft_loss(self, logits, teacher_logits, *, mode: str, temperature: float):
+        """Distillation: the loss of ``logits`` [batch, outputs] against a teacher's ``teacher_logits`` (same shape),
+        ``mode`` kl (softened distributions at ``temperature``) or mse (the logits themselves); see
+        nlptune/kinds/losses.py. A kind without it cannot be distilled (config validation refuses it first)."""
+        raise NotImplementedError(f"distillation is not supported for {self.name} tasks")
+
     def start_model(self, model, train_targets: Sequence, names: list[str] | None, scheme: str) -> None:
         """Adjust a fresh from-scratch model to the training targets, the output names and the task's tag scheme
         before training (default: nothing)."""

@@ -5,6 +5,10 @@ and reaches `Kind.loss` as the keyword ``loss_settings``: the kinds stay statele
 (lr-find, `nlptune eval`) uses the plain loss. Weights are plain floats here (no torch at import time); tensors
 are made on the logits' device when the loss is computed.
 
+Distillation's losses against a teacher's outputs (`Kind.soft_loss`) are here too: the KL divergence between softened
+class distributions (Hinton et al. 2015), its per-label binary form, and the squared error between logits (Tang et al.
+2019).
+
 "balanced" weights are scikit-learn's ``compute_class_weight("balanced")``: n_rows / (n_classes * count) over the
 classes present in train (a class without a training example gets 1.0: it never is a target). ``pos_weight``
 "balanced" is BCEWithLogitsLoss's recommendation: negatives / positives per label (1.0 for a label never positive).
@@ -127,3 +131,36 @@ def binary_cross_entropy(logits, target, settings: LossSettings | None):
     if settings.class_weights is not None:
         loss = loss * _tensor(settings.class_weights, logits)
     return loss.mean()
+
+
+# ---- distillation: losses against a teacher's logits (same shape as the student's) ------------------------------
+def softmax_kl(student, teacher, temperature: float):
+    """KL(softmax(teacher / T) || softmax(student / T)) summed over classes, averaged over rows, times T^2 (so that
+    the gradients keep their size whatever T; Hinton et al. 2015)."""
+    import torch.nn.functional as F
+
+    t = float(temperature)
+    log_q = F.log_softmax(student.float() / t, dim=-1)
+    log_p = F.log_softmax(teacher.float() / t, dim=-1)
+    return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * t * t
+
+
+def sigmoid_kl(student, teacher, temperature: float):
+    """Per-label Bernoulli KL(sigmoid(teacher / T) || sigmoid(student / T)), averaged over rows and labels, times
+    T^2: binary cross-entropy against the teacher's probabilities less their own entropy (0 when they agree)."""
+    import torch.nn.functional as F
+
+    t = float(temperature)
+    s, z = student.float() / t, teacher.float() / t
+    p = z.sigmoid()
+    cross = F.binary_cross_entropy_with_logits(s, p, reduction="none")
+    entropy = F.binary_cross_entropy_with_logits(z, p, reduction="none")
+    return (cross - entropy).mean() * t * t
+
+
+def logit_mse(student, teacher):
+    """Squared error between the student's and the teacher's logits, averaged over rows and outputs (Tang et al.
+    2019 sum over the outputs: the constant factor is the number of outputs)."""
+    import torch.nn.functional as F
+
+    return F.mse_loss(student.float(), teacher.float())

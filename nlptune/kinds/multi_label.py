@@ -154,6 +154,12 @@ class MultiLabel(Kind):
         """Binary cross-entropy of each label's sigmoid (weights, focal and smoothing from ``loss_settings``)."""
         return losses.binary_cross_entropy(logits, labels.reshape(logits.shape), loss_settings)
 
+    def soft_loss(self, logits, teacher_logits, *, mode: str, temperature: float):
+        """Each label's Bernoulli KL at the temperature (times T^2), or the squared error between the logits."""
+        if mode == "kl":
+            return losses.sigmoid_kl(logits, teacher_logits, temperature)
+        return losses.logit_mse(logits, teacher_logits)
+
     # ---- predictions --------------------------------------------------------------------------------------
     def predictions(self, logits, mask=None, **extras):
         """Each label's probability (thresholds decide at scoring time)."""

@@ -55,6 +55,13 @@ class Regression(Kind):
 
         return F.mse_loss(logits.squeeze(-1), labels.view(-1).to(logits.dtype))
 
+    def soft_loss(self, logits, teacher_logits, *, mode: str, temperature: float):
+        """The squared error to the teacher's score (a score has no distribution to soften: ``mode`` and
+        ``temperature`` do not apply; config validation allows mse only)."""
+        from nlptune.kinds.losses import logit_mse
+
+        return logit_mse(logits.reshape(logits.shape[0], -1), teacher_logits.reshape(logits.shape[0], -1))
+
     def start_model(self, model, train_targets: Sequence[float], names: None, scheme: str) -> None:
         """Start the output at the mean training label (see SequenceClassifier.init_output_bias)."""
         model.init_output_bias(statistics.fmean(train_targets))

@@ -119,6 +119,14 @@ class SingleLabel(Kind):
 
         return cross_entropy(logits, labels.view(-1).long(), loss_settings)
 
+    def soft_loss(self, logits, teacher_logits, *, mode: str, temperature: float):
+        """KL between the softened class distributions (times T^2), or the squared error between the logits."""
+        from nlptune.kinds.losses import logit_mse, softmax_kl
+
+        if mode == "kl":
+            return softmax_kl(logits, teacher_logits, temperature)
+        return logit_mse(logits, teacher_logits)
+
     def predictions(self, logits, mask=None, **extras):
         return logits.argmax(dim=-1)
 

@@ -5,7 +5,8 @@ recipe:   {name: sst2-lstm, description: ..., schema_version: 1}
 config:   the fully resolved run config (no defaults list, no interpolation, no _target_)
 pins:     {packages: {nlptune: .., torch: .., transformers: .., datasets: .., accelerate: ..},
            data: {train: <sha256 | hub identity>, validation: ...},
-           model: null | {name_or_path: .., revision: <hub commit>, sha256: <folder hash>}}
+           model: null | {name_or_path: .., revision: <hub commit>, sha256: <folder hash>},
+           teacher: {run_dir: .., sha256: <best/ hash>}   (distilled runs only)}
 expected: {metric: accuracy, value: 0.83 | null, tolerance: 0.02, hardware: .., wall_time_s: .., note: ..}
 ```
 
@@ -46,9 +47,11 @@ _NUMBER = (int, float)
 SPEC: dict[str, dict[str, tuple[tuple, bool]]] = {
     "recipe": {"name": ((str,), True), "description": ((str, type(None)), False),
                "schema_version": ((int,), True)},
-    "pins": {"packages": ((dict,), True), "data": ((dict,), True), "model": ((dict, type(None)), False)},
+    "pins": {"packages": ((dict,), True), "data": ((dict,), True), "model": ((dict, type(None)), False),
+             "teacher": ((dict, type(None)), False)},
     "pins.model": {"name_or_path": ((str,), True), "revision": ((str, type(None)), False),
                    "sha256": ((str, type(None)), False)},
+    "pins.teacher": {"run_dir": ((str,), True), "sha256": ((str,), True)},
     "expected": {"metric": ((str,), True), "value": (_NUMBER + (type(None),), True), "tolerance": (_NUMBER, True),
                  "hardware": ((str, type(None)), False), "wall_time_s": (_NUMBER + (type(None),), False),
                  "note": ((str, type(None)), False)},
@@ -188,8 +191,9 @@ def _pins_issues(pins: dict) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"pins.data.{split}", "unknown split", f"use {' and '.join(pinning.SPLITS)}"))
         elif not isinstance(value, (str, type(None))):
             issues.append(ConfigIssue(f"pins.data.{split}", f"expected a sha256 string, got {value!r}", "quote it"))
-    if isinstance(pins.get("model"), dict):
-        _check_section("pins.model", pins["model"], issues)
+    for name in ("model", "teacher"):
+        if isinstance(pins.get(name), dict):
+            _check_section(f"pins.{name}", pins[name], issues)
     return issues
 
 
@@ -304,7 +308,7 @@ def build_recipe(config: Mapping[str, Any], manifest: Mapping[str, Any], *, name
         "config": config,
         "pins": {"packages": {k: versions.get(k) for k in pinning.PIN_PACKAGES},
                  "data": dict((manifest.get("data") or {}).get("sha256") or {}),
-                 "model": pinning.model_pin(model)},
+                 "model": pinning.model_pin(model), **pinning.teacher_pin(manifest)},
         "expected": {"metric": metric, "value": None if value is None else float(value),
                      "tolerance": float(tolerance), "hardware": hardware(manifest) if manifest else None,
                      "wall_time_s": wall_time_s, "note": None if value is not None else UNMEASURED_NOTE},

@@ -4,7 +4,9 @@
 - data: per split, the identity `nlptune.data.sources` gives it (the sha256 of the local file read, the hub
   dataset ``hub:<id>:<config>:<revision>[:<fingerprint>]``, or the built-in generator's identity);
 - model (pretrained models only): ``name_or_path``, the hub ``revision`` (commit) when known, and the
-  ``sha256`` of the model folder when it is local.
+  ``sha256`` of the model folder when it is local;
+- teacher (distilled runs only): the teacher run's ``run_dir`` and the ``sha256`` of its best/ model
+  (`nlptune.data.sources.teacher_sha256`): a student reproduces only with the teacher it learnt from.
 
 The ``packaged:<hub id>`` model value is resolved by `nlptune.config.sources` (conf/ uses it too).
 
@@ -12,30 +14,16 @@ Standard library only (plus huggingface_hub's offline cache lookup): no torch, n
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Mapping
 
 from nlptune.config.names import is_pretrained
 from nlptune.config.sources import resolve_model_source
-from nlptune.data.sources import SPLITS, same_split_identity, split_identity
-from nlptune.utils.files import sha256_file
+from nlptune.data.sources import SPLITS, same_split_identity, split_identity, teacher_sha256
+from nlptune.utils.files import folder_sha256
 
 PIN_PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate")
-
-
-# ------------------------------------------------------------------------------------------ hashing
-def folder_sha256(folder: str | Path) -> str:
-    """One sha256 over a folder: every regular file (hidden ones skipped) by relative path and content."""
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        if any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
-            continue
-        digest.update(relative.encode() + b"\0" + sha256_file(path).encode() + b"\n")
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ current pins
@@ -84,6 +72,22 @@ def model_pin(model: Mapping) -> dict | None:
     return pin
 
 
+def teacher_pin(manifest: Mapping) -> dict:
+    """``{"teacher": {run_dir, sha256}}`` for a distilled run's manifest, ``{}`` for any other."""
+    teacher = manifest.get("teacher") or {}
+    if not teacher.get("sha256"):
+        return {}
+    return {"teacher": {"run_dir": teacher.get("run_dir"), "sha256": teacher["sha256"]}}
+
+
+def _teacher_now(plain: Mapping) -> str | None:
+    """The sha256 of the best/ model of the teacher ``plain`` names now (None: no such finished run)."""
+    teacher = (plain.get("distill") or {}).get("teacher")
+    if not teacher or not (Path(teacher) / "best").is_dir():
+        return None
+    return teacher_sha256(teacher)
+
+
 # ------------------------------------------------------------------------------------------ drift
 def drift(pins: Mapping, plain: Mapping) -> list[dict]:
     """Differences between a recipe's ``pins`` and this machine for the config ``plain`` about to run:
@@ -105,6 +109,11 @@ def drift(pins: Mapping, plain: Mapping) -> list[dict]:
         for key in ("sha256", "revision"):
             if pinned_model.get(key) is not None and pinned_model.get(key) != found.get(key):
                 out.append({"pin": f"pins.model.{key}", "expected": pinned_model.get(key), "found": found.get(key)})
+    pinned_teacher = pins.get("teacher")
+    if pinned_teacher:
+        found = _teacher_now(plain)
+        if found != pinned_teacher.get("sha256"):
+            out.append({"pin": "pins.teacher.sha256", "expected": pinned_teacher.get("sha256"), "found": found})
     return out
 
 

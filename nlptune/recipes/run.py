@@ -69,12 +69,13 @@ def run_config_from_recipe(name_or_path: str, overrides: Sequence[str] = (), str
     drift found and the expected result, for the manifest.
     """
     from nlptune.recipes.format import load_recipe, resolve_recipe
-    from nlptune.config.schema import build_run_config
+    from nlptune.config.schema import build_run_config, with_later_sections
     from nlptune.utils.console import warn
 
     path = resolve_recipe(name_or_path)
     recipe = load_recipe(path)
-    plain = apply_overrides(recipe["config"], overrides)
+    # a recipe frozen before a section existed runs as it did, and its keys can still be overridden
+    plain = apply_overrides(with_later_sections(recipe["config"]), overrides)
     _default_data_dir(plain)
     source = (plain.get("model") or {}).get("name_or_path")
     sources.resolve_plain(plain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nlptune.data.batching import ROW_FIELDS
+from nlptune.data.batching import ROW_FIELDS, TARGET_FIELDS
 from nlptune.kinds import Kind
 from nlptune.metrics import compute_metrics
 
@@ -14,8 +14,9 @@ MODEL_EXTRAS = ("transitions",)
 
 def forward(model, batch: dict) -> tuple[torch.Tensor, dict]:
     """The model's logits for ``batch`` and the extra outputs its kind reads (`MODEL_EXTRAS`). The model sees the
-    inputs only: the labels and the rows' bookkeeping (`ROW_FIELDS`: which sentence a window belongs to) stay out."""
-    inputs = {k: v for k, v in batch.items() if k != "labels" and k not in ROW_FIELDS}
+    inputs only: the labels, the rows' bookkeeping (`ROW_FIELDS`: which sentence a window belongs to) and what
+    only the loss reads (`TARGET_FIELDS`: a teacher's logits) stay out."""
+    inputs = {k: v for k, v in batch.items() if k != "labels" and k not in ROW_FIELDS and k not in TARGET_FIELDS}
     output = model(**inputs)
     extras = {name: output[name] for name in MODEL_EXTRAS if name in output and output[name] is not None}
     return output["logits"], extras
@@ -25,12 +26,31 @@ def _loss_extras(extras: dict, loss_settings) -> dict:
     return extras if loss_settings is None else {**extras, "loss_settings": loss_settings}
 
 
-def logits_and_loss(model, batch: dict, kind: Kind, loss_settings=None) -> tuple[torch.Tensor, torch.Tensor]:
+def logits_and_loss(model, batch: dict, kind: Kind, loss_settings=None,
+                    distill=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's logits for ``batch`` and the kind's loss against its ``labels`` (what the outputs mean and how
     they are scored belongs to the problem kind); ``loss_settings``: the run's class weights, focal loss and
-    label smoothing (`nlptune.train.setup.loss_settings`; None: the plain loss)."""
+    label smoothing (`nlptune.train.setup.loss_settings`; None: the plain loss). ``distill`` (the run's
+    DistillConfig): a batch that carries a teacher's logits is scored against them too (`distillation_loss`)."""
     logits, extras = forward(model, batch)
-    return logits, kind.loss(logits, batch["labels"], **_loss_extras(extras, loss_settings))
+    if distill is None or "teacher_logits" not in batch:
+        return logits, kind.loss(logits, batch["labels"], **_loss_extras(extras, loss_settings))
+    return logits, distillation_loss(logits, batch, kind, distill, _loss_extras(extras, loss_settings))
+
+
+def distillation_loss(logits: torch.Tensor, batch: dict, kind: Kind, distill, extras: dict) -> torch.Tensor:
+    """(1 - alpha) x the kind's loss against the gold labels, over the rows that have one (a transfer-set row,
+    ``gold`` False, has none) + alpha x the kind's loss against the teacher's logits, over every row."""
+    soft = kind.soft_loss(logits, batch["teacher_logits"], mode=distill.loss, temperature=distill.temperature)
+    if distill.alpha >= 1:
+        return soft
+    scored, labels = logits, batch["labels"]
+    if "gold" in batch:  # only with a transfer set: a batch of gold rows alone needs no selection (no sync)
+        gold = batch["gold"]
+        if not bool(gold.any()):
+            return distill.alpha * soft
+        scored, labels = logits[gold], labels[gold]
+    return (1 - distill.alpha) * kind.loss(scored, labels, **extras) + distill.alpha * soft
 
 
 def _gather(accelerator, pred: torch.Tensor, gold: torch.Tensor, rows: dict) -> tuple:

@@ -29,6 +29,7 @@ from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, claim, default_output_dir
 from nlptune.train.setup import build_task_model, loss_settings, make_loaders
+from nlptune.train.teacher import open_teacher
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
 from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
@@ -108,9 +109,10 @@ class _Session:
         config, accelerator, plan, trainer = self.config, self.accelerator, self.plan, self.trainer
         self.guard.set_phase("data")
         seed_everything(config.seed)
-        with accelerator.main_process_first():  # rank 0 fills the tokenization cache, the others read it
-            self.data = prepare_data(config, pretrained=is_pretrained(config.model.name))
-        resume.check_data(plan, self.data.data_sha256, config.resume_allow_changes)
+        with accelerator.main_process_first():  # rank 0 fills the tokenization (and teacher outputs) cache
+            self.data = prepare_data(config, pretrained=is_pretrained(config.model.name),
+                                     teacher=open_teacher(config, accelerator.device))  # distill.teacher
+        resume.check_data(plan, self.data.data_sha256, config.resume_allow_changes, self.data.teacher)
         self.guard.set_phase("setup")
         seed_everything(config.seed)  # same initial weights whatever data preparation consumed
         model = build_task_model(config, self.data)
@@ -146,6 +148,8 @@ class _Session:
                     "train_rows": len(data.train), "validation_rows": len(data.validation),
                     "resumed_from": str(plan.checkpoint) if plan.checkpoint else None}
         manifest.update(config.provenance)  # the recipe it came from, with pins drift; the trust flag
+        if data.teacher:  # distillation: the teacher's run, its weights' sha256, where its outputs came from
+            manifest["teacher"] = data.teacher
         rundir.write_manifest(manifest)
         report.print_start(config, self.parameters, self.output_dir, accelerator.num_processes, self.total_steps)
         rundir.tracker = tracking.start(accelerator, config, self.parameters, self.output_dir)  # fed by rundir.log
@@ -203,7 +207,7 @@ class _Session:
         an optimizer step happened."""
         accelerator, state = self.accelerator, self.state
         with accelerator.accumulate(self.model):
-            loss = logits_and_loss(self.model, batch, self.kind, self.loss_settings)[1]
+            loss = logits_and_loss(self.model, batch, self.kind, self.loss_settings, self.config.distill)[1]
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.trainer.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)

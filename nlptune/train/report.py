@@ -22,13 +22,13 @@ def hyperparameters(run: RunConfig) -> dict:
         else:
             flat[prefix] = list(node) if isinstance(node, tuple) else node
 
-    for section in ("model", "optimizer", "scheduler", "trainer", "augment"):
+    for section in ("model", "optimizer", "scheduler", "trainer", "augment", "distill"):
         walk(section, run.plain.get(section, {}))
     flat["seed"] = run.seed
     return flat
 
 
-HYPERPARAMETER_GROUPS = ("task", "model", "optimizer", "scheduler", "augment")  # files a run picks in conf/
+HYPERPARAMETER_GROUPS = ("task", "model", "optimizer", "scheduler", "augment", "distill")  # files a run picks in conf/
 
 
 def default_hyperparameters(run: RunConfig) -> dict | None:

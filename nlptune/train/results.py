@@ -45,6 +45,8 @@ def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData
     for name, content in extra.items():
         atomic_write_text(Path(rundir.best_dir) / name, json.dumps(content, indent=2) + "\n")
         summary = {**summary, name.removesuffix(".json"): content}
+    if data.teacher:  # distillation: what the student learnt from, beside the teacher's own validation score
+        summary = {**summary, "distillation": distillation_summary(run, data.teacher)}
     rundir.write_summary(summary)
     write_model_card(output_dir)
     rundir.close()
@@ -52,3 +54,14 @@ def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData
                           kind_plots=kind.plots)
     report.print_end(summary, history, output_dir)
     return summary
+
+
+def distillation_summary(run: RunConfig, teacher: dict) -> dict:
+    """metrics.json's record of a distilled run: the settings, the teacher (run, sha256, its best score on its
+    main metric) and the rows it labelled. Nothing about where its outputs came from (the manifest says): a
+    resumed run writes the same summary."""
+    return {**{key: getattr(run.distill, key) for key in ("alpha", "loss", "temperature", "augment_copies",
+                                                          "mask_prob", "replace_prob", "ngram_prob")},
+            **{f"teacher_{key}": teacher.get(key) for key in ("run_dir", "sha256", "task", "model", "main_metric",
+                                                               "best")},
+            "train_rows": teacher.get("train_rows"), "transfer_rows": teacher.get("transfer_rows")}

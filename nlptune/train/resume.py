@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlptune.config.schema import RunConfig, kind_of
+from nlptune.config.schema import RunConfig, kind_of, with_later_sections
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
 from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
@@ -55,7 +55,9 @@ def plain_config(config: RunConfig) -> dict:
 
 def _comparable(config: dict) -> dict:
     """``config`` with its task's kind spelled one way: checkpoints written before ``task.kind`` existed hold
-    the legacy ``task.problem_type``, which names the same kind (classification = single_label)."""
+    the legacy ``task.problem_type``, which names the same kind (classification = single_label); and with the
+    sections it predates as they behaved then (`schema.LATER_SECTIONS`: no distillation)."""
+    config = with_later_sections(config)
     task = config.get("task")
     if not isinstance(task, dict):
         return config
@@ -172,16 +174,28 @@ def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
     return result
 
 
-def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool) -> None:
-    """Refuse (or record) a resume whose data files differ from the checkpoint's."""
+def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool, teacher: dict | None = None) -> None:
+    """Refuse (or record) a resume whose data files differ from the checkpoint's, or whose distillation teacher's
+    best/ model differs from the one its run started with (``teacher``: `PreparedData.teacher`)."""
     if plan_.checkpoint is None:
         return
     saved = plan_.state.get("data_sha256", {})
     changes = [{"key": f"data.sha256.{split}", "checkpoint": saved.get(split), "now": data_sha256.get(split)}
                for split in sorted(set(saved) | set(data_sha256)) if saved.get(split) != data_sha256.get(split)]
+    before = _teacher_sha256(plan_.checkpoint.parent.parent) if teacher else None
+    if before and before != teacher.get("sha256"):
+        changes.append({"key": "teacher.sha256", "checkpoint": before, "now": teacher.get("sha256")})
     if changes and not allow_changes:
         _refuse(plan_, changes)
     plan_.changes += changes
+
+
+def _teacher_sha256(run_dir: Path) -> str | None:
+    """The teacher sha256 the run's manifest recorded (written by the attempt that saved its checkpoints)."""
+    try:
+        return (json.loads((run_dir / "manifest.json").read_text()).get("teacher") or {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def prepare_run_dir(plan_: ResumePlan) -> None:

@@ -18,12 +18,13 @@ def make_loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_proc
     trainer = run.trainer
     collate = Collator(pad_token_id, get_kind(run.task.kind).label_dtype,
                        pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
-    sampler = LengthGroupedBatchSampler(data.train.lengths, trainer.batch_size * num_processes, run.seed,
+    rows = data.training_rows()  # train's rows, then a distilled run's transfer set
+    sampler = LengthGroupedBatchSampler(rows.lengths, trainer.batch_size * num_processes, run.seed,
                                         trainer.group_by_length, short_batch_last=num_processes > 1)
     train_collate = training_collate(collate, run.augment, run.seed, data.tokenizer)  # augmentation: train only
     # each loader draws its worker seed from its own generator, not the global one: creating an iterator
     # (each epoch, each evaluation, a resumed epoch) then never shifts the dropout masks that follow
-    train_loader = torch.utils.data.DataLoader(data.train, batch_sampler=sampler, collate_fn=train_collate,
+    train_loader = torch.utils.data.DataLoader(rows, batch_sampler=sampler, collate_fn=train_collate,
                                                num_workers=trainer.num_workers,
                                                generator=torch.Generator().manual_seed(run.seed))
     # evaluation batches sorted by length: the order does not change the metrics, only the padding

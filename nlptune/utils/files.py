@@ -58,6 +58,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def folder_sha256(folder: str | Path, skip: Iterable[str] = ()) -> str:
+    """One sha256 over a folder: every regular file (hidden ones, ``__pycache__`` and the relative paths in
+    ``skip`` left out) by relative path and content."""
+    folder, skipped = Path(folder), set(skip)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative in skipped or any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
+            continue
+        digest.update(relative.encode() + b"\0" + sha256_file(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
 def errno_of(err: BaseException) -> int | None:
     """The OS error number behind ``err``: an OSError's own, or the one a Rust library wrote in its text."""
     if isinstance(err, OSError):

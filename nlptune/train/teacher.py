@@ -1,0 +1,148 @@
+"""The teacher of a distilled run (``distill.teacher``): a finished run whose best model labels the student's
+training texts (and its transfer set) once, in a batched pass; nlptune/data/soft_targets.py caches its outputs and
+asks for them only when its cache lacks them, so this module loads the teacher's model at most once per (teacher,
+data, transfer set).
+
+The teacher must fit the student's task: the same problem kind, the same output names in the same order, as many
+text fields. It reads the texts with its own tokenizer and max_length, at the precision it was trained with.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
+from nlptune.config.schema import RunConfig, kind_of
+from nlptune.data import encode_split
+from nlptune.data.batching import Collator, EncodedDataset, eval_order
+from nlptune.data.sources import teacher_sha256
+from nlptune.train.evaluation import forward
+from nlptune.train.launch import resolve_precision
+from nlptune.train.run_reading import check_run, load_best_model, loading_best, read_json, task_kind
+from nlptune.train.rundir import read_task_info
+from nlptune.utils.console import console
+
+CHUNK = 8192  # texts tokenized at a time: a transfer set of a million texts never sits in memory as token lists
+FIX = "give distill.teacher a run directory that `nlptune train` finished (runs/<task>-<model>/<time>/) on this task"
+
+
+def open_teacher(run: RunConfig, device: torch.device) -> "Teacher | None":
+    """The run's teacher (nothing read yet), or None when ``distill.teacher`` is null."""
+    return Teacher(run, device) if run.distill.active else None
+
+
+class Teacher:
+    """A finished run's best model as the teacher of ``run`` (the interface nlptune/data/soft_targets.py uses)."""
+
+    def __init__(self, run: RunConfig, device: torch.device):
+        self.run, self.device = run, device
+        self.run_dir = Path(run.distill.teacher).absolute()
+        self.info: dict = {}  # best/nlptune_task.json, once `check` has read it
+        self._tokenizer = None
+
+    # ---- does it fit the task? ----------------------------------------------------------------------------
+    def check(self, label_names: list[str] | None) -> None:
+        """Refuse a teacher that is not a finished run, or whose kind, outputs or text fields differ from the
+        task's: one `ConfigError` listing every mismatch. Reads files only, never the model."""
+        try:
+            check_run(self.run_dir, finished=True)
+        except NlptuneError as err:
+            raise ConfigError([ConfigIssue("distill.teacher", str(err), FIX)]) from None
+        info = read_task_info(self.run_dir / "best")
+        task, issues = self.run.task, []
+        if kind_of(info) != task.kind:
+            issues.append(ConfigIssue("distill.teacher", f"the teacher's task is {kind_of(info)} "
+                                      f"({info.get('task')}), this one is {task.kind}", FIX))
+        elif info.get("label_names") != label_names:
+            issues.append(ConfigIssue("distill.teacher", f"the teacher's outputs {info.get('label_names')} are not "
+                                      f"this task's {label_names} (names and order must agree)", FIX))
+        if len(info.get("text_fields") or ()) != len(task.text_fields):
+            issues.append(ConfigIssue("distill.teacher", f"the teacher reads {len(info.get('text_fields') or ())} "
+                                      f"text field(s) {info.get('text_fields')}, this task {len(task.text_fields)} "
+                                      f"{list(task.text_fields)}", FIX))
+        if issues:
+            raise ConfigError(issues, source=f"teacher {self.run_dir}")
+        self.info = info
+        self.sha256 = teacher_sha256(self.run_dir)
+        self.precision = self._precision()
+
+    def _precision(self) -> str:
+        """The mixed precision the teacher was trained with, as this device runs it ("no", "bf16", "fp16")."""
+        from nlptune.config.safety import safe_load_file
+
+        trainer = (safe_load_file(self.run_dir / "config.yaml", recipe=False).get("trainer") or {})
+        return resolve_precision(trainer.get("mixed_precision") or "no", self.device.type == "cpu")
+
+    @property
+    def identity(self) -> dict:
+        """What its outputs depend on besides the texts (the cache key's teacher part)."""
+        return {"sha256": self.sha256, "precision": self.precision, "max_length": self.info["max_length"]}
+
+    def describe(self) -> dict:
+        """The manifest's and metrics.json's record of the teacher: where, which weights, how good it was."""
+        metrics_file = self.run_dir / "metrics.json"
+        summary = read_json(metrics_file) if metrics_file.is_file() else {}
+        main = summary.get("main_metric") or self.info.get("main_metric")
+        return {"run_dir": str(self.run_dir), "sha256": self.sha256, "task": self.info.get("task"),
+                "model": self.info.get("model"), "main_metric": main,
+                "best": (summary.get("best") or {}).get(main), "precision": self.precision}
+
+    # ---- its tokens and its outputs -----------------------------------------------------------------------
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from nlptune.data.tokenization import load_tokenizer
+
+            with loading_best(self.run_dir):
+                self._tokenizer = load_tokenizer(str(self.run_dir / "best"), max_length=self.info["max_length"])
+        return self._tokenizer
+
+    @property
+    def mask_token(self) -> str:
+        """What a masked word of a transfer copy is for the teacher (its unknown token when it has no mask)."""
+        return self.tokenizer().mask_token or self.tokenizer().unk_token
+
+    @property
+    def unk_token(self) -> str:
+        return self.tokenizer().unk_token
+
+    def _model(self):
+        from nlptune.models.remote_code import check_remote_code
+
+        best = self.run_dir / "best"
+        check_remote_code(str(best), config_required=False)  # a best/ edited to carry custom code
+        with loading_best(self.run_dir):
+            model, self._tokenizer = load_best_model(best, self.info, task_kind(best, self.info))
+        return model.to(self.device)
+
+    def logits(self, texts: list[list[str]]) -> np.ndarray:
+        """The teacher's float32 logits [rows, outputs] for ``texts`` (one list per text field), in their order:
+        batches of similar length in inference mode, ``trainer.eval_batch_size`` texts each."""
+        model, rows = self._model(), len(texts[0])
+        console().print(f"teacher {self.run_dir}: computing its outputs for {rows} training texts (cached for the "
+                        "next runs)")
+        collate = Collator(self.tokenizer().pad_token_id)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for start in range(0, rows, CHUNK):
+            chunk = [column[start:start + CHUNK] for column in texts]
+            columns = encode_split(self.tokenizer(), chunk, None, words=False, max_length=self.info["max_length"],
+                                   joint_pairs=self.info["joint_pairs"])
+            dataset = EncodedDataset(columns, [0] * len(chunk[0]))
+            order = eval_order(dataset.lengths)
+            size = self.run.trainer.eval_batch_size
+            for i in range(0, len(order), size):
+                picked = order[i:i + size]
+                batch = {k: v.to(self.device) for k, v in collate([dataset[j] for j in picked]).items()}
+                with torch.inference_mode(), self._autocast():
+                    logits = forward(model, batch)[0].float().cpu().numpy()
+                parts.append((np.asarray(picked) + start, logits))
+        out = np.empty((rows, parts[0][1].shape[-1] if parts else 0), dtype=np.float32)
+        for index, logits in parts:
+            out[index] = logits
+        return out
+
+    def _autocast(self):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
