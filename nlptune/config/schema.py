@@ -140,6 +140,8 @@ class OptimizerConfig:
     eps: float
     momentum: float
     nesterov: bool
+    head_lr_scale: float  # pretrained: the task head's lr = lr x this (nlptune/train/optim.py)
+    layer_decay: float  # pretrained: layer-wise lr decay, block i of L at lr x decay^(L - i); 1.0 = off
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,8 @@ class RunConfig:
 # Keys added to a section after run directories, checkpoints and recipes were first written, with the value that
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
 LATER_KEYS = {"trainer": {"class_weights": None, "pos_weight": None, "loss": "cross_entropy", "focal_gamma": 2.0,
-                          "label_smoothing": 0.0, "measure_cost": True}}
+                          "label_smoothing": 0.0, "measure_cost": True},
+              "optimizer": {"head_lr_scale": 1.0, "layer_decay": 1.0}}
 
 
 def build_section(cls, section: str, data: Mapping[str, Any], issues: list[ConfigIssue],

@@ -7,7 +7,7 @@ import inspect
 from nlptune.config import schema
 from nlptune.config.checks import choice_issues, range_issues, type_issues
 from nlptune.config.errors import ConfigIssue
-from nlptune.config.names import names
+from nlptune.config.names import is_pretrained, names
 from nlptune.config.registry import UnknownComponentError
 
 # Arguments the trainer supplies to every builder; they are not config keys.
@@ -176,6 +176,13 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += range_issues("optimizer.lr", opt.lr, 0.0, low_open=True)
     issues += range_issues("optimizer.weight_decay", opt.weight_decay, 0.0)
     issues += range_issues("optimizer.momentum", opt.momentum, 0.0, 1.0)
+    issues += range_issues("optimizer.head_lr_scale", opt.head_lr_scale, 0.0, low_open=True)
+    issues += range_issues("optimizer.layer_decay", opt.layer_decay, 0.0, 1.0, low_open=True, high_open=False)
+    for key in ("head_lr_scale", "layer_decay"):
+        if getattr(opt, key) != 1.0 and not is_pretrained(run.model.name):
+            issues.append(ConfigIssue(f"optimizer.{key}", f"applies to model=pretrained only (a pretrained encoder "
+                                      f"and its new task head); model={run.model.name} has neither",
+                                      f"remove optimizer.{key} or set it to 1.0"))
     if len(opt.betas) != 2 or any(not 0 <= b < 1 for b in opt.betas):
         issues.append(ConfigIssue("optimizer.betas", f"expected two values in [0, 1), got {list(opt.betas)}",
                                   "e.g. optimizer.betas=[0.9,0.999]"))

@@ -26,7 +26,7 @@ from nlptune.models import is_pretrained, parameter_report
 from nlptune.train import checkpoint, faults, report, resume, results, tracking
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
-from nlptune.train.optim import build_optimizer, build_scheduler
+from nlptune.train.optim import base_lr, build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, claim, default_output_dir
 from nlptune.train.setup import build_task_model, loss_settings, make_loaders
 from nlptune.train.teacher import open_teacher
@@ -213,7 +213,7 @@ class _Session:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        self.watch.observe(loss, state.step + 1, self.scheduler.get_last_lr()[0])
+        self.watch.observe(loss, state.step + 1, base_lr(self.scheduler))
         self.loss_sum += loss.detach()
         self.loss_count += 1
         batch_samples = batch["labels"].shape[0] * accelerator.num_processes
@@ -249,7 +249,7 @@ class _Session:
         state = self.state
         self.watch.check(self.accelerator, state.epoch, self.guard.last_checkpoint)
         mean_loss = self.accelerator.reduce(self.loss_sum, reduction="mean").item() / self.loss_count
-        lr = self.scheduler.get_last_lr()[0]
+        lr = base_lr(self.scheduler)
         if self.rundir:
             self.rundir.log({"step": state.step, "epoch": state.epoch, "samples": state.samples,
                              "loss": mean_loss, "lr": lr})

@@ -114,7 +114,7 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
     model.train()
     for lr, batch in zip(schedule, _cycle(loader, sampler)):
         for group in optimizer.param_groups:
-            group["lr"] = float(lr)
+            group["lr"] = float(lr) * group.get("lr_scale", 1.0)
         loss = logits_and_loss(model, batch, kind, settings)[1]
         accelerator.backward(loss)
         if config.trainer.max_grad_norm > 0:

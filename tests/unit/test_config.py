@@ -385,3 +385,16 @@ def test_a_model_argument_refused_at_build_time_is_a_user_error():
     with pytest.raises(NlptuneError, match="d_model=64 is not divisible by num_heads=7"):
         build_model("transformer", vocab_size=20, pad_token_id=0, num_labels=2, pair=False, embedding_dim=64,
                     num_heads=7)
+
+
+def test_head_lr_and_layer_decay_are_checked_and_apply_to_pretrained_only():
+    issues = issues_of(["model=lstm", "optimizer.head_lr_scale=10", "optimizer.layer_decay=0.9"])
+    assert set(issues) == {"optimizer.head_lr_scale", "optimizer.layer_decay"}
+    assert all("model=pretrained only" in text for text in issues.values())
+    issues = issues_of(["model=pretrained", "optimizer.head_lr_scale=0", "optimizer.layer_decay=1.5"])
+    assert set(issues) == {"optimizer.head_lr_scale", "optimizer.layer_decay"}
+    run = load_run_config(["model=pretrained", "optimizer.head_lr_scale=20", "optimizer.layer_decay=1.0"])
+    assert (run.optimizer.head_lr_scale, run.optimizer.layer_decay) == (20.0, 1.0)
+    plain = to_plain(compose(["model=lstm"]))  # a config stored before the keys existed: both off
+    del plain["optimizer"]["head_lr_scale"], plain["optimizer"]["layer_decay"]
+    assert (build_run_config(plain).optimizer.head_lr_scale, build_run_config(plain).optimizer.layer_decay) == (1, 1)

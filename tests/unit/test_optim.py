@@ -9,7 +9,8 @@ import torch
 from nlptune.config.compose import section_config
 from nlptune.config.schema import OPTIMIZERS
 from nlptune.models import build_model
-from nlptune.train.optim import build_optimizer, build_scheduler, parameter_groups, warmup_steps
+from nlptune.train.optim import (base_lr, build_optimizer, build_scheduler, lr_scales, parameter_groups,
+                                   warmup_steps)
 
 CPU = torch.device("cpu")
 TINY = dict(vocab_size=40, pad_token_id=0, embedding_dim=16, hidden_size=16, num_labels=2, pair=False)
@@ -168,3 +169,48 @@ def test_warmup_ratio():
 def test_warmup_steps_win_over_warmup_ratio():
     assert warmup_steps(section_config("scheduler", "linear", warmup_steps=2, warmup_ratio=0.5), 100) == 2
     assert lrs("linear", 20, warmup_steps=2, warmup_ratio=0.5)[2] == pytest.approx(PEAK)
+
+
+def _tiny_bert_classifier(num_layers: int = 3):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    return BertForSequenceClassification(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=num_layers,
+                                                    num_attention_heads=2, intermediate_size=16, num_labels=3))
+
+
+def test_head_and_layer_scales_of_a_pretrained_encoder():
+    model = _tiny_bert_classifier(num_layers=3)
+    scales = lr_scales(model, head_lr_scale=10.0, layer_decay=0.5)
+    by_name = {name: scales[id(p)] for name, p in model.named_parameters()}
+    assert by_name["classifier.weight"] == by_name["classifier.bias"] == 10.0  # the new head
+    assert by_name["bert.pooler.dense.weight"] == 1.0  # above the blocks, from the checkpoint
+    for i in range(3):  # the top block 0.5, the one below 0.25, ...
+        assert by_name[f"bert.encoder.layer.{i}.attention.self.query.weight"] == 0.5 ** (3 - i)
+    assert by_name["bert.embeddings.word_embeddings.weight"] == by_name["bert.embeddings.LayerNorm.bias"] == 0.5 ** 4
+
+
+def test_parameter_groups_carry_their_lr_and_cover_every_trainable_parameter_once():
+    model = _tiny_bert_classifier()
+    groups = parameter_groups(model, weight_decay=0.01, lr=1e-4, head_lr_scale=10.0, layer_decay=0.8)
+    members = [id(p) for g in groups for p in g["params"]]
+    assert sorted(members) == sorted(id(p) for p in model.parameters()) and len(set(members)) == len(members)
+    scales = lr_scales(model, 10.0, 0.8)
+    for group in groups:
+        assert all(scales[id(p)] == group["lr_scale"] for p in group["params"])
+        assert group["lr"] == pytest.approx(1e-4 * group["lr_scale"])
+    optimizer = build_optimizer(model, section_config("optimizer", "adamw", head_lr_scale=10.0, layer_decay=0.8), CPU)
+    scheduler = build_scheduler(optimizer, section_config("scheduler", "linear", warmup_steps=2), 10)
+    optimizer.step()
+    scheduler.step()
+    assert base_lr(scheduler) == pytest.approx(optimizer.defaults["lr"] * 0.5)  # half way through the warmup
+    head = next(g for g in optimizer.param_groups if g["lr_scale"] == 10.0)
+    assert head["lr"] == pytest.approx(10 * base_lr(scheduler))
+
+
+@pytest.mark.parametrize("name", ["bag", "lstm"])
+def test_off_by_default_and_scratch_models_get_one_lr(name):
+    model = tiny(name)
+    assert set(lr_scales(model).values()) == {1.0}
+    groups = parameter_groups(model, 0.1, lr=2e-3)
+    assert [(g["weight_decay"], g["lr"]) for g in groups] == [(0.1, 2e-3), (0.0, 2e-3)]
