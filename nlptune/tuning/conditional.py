@@ -164,9 +164,10 @@ def with_conditions(dims: Sequence[Dimension], conditions: Mapping[str, Mapping[
 
 
 def conditional_space(tune: TuneConfig, base_model: str, overrides: Sequence[str], groups: Sequence[str]
-                      ) -> tuple[list[Dimension], dict[str, dict], list[ConfigIssue]]:
-    """The sweep's dimensions with their conditions, the conditions ({name: {group: [options]}}) for the plan, and
-    every problem found (syntax, `@kind`, overrides a group option lacks, dimensions no trial would search)."""
+                      ) -> tuple[list[Dimension], dict[str, dict], list[ConfigIssue], list[ConfigIssue]]:
+    """The sweep's dimensions with their conditions, the conditions ({name: {group: [options]}}) for the plan,
+    the problems of the space (syntax, `@kind`, dimensions no trial would search) and those of the overrides (a
+    key some option of a group dimension lacks: every config of that option would fail to compose)."""
     space, kind_when, issues = search_space(tune, base_model)
     dims, syntax = parse_space_lenient(space)
     sections = gate_sections(dims, groups)
@@ -176,5 +177,4 @@ def conditional_space(tune: TuneConfig, base_model: str, overrides: Sequence[str
             if not options:
                 issues.append(ConfigIssue(f"tune.space.{name}", f"no option of tune.space.{group} has the key "
                                           f"{config_key(name)}", "drop it, or write it for the kind that has it"))
-    issues = syntax + issues + override_issues(overrides, sections)
-    return with_conditions(dims, conditions), conditions, issues
+    return with_conditions(dims, conditions), conditions, syntax + issues, override_issues(overrides, sections)

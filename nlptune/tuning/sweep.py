@@ -113,13 +113,13 @@ def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepP
     from nlptune.tuning.goals import goals, without_pruner
 
     # syntax, conditions (a model choice), objectives, then what composing each corner finds: all at once
-    dims, conditions, issues = conditional_space(tune, base.model.name, args.trial_overrides, GROUPS)
+    dims, conditions, issues, broken = conditional_space(tune, base.model.name, args.trial_overrides, GROUPS)
     if not dims and not issues:
         raise NlptuneError("the search space is empty -> add a dimension, e.g. tune.space.optimizer.lr="
                            "'loguniform(1e-4,1e-2)', or keep tune.default_space")
     goal_fields, goal_issues = goals(tune, base)
-    issues += goal_issues
-    if not issues:  # (a space with bad syntax would report each bad dimension twice)
+    issues += goal_issues + broken
+    if not broken:  # (an override a group option lacks would fail every corner of that option)
         try:
             check_space(dims, args.trial_overrides, GROUPS)
         except ConfigError as err:
