@@ -82,7 +82,7 @@ def record_constraints(trial, plan, cost: dict | None) -> None:
         return
     values = violations(cost, plan.constraints)
     trial.set_user_attr(CONSTRAINT_ATTR, values)
-    if HAS_SET_CONSTRAINT:
+    if HAS_SET_CONSTRAINT:  # (before optuna 5, the sampler's constraints_func reads the attribute)
         for name, value in values.items():
             trial.set_constraint(name, value)
 
@@ -98,10 +98,11 @@ def constraints_func(plan) -> Callable[[Any], list[float]]:
     return values
 
 
-def sampler_options(plan, sampler_class, new_api: bool = HAS_SET_CONSTRAINT) -> dict[str, Any]:
-    """The sampler's ``constraints_func`` where Optuna needs one (before `Trial.set_constraint`) and the sampler
-    takes it (TPE, NSGA-II, GP); random and grid sampling ignore bounds (the best is feasible all the same)."""
-    if not plan.constraints or new_api:
+def sampler_options(plan, sampler_class, new_api: bool | None = None) -> dict[str, Any]:
+    """The sampler's ``constraints_func`` where Optuna needs one (before `Trial.set_constraint`; ``new_api``: None
+    asks the installed Optuna) and the sampler takes it (TPE, NSGA-II, GP); random and grid sampling ignore bounds
+    (the best is feasible all the same)."""
+    if not plan.constraints or (HAS_SET_CONSTRAINT if new_api is None else new_api):
         return {}
     if "constraints_func" not in inspect.signature(sampler_class).parameters:
         return {}

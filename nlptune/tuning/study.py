@@ -98,9 +98,7 @@ def build_sampler(plan: SweepPlan, seed: int) -> optuna.samplers.BaseSampler:
     samplers = {"gp": optuna.samplers.GPSampler, "nsga2": optuna.samplers.NSGAIISampler,
                 "tpe": optuna.samplers.TPESampler}
     sampler = samplers[tune.sampler]
-    with warnings.catch_warnings():  # optuna >= 5 deprecates constraints_func (not passed there: goals.py)
-        warnings.simplefilter("ignore", FutureWarning)
-        options = sampler_options(plan, sampler)
+    options = sampler_options(plan, sampler)  # bounds: a constraints_func where Optuna needs one (goals.py)
     if tune.sampler == "gp":
         return sampler(seed=seed, n_startup_trials=startup, **options)
     if tune.sampler == "nsga2":  # each generation is `sampler_startup_trials` trials; the first is random

@@ -317,3 +317,29 @@ def test_conditional_dimensions_are_checked_with_the_models_that_have_them():
     with pytest.raises(ConfigError) as err:
         check_space([d for d in dims if d.key.startswith("model")], ["task=demo"], GROUPS)
     assert [i.key for i in err.value.issues] == ["tune.space.model.dropout"] and "model=bag" in str(err.value)
+
+
+@pytest.mark.parametrize("new_api", [True, False])
+def test_a_bounded_tpe_study_learns_the_bounds_either_way(new_api, monkeypatch):
+    """Optuna >= 5 takes Trial.set_constraint; older versions a constraints_func on the sampler (both work on 5)."""
+    import warnings
+
+    from nlptune.tuning.study import build_sampler
+
+    monkeypatch.setattr(goals, "HAS_SET_CONSTRAINT", new_api and goals.HAS_SET_CONSTRAINT)
+    bounded = plan(constraints={"latency_ms": 0.5}, tune={"sampler_startup_trials": 2})
+    with warnings.catch_warnings():  # optuna 5 deprecates constraints_func
+        warnings.simplefilter("ignore", FutureWarning)
+        study = optuna.create_study(direction="maximize", sampler=build_sampler(bounded, 0))
+
+    def objective(live):
+        size = live.suggest_categorical("model.hidden_size", [8, 16])
+        goals.record_constraints(live, bounded, {**COST, "latency_ms": size / 16})
+        return size
+
+    study.optimize(objective, n_trials=5)
+    for done in study.trials:
+        expected = done.params["model.hidden_size"] / 16 - 0.5
+        assert done.user_attrs["constraint"] == {"latency_ms": expected}
+        stored = done.constraints if goals.HAS_SET_CONSTRAINT else done.system_attrs["constraints"]
+        assert list(stored.values() if isinstance(stored, dict) else stored) == [expected]
