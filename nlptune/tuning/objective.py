@@ -208,8 +208,10 @@ def train_once(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None,
 
 
 def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None) -> Evaluation:
-    """The objective of one config: its best main metric, or the mean over the cross-validation folds.
-    With a trial, intermediate values go to the pruner at cumulative training samples across folds."""
+    """The objective of one config: its best value of the sweep's metric (the main one, or the first of
+    tune.objectives), or the mean over the cross-validation folds, with its inference cost and every metric (for
+    the other objectives). With a trial, intermediate values go to the pruner at cumulative training samples
+    across folds (not in a multi-objective study)."""
     folds = plan.folds or [None]
     evaluation, costs, metrics = Evaluation(value=float("nan")), [], []
     for number, files in enumerate(folds):
