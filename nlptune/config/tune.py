@@ -14,10 +14,14 @@ from typing import Any, Mapping, Sequence
 
 from nlptune.config.checks import choice_issues, range_issues
 from nlptune.config.errors import ConfigError, ConfigIssue
-from nlptune.config.names import PRETRAINED, is_pretrained
+from nlptune.config.names import COST_FIGURES, PRETRAINED, is_pretrained, names
 from nlptune.utils.plain import flatten
 
-SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes")
+SAMPLERS = ("grid", "random", "tpe", "nsga2", "gp", "cmaes")
+# the samplers that can optimise several objectives at once (Optuna's GP and CMA-ES samplers take one)
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsga2", "random", "grid")
+# the cost figures where more is better (a lower bound in tune.constraints); the others are minimised
+MAXIMISED_COSTS = ("throughput",)
 PRUNERS = ("none", "median", "asha", "hyperband")
 SPACE_PREFIXES = ("tune.space.", "+tune.space.", "++tune.space.")
 # top-level keys of a `nlptune tune` command line that are not config keys of a trial
@@ -30,6 +34,10 @@ class TuneConfig:
 
     n_trials: int | None = None  # None: 20, or the whole grid for sampler=grid
     timeout_s: float | None = None  # start no new trial after this many seconds
+    # None: the task's main metric; else a metric of the task, then cost figures (COST_FIGURES) or metrics
+    objectives: tuple[str, ...] | None = None
+    # {cost figure: bound or None}: a trial whose figure is above its bound (below, for throughput) is infeasible
+    constraints: Mapping[str, float | None] | None = None
     sampler: str = "tpe"
     sampler_startup_trials: int = 5
     seed: int | None = None  # None: the run's seed
@@ -57,6 +65,16 @@ class TuneConfig:
     default_space: Mapping[str, Mapping[str, str]] | None = None
     # extra or replacing dimensions, flattened dotted keys -> spec (None drops a default dimension)
     space: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the study optimises several objectives (and reports a Pareto front)."""
+        return len(self.objectives or ()) > 1
+
+    @property
+    def bounds(self) -> dict[str, float]:
+        """The constraints that are set: {cost figure: bound}."""
+        return {key: value for key, value in (self.constraints or {}).items() if value is not None}
 
     def effective_space(self, model_name: str) -> dict[str, str]:
         """The dimensions searched for ``model_name``: its default space, then `space` on top."""
@@ -127,11 +145,56 @@ def _issues(tune: TuneConfig) -> list[ConfigIssue]:
         issues.append(ConfigIssue("tune.grace_period", f"{tune.grace_period} is not above tune.heartbeat_interval "
                                   f"{tune.heartbeat_interval}", "a live worker would be taken for dead: make it "
                                   "at least twice the heartbeat interval"))
+    issues += _goal_issues(tune)
     for key, spec in tune.space.items():
         if spec is not None and not isinstance(spec, str):
             issues.append(ConfigIssue(f"tune.space.{key}", f"expected a search dimension, got {spec!r}",
                                       "e.g. 'loguniform(1e-4,1e-2)', 'uniform(0,0.5)', 'int(1,3)', "
                                       "'choice(128,256)' or 'range(1,4)'"))
+    return issues
+
+
+def _goal_issues(tune: TuneConfig) -> list[ConfigIssue]:
+    """The problems of tune.objectives and tune.constraints, and of the settings that cannot go with them."""
+    issues, metrics, known = [], names("metric"), names("metric") + COST_FIGURES
+    objectives = list(tune.objectives or ())
+    if tune.objectives is not None and not objectives:
+        issues.append(ConfigIssue("tune.objectives", "an empty list", "set null (the task's main metric) or list "
+                                  "a metric first, e.g. [accuracy, latency_ms]"))
+    for i, name in enumerate(objectives):
+        issues += choice_issues(f"tune.objectives[{i}]", name, known)
+    if len(set(objectives)) < len(objectives):
+        issues.append(ConfigIssue("tune.objectives", f"an objective is repeated in {objectives}", "list each once"))
+    if objectives and objectives[0] in COST_FIGURES:
+        issues.append(ConfigIssue("tune.objectives[0]", f"{objectives[0]!r} is a cost figure; the first objective "
+                                  "is a metric of the task (it picks best/ and best_recipe.yaml)",
+                                  f"e.g. tune.objectives=[accuracy,{objectives[0]}]"))
+    for key, bound in (tune.constraints or {}).items():
+        if key in metrics:
+            issues.append(ConfigIssue(f"tune.constraints.{key}", "a metric cannot be a constraint, only a cost "
+                                      f"figure ({', '.join(COST_FIGURES)})", "optimise the metric: it is the "
+                                      "objective (or list it in tune.objectives)"))
+            continue
+        issues += choice_issues(f"tune.constraints.{key}", key, COST_FIGURES)
+        issues += range_issues(f"tune.constraints.{key}", bound, 0, low_open=True)
+    if tune.multi_objective:
+        issues += _multi_objective_issues(tune)
+    return issues
+
+
+def _multi_objective_issues(tune: TuneConfig) -> list[ConfigIssue]:
+    """Settings that need a single objective."""
+    issues = []
+    if tune.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+        issues.append(ConfigIssue("tune.sampler", f"{tune.sampler} optimises one objective, tune.objectives lists "
+                                  f"{len(tune.objectives)}", f"use one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)}, or "
+                                  "one objective with bounds in tune.constraints"))
+    for key, value, why in (("confirm_seeds", tune.confirm_seeds, "confirmation ranks configs by one objective"),
+                            ("retrain_full", tune.retrain_full, "retraining takes one best config")):
+        if value:
+            issues.append(ConfigIssue(f"tune.{key}", f"{why}; a multi-objective sweep reports a Pareto front",
+                                      f"set tune.{key}={'0' if key == 'confirm_seeds' else 'false'}, and train or "
+                                      "reproduce the Pareto recipe you choose (pareto/trial-NNNN.yaml) instead"))
     return issues
 
 

@@ -18,19 +18,21 @@ from optuna.trial import TrialState
 from nlptune.tuning.folds import data_overrides, write_full
 from nlptune.tuning.objective import describe_error, evaluate_config, release_memory
 from nlptune.tuning.plan import SweepPlan
-from nlptune.tuning.space import to_override
+from nlptune.tuning.space import param_overrides
 
 RESULT = "confirm_result.json"
 
 
 def trial_overrides(plan: SweepPlan, params: dict) -> list[str]:
     """The overrides that rebuild a trial's config from its parameters."""
-    return plan.overrides + [to_override(k, v, tuple(plan.groups)) for k, v in params.items()]
+    return plan.overrides + param_overrides(params, tuple(plan.groups))
 
 
 def ranked_trials(study: optuna.Study, plan: SweepPlan) -> list:
-    """Completed trials, best first."""
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    """Completed trials within tune.constraints' bounds, best first."""
+    from nlptune.tuning.goals import is_feasible
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and is_feasible(t, plan)]
     return sorted(done, key=lambda t: t.value, reverse=plan.direction == "maximize")
 
 

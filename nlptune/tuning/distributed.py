@@ -62,13 +62,15 @@ def main(spec_path: str) -> int:
     try:
         from nlptune.train.loop import run, shutdown
 
-        hook = MetricHook(plan.metric, _trial(plan, spec["trial_id"]) if rank == 0 else None, spec["offset"])
+        # a multi-objective study takes no intermediate values: there the hook only checks the metric
+        reports = rank == 0 and not plan.multi_objective
+        hook = MetricHook(plan.metric, _trial(plan, spec["trial_id"]) if reports else None, spec["offset"])
         result = run(load_run_config(spec["overrides"]), hooks=[hook])
         value = (result.best or {}).get(plan.metric, float("nan"))
         outcome = {"value": value, "samples": result.summary.get("train_samples", 0),
                    "runtime_s": result.summary.get("train_runtime_s", 0.0), "pruned_at": hook.pruned_at,
                    "nonfinite": hook.nonfinite, "stopped_by_hook": result.stopped_by_hook, "rank": rank,
-                   "cost": cost_figures(result.summary)}
+                   "cost": cost_figures(result.summary), "metrics": dict(result.best or {})}
         del result
         shutdown()
     except Exception as err:  # noqa: BLE001 - reported to the worker, which fails the trial with it

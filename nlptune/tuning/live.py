@@ -12,8 +12,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nlptune.tuning.goals import first_value
 from nlptune.tuning.plan import SweepPlan
-from nlptune.tuning.results import duration_s
+from nlptune.tuning.results import candidates, duration_s
 
 STYLES = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan", "WAITING": "dim"}
 SHORT_STATES = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
@@ -40,9 +41,9 @@ def _short(value) -> str:
 
 
 def _current(t):
-    """A trial's value, or its latest reported one while it runs."""
-    if t.value is not None:
-        return t.value
+    """A trial's value (its first objective's), or its latest reported one while it runs."""
+    if t.values:
+        return first_value(t)
     return t.intermediate_values[t.last_step] if t.last_step is not None else None
 
 
@@ -62,12 +63,13 @@ class SweepTable:
         """The newest trials (one row each; the parameters in columns when they fit the console, else
         folded into one), then the newest failures' reasons: readable at 80 columns."""
         best = None
-        done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+        complete = sum(1 for t in trials if t.state.name == "COMPLETE")
+        done = candidates(trials, self.plan)  # (within tune.constraints' bounds)
         if done:
-            best = (max if self.plan.direction == "maximize" else min)(done, key=lambda t: t.value).number
+            best = (max if self.plan.direction == "maximize" else min)(done, key=first_value).number
         keys = list(self.plan.space)
         split = self.console.width >= 45 + PARAM_WIDTH * len(keys)
-        table = Table(title=f"sweep {self.plan.study_name}: {len(done)}/{self.plan.n_trials} complete",
+        table = Table(title=f"sweep {self.plan.study_name}: {complete}/{self.plan.n_trials} complete",
                       title_justify="left", box=box.SIMPLE_HEAD)
         table.add_column("#", justify="right", no_wrap=True)
         table.add_column("state", no_wrap=True)
@@ -104,7 +106,7 @@ class SweepTable:
                 self.printed.add(t.number)
                 params = " ".join(f"{k}={_value(v)}" for k, v in t.params.items())
                 reason = f" ({t.user_attrs.get('fail_reason')})" if t.state.name == "FAIL" else ""
-                self.console.print(f"trial {t.number} {t.state.name.lower()} {self.plan.metric}={_value(t.value)} "
+                self.console.print(f"trial {t.number} {t.state.name.lower()} {self.plan.metric}={_value(first_value(t))} "
                                    f"{params}{reason}", soft_wrap=True)  # one line per trial: grep-able logs
 
     def close(self) -> None:

@@ -18,8 +18,9 @@ import optuna
 
 from nlptune.config.names import COST_FIGURES
 from nlptune.tuning.folds import data_overrides
+from nlptune.tuning.goals import objective_values, record_constraints
 from nlptune.tuning.plan import SweepPlan
-from nlptune.tuning.space import suggest, to_override
+from nlptune.tuning.space import param_overrides, suggest_all, to_override
 from nlptune.utils.processes import identity as worker_identity
 
 RESULT_FILE = "trial_result.json"
@@ -36,6 +37,7 @@ class RunOutcome:
     runtime_s: float
     pruned_at: int | None = None
     cost: dict | None = None  # the run's inference cost figures (`cost_figures`); None when not measured
+    metrics: dict = field(default_factory=dict)  # every metric of the run's best evaluation
 
 
 def cost_figures(summary: dict) -> dict | None:
@@ -59,6 +61,14 @@ class Evaluation:
     fold_values: list[float] = field(default_factory=list)
     samples: int = 0
     runtime_s: float = 0.0
+    cost: dict | None = None  # the config's inference cost (`mean_cost` over folds)
+    metrics: dict = field(default_factory=dict)  # each metric of the best evaluations, mean over folds
+
+
+def mean_metrics(runs: list[dict]) -> dict:
+    """Each metric's mean over the folds' best evaluations (the metrics every fold has)."""
+    names = [name for name in (runs[0] if runs else {}) if all(name in run for run in runs)]
+    return {name: sum(float(run[name]) for run in runs) / len(runs) for name in names}
 
 
 class MetricHook:
@@ -128,7 +138,7 @@ def _train_here(overrides: list[str], hook: MetricHook) -> RunOutcome:
         best = (result.best or {}).get(hook.metric, float("nan"))
         return RunOutcome(value=float(best), samples=int(summary.get("train_samples", 0)),
                           runtime_s=float(summary.get("train_runtime_s", 0.0)), pruned_at=hook.pruned_at,
-                          cost=cost_figures(summary))
+                          cost=cost_figures(summary), metrics=dict(result.best or {}))
     finally:
         del config
         release_memory()
@@ -158,7 +168,8 @@ def _train_launched(plan: SweepPlan, overrides: list[str], run_dir: Path, trial,
     if result.get("nonfinite"):
         raise TrialFailed(result["nonfinite"])
     return RunOutcome(value=float(result["value"]), samples=int(result["samples"]),
-                      runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"), cost=result.get("cost"))
+                      runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"), cost=result.get("cost"),
+                      metrics=result.get("metrics") or {})
 
 
 def drop_checkpoints(run_dir: Path) -> None:
@@ -175,7 +186,9 @@ def train_once(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None,
     """Train one config into ``run_dir``; raise `TrialFailed` when it gives no usable result. Its checkpoints
     are deleted when it ends unless `tune.keep_trial_checkpoints`."""
     overrides = overrides + [to_override("output_dir", str(run_dir))]
-    hook = None if plan.processes_per_trial > 1 else MetricHook(plan.metric, trial, offset)
+    # a multi-objective study takes no intermediate values (Optuna cannot prune it): the hook only checks the metric
+    reporting = None if plan.multi_objective else trial
+    hook = None if plan.processes_per_trial > 1 else MetricHook(plan.metric, reporting, offset)
     try:
         if hook is None:
             outcome = _train_launched(plan, overrides, run_dir, trial, offset)
@@ -195,10 +208,12 @@ def train_once(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None,
 
 
 def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=None) -> Evaluation:
-    """The objective of one config: its best main metric, or the mean over the cross-validation folds.
-    With a trial, intermediate values go to the pruner at cumulative training samples across folds."""
+    """The objective of one config: its best value of the sweep's metric (the main one, or the first of
+    tune.objectives), or the mean over the cross-validation folds, with its inference cost and every metric (for
+    the other objectives). With a trial, intermediate values go to the pruner at cumulative training samples
+    across folds (not in a multi-objective study)."""
     folds = plan.folds or [None]
-    evaluation, costs = Evaluation(value=float("nan")), []
+    evaluation, costs, metrics = Evaluation(value=float("nan")), [], []
     for number, files in enumerate(folds):
         fold_dir = run_dir / f"fold-{number}" if files else run_dir
         extra = data_overrides(files) if files else []
@@ -206,15 +221,18 @@ def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=
         evaluation.samples += outcome.samples
         evaluation.runtime_s += outcome.runtime_s
         costs.append(outcome.cost)
+        metrics.append(outcome.metrics)
+        evaluation.cost = mean_cost(costs)
         if trial is not None:
             trial.set_user_attr("train_samples", evaluation.samples)
             trial.set_user_attr("train_runtime_s", round(evaluation.runtime_s, 3))
             # for the leaderboard, and for sweeps that weigh or bound a config's cost (a pruned trial's too)
-            trial.set_user_attr("cost", mean_cost(costs))
+            trial.set_user_attr("cost", evaluation.cost)
         if outcome.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at {outcome.pruned_at} training samples")
         evaluation.fold_values.append(outcome.value)
     evaluation.value = sum(evaluation.fold_values) / len(evaluation.fold_values)
+    evaluation.metrics = mean_metrics(metrics)
     return evaluation
 
 
@@ -232,19 +250,35 @@ def trial_dir(plan: SweepPlan, number: int) -> Path:
     return Path(plan.sweep_dir) / "trials" / f"trial-{number:04d}"
 
 
-def objective(trial: optuna.Trial, plan: SweepPlan) -> float:
+def _values(plan: SweepPlan, evaluation: Evaluation) -> float | tuple[float, ...]:
+    """What the objective returns: the metric, or (with several objectives) each objective's value."""
+    if not plan.multi_objective:
+        return evaluation.value
+    values = objective_values(plan, evaluation.value, evaluation.metrics, evaluation.cost)
+    for name, value in values:
+        if value is None or not math.isfinite(value):
+            why = " (the run measured no inference cost)" if value is None and name in COST_FIGURES else ""
+            raise TrialFailed(f"objective {name} is {value}{why}")
+    return tuple(float(value) for _, value in values)
+
+
+def objective(trial: optuna.Trial, plan: SweepPlan) -> float | tuple[float, ...]:
     """The Optuna objective of a sweep: one trial, its reason recorded when it fails."""
     trial.set_user_attr("worker", worker_identity())
     trial.set_user_attr("fail_reason", None)  # a retry inherits its original's user attributes
     trial.set_user_attr("cost", None)
-    params = {dim.key: suggest(trial, dim) for dim in plan.dimensions}
-    overrides = plan.overrides + [to_override(k, v, tuple(plan.groups)) for k, v in params.items()]
+    trial.set_user_attr("constraint", None)
+    params = suggest_all(trial, plan.dimensions)
+    overrides = plan.overrides + param_overrides(params, tuple(plan.groups))
     run_dir = trial_dir(plan, trial.number)
     trial.set_user_attr("run_dir", str(run_dir))
     reason = None
     try:
         evaluation = evaluate_config(plan, overrides, run_dir, trial)
+        record_constraints(trial, plan, evaluation.cost)
+        value = _values(plan, evaluation)
     except optuna.TrialPruned:
+        record_constraints(trial, plan, trial.user_attrs.get("cost"))  # its model was measured when it stopped
         raise
     except KeyboardInterrupt:
         trial.set_user_attr("fail_reason", "interrupted")
@@ -258,4 +292,4 @@ def objective(trial: optuna.Trial, plan: SweepPlan) -> float:
         trial.set_user_attr("fail_reason", reason)
         raise TrialFailed(reason)
     trial.set_user_attr("fold_values", evaluation.fold_values)
-    return evaluation.value
+    return value

@@ -18,6 +18,7 @@ from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.tune import TuneArgs, TuneConfig
 from nlptune.tuning.space import Dimension, grid_space, parse_space, to_override
 from nlptune.utils.files import atomic_write_text
+from nlptune.utils.plain import plain_data
 
 PLAN_FILE = "sweep.json"
 JOURNAL_FILE = "study.journal"
@@ -33,8 +34,8 @@ class SweepPlan:
     space: dict[str, str]  # {key: spec} actually searched
     tune: dict[str, Any]  # the scalar TuneConfig fields
     n_trials: int
-    metric: str
-    direction: str  # maximize | minimize
+    metric: str  # the first objective: the task's main metric unless tune.objectives says otherwise
+    direction: str  # maximize | minimize (the first objective's)
     budget_samples: int  # training samples of one unpruned trial (all folds), from the base config
     seed: int  # the samplers' seed
     run_seed: int  # the trials' training seed (confirmation runs use run_seed + 1, + 2, ...)
@@ -42,6 +43,12 @@ class SweepPlan:
     folds: list[list[str]] = field(default_factory=list)  # [[train_file, validation_file], ...]
     groups: list[str] = field(default_factory=list)  # config groups (a dimension may pick one)
     created: str = ""
+    # cost-aware sweeps (empty: the single objective `metric`, no bounds; older sweep.json files lack them)
+    objectives: list[str] = field(default_factory=list)  # several: a multi-objective study (a Pareto front)
+    directions: list[str] = field(default_factory=list)  # one per objective
+    constraints: dict[str, float] = field(default_factory=dict)  # {cost figure: bound}
+    # {dimension: {group: [options]}}: a dimension searched only by the trials whose group took one of the options
+    conditions: dict[str, dict[str, list]] = field(default_factory=dict)
 
     @property
     def tune_config(self) -> TuneConfig:
@@ -49,7 +56,18 @@ class SweepPlan:
 
     @property
     def dimensions(self) -> list[Dimension]:
-        return parse_space(self.space)
+        from nlptune.tuning.conditional import with_conditions
+
+        return with_conditions(parse_space(self.space), self.conditions)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def all_directions(self) -> list[str]:
+        """One direction per objective (a single-objective plan: its metric's)."""
+        return list(self.directions) if self.multi_objective else [self.direction]
 
     @property
     def journal(self) -> str | None:
@@ -66,15 +84,16 @@ class SweepPlan:
 
 
 def tune_fields(tune: TuneConfig) -> dict[str, Any]:
-    """The scalar settings of ``tune`` (the space is stored resolved, apart)."""
-    return {f.name: getattr(tune, f.name) for f in dataclasses.fields(tune) if f.name not in ("space", "default_space")}
+    """The settings of ``tune`` as plain data (the space is stored resolved, apart)."""
+    return {f.name: plain_data(getattr(tune, f.name)) for f in dataclasses.fields(tune)
+            if f.name not in ("space", "default_space")}
 
 
-def _remap(issue: ConfigIssue, keys: set[str], corner: list[str]) -> ConfigIssue:
-    """An issue of a composed corner, named after the dimension that caused it."""
+def _remap(issue: ConfigIssue, keys: dict[str, str], corner: list[str]) -> ConfigIssue:
+    """An issue of a composed corner, named after the dimension that caused it (``keys``: config key -> name)."""
     if issue.key not in keys and issue.key != "overrides":
         return issue
-    return ConfigIssue(f"tune.space.{issue.key}" if issue.key in keys else "tune.space",
+    return ConfigIssue(f"tune.space.{keys[issue.key]}" if issue.key in keys else "tune.space",
                        f"{issue.problem} (a trial may run with: {' '.join(corner)})", issue.fix)
 
 
@@ -85,20 +104,36 @@ def _same_problem(issue: ConfigIssue) -> tuple:
     return issue.key, problem
 
 
+def _corners(dims: list[Dimension]) -> list[list[tuple[Dimension, object]]]:
+    """The points a sweep's configs are checked at: each dimension's bounds (every option of a choice). The
+    group dimensions that others depend on (`Dimension.when`) go through their options first; at each, the
+    dimensions that apply to it go through their bounds."""
+    def spread(members: list[Dimension]) -> list[list[tuple[Dimension, object]]]:
+        width = max([len(d.bounds()) for d in members] or [1])
+        return [[(d, d.bounds()[min(i, len(d.bounds()) - 1)]) for d in members] for i in range(width)]
+
+    gates = [d for d in dims if any(d.key == group for other in dims for group, _ in other.when)]
+    corners = []
+    for chosen in spread(gates):
+        values = {d.key: value for d, value in chosen}
+        corners += [chosen + rest for rest in spread([d for d in dims if d not in gates and d.applies(values)])]
+    return corners
+
+
 def check_space(dims: list[Dimension], overrides: Sequence[str], groups: Sequence[str]) -> None:
     """Compose the config at each dimension's bounds (every option of a choice), all at once per corner,
     so an unknown key or an out-of-range bound stops the sweep before any trial runs; every problem of
-    every dimension is reported together, each once."""
+    every dimension is reported together, each once. A conditional dimension is checked with the options of
+    its group that it applies to."""
     from nlptune.recipes.run import load_run_config
 
-    width = max([len(d.bounds()) for d in dims] or [0])
     seen, issues, known = set(), [], set()
-    for i in range(width):
-        corner = [to_override(d.key, d.bounds()[min(i, len(d.bounds()) - 1)], tuple(groups)) for d in dims]
-        if tuple(corner) in seen:
+    for points in _corners(dims):
+        corner = [to_override(d.config_key, value, tuple(groups)) for d, value in points]
+        if not corner or tuple(corner) in seen:
             continue
         seen.add(tuple(corner))
-        for issue in _corner_issues(load_run_config, overrides, corner, dims):
+        for issue in _corner_issues(load_run_config, overrides, corner, [d for d, _ in points]):
             if _same_problem(issue) not in known:
                 known.add(_same_problem(issue))
                 issues.append(issue)
@@ -110,7 +145,7 @@ def _corner_issues(load, overrides: Sequence[str], corner: list[str], dims: list
     """The problems of one corner. An unknown key or group option stops composition before the values are
     checked, so the corner is composed again without the dimensions already found at fault, until it
     composes or nothing is left to take out."""
-    keys, issues, rest = {d.key for d in dims}, [], list(corner)
+    keys, issues, rest = {d.config_key: d.key for d in dims}, [], list(corner)
     while True:
         try:
             load(list(overrides) + rest)

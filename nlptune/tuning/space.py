@@ -2,7 +2,10 @@
 `range(start,stop[,step])`, suggest them on an Optuna trial, and turn values into config overrides.
 
 Each dimension's key is any config key (`optimizer.lr`, `model.hidden_size`) or a config group
-(`model`: `choice(lstm,gru)`); the Optuna parameter is named after the key.
+(`model`: `choice(lstm,gru)`); the Optuna parameter is named after the key. A key may end in `@scratch` or
+`@pretrained` (the dimension of one model kind, when a `model` dimension picks models of both kinds: see
+`nlptune.tuning.conditional`). A dimension may apply only to some trials (`Dimension.when`): those whose group
+dimension (`model`) picked an option that has the key.
 """
 from __future__ import annotations
 
@@ -18,6 +21,13 @@ _CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _INT = re.compile(r"^[+-]?\d+$")
 EXAMPLES = ("loguniform(1e-4,1e-2)", "uniform(0,0.5)", "int(1,4)", "choice(128,256)", "range(1,5)")
+KIND_MARK = "@"  # `optimizer.lr@pretrained`: the dimension of the trials whose model is of that kind
+MODEL_KINDS = ("scratch", "pretrained")
+
+
+def config_key(name: str) -> str:
+    """The config key a dimension (an Optuna parameter) sets: its name without an `@kind` suffix."""
+    return name.partition(KIND_MARK)[0]
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,17 @@ class Dimension:
     step: float | int | None = None
     log: bool = False
     values: tuple = ()
+    # ((group, (option, ...)), ...): it applies only to trials whose group dimension took one of these options
+    when: tuple = ()
+
+    @property
+    def config_key(self) -> str:
+        """The config key it sets (`key` is the Optuna parameter's name, which may end in `@kind`)."""
+        return config_key(self.key)
+
+    def applies(self, chosen: Mapping[str, Any]) -> bool:
+        """Whether it is searched in a trial whose group dimensions took the values ``chosen`` ({key: value})."""
+        return all(chosen[group] in options for group, options in self.when if group in chosen)
 
     @property
     def is_discrete(self) -> bool:
@@ -156,6 +177,11 @@ def _choice(key: str, spec: str, args: list[Any]) -> Dimension:
 
 def parse_dimension(key: str, spec: str) -> Dimension:
     """Parse one dimension, e.g. ``parse_dimension("optimizer.lr", "loguniform(1e-4,1e-2)")``."""
+    kind = key.partition(KIND_MARK)[2]
+    if KIND_MARK in key and kind not in MODEL_KINDS:
+        raise ConfigError([ConfigIssue(f"tune.space.{key}", f"unknown model kind {kind!r} after '{KIND_MARK}'",
+                                       f"write {config_key(key)}@scratch or {config_key(key)}@pretrained (the "
+                                       "dimension of the trials whose model is of that kind)")])
     match = _CALL.match(str(spec))
     if not match or match.group(1) not in KINDS:
         raise ConfigError([_issue(key, str(spec), "not a search dimension")])
@@ -202,6 +228,17 @@ def suggest(trial, dim: Dimension) -> Any:
     return trial.suggest_categorical(dim.key, list(dim.values))
 
 
+def suggest_all(trial, dims: list[Dimension]) -> dict[str, Any]:
+    """A trial's values ({parameter: value}): the dimensions others depend on first (a `model` choice), then
+    each dimension that applies to what they took (Optuna's define-by-run: a skipped one is not a parameter)."""
+    gates = {group for dim in dims for group, _ in dim.when}
+    params: dict[str, Any] = {}
+    for dim in sorted(dims, key=lambda d: d.key not in gates):  # (a stable sort: the plan's order otherwise)
+        if dim.applies(params):
+            params[dim.key] = suggest(trial, dim)
+    return params
+
+
 def _format(value: Any) -> str:
     if value is None:
         return "null"
@@ -220,6 +257,11 @@ def to_override(key: str, value: Any, groups: tuple[str, ...] = ()) -> str:
     if key in groups:
         return f"{key}={value}"
     return f"{key}={_format(value)}"
+
+
+def param_overrides(params: Mapping[str, Any], groups: tuple[str, ...] = ()) -> list[str]:
+    """The Hydra overrides that set a trial's parameters ({parameter: value}) on its config."""
+    return [to_override(config_key(name), value, tuple(groups)) for name, value in params.items()]
 
 
 def grid_space(dims: list[Dimension]) -> dict[str, list]:

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nlptune.config.errors import NlptuneError
+from nlptune.tuning.goals import sampler_options
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import grid_space
 from nlptune.utils.processes import alive as _alive
@@ -92,17 +93,26 @@ def build_sampler(plan: SweepPlan, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GridSampler(grid_space(plan.dimensions), seed=plan.seed)
     if tune.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if tune.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
     if tune.sampler == "cmaes":  # optuna's CMA-ES needs the cmaes package: a dependency of nlptune (pyproject)
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
+    samplers = {"gp": optuna.samplers.GPSampler, "nsga2": optuna.samplers.NSGAIISampler,
+                "tpe": optuna.samplers.TPESampler}
+    sampler = samplers[tune.sampler]
+    options = sampler_options(plan, sampler)  # bounds: a constraints_func where Optuna needs one (goals.py)
+    if tune.sampler == "gp":
+        return sampler(seed=seed, n_startup_trials=startup, **options)
+    if tune.sampler == "nsga2":  # each generation is `sampler_startup_trials` trials; the first is random
+        return sampler(seed=seed, population_size=max(2, startup), **options)
     # constant_liar: running trials count as (bad) results, so parallel workers spread out
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+    return sampler(seed=seed, n_startup_trials=startup, constant_liar=True, **options)
 
 
 def build_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
-    """The plan's pruner; its steps are training samples (comparable across batch sizes and processes)."""
+    """The plan's pruner; its steps are training samples (comparable across batch sizes and processes). A
+    multi-objective study has none (Optuna cannot prune it)."""
     tune = plan.tune_config
+    if plan.multi_objective:
+        return optuna.pruners.NopPruner()
     budget, factor = max(plan.budget_samples, 1), tune.prune_reduction_factor
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=tune.prune_startup_trials,
@@ -118,13 +128,19 @@ def build_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
 
 def create_study(plan: SweepPlan) -> optuna.Study:
     """Create the study (or join the existing one of that name): done once, before any worker starts."""
-    study = optuna.create_study(storage=open_storage(plan), study_name=plan.study_name, direction=plan.direction,
-                                load_if_exists=True)
-    if study.direction.name.lower() != plan.direction:
-        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage} is {study.direction.name.lower()}d, "
-                           f"but {plan.metric} is to be {plan.direction}d -> set tune.study_name to a new name")
+    study = optuna.create_study(storage=open_storage(plan), study_name=plan.study_name,
+                                directions=plan.all_directions, load_if_exists=True)
+    found = [d.name.lower() for d in study.directions]
+    if found != plan.all_directions:
+        wanted = ", ".join(f"{name} {d}d" for name, d in zip(plan.objectives or [plan.metric], plan.all_directions))
+        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage} has objectives {', '.join(d + 'd' for d in found)}, "
+                           f"but this sweep wants {wanted} -> set tune.study_name to a new name")
     study.set_user_attr("metric", plan.metric)
     study.set_user_attr("space", plan.space)
+    if plan.objectives:
+        study.set_user_attr("objectives", plan.objectives)
+    if plan.constraints:
+        study.set_user_attr("constraints", plan.constraints)
     return study
 
 

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +21,6 @@ from nlptune.tuning import results
 from nlptune.tuning.live import SweepTable
 from nlptune.tuning.plan import (DEFAULT_TRIALS, JOURNAL_FILE, SweepPlan, check_space, find_sweep_dir,
                                  grid_dimensions, grid_size, tune_fields)
-from nlptune.tuning.space import parse_space_lenient
 from nlptune.utils.console import warn
 from nlptune.utils.lock import claim_folder
 
@@ -85,7 +82,7 @@ def _warn_single_evaluation(tune: TuneConfig, base, dims, folds: list[list[str]]
     from nlptune.tuning.folds import train_rows
 
     trainer = base.trainer
-    if tune.pruner == "none" or any(d.key in _EVAL_KEYS for d in dims):
+    if tune.pruner == "none" or any(d.config_key in _EVAL_KEYS for d in dims):
         return
     if (trainer.max_steps == 0 and trainer.max_epochs > 1) or (trainer.eval_every and trainer.max_steps
                                                                  >= 2 * trainer.eval_every):
@@ -111,20 +108,25 @@ def _n_trials(tune: TuneConfig, dims) -> int:
 def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepPlan:
     """Validate the sweep and decide everything its workers need (nothing has run yet)."""
     from nlptune.config.compose import GROUPS
-    from nlptune.metrics import LOWER_IS_BETTER
+    from nlptune.tuning.conditional import conditional_space
     from nlptune.tuning.folds import write_folds
+    from nlptune.tuning.goals import goals, without_pruner
 
-    space = tune.effective_space(base.model.name)
-    if not space:
+    # syntax, conditions (a model choice), objectives, then what composing each corner finds: all at once
+    dims, conditions, issues, broken = conditional_space(tune, base.model.name, args.trial_overrides, GROUPS)
+    if not dims and not issues:
         raise NlptuneError("the search space is empty -> add a dimension, e.g. tune.space.optimizer.lr="
                            "'loguniform(1e-4,1e-2)', or keep tune.default_space")
-    dims, issues = parse_space_lenient(space)  # syntax, then what composing each corner finds: all at once
-    try:
-        check_space(dims, args.trial_overrides, GROUPS)
-    except ConfigError as err:
-        issues += err.issues
+    goal_fields, goal_issues = goals(tune, base)
+    issues += goal_issues + broken
+    if not broken:  # (an override a group option lacks would fail every corner of that option)
+        try:
+            check_space(dims, args.trial_overrides, GROUPS)
+        except ConfigError as err:
+            issues += err.issues
     if issues:
         raise ConfigError(issues)
+    tune = without_pruner(tune, asked=any(o.lstrip("+").startswith("tune.pruner=") for o in args.tune_overrides))
     if tune.sampler == "grid":
         dims = grid_dimensions(dims)
     gpus = _gpus()
@@ -137,16 +139,15 @@ def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepP
     sweep_dir.mkdir(parents=True, exist_ok=True)
     seed = base.seed if tune.seed is None else tune.seed
     folds = write_folds(base.task, tune.cv_folds, seed, sweep_dir / "data") if tune.cv_folds else []
-    metric = base.task.main_metric
     return SweepPlan(
         sweep_dir=str(sweep_dir.resolve()),
         storage=tune.storage or f"journal:{(sweep_dir / JOURNAL_FILE).resolve()}",
         study_name=tune.study_name or f"{base.task.name}-{base.model.name}",
         overrides=args.trial_overrides, space={d.key: d.spec for d in dims}, tune=tune_fields(tune),
-        n_trials=_n_trials(tune, dims), metric=metric,
-        direction="minimize" if metric in LOWER_IS_BETTER else "maximize",
-        budget_samples=_budget(base, folds, processes), seed=seed, run_seed=base.seed,
-        processes_per_trial=processes, folds=folds, groups=list(GROUPS), created=time.strftime("%Y-%m-%d %H:%M:%S"))
+        n_trials=_n_trials(tune, dims), budget_samples=_budget(base, folds, processes), seed=seed,
+        run_seed=base.seed, processes_per_trial=processes, folds=folds, groups=list(GROUPS),
+        created=time.strftime("%Y-%m-%d %H:%M:%S"), conditions={d.key: conditions[d.key] for d in dims
+                                                                 if d.key in conditions}, **goal_fields)
 
 
 def _resumed_plan(sweep_dir: Path, tune: TuneConfig, args: TuneArgs) -> SweepPlan:
@@ -187,7 +188,7 @@ def prepare(overrides: Sequence[str], hold: Callable[[Path], object] | None = No
         plan = make_plan(tune, args, base, sweep_dir)
         create_study(plan)  # the storage opens (URL, server, driver) before the plan says a sweep is here
         plan.save()
-    _warn_single_evaluation(tune, base, plan.dimensions, plan.folds, plan.processes_per_trial)  # once it runs
+    _warn_single_evaluation(plan.tune_config, base, plan.dimensions, plan.folds, plan.processes_per_trial)
     return plan, False
 
 
@@ -292,40 +293,12 @@ def search(plan: SweepPlan, table: SweepTable) -> None:
     table.update(study.get_trials(deepcopy=False))
 
 
-def _recipe(plan: SweepPlan, best: results.Best, full: dict | None) -> Path | None:
-    """best_recipe.yaml (nlptune/recipes/format.py's format): `nlptune train recipe=best_recipe.yaml` reruns it."""
-    from nlptune.recipes.format import build_recipe, recipe_from_run, write_recipe
-
-    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{plan.study_name}-best").lstrip("-._") or "best"
-    tolerance = max(2 * best.std, 0.01) if best.std else 0.02
-    target = Path(plan.sweep_dir) / "best_recipe.yaml"
-    if not plan.folds:
-        if best.run_dir is None:
-            return None
-        recipe = recipe_from_run(best.run_dir, name=name, tolerance=tolerance,
-                                 description=f"best of sweep {plan.study_name} (trial {best.trial}, {best.source})")
-        recipe["expected"]["value"] = float(best.value)  # the confirmation mean, when there is one
-        return write_recipe(target, recipe)
-    # cross-validation: the recipe trains on the task's own data, as `nlptune train` would
-    from nlptune.recipes.run import load_run_config
-    from nlptune.data.loading import load_raw_splits
-    from nlptune.tuning.confirm import trial_overrides
-
-    config = load_run_config(trial_overrides(plan, best.params))
-    manifest = json.loads((best.run_dir / "manifest.json").read_text()) if best.run_dir else {}
-    manifest["data"] = {"sha256": {s: r.sha256 for s, r in load_raw_splits(config.task).items()}}
-    value, note = best.value, f"mean over {len(plan.folds)} folds"
-    if full and full.get("value") is not None and full.get("held_out"):
-        value, note = full["value"], "retrained on the whole train split, validation score"
-    recipe = build_recipe(config.plain, manifest, name=name, metric=plan.metric, value=value, tolerance=tolerance,
-                          description=f"best of sweep {plan.study_name} (trial {best.trial}, {note})")
-    return write_recipe(target, recipe)
-
-
 def finish(plan: SweepPlan, table: SweepTable | None = None, train: bool = True) -> SweepOutcome:
     """After the search: confirmation and retraining (unless not ``train``: an interrupted sweep only reports),
     best/ and best_recipe.yaml, plots, leaderboard, summary."""
     from nlptune.tuning.confirm import confirm, retrain_full
+    from nlptune.tuning.pareto import write_pareto
+    from nlptune.tuning.recipe import write_best_recipe
     from nlptune.tuning.study import load_study
     from nlptune.tuning.summary import write_summary
 
@@ -346,11 +319,12 @@ def finish(plan: SweepPlan, table: SweepTable | None = None, train: bool = True)
         say(f"retrained on all the data: {plan.metric} {full.get('value')} ({full['run_dir']})")
     if best:
         results.copy_best_model(best, sweep_dir)
-        _recipe(plan, best, full)
-    skipped = results.write_plots(study, sweep_dir / "plots", plan.metric) if tune.plots else {}
+        write_best_recipe(plan, best, full)
     trials = study.get_trials(deepcopy=False)
+    front = write_pareto(plan, trials) if plan.multi_objective else None
+    skipped = results.write_plots(study, sweep_dir / "plots", plan) if tune.plots else {}
     results.write_leaderboard(sweep_dir / "leaderboard.csv", trials, plan, confirmed)
-    write_summary(sweep_dir / "summary.md", plan, trials, best, confirmed, full, skipped)
+    write_summary(sweep_dir / "summary.md", plan, trials, best, confirmed, full, skipped, front)
     return SweepOutcome(sweep_dir, plan, best, results.counts(trials), confirmed, full)
 
 

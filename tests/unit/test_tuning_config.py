@@ -97,3 +97,52 @@ def test_sweep_dir_resume_rules(tmp_path):
     assert find_sweep_dir(tune, split_tune_args(["resume=auto"]), "sst2", "lstm") == (tmp_path / "sweep", True)
     with pytest.raises(NlptuneError, match="no sweep there"):
         find_sweep_dir(tune, split_tune_args([f"resume={tmp_path}"]), "sst2", "lstm")
+
+
+# ------------------------------------------------------------------ cost-aware sweeps: objectives and bounds
+
+
+def test_objectives_and_constraints_compose_from_the_command_line():
+    from nlptune.config.names import COST_FIGURES
+
+    tune = tune_of("tune.objectives=[accuracy,latency_ms]", "tune.constraints.size_mb=2.5", "tune.sampler=nsga2")
+    assert tune.objectives == ("accuracy", "latency_ms") and tune.multi_objective
+    assert tune.bounds == {"size_mb": 2.5}
+    assert tuple(to_plain(compose([]))["tune"]["constraints"]) == COST_FIGURES  # conf/ has a null bound for each
+    plain = tune_of()
+    assert plain.objectives is None and not plain.multi_objective and plain.bounds == {}
+    assert not tune_of("tune.objectives=[f1]").multi_objective  # one objective: another metric, pruning as usual
+
+
+@pytest.mark.parametrize("overrides, key, words", [
+    (["tune.objectives=[acuracy,latency_ms]"], "tune.objectives[0]", "did you mean 'accuracy'"),
+    (["tune.objectives=[accuracy,latncy_ms]"], "tune.objectives[1]", "did you mean 'latency_ms'"),
+    (["tune.objectives=[latency_ms,accuracy]"], "tune.objectives[0]", "is a cost figure"),
+    (["tune.objectives=[accuracy,accuracy]"], "tune.objectives", "repeated"),
+    (["tune.objectives=[]"], "tune.objectives", "an empty list"),
+    (["tune.objectives=accuracy"], "tune.objectives", "expected list"),
+    (["tune.constraints.latency_ms=0"], "tune.constraints.latency_ms", "out of range"),
+    (["tune.constraints.params=few"], "tune.constraints.params", "expected a number"),
+    (["+tune.constraints.accuracy=0.9"], "tune.constraints.accuracy", "a metric cannot be a constraint"),
+    (["tune.objectives=[accuracy,params]", "tune.sampler=gp"], "tune.sampler", "gp optimises one objective"),
+    (["tune.objectives=[accuracy,params]", "tune.sampler=cmaes"], "tune.sampler", "use one of tpe, nsga2"),
+    (["tune.objectives=[accuracy,params]", "tune.confirm_seeds=3"], "tune.confirm_seeds", "Pareto recipe"),
+    (["tune.objectives=[accuracy,params]", "tune.retrain_full=true"], "tune.retrain_full", "Pareto front"),
+])
+def test_bad_objectives_and_constraints_are_config_errors(overrides, key, words):
+    with pytest.raises(ConfigError) as err:
+        tune_of(*overrides)
+    assert [issue.key for issue in err.value.issues] == [key] and words in str(err.value)
+
+
+def test_a_misspelt_bound_is_caught_by_composition():
+    with pytest.raises(ConfigError) as err:
+        compose(["tune.constraints.latncy_ms=5"])
+    assert "tune.constraints.latency_ms" in str(err.value)
+
+
+def test_multi_objective_samplers_and_bounds_with_one_objective_are_fine():
+    for sampler in ("tpe", "nsga2", "random", "grid"):
+        assert tune_of("tune.objectives=[accuracy,params]", f"tune.sampler={sampler}").sampler == sampler
+    assert tune_of("tune.constraints.latency_ms=5", "tune.sampler=gp", "tune.confirm_seeds=2").bounds == \
+        {"latency_ms": 5}
