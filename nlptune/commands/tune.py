@@ -14,6 +14,8 @@ examples:
   nlptune tune ... resume=auto                                    continue the latest sweep (or tune.dir=...)
   nlptune tune ... tune.storage=postgresql://host/db              every machine runs the same command
   nlptune tune ... tune.cv_folds=5 tune.confirm_seeds=3 tune.retrain_full=true
+  nlptune tune ... tune.objectives=[accuracy,latency_ms]          a Pareto front of accuracy and cost
+  nlptune tune ... tune.constraints.latency_ms=5                  the best trial within a cost bound
 """
 
 
@@ -35,10 +37,12 @@ def handle(args: argparse.Namespace) -> int:
     out.print(f"sweep: {n.get('complete', 0)} complete, {n.get('pruned', 0)} pruned, {n.get('fail', 0)} failed "
               f"-> {outcome.sweep_dir}")
     if outcome.best is None:
-        out.print("no trial completed: see summary.md for the reasons")
+        within = " within tune.constraints" if outcome.plan.constraints and n.get("complete") else ""
+        out.print(f"no trial completed{within}: see summary.md for the reasons")
         return 1
     # 4 significant digits on screen; best_recipe.yaml and summary.md hold the exact values
     params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome.best.params.items())
     out.print(f"best {outcome.plan.metric}: {outcome.best.value:.4f} (trial {outcome.best.trial}) {params}")
-    out.print(f"files: summary.md leaderboard.csv plots/ best/ best_recipe.yaml in {outcome.sweep_dir}")
+    pareto = " pareto/" if outcome.plan.multi_objective else ""
+    out.print(f"files: summary.md leaderboard.csv plots/ best/ best_recipe.yaml{pareto} in {outcome.sweep_dir}")
     return 0
