@@ -146,3 +146,17 @@ def test_multi_objective_samplers_and_bounds_with_one_objective_are_fine():
         assert tune_of("tune.objectives=[accuracy,params]", f"tune.sampler={sampler}").sampler == sampler
     assert tune_of("tune.constraints.latency_ms=5", "tune.sampler=gp", "tune.confirm_seeds=2").bounds == \
         {"latency_ms": 5}
+
+
+def test_imbalance_and_head_lr_keys_are_sweepable():
+    space = {"trainer.class_weights": "choice(none,balanced)", "trainer.loss": "choice(cross_entropy,focal)",
+             "trainer.focal_gamma": "uniform(0.5,3)", "trainer.label_smoothing": "uniform(0,0.2)"}
+    check_space(parse_space(space), ["task=cola", "model=gru"], GROUPS)
+    check_space(parse_space({"trainer.pos_weight": "choice(none,balanced)"}), ["task=goemotions", "model=lstm"],
+                GROUPS)
+    check_space(parse_space({"optimizer.head_lr_scale": "loguniform(1,50)", "optimizer.layer_decay":
+                             "uniform(0.7,1)"}), ["task=sst2", "model=pretrained"], GROUPS)
+    with pytest.raises(ConfigError) as err:  # each option is checked: a misspelt one is named
+        check_space(parse_space({"trainer.class_weights": "choice(none,balance)"}), ["task=cola", "model=gru"],
+                    GROUPS)
+    assert "balance" in str(err.value)
