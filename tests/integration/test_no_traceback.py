@@ -83,6 +83,8 @@ CASES = {
     "freeze-corrupt-manifest": (["freeze", "{bad_manifest}", "{a_folder}/frozen.yaml"], ["manifest.json"]),
     "freeze-dest-is-folder": (["freeze", "{run}", "{a_folder}"], ["is a folder"]),
     "reproduce-billion-laughs": (["reproduce", "{bomb}"], ["bomb.yaml", "alias"]),
+    "distill-missing-teacher": (["distill", "{missing}", "model=lstm"], ["no-such-run", "does not exist"]),
+    "distill-teacher-is-a-file": (["distill", "{a_file}"], ["a_file.txt", "not a run directory"]),
 }
 
 
