@@ -7,9 +7,7 @@ import csv
 import gc
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -152,14 +150,7 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_trials(data_dir, cache_dir
     sweep = tmp_path / "sweep"
     args = ["tune", *TINY, "tune.n_trials=2", f"tune.dir={sweep}"]
     env = child_env(cache_dir, {"NLPTUNE_DATA_DIR": str(data_dir)})
-    with (tmp_path / "killed.log").open("w") as log:
-        proc = subprocess.Popen([sys.executable, str(Path(tune_killpoint.__file__)), "1", *args], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-        try:
-            tune_killpoint.wait_stopped(proc)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    tune_killpoint.kill_in_trial(1, args, env, tmp_path)
     before = {t.number: (t.state, t.value) for t in journal_study(sweep).get_trials()}
     assert before[0][0] == TrialState.COMPLETE and before[1][0] == TrialState.RUNNING
     finished = (sweep / "trials" / "trial-0000" / "metrics.json").stat().st_mtime_ns
@@ -253,15 +244,7 @@ def test_postgres_killed_worker_trial_fails_by_heartbeat_and_is_retried(run_cli,
     args = ["tune", *TINY, "tune.n_trials=2", f"tune.storage={PG_URL}", f"tune.study_name={name}",
             "tune.heartbeat_interval=1", "tune.grace_period=3"]
     env = child_env(cache_dir, {"NLPTUNE_DATA_DIR": str(data_dir)})
-    with (tmp_path / "killed.log").open("w") as log:
-        proc = subprocess.Popen([sys.executable, str(Path(tune_killpoint.__file__)), "1", *args,
-                                 f"tune.dir={tmp_path / 'a'}"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=tmp_path)
-        try:
-            tune_killpoint.wait_stopped(proc)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    tune_killpoint.kill_in_trial(1, [*args, f"tune.dir={tmp_path / 'a'}"], env, tmp_path)
     assert [t.state for t in pg_study(name).get_trials()] == [TrialState.COMPLETE, TrialState.RUNNING]
     # the next worker (another machine, say) joins the same study: the dead trial goes stale, fails, is retried
     proc = run_cli([*args, f"tune.dir={tmp_path / 'b'}"], env={"NLPTUNE_DATA_DIR": str(data_dir)}, timeout=300)

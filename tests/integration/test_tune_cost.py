@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -105,14 +102,7 @@ def test_cost_aware_sweeps_resume_after_a_kill(mode, data_dir, cache_dir, run_cl
     args = ["tune", *(PARETO + [space, "tune.sampler=grid"] if mode == "pareto" else BOUNDED),
             "tune.n_trials=2", f"tune.dir={sweep}"]
     env = child_env(cache_dir, {"NLPTUNE_DATA_DIR": str(data_dir)})
-    with (tmp_path / "killed.log").open("w") as log:
-        proc = subprocess.Popen([sys.executable, str(Path(tune_killpoint.__file__)), "1", *args], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-        try:
-            tune_killpoint.wait_stopped(proc)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    tune_killpoint.kill_in_trial(1, args, env, tmp_path)
     before = journal_study(sweep).get_trials()
     assert [t.state for t in before] == [TrialState.COMPLETE, TrialState.RUNNING]
     proc = run_cli([*args, "resume=auto"], env={"NLPTUNE_DATA_DIR": str(data_dir)}, timeout=300)

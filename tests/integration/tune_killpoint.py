@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def install(number: int) -> None:
@@ -39,6 +41,19 @@ def wait_stopped(proc, timeout: float = 300) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the sweep did not reach the kill point in time")
+
+
+def kill_in_trial(number: int, args: list[str], env: dict, folder: Path) -> None:
+    """Run ``nlptune ARGS`` until sweep trial ``number`` starts, then SIGKILL the whole sweep (its log:
+    ``folder``/killed.log)."""
+    with (folder / "killed.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, __file__, str(number), *args], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)
+        try:
+            wait_stopped(proc)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 if __name__ == "__main__":
