@@ -64,7 +64,7 @@ def _multi_label_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     """The keys only a multi_label task reads: its label columns, separator and decision thresholds."""
     keys = {"label_fields": None, "label_separator": None, "threshold": None}
     if task.kind != "multi_label":
-        return [ConfigIssue(f"task.{key}", f"applies to task.kind=multi_label only", "set it to null")
+        return [ConfigIssue(f"task.{key}", "applies to task.kind=multi_label only", "set it to null")
                 for key, off in keys.items() if getattr(task, key) != off]
     issues = choice_issues("task.threshold_tuning", task.threshold_tuning, schema.THRESHOLD_TUNING)
     if task.threshold is not None:

@@ -94,8 +94,6 @@ def _log_partition(emissions, mask, trans, start, end):
 
 def _path_score(emissions, tags, mask, lengths, trans, start, end):
     """The score ``[B]`` of the given tag paths (only the positions under the mask count)."""
-    import torch
-
     tags = tags.masked_fill(~mask, 0)  # -100 (or anything) at masked positions becomes a harmless index
     real = mask.to(emissions.dtype)
     score = start[tags[:, 0]] + (emissions.gather(2, tags.unsqueeze(2)).squeeze(2) * real).sum(1)

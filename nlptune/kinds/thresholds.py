@@ -134,9 +134,9 @@ def saved_thresholds(outputs: dict, names: Sequence[str], decision: Decision | N
     at_fixed = apply(probabilities, FIXED)
     report = label_report(predicted, gold)
     return {"thresholds": {name: float(t) for name, t in zip(names, values)},
-            "tuned": tuned, "per_label": decision.per_label if tuned else isinstance(decision.fixed, tuple),
+            "tuned": tuned, "one_per_label": decision.per_label if tuned else isinstance(decision.fixed, tuple),
             "fitted_on": f"validation ({len(gold)} rows)" if tuned else "fixed (task.threshold)",
             "scores": summary_scores(predicted, gold), "scores_at_0.5": summary_scores(at_fixed, gold),
-            "per_label": {name: {k: float(report[k][i]) for k in ("precision", "recall", "f1")} |
+            "labels": {name: {k: float(report[k][i]) for k in ("precision", "recall", "f1")} |
                           {"support": int(report["support"][i])} for i, name in enumerate(names)},
             "rows_without_label": int((~np.asarray(gold).astype(bool)).all(1).sum())}

@@ -55,7 +55,8 @@ def test_run_reports_tuned_and_fixed_scores_and_saves_thresholds(model, train_on
     for name in ("macro_f1", "micro_f1", "subset_accuracy"):
         assert 0.0 <= best[name] <= 1.0 and 0.0 <= best[f"{name}_at_0.5"] <= 1.0
     saved = json.loads((run / "best" / "thresholds.json").read_text())
-    assert len(saved["thresholds"]) == 28 and saved["tuned"] and saved["per_label"]
+    assert len(saved["thresholds"]) == 28 and saved["tuned"] and saved["one_per_label"] is True
+    assert set(saved["labels"]["joy"]) == {"precision", "recall", "f1", "support"}
     assert saved["scores"]["macro_f1"] == pytest.approx(best["macro_f1"])  # the same cross-fitted score
     assert summary["thresholds"]["thresholds"] == saved["thresholds"]
     weights = summary["loss"]["pos_weight" if model == "gru" else "class_weights"]
