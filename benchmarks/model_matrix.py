@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from _common import DATA_DIR, REPO, print_table
+from _common import DATA_DIR, REPO, print_machine, print_table
 
 
 def _task_file(task: str) -> dict:
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke test)")
     parser.add_argument("--output-dir", default=str(REPO / "runs" / "model-matrix"))
     args = parser.parse_args()
+    print_machine()
     rows = []
     for task in args.tasks.split(","):
         trivial = trivial_baseline(task, args.limit)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from _common import REPO, print_table
+from _common import REPO, print_machine, print_table
 
 HEAVY = ("torch", "transformers", "datasets", "optuna", "accelerate", "hydra", "omegaconf", "sklearn", "scipy",
          "pandas", "pyarrow", "matplotlib")
@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print_machine()
     rows = [{"command": name, "wall_s": _wall(argv, args.repeats), "heavy_imports": ",".join(_heavy_imports(argv))
              or "none"} for name, argv in COMMANDS.items()]
     print_table(rows, ["command", "wall_s", "heavy_imports"])

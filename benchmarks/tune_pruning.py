@@ -20,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from _common import DATA_DIR, print_table
+from _common import DATA_DIR, print_machine, print_table
 
 
 def overrides(args, sweep_dir: Path, *extra: str) -> list[str]:
@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/nlptune-bench-pruning")
     parser.add_argument("--quiet", action="store_true", help="no live table")
     args = parser.parse_args()
+    print_machine()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from nlptune.tuning.worker import quiet_optuna
 

@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import DATA_DIR, print_table
+from _common import DATA_DIR, print_machine, print_table
 
 
 def run(args, workers: int, repeat: int) -> dict:
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each, in alternating order")
     parser.add_argument("--out", default="/tmp/nlptune-bench-workers")
     args = parser.parse_args()
+    print_machine()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from nlptune.tuning.worker import quiet_optuna
 

@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 
-from _common import DATA_DIR, emit, peak_rss_mb, print_table, run_child, strip_option
+from _common import DATA_DIR, emit, peak_rss_mb, print_machine, print_table, run_child, strip_option
 
 
 def child_nlptune(args) -> dict:
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--output-dir", default="/tmp/nlptune-bench-plain")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child:  # the parent names the machine once; children print only their RESULT
+        print_machine()
     if args.child:
         import torch
 

@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from _common import DATA_DIR, emit, minilm_dir, peak_rss_mb, print_table, run_child, strip_option
+from _common import DATA_DIR, emit, minilm_dir, peak_rss_mb, print_machine, print_table, run_child, strip_option
 
 METRIC = {"sst2": "accuracy", "stsb": "pearson", "mrpc": "f1", "cola": "mcc", "subj": "accuracy",
           "wikiann_en": "f1", "wnut17": "f1"}
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--output-dir", default="/tmp/nlptune-bench")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child:  # the parent names the machine once; children print only their RESULT
+        print_machine()
     args.model_dir = args.model_dir or minilm_dir()
     if args.child:
         import torch
