@@ -31,7 +31,7 @@ def test_startup_script_reports_both_commands():
     summary = _json_line(out)
     assert [r["command"] for r in summary["results"]] == ["nlptune --help", "nlptune train --cfg job"]
     assert summary["results"][0]["heavy_imports"] == "none"
-    assert "wall_s" in out.splitlines()[0]
+    assert out.splitlines()[0].startswith("machine: ") and "wall_s" in out.splitlines()[1]
 
 
 @needs_data
@@ -73,4 +73,14 @@ def test_model_matrix_runs_on_a_slice(tmp_path):
     summary = _json_line(out)
     assert [(r["task"], r["compare"]) for r in summary["results"]] == [("mrpc", "accuracy"), ("stsb", "mse")]
     assert all(r["error"] is None and r["trivial"] > 0 for r in summary["results"])
-    assert "beats" in out.splitlines()[1]
+    assert out.splitlines()[0].startswith("machine: ") and "beats" in out.splitlines()[2]
+
+
+def test_the_machine_line_names_the_cpu_and_its_features(capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import _common
+
+    info = _common.print_machine()
+    line = capsys.readouterr().out
+    assert line.startswith("machine: ") and info["cpu"] in line and f"{info['cores']} cores" in line
+    assert set(info["cpu_features"]) <= set(_common.CPU_FEATURES.values())
