@@ -234,7 +234,7 @@ class RunConfig:
 
 # Keys added to a section after run directories, checkpoints and recipes were first written, with the value that
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
-LATER_KEYS = {"trainer": {"class_weights": None, "pos_weight": None, "loss": "cross_entropy", "focal_gamma": 2.0,
+LATER_KEYS = {"trainer": {"class_weights": "none", "pos_weight": "none", "loss": "cross_entropy", "focal_gamma": 2.0,
                           "label_smoothing": 0.0, "measure_cost": True},
               "optimizer": {"head_lr_scale": 1.0, "layer_decay": 1.0}}
 
@@ -315,12 +315,15 @@ SECTIONS = ("task", "model", "optimizer", "scheduler", "trainer", "augment", *LA
 
 
 def with_later_sections(plain: Mapping[str, Any]) -> dict:
-    """A stored plain config (config.yaml, a checkpoint's or a recipe's) with the sections it predates filled in
-    (`LATER_SECTIONS`); a copy, the sections it has are kept as they are."""
+    """A stored plain config (config.yaml, a checkpoint's or a recipe's) with the sections and keys it predates
+    filled in (`LATER_SECTIONS`, `LATER_KEYS`) as nlptune behaved before them; a copy, its own values kept."""
     filled = dict(plain)
     for section, values in LATER_SECTIONS.items():
         if section not in filled:
             filled[section] = dict(values)
+    for section, keys in LATER_KEYS.items():  # and the keys added to a section since (a resume compares them)
+        if isinstance(filled.get(section), Mapping):
+            filled[section] = {**keys, **filled[section]}
     return filled
 
 

@@ -25,6 +25,9 @@ NEUTRAL_KEYS = {"output_dir", "resume", "resume_allow_changes", "trainer.log_eve
                 "trainer.keep_last", "trainer.dist_timeout_s", "trainer.num_workers", "trainer.threads",
                 "trainer.measure_cost",
                 "task.data_dir", "task.train_file", "task.validation_file"}  # the data's sha256 is compared instead
+# Keys that decide the optimizer's parameter groups (lr multipliers): a checkpoint's optimizer state only loads into
+# the same groups, so they never change on a resume, even with resume_allow_changes.
+GROUPING_KEYS = {"optimizer.head_lr_scale", "optimizer.layer_decay"}
 
 
 class ResumeError(CheckpointError):
@@ -170,6 +173,11 @@ def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
                         "now": num_processes})
     if changes and not config.resume_allow_changes:
         _refuse(result, changes)
+    regrouped = [c for c in changes if c["key"] in GROUPING_KEYS]
+    if regrouped:  # even when changes are allowed: the saved optimizer state cannot follow new groups
+        raise ResumeError(f"cannot resume from {result.checkpoint}: {_format_changes(regrouped).strip()} changes "
+                          "how the optimizer groups the parameters, so its saved state no longer fits\n  fix: "
+                          "resume with the checkpoint's value, or start a new run (another output_dir)")
     result.changes = changes
     return result
 

@@ -251,3 +251,24 @@ def test_a_checkpoint_written_before_task_kind_resumes_without_a_change():
     assert resume.config_diff(old, now) == []
     other = {"task": {"name": "sst2", "kind": "regression", "problem_type": None}, "seed": 1}
     assert [c["key"] for c in resume.config_diff(old, other)] == ["task.kind"]
+
+
+def test_a_checkpoint_written_before_later_keys_resumes_without_a_change(tmp_path):
+    """A checkpoint's config from before the imbalance, cost and lr-multiplier keys: as it behaved then, no change."""
+    now = resume.plain_config(config_for(tmp_path))
+    old = {section: dict(values) if isinstance(values, dict) else values for section, values in now.items()}
+    for key in ("class_weights", "pos_weight", "loss", "focal_gamma", "label_smoothing", "measure_cost"):
+        del old["trainer"][key]
+    del old["optimizer"]["head_lr_scale"], old["optimizer"]["layer_decay"], old["distill"]
+    assert resume.config_diff(old, now) == []
+    weighted = {**now, "trainer": {**now["trainer"], "class_weights": "balanced"}}
+    assert [c["key"] for c in resume.config_diff(old, weighted)] == ["trainer.class_weights"]
+
+
+def test_a_change_of_the_optimizer_groups_is_refused_even_when_changes_are_allowed(tmp_path):
+    run = tmp_path / "run"
+    write_checkpoint(run, config=config_for(run, "model=pretrained"))
+    with pytest.raises(resume.ResumeError, match=r"optimizer.head_lr_scale: 1.0 \(checkpoint\) -> 10 \(now\).*"
+                                                 r"groups the parameters"):
+        resume.plan(config_for(run, "model=pretrained", "optimizer.head_lr_scale=10", "resume_allow_changes=true"),
+                    run, 1)
