@@ -184,13 +184,20 @@ def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "nlptune", "--quiet", "train", *TINY, "trainer.max_steps=1000000",
                "trainer.save_every=10", f"output_dir={out}"]
+    # SIGINT back to its default in the child: a test run started in the background (`pytest &`) inherits it
+    # ignored, and Python keeps an inherited "ignore"
     proc = subprocess.Popen(command, env=make_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("step-*")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("step-*")):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:  # never leave a training running behind a failed test
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
     assert f"output_dir={out} resume=auto" in stderr and "trainer.max_steps=1000000" in stderr
