@@ -247,7 +247,6 @@ def build_section(cls, section: str, data: Mapping[str, Any], issues: list[Confi
     ``keys`` maps a field name to its key in the config where the two differ (for the messages).
     """
     keys = keys or {}
-    data = {**LATER_KEYS.get(section, {}), **data}
     known = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "plain"}
     hints = typing.get_type_hints(cls)
     kwargs = {}
