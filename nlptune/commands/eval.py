@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+from nlptune.commands.predict import PRECISIONS, add_inference_options
+
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("eval", help="evaluate a run's best model")
     parser.add_argument("run_dir")
     parser.add_argument("--split", default="validation", choices=["train", "validation"])
     parser.add_argument("--file", help="a labelled jsonl/csv/tsv/parquet file with the task's columns")
+    add_inference_options(parser, "texts per forward pass, of similar length (default: the run's "
+                          "trainer.eval_batch_size, as its evaluation during training)")
     parser.set_defaults(handler=handle)
 
 
@@ -17,6 +21,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from nlptune.inference.run_reading import load_run
 
-    scores = load_run(args.run_dir).evaluate(split=args.split, file=args.file)
+    scores = load_run(args.run_dir).evaluate(split=args.split, file=args.file, batch_size=args.batch_size,
+                                             precision=PRECISIONS[args.precision])
     print(json.dumps(scores, indent=2))
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from nlptune.inference import PREDICT_BATCH_SIZE
+
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("predict", help="predict with a run's best model")
@@ -14,7 +16,30 @@ def add_parser(sub) -> None:
                         "is created; an existing file is kept unless --overwrite")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never "
                         "the --input file, never through a link)")
+    add_inference_options(parser, f"texts per forward pass, of similar length (default {PREDICT_BATCH_SIZE})")
     parser.set_defaults(handler=handle)
+
+
+PRECISIONS = {"run": None, "fp32": "fp32", "bf16": "bf16"}  # --precision -> LoadedRun's precision (None: the run's)
+
+
+def add_inference_options(parser, batch_help: str) -> None:
+    """--batch-size (its help: ``batch_help``) and --precision, which `nlptune predict` and `nlptune eval` share."""
+    parser.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help=batch_help)
+    parser.add_argument("--precision", default="run", choices=list(PRECISIONS),
+                        help="run (default): as the run evaluated, i.e. bf16 autocast when its "
+                        "trainer.mixed_precision is bf16 or auto on a CPU with AMX bf16 units, fp32 otherwise; "
+                        "fp32 or bf16: forced")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -37,7 +62,7 @@ def handle(args: argparse.Namespace) -> int:
         texts = [[t] for t in args.texts]
     else:
         raise NlptuneError("nothing to predict: give a text, or --input FILE")
-    predictions = loaded.predict(texts)
+    predictions = loaded.predict(texts, batch_size=args.batch_size, precision=PRECISIONS[args.precision])
     if args.output:
         write_predictions(args.output, texts, fields, predictions)
     else:

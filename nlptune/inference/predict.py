@@ -9,11 +9,13 @@ from nlptune.config.errors import NlptuneError
 from nlptune.config.safety import safe_load_file
 from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
-from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset
+from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset, eval_order
 from nlptune.data.labels import to_examples
 from nlptune.data.loading import load_raw_splits, read_file
+from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.thresholds import Decision
-from nlptune.train.evaluation import evaluate
+from nlptune.train.evaluation import evaluate, forward
+from nlptune.train.precision import at_precision, cpu_precision
 from nlptune.train.rundir import read_task_info
 from nlptune.train.run_reading import load_best_model, task_kind
 
@@ -32,6 +34,9 @@ class LoadedRun:
         self.kind = task_kind(best, self.info)
         self.model, self.tokenizer = load_best_model(best, self.info, self.kind)
         self.thresholds = self._thresholds(best)
+        # eval and predict compute in the run's precision by default, as a CPU runs it (bf16 autocast, or fp32):
+        # what its evaluation during training computed in
+        self.precision = cpu_precision(self.config.trainer.mixed_precision)
 
     def _thresholds(self, best: Path) -> tuple[float, ...] | None:
         """The decision thresholds saved with a multi-label model (best/thresholds.json), one per label."""
@@ -45,26 +50,46 @@ class LoadedRun:
                                "damaged: train it again")
         return tuple(float(saved[name]) for name in names)
 
-    def _loader(self, texts: list[list], labels: list, batch_size: int):
+    def _dataset(self, texts: list[list], labels: list) -> EncodedDataset:
         words = self.kind.words_in_text_column  # per-word labels: sentences become windows, labels go in columns
         columns = encode_split(self.tokenizer, texts, labels if words else None, words=words,
                                max_length=self.info["max_length"], joint_pairs=self.info["joint_pairs"],
                                char_features=self.info.get("char_features", False))
-        collate = Collator(self.tokenizer.pad_token_id, self.kind.label_dtype)
-        dataset = EncodedDataset(columns, None if words else labels)
-        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
+        return EncodedDataset(columns, None if words else labels)
 
-    def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int = 128) -> dict:
-        """Metrics of the best model on a split of the run's task, or on a labelled file."""
+    def collator(self) -> Collator:
+        """What pads the encoded rows of this model's inputs into a batch."""
+        return Collator(self.tokenizer.pad_token_id, self.kind.label_dtype)
+
+    def _loader(self, texts: list[list], labels: list, batch_size: int, by_length: bool = False):
+        dataset = self._dataset(texts, labels)
+        if by_length:  # longest first, as the run's evaluation batched them: little padding
+            dataset = torch.utils.data.Subset(dataset, eval_order(dataset.lengths))
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator())
+
+    def model_at(self, precision: str | None = None) -> torch.nn.Module:
+        """The best model computing in ``precision`` ("bf16": autocast, "fp32"; None: the run's, `precision`)."""
+        return at_precision(self.model, precision or self.precision)
+
+    def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int | None = None,
+                 precision: str | None = None) -> dict:
+        """Metrics of the best model on a split of the run's task, or on a labelled file. By default computed as the
+        run's evaluation during training was: batches of trainer.eval_batch_size texts sorted by length, in the
+        run's precision; ``batch_size`` and ``precision`` ("fp32", "bf16") change that."""
         task = self.config.task
         raw = read_file(file, split, task.text_fields, origin="--file", task=task) if file else \
             load_raw_splits(task)[split]
         examples = to_examples(task, raw, split, self.info["label_names"], None)
-        loader = self._loader(examples.texts, examples.labels, batch_size)
+        loader = self._loader(examples.texts, examples.labels, batch_size or self.config.trainer.eval_batch_size,
+                              by_length=True)
         # a multi-label model is scored at its saved thresholds: never tuned again on the data it is scored on
         decision = None if self.thresholds is None else Decision(fixed=self.thresholds)
-        return evaluate(self.model, loader, kind=self.kind, metrics=self.info["metrics"],
-                        label_names=self.info["label_names"], decision=decision)
+        try:
+            with torch.inference_mode():
+                return evaluate(self.model_at(precision), loader, kind=self.kind, metrics=self.info["metrics"],
+                                label_names=self.info["label_names"], decision=decision)
+        finally:
+            self.model.eval()  # evaluate() hands a model back in training mode, as the training loop needs it
 
     def batches(self, texts: list[list], batch_size: int = 128):
         """The model's input batches (padded tensors, no labels) for ``texts`` (one list per text field), in order."""
@@ -75,20 +100,36 @@ class LoadedRun:
                 batch.pop(name, None)
             yield batch
 
-    @torch.no_grad()
-    def predict(self, texts: list[list[str]], batch_size: int = 128) -> list[dict]:
-        """One prediction per example, as the task's kind describes it (single_label: ``{"label", "score",
-        "probabilities"}``; multi_label: ``{"labels", "scores"}`` at best/thresholds.json; regression:
-        ``{"score"}``)."""
+    def predict(self, texts: list[list[str]], batch_size: int | None = None,
+                precision: str | None = None) -> list[dict]:
+        """One prediction per example, in the order of ``texts``, as the task's kind describes it (single_label:
+        ``{"label", "score", "probabilities"}``; multi_label: ``{"labels", "scores"}`` at best/thresholds.json;
+        regression: ``{"score"}``). Batches of ``batch_size`` texts of similar length (default
+        `PREDICT_BATCH_SIZE`) in inference mode, in ``precision`` ("fp32", "bf16"; default: the run's)."""
+        batch_size = batch_size or PREDICT_BATCH_SIZE
         if self.kind.words_in_text_column:  # a tag per word, and the entities they mark
             from nlptune.inference.tagging import predict_tags
 
-            return predict_tags(self, texts[0], batch_size)
-        results = []
-        for batch in self.batches(texts, batch_size):
-            results += self.kind.describe(self.model(**batch)["logits"].float(), self.info["label_names"],
-                                          thresholds_in_force=self.thresholds)
-        return results
+            return predict_tags(self, texts[0], batch_size, precision)
+        if not texts[0]:
+            return []
+        dataset = self._dataset(texts, [0] * len(texts[0]))  # any label: the model never sees it
+        logits = predict_logits(self.model_at(precision), dataset, self.collator(), batch_size)
+        return self.kind.describe(logits, self.info["label_names"], thresholds_in_force=self.thresholds)
+
+
+@torch.inference_mode()
+def predict_logits(model, dataset: EncodedDataset, collate, batch_size: int) -> torch.Tensor:
+    """The float32 logits of every row of ``dataset`` (at least one), in its order. The rows are run in batches of
+    ``batch_size`` sorted by length, longest first, so a batch is padded to little more than its own texts' length
+    (and the largest batch comes first: too little memory shows at once)."""
+    order = eval_order(dataset.lengths)
+    parts = [forward(model, collate([dataset[i] for i in order[start: start + batch_size]]))[0].float()
+             for start in range(0, len(order), batch_size)]
+    ordered = torch.cat(parts)
+    logits = torch.empty_like(ordered)
+    logits[torch.tensor(order)] = ordered  # each row back in its input position
+    return logits
 
 
 def read_inputs(path: str, text_fields: list[str], words: bool = False, task=None) -> list[list]:

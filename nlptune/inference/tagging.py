@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from nlptune.data import encode_split
-from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset
+from nlptune.data.batching import ROW_FIELDS, EncodedDataset, eval_order
+from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.entities import has_entities, spans, word_outputs
 from nlptune.train.evaluation import forward
 
@@ -40,18 +41,21 @@ def _sentence(value) -> tuple[list[str], list[tuple[int, int]], str]:
     return words, spans, " ".join(words)
 
 
-@torch.no_grad()
-def _tag_ids(loaded, sentences: list[list[str]], batch_size: int) -> dict[str, np.ndarray]:
-    """Per-word predicted tag ids and their probabilities, concatenated over ``sentences`` (none empty)."""
+@torch.inference_mode()
+def _tag_ids(loaded, sentences: list[list[str]], batch_size: int, precision: str | None) -> dict[str, np.ndarray]:
+    """Per-word predicted tag ids and their probabilities, concatenated over ``sentences`` (none empty), from
+    batches of windows of similar length (`word_outputs` puts the windows back in their sentences' order)."""
     info = loaded.info
     # any tag marks the first sub-token of each word, which is where the word's prediction is read
     placeholder = [[0] * len(words) for words in sentences]
     columns = encode_split(loaded.tokenizer, [sentences], placeholder, words=True, max_length=info["max_length"],
                            joint_pairs=info["joint_pairs"], char_features=info.get("char_features", False))
-    collate = Collator(loaded.tokenizer.pad_token_id, loaded.kind.label_dtype)
+    windows = EncodedDataset(columns)
+    model = loaded.model_at(precision)
     parts = []
-    for batch in torch.utils.data.DataLoader(EncodedDataset(columns), batch_size=batch_size, collate_fn=collate):
-        logits, extras = forward(loaded.model, batch)
+    for batch in torch.utils.data.DataLoader(torch.utils.data.Subset(windows, eval_order(windows.lengths)),
+                                             batch_size=batch_size, collate_fn=loaded.collator()):
+        logits, extras = forward(model, batch)
         predicted = loaded.kind.predictions(logits, mask=batch.get("attention_mask"), **extras)
         probability = logits.float().softmax(-1).gather(-1, predicted.unsqueeze(-1)).squeeze(-1)
         parts.append({"predictions": predicted.numpy(), "scores": probability.numpy(),
@@ -59,12 +63,13 @@ def _tag_ids(loaded, sentences: list[list[str]], batch_size: int) -> dict[str, n
     return word_outputs(parts)
 
 
-def predict_tags(loaded, values: list, batch_size: int = 128) -> list[dict]:
+def predict_tags(loaded, values: list, batch_size: int = PREDICT_BATCH_SIZE,
+                 precision: str | None = None) -> list[dict]:
     """For each text (or list of words) of ``values``: its ``tokens``, their ``tags`` and the ``entities`` (type,
-    text, character ``start``/``end``, mean word probability ``score``)."""
+    text, character ``start``/``end``, mean word probability ``score``); ``precision``: as `LoadedRun.model_at`."""
     sentences = [_sentence(value) for value in values]
     present = [words for words, _, _ in sentences if words]
-    outputs = _tag_ids(loaded, present, batch_size) if present else {}
+    outputs = _tag_ids(loaded, present, batch_size, precision) if present else {}
     names = loaded.info["label_names"]
     results, position = [], 0
     for words, offsets, text in sentences:

@@ -70,4 +70,4 @@ class Regression(Kind):
         return logits.reshape(logits.shape[0], -1)[:, 0].float()
 
     def describe(self, logits, names: None, **extras) -> list[dict]:
-        return [{"score": float(v)} for v in self.predictions(logits)]
+        return [{"score": v} for v in self.predictions(logits).tolist()]

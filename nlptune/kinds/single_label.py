@@ -131,12 +131,11 @@ class SingleLabel(Kind):
         return logits.argmax(dim=-1)
 
     def describe(self, logits, names: list[str], **extras) -> list[dict]:
-        results = []
-        for row in logits.softmax(-1):
-            best = int(row.argmax())
-            results.append({"label": names[best], "score": float(row[best]),
-                            "probabilities": {n: float(p) for n, p in zip(names, row)}})
-        return results
+        probabilities = logits.softmax(-1)
+        # one conversion of the whole tensor to Python floats: indexing it row by row builds a tensor per value
+        best, rows = probabilities.argmax(-1).tolist(), probabilities.tolist()
+        return [{"label": names[i], "score": row[i], "probabilities": dict(zip(names, row))}
+                for i, row in zip(best, rows)]
 
 
 def checked_names(declared: Sequence, what: str = "class") -> list[str]:

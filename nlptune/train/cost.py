@@ -21,7 +21,6 @@ never enter a reproducibility check.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import random
 import statistics
@@ -33,7 +32,7 @@ import torch
 
 from nlptune.data.batching import eval_order
 from nlptune.train.evaluation import forward
-from nlptune.train.launch import resolve_precision
+from nlptune.train.precision import AUTOCAST_DTYPES, autocast, cpu_precision
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,6 @@ THROUGHPUT = Limit(examples=2048, seconds=5.0)
 BATCH_SIZE = 32
 # untimed passes first: the first calls pay one-time costs (allocator growth, oneDNN kernel choice, CUDA handles)
 WARMUP_PASSES = 2
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # anything else: fp32, no autocast
 
 
 def weights_mb(directory: str | Path) -> float:
@@ -73,7 +71,7 @@ def precisions(accelerator, requested: str) -> dict[str, str]:
     device = accelerator.device.type
     found = {device: accelerator.mixed_precision if accelerator.native_amp else "fp32"}
     if device != "cpu":
-        found["cpu"] = "bf16" if resolve_precision(requested, cpu=True) == "bf16" else "fp32"
+        found["cpu"] = cpu_precision(requested)
     return found
 
 
@@ -125,17 +123,15 @@ def measure_device(model, dataset, collate, kind, device: str | torch.device, pr
     ``dataset`` (the validation `EncodedDataset`, with its ``lengths``) batched by ``collate``, under the autocast of
     ``precision`` (bf16, fp16; anything else: fp32); each timing bounded by its `Limit`."""
     device = torch.device(device)
-    dtype = DTYPES.get(precision)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     singles = [[i] for i in range(min(latency.examples, len(dataset)))]
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(device.type, precision):
         single = _timed_passes(model, _batches(dataset, collate, singles, device), kind, device, latency.seconds)
         batched = _timed_passes(model, _batches(dataset, collate, _throughput_groups(dataset, throughput.examples),
                                                 device), kind, device, throughput.seconds)
     examples = sum(size for size, _ in batched)
     return {"latency_ms": round(statistics.median(s for _, s in single) * 1000, 4),
             "throughput": round(examples / max(sum(s for _, s in batched), 1e-9), 2),
-            "device": device.type, "precision": precision if dtype is not None else "fp32",
+            "device": device.type, "precision": precision if precision in AUTOCAST_DTYPES else "fp32",
             "latency_examples": len(single), "throughput_examples": examples}
 
 

@@ -10,6 +10,7 @@ from accelerate.utils import DataLoaderConfiguration
 
 from nlptune.config.errors import NlptuneError
 from nlptune.train import faults
+from nlptune.train.precision import resolve_precision
 
 
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
@@ -35,13 +36,3 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
     return accelerator
-
-
-def resolve_precision(requested: str, cpu: bool) -> str:
-    """``trainer.mixed_precision`` as Accelerate takes it. ``auto`` is bf16 autocast on CPUs with AMX bf16 tiles
-    (MiniLM: 1.4x the fp32 samples/s at the same accuracy, benchmarks/RESULTS.md) and fp32 elsewhere: on GPUs,
-    fine-tuning batches are launch-bound and bf16 autocast measured slower there."""
-    if requested != "auto":
-        return requested
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so probed: absent means no
-    return "bf16" if cpu and amx is not None and amx() else "no"

@@ -8,7 +8,6 @@ text fields. It reads the texts with its own tokenizer and max_length, at the pr
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from nlptune.data import encode_split
 from nlptune.data.batching import Collator, EncodedDataset, eval_order
 from nlptune.data.sources import teacher_sha256
 from nlptune.train.evaluation import forward
-from nlptune.train.launch import resolve_precision
+from nlptune.train.precision import autocast, resolve_precision
 from nlptune.train.run_reading import check_run, load_best_model, loading_best, read_json, task_kind
 from nlptune.train.rundir import read_task_info
 from nlptune.utils.console import console
@@ -135,14 +134,10 @@ class Teacher:
             for i in range(0, len(order), size):
                 picked = order[i:i + size]
                 batch = {k: v.to(self.device) for k, v in collate([dataset[j] for j in picked]).items()}
-                with torch.inference_mode(), self._autocast():
+                with torch.inference_mode(), autocast(self.device.type, self.precision):
                     logits = forward(model, batch)[0].float().cpu().numpy()
                 parts.append((np.asarray(picked) + start, logits))
         out = np.empty((rows, parts[0][1].shape[-1] if parts else 0), dtype=np.float32)
         for index, logits in parts:
             out[index] = logits
         return out
-
-    def _autocast(self):
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()

@@ -201,7 +201,9 @@ def test_minilm_best_loads_in_pipeline_and_matches_nlptune_predict(minilm_run):
     prediction = regress(PAIR)
     prediction = prediction[0] if isinstance(prediction, list) else prediction
     assert isinstance(prediction["score"], float) and math.isfinite(prediction["score"])
-    ours = LoadedRun(minilm_run).predict([[PAIR["text"]], [PAIR["text_pair"]]])
+    # the pipeline computes in fp32; nlptune predicts in the run's precision (bf16 autocast on a CPU with AMX)
+    # unless told otherwise
+    ours = LoadedRun(minilm_run).predict([[PAIR["text"]], [PAIR["text_pair"]]], precision="fp32")
     assert ours[0]["score"] == pytest.approx(prediction["score"], abs=1e-4)
 
 
@@ -272,6 +274,28 @@ def test_predict_file(demo_run, run_cli, tmp_path):
     assert [r["text"] for r in rows] == texts
     correct = sum(r["label"] == ("positive" if y else "negative") for r, y in zip(rows, labels))
     assert correct >= 90
+
+
+def test_predict_and_eval_batch_size_and_precision_flags(demo_run, run_cli, tmp_path):
+    """Batches sorted by length put every prediction back in its row, whatever their size; eval's score does not
+    depend on them either."""
+    texts = generate("validation")["text"][:50]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    outputs = []
+    for name, flags in (("default", []), ("small", ["--batch-size", "3", "--precision", "fp32"])):
+        check_ok(run_cli(["predict", demo_run["dir"], "--input", source, "--output", tmp_path / name, *flags]))
+        outputs.append([json.loads(line) for line in (tmp_path / name).read_text().splitlines()])
+    assert [r["text"] for r in outputs[1]] == texts
+    assert [r["label"] for r in outputs[0]] == [r["label"] for r in outputs[1]]
+    assert [r["score"] for r in outputs[0]] == pytest.approx([r["score"] for r in outputs[1]], abs=1e-5)
+    scores = []
+    for flags in ([], ["--batch-size", "7", "--precision", "fp32"]):
+        check_ok(result := run_cli(["eval", demo_run["dir"], *flags]))
+        scores.append(json.loads(result.stdout))
+    assert scores[0]["accuracy"] == pytest.approx(scores[1]["accuracy"], abs=1e-9)
+    refused = run_cli(["predict", demo_run["dir"], "--batch-size", "0", "a text"])
+    assert refused.returncode == 2 and "--batch-size" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_predict_wrong_number_of_texts(demo_run, run_cli):

@@ -76,6 +76,19 @@ def test_model_matrix_runs_on_a_slice(tmp_path):
     assert out.splitlines()[0].startswith("machine: ") and "beats" in out.splitlines()[2]
 
 
+@needs_data
+def test_vs_pipeline_trains_a_run_and_compares_on_a_slice(tmp_path):
+    import importlib.util
+
+    contenders = ["nlptune", "pipeline"] + (["onnxruntime"] if importlib.util.find_spec("onnxruntime") else [])
+    out = _run("benchmarks/vs_pipeline.py", "--limit", "32", "--train-steps", "2", "--repeats", "1", "--threads", "1",
+               "--contenders", ",".join(contenders), "--output-dir", str(tmp_path))
+    summary = _json_line(out)
+    assert [r["name"] for r in summary["results"]] == contenders
+    assert all(r["texts"] == 32 and r["texts_per_s"] > 0 and r["differing_labels"] >= 0 for r in summary["results"])
+    assert out.splitlines()[0].startswith("machine: ") and "labels differing from the pipeline's" in out
+
+
 def test_the_machine_line_names_the_cpu_and_its_features(capsys):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import _common

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nlptune.config.compose import load_run_config
-from nlptune.train.launch import resolve_precision
+from nlptune.train.precision import cpu_precision, resolve_precision
 from nlptune.utils import memory
 
 
@@ -27,6 +27,16 @@ def test_auto_precision_without_the_probe_is_fp32(monkeypatch):
 @pytest.mark.parametrize("requested", ["no", "bf16", "fp16"])
 def test_explicit_precision_is_kept(requested):
     assert resolve_precision(requested, cpu=True) == requested
+
+
+@pytest.mark.parametrize("requested, amx, expected", [("auto", True, "bf16"), ("auto", False, "fp32"),
+                                                      ("bf16", False, "bf16"), ("fp16", True, "fp32"),
+                                                      ("no", True, "fp32")])
+def test_what_a_cpu_evaluates_a_run_in(monkeypatch, requested, amx, expected):
+    """eval, predict and the cost measure compute a run on a CPU in bf16 autocast or fp32 (Accelerate runs fp16 in
+    fp32 there)."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert cpu_precision(requested) == expected
 
 
 def test_pretrained_models_default_to_auto_and_scratch_ones_to_fp32():

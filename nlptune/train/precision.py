@@ -1,0 +1,55 @@
+"""The precision a run computes in (``trainer.mixed_precision``) and the autocast that gives it, for training,
+evaluation, the cost measure, a distillation teacher and a finished run's eval and predict.
+
+No Accelerate here: `nlptune eval` and `nlptune predict` read a run's precision without importing it.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # anything else: fp32, no autocast
+
+
+def resolve_precision(requested: str, cpu: bool) -> str:
+    """``trainer.mixed_precision`` as Accelerate takes it. ``auto`` is bf16 autocast on CPUs with AMX bf16 tiles
+    (MiniLM: 1.4x the fp32 samples/s at the same accuracy, benchmarks/RESULTS.md) and fp32 elsewhere: on GPUs,
+    fine-tuning batches are launch-bound and bf16 autocast measured slower there."""
+    if requested != "auto":
+        return requested
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so probed: absent means no
+    return "bf16" if cpu and amx is not None and amx() else "no"
+
+
+def cpu_precision(requested: str) -> str:
+    """What a CPU computes a run of ``trainer.mixed_precision`` = ``requested`` in: "bf16" (autocast) or "fp32"
+    (Accelerate runs fp16 in fp32 on a CPU, so evaluation there did too)."""
+    return "bf16" if resolve_precision(requested, cpu=True) == "bf16" else "fp32"
+
+
+def autocast(device_type: str, precision: str):
+    """The autocast context of ``precision`` (bf16, fp16) on ``device_type``; a no-op for anything else (fp32)."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+class Autocast(torch.nn.Module):
+    """``model`` whose forward pass runs under the autocast of ``precision`` on the CPU and returns its floating
+    outputs as float32: what Accelerate makes of a model it prepares for mixed precision, so that the losses,
+    predictions and thresholds read the outputs exactly as they did when the run evaluated during training."""
+
+    def __init__(self, model: torch.nn.Module, precision: str):
+        super().__init__()
+        self.model, self.precision = model, precision
+
+    def forward(self, **inputs) -> dict:
+        with autocast("cpu", self.precision):
+            output = self.model(**inputs)
+        return {name: value.float() if torch.is_tensor(value) and value.is_floating_point() else value
+                for name, value in output.items()}
+
+
+def at_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """``model`` computing in ``precision`` on the CPU: itself for fp32, else wrapped in `Autocast`."""
+    return Autocast(model, precision) if precision in AUTOCAST_DTYPES else model
