@@ -57,6 +57,7 @@ def encode_split(tokenizer, texts: list, labels: list | None, *, words: bool, ma
 def _encode_cached(tokenizer, build, key_parts: list) -> dict:
     """``build()``'s columns, cached on disk under a digest of ``key_parts`` and the tokenizer."""
     import datasets
+    from datasets.table import InMemoryTable
 
     from nlptune.data.batching import RaggedIds
 
@@ -77,12 +78,26 @@ def _encode_cached(tokenizer, build, key_parts: list) -> dict:
     columns = build()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        datasets.Dataset.from_dict(columns).save_to_disk(str(tmp))
+        datasets.Dataset(InMemoryTable(_arrow_table(columns))).save_to_disk(str(tmp))
         os.replace(tmp, path) if not path.exists() else None
     except OSError:
         pass  # caching is an optimisation; a read-only home must not stop training
-    return {name: RaggedIds.from_rows(values) if values and isinstance(values[0], list) else values
-            for name, values in columns.items()}
+    return {name: RaggedIds.from_rows(values) if _rows_of_ids(values) else values for name, values in columns.items()}
+
+
+def _rows_of_ids(values) -> bool:
+    return isinstance(values, list) and bool(values) and isinstance(values[0], list)
+
+
+def _arrow_table(columns: dict):
+    """The columns as an Arrow table, the id arrays shared with it rather than copied (a per-word task's columns
+    come as Python lists)."""
+    import pyarrow as pa
+
+    from nlptune.data.batching import RaggedIds
+
+    return pa.table({name: pa.LargeListArray.from_arrays(pa.array(values.offsets), pa.array(values.values))
+                     if isinstance(values, RaggedIds) else pa.array(values) for name, values in columns.items()})
 
 
 def _columns_from_arrow(table) -> dict:
@@ -90,18 +105,25 @@ def _columns_from_arrow(table) -> dict:
 
     from nlptune.data.batching import RaggedIds
 
-    return {name: RaggedIds.from_arrow(table.column(name)) if pa.types.is_list(table.schema.field(name).type)
-            else table.column(name).to_pylist() for name in table.column_names}
+    def column(name: str):
+        kind = table.schema.field(name).type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return RaggedIds.from_arrow(table.column(name))
+        return table.column(name).to_numpy() if name == "length" else table.column(name).to_pylist()
+
+    return {name: column(name) for name in table.column_names}
 
 
 def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, joint_pairs: bool) -> None:
     """Refuse a split in which tokenization left every example with special tokens only (e.g. texts made of
     control or zero-width characters, which a tokenizer's normalizer removes)."""
+    import numpy as np
+
     from nlptune.data.tokenization import encode
 
     empty = encode(tokenizer, [[""] for _ in task.text_fields], max_length=task.max_length,
                    joint_pairs=joint_pairs)["length"][0]
-    if all(length <= empty for length in columns["length"]):
+    if (np.asarray(columns["length"]) <= empty).all():
         raise DataError("every text is empty after preprocessing (the tokenizer's normalisation left no tokens)",
                         file=source, split=split, column=task.text_fields[0],
                         fix="check task.text_fields and the file's encoding and content")
