@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 from array import array
@@ -35,23 +36,18 @@ class RaggedIds:
 
     @classmethod
     def from_arrow(cls, array) -> "RaggedIds":
-        """From a pyarrow list array (a cached split), without building Python lists."""
-        array = array.combine_chunks() if hasattr(array, "combine_chunks") else array
-        offsets = np.asarray(array.offsets, dtype=np.int64)
-        return cls(np.asarray(array.flatten(), dtype=np.int32).copy(), offsets - offsets[0])
-
-    @classmethod
-    def join(cls, parts: list["RaggedIds"]) -> "RaggedIds":
-        """The rows of ``parts``, in order, as one. ``parts`` is emptied as each is copied, so that its memory goes
-        as the result fills: the peak is the result plus one part, not twice the result."""
-        values = np.empty(sum(len(part.values) for part in parts), dtype=np.int32)
-        offsets = np.zeros(sum(len(part) for part in parts) + 1, dtype=np.int64)
+        """From a pyarrow list array or chunked array (a cached split), without building Python lists: each
+        chunk's ids are copied once, straight into the result."""
+        chunks = array.chunks if hasattr(array, "chunks") else [array]
+        flats = [chunk.flatten() for chunk in chunks]  # views of the (memory-mapped) ids of each chunk's rows
+        values = np.empty(sum(len(flat) for flat in flats), dtype=np.int32)
+        offsets = np.zeros(sum(len(chunk) for chunk in chunks) + 1, dtype=np.int64)
         tokens = rows = 0
-        while parts:
-            part = parts.pop(0)
-            values[tokens: tokens + len(part.values)] = part.values
-            offsets[rows + 1: rows + 1 + len(part)] = part.offsets[1:] + tokens
-            tokens, rows = tokens + len(part.values), rows + len(part)
+        for chunk, flat in zip(chunks, flats):
+            starts = np.asarray(chunk.offsets, dtype=np.int64)
+            values[tokens: tokens + len(flat)] = np.asarray(flat)  # converted here when cached as int64
+            offsets[rows + 1: rows + 1 + len(chunk)] = starts[1:] - starts[0] + tokens
+            tokens, rows = tokens + len(flat), rows + len(chunk)
         return cls(values, offsets)
 
     def lengths(self) -> np.ndarray:
@@ -75,6 +71,38 @@ class RaggedIds:
         """These rows, then ``other``'s."""
         return RaggedIds(np.concatenate([self.values, other.values]),
                          np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]))
+
+
+class RaggedIdsBuilder:
+    """`RaggedIds` of ``rows`` rows, filled a batch of rows (lists of ids) at a time.
+
+    The ids go straight into one buffer, sized from the first batch's mean length (x1.25; grown x1.5 if that
+    falls short): batches kept apart and joined at the end would hold every id twice for a moment, and the
+    buffer's unused tail is never written, so it takes no memory (a page is committed when first written)."""
+
+    def __init__(self, rows: int):
+        self.offsets = np.zeros(rows + 1, dtype=np.int64)
+        self.values = np.empty(0, dtype=np.int32)
+        self.rows = 0
+
+    def add(self, batch: list[list[int]]) -> None:
+        count = len(batch)
+        start = int(self.offsets[self.rows])
+        ends = start + np.cumsum(np.fromiter(map(len, batch), dtype=np.int64, count=count))
+        self.offsets[self.rows + 1: self.rows + 1 + count] = ends
+        self.rows += count
+        end = int(ends[-1]) if count else start
+        if end > len(self.values):
+            estimate = math.ceil(end / self.rows * (len(self.offsets) - 1) * 1.25)
+            grown = np.empty(max(end, estimate, int(len(self.values) * 1.5)), dtype=np.int32)
+            grown[:start] = self.values[:start]
+            self.values = grown
+        self.values[start:end] = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int32, count=end - start)
+
+    def finish(self) -> RaggedIds:
+        if self.rows != len(self.offsets) - 1:
+            raise ValueError(f"{self.rows} rows added, {len(self.offsets) - 1} announced")
+        return RaggedIds(self.values[: self.offsets[-1]], self.offsets)
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -196,7 +224,7 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler):
 
     def __init__(self, lengths, batch_size: int, seed: int, group_by_length: bool = True,
                  group: int = 50, short_batch_last: bool = False):
-        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=np.int32)  # a dataset's own lengths: not copied
         self.batch_size, self.seed = batch_size, seed
         self.group_by_length, self.group, self.epoch = group_by_length, group, 0
         # for Accelerate's split batches (several processes): it shards a short batch only when it comes last
@@ -241,4 +269,4 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler):
 
 def eval_order(lengths) -> list[int]:
     """Indices sorted by length (longest first, ties in index order) so evaluation batches carry little padding."""
-    return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable").tolist()
+    return np.argsort(-np.asarray(lengths, dtype=np.int32), kind="stable").tolist()

@@ -102,13 +102,14 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
 
 # Texts per call of the tokenizer. A call's texts are encoded on every core by the fast tokenizer's Rust side
 # (rayon, unless TOKENIZERS_PARALLELISM=false); its Python lists of ids are turned into flat arrays before the
-# next call, so lists of ints (and the tokenizer's per-text encodings) never exist for a whole split. 2048 texts
-# of sst2 hold ~10 MB while being encoded (8192: ~40 MB) and lose no speed against one call for the whole split.
+# next call, so lists of ints (and the tokenizer's per-text encodings) never exist for a whole split. 2048 sst2
+# texts hold ~10 MB while being encoded (8192: ~40 MB); both ran as fast on 2 cores.
 ENCODE_BATCH = 2048
 
 
 def text_batches(texts: list, size: int = ENCODE_BATCH, consume: bool = False) -> Iterator[list[list[str]]]:
-    """``texts`` (one sequence per text field) ``size`` rows at a time, as lists. With ``consume`` the rows are deleted from ``texts`` as they are handed out, so that a caller who
+    """``texts`` (one sequence per text field: lists, or `nlptune.data.columns.Column`) ``size`` rows at a time,
+    as lists. With ``consume`` the rows are deleted from ``texts`` as they are handed out, so that a caller who
     needs them no more frees their memory while they are encoded."""
     rows = len(texts[0]) if texts else 0
     for start in range(0, rows, size):
@@ -126,10 +127,11 @@ def encode(tokenizer, texts: list, *, max_length: int, joint_pairs: bool, consum
     `nlptune.data.batching.RaggedIds`, and ``length`` (int32, the ids of a row, both texts of a siamese pair).
     Pairs are encoded jointly (`[CLS] a [SEP] b [SEP]`, pretrained models) or separately into ``input_ids`` and
     ``input_ids_b`` (scratch siamese encoders). ``consume``: empty ``texts`` while encoding them (`text_batches`)."""
-    from nlptune.data.batching import RaggedIds
+    from nlptune.data.batching import RaggedIdsBuilder
 
     kwargs = dict(truncation=True, max_length=max_length, return_attention_mask=False)
-    pair, parts, token_types = len(texts) == 2, {}, None
+    rows = len(texts[0]) if texts else 0
+    pair, built, token_types = len(texts) == 2, {}, None
     for batch in text_batches(texts, ENCODE_BATCH, consume):
         if pair and joint_pairs:
             out = tokenizer(batch[0], batch[1], return_token_type_ids=True, **kwargs)
@@ -143,10 +145,10 @@ def encode(tokenizer, texts: list, *, max_length: int, joint_pairs: bool, consum
             encoded = {"input_ids": tokenizer(batch[0], return_token_type_ids=False, **kwargs)["input_ids"]}
             if pair:
                 encoded["input_ids_b"] = tokenizer(batch[1], return_token_type_ids=False, **kwargs)["input_ids"]
-        for name, rows in encoded.items():
-            parts.setdefault(name, []).append(RaggedIds.from_rows(rows))
+        for name, ids in encoded.items():
+            built.setdefault(name, RaggedIdsBuilder(rows)).add(ids)
     names = ["input_ids"] + (["input_ids_b"] if pair and not joint_pairs else [])
-    columns = {name: RaggedIds.join(parts.get(name, [])) for name in dict.fromkeys(names + list(parts))}
+    columns = {name: built.get(name, RaggedIdsBuilder(0)).finish() for name in dict.fromkeys(names + list(built))}
     lengths = columns["input_ids"].lengths()
     if "input_ids_b" in columns:
         lengths += columns["input_ids_b"].lengths()

@@ -9,7 +9,7 @@ import pytest
 
 from nlptune.config.schema import TokenizerConfig
 from nlptune.data import tokenization
-from nlptune.data.batching import LengthGroupedBatchSampler, RaggedIds, eval_order
+from nlptune.data.batching import LengthGroupedBatchSampler, RaggedIdsBuilder, eval_order
 from nlptune.data.demo import generate
 from nlptune.data.tokenization import encode, load_tokenizer, text_batches, train_tokenizer
 
@@ -46,13 +46,20 @@ def test_sampler_draws_the_batches_the_list_version_drew():
         assert eval_order(np.asarray(lengths)) == sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
 
 
-def test_ragged_join_is_the_rows_in_order_and_frees_the_parts():
-    rows = [[1, 2], [], [3], [4, 5, 6], [7]]
-    parts = [RaggedIds.from_rows(rows[:2]), RaggedIds.from_rows([]), RaggedIds.from_rows(rows[2:])]
-    joined = RaggedIds.join(parts)
-    assert joined.tolist() == rows and parts == []
-    assert joined.lengths().tolist() == [2, 0, 1, 3, 1] and joined.lengths().dtype == np.int32
-    assert RaggedIds.join([]).tolist() == []
+def test_ragged_builder_fills_the_rows_in_order_growing_its_buffer():
+    rows = [[1, 2], [], [3], [4, 5, 6, 7, 8, 9, 10, 11], [12]]
+    builder = RaggedIdsBuilder(len(rows))
+    builder.add(rows[:2])  # mean 1 id a row: the buffer first holds ~6, then grows
+    builder.add([])
+    builder.add(rows[2:])
+    built = builder.finish()
+    assert built.tolist() == rows and built.values.dtype == np.int32 and built.nbytes == 12 * 4 + 6 * 8
+    assert built.lengths().tolist() == [2, 0, 1, 8, 1] and built.lengths().dtype == np.int32
+    assert RaggedIdsBuilder(0).finish().tolist() == []
+    with pytest.raises(ValueError, match="2 rows added, 3 announced"):
+        short = RaggedIdsBuilder(3)
+        short.add([[1], [2]])
+        short.finish()
 
 
 @pytest.fixture(scope="module")
