@@ -63,9 +63,11 @@ def emit(result: dict) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_child(script: str, args: list[str], threads: int) -> dict:
-    """Run ``script --child ...`` in a fresh process (so peak RSS is its own) and return its RESULT."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+def run_child(script: str, args: list[str], threads: int, env: dict[str, str] | None = None) -> dict:
+    """Run ``script --child ...`` in a fresh process (so peak RSS is its own) and return its RESULT; ``env``
+    overrides the child's environment (e.g. TOKENIZERS_PARALLELISM, which training children keep off)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           **(env or {})}
     proc = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=env, cwd=REPO)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):

@@ -41,22 +41,26 @@ def cache_dir() -> Path:
 
 
 def encode_split(tokenizer, texts: list, labels: list | None, *, words: bool, max_length: int, joint_pairs: bool,
-                 char_features: bool = False) -> dict:
-    """The model's input columns for one split: ``texts`` (one list per text field) tokenized, or for a per-word
-    task (``words``) its sentences cut into windows with a label per position (nlptune/data/words.py; ``labels``:
-    the tag ids of each sentence, None when predicting)."""
+                 char_features: bool = False, consume: bool = False) -> dict:
+    """The model's input columns for one split: ``texts`` (one sequence per text field) tokenized, or for a
+    per-word task (``words``) its sentences cut into windows with a label per position (nlptune/data/words.py;
+    ``labels``: the tag ids of each sentence, None when predicting). ``consume``: the texts are emptied as they
+    are encoded (their memory goes as the ids' comes), for a caller that needs them no more (not for words)."""
     if words:
         from nlptune.data.words import encode_words
 
         return encode_words(tokenizer, texts[0], labels, max_length=max_length, char_features=char_features)
     from nlptune.data.tokenization import encode
 
-    return encode(tokenizer, texts, max_length=max_length, joint_pairs=joint_pairs)
+    return encode(tokenizer, texts, max_length=max_length, joint_pairs=joint_pairs, consume=consume)
 
 
-def _encode_cached(tokenizer, build, key_parts: list) -> dict:
-    """``build()``'s columns, cached on disk under a digest of ``key_parts`` and the tokenizer."""
+def _encode_cached(tokenizer, build, key_parts: list, release=None) -> dict:
+    """``build()``'s columns, cached on disk under a digest of ``key_parts`` and the tokenizer. ``release()``, when
+    given, is called once a cached entry has been opened, before its arrays are read: what ``build`` would have
+    encoded (and freed as it went) can go before the ids take its place."""
     import datasets
+    from datasets.table import InMemoryTable
 
     from nlptune.data.batching import RaggedIds
 
@@ -69,20 +73,40 @@ def _encode_cached(tokenizer, build, key_parts: list) -> dict:
     state.pop("padding", None)
     fingerprint = json.dumps(key_parts + [state], sort_keys=True)
     path = cache_dir() / "tokenized" / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+    table = None
     if (path / "dataset_info.json").is_file():
         try:
-            return _columns_from_arrow(datasets.load_from_disk(str(path)).data.table)
+            table = datasets.load_from_disk(str(path)).data.table  # memory-mapped: nothing is read yet
         except Exception:  # a corrupt cache entry is rebuilt, never trusted
             pass
+    if table is not None:
+        if release is not None:
+            release()
+        return _columns_from_arrow(table)
     columns = build()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        datasets.Dataset.from_dict(columns).save_to_disk(str(tmp))
+        # the cache key as the fingerprint: else datasets hashes the table, a copy of every id
+        datasets.Dataset(InMemoryTable(_arrow_table(columns)), fingerprint=path.name).save_to_disk(str(tmp))
         os.replace(tmp, path) if not path.exists() else None
     except OSError:
         pass  # caching is an optimisation; a read-only home must not stop training
-    return {name: RaggedIds.from_rows(values) if values and isinstance(values[0], list) else values
-            for name, values in columns.items()}
+    return {name: RaggedIds.from_rows(values) if _rows_of_ids(values) else values for name, values in columns.items()}
+
+
+def _rows_of_ids(values) -> bool:
+    return isinstance(values, list) and bool(values) and isinstance(values[0], list)
+
+
+def _arrow_table(columns: dict):
+    """The columns as an Arrow table, the id arrays shared with it rather than copied (a per-word task's columns
+    come as Python lists)."""
+    import pyarrow as pa
+
+    from nlptune.data.batching import RaggedIds
+
+    return pa.table({name: pa.LargeListArray.from_arrays(pa.array(values.offsets), pa.array(values.values))
+                     if isinstance(values, RaggedIds) else pa.array(values) for name, values in columns.items()})
 
 
 def _columns_from_arrow(table) -> dict:
@@ -90,18 +114,25 @@ def _columns_from_arrow(table) -> dict:
 
     from nlptune.data.batching import RaggedIds
 
-    return {name: RaggedIds.from_arrow(table.column(name)) if pa.types.is_list(table.schema.field(name).type)
-            else table.column(name).to_pylist() for name in table.column_names}
+    def column(name: str):
+        kind = table.schema.field(name).type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return RaggedIds.from_arrow(table.column(name))
+        return table.column(name).to_numpy() if name == "length" else table.column(name).to_pylist()
+
+    return {name: column(name) for name in table.column_names}
 
 
 def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, joint_pairs: bool) -> None:
     """Refuse a split in which tokenization left every example with special tokens only (e.g. texts made of
     control or zero-width characters, which a tokenizer's normalizer removes)."""
+    import numpy as np
+
     from nlptune.data.tokenization import encode
 
     empty = encode(tokenizer, [[""] for _ in task.text_fields], max_length=task.max_length,
                    joint_pairs=joint_pairs)["length"][0]
-    if all(length <= empty for length in columns["length"]):
+    if (np.asarray(columns["length"]) <= empty).all():
         raise DataError("every text is empty after preprocessing (the tokenizer's normalisation left no tokens)",
                         file=source, split=split, column=task.text_fields[0],
                         fix="check task.text_fields and the file's encoding and content")
@@ -118,25 +149,36 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     char_features = words and bool(run.model.args.get("char_embedding"))
     raw = load_raw_splits(task)
     train, validation, label_names = split_examples(task, raw)
+    sha256, sources = {s: r.sha256 for s, r in raw.items()}, {s: r.source for s, r in raw.items()}
+    del raw  # the examples hold what training needs of it: the rest goes before the texts are encoded
     if teacher is not None:  # a teacher of other labels or another kind is refused before any tokenization
         teacher.check(label_names)
     tokenizer = _tokenizer(run, pretrained, train.texts, words)
     datasets_ = {}
     for split, examples in (("train", train), ("validation", validation)):
-        key = [raw[split].sha256, len(examples.labels), list(task.text_fields), task.max_length, pretrained]
+        key = [sha256[split], len(examples.labels), list(task.text_fields), task.max_length, pretrained]
         if words:  # the positions' labels are part of what is cached: they follow from the names and the scheme
             key += [label_names, task.tag_scheme, char_features]
+        # once encoded, the texts are needed no more (but by a teacher, which reads the training texts later):
+        # they are freed as their ids are made, so a split's texts and ids are never both held whole
+        done = not words and (split == "validation" or teacher is None)
         columns = _encode_cached(tokenizer, lambda: encode_split(
             tokenizer, examples.texts, examples.labels if words else None, words=words, max_length=task.max_length,
-            joint_pairs=pretrained, char_features=char_features), key_parts=key)
+            joint_pairs=pretrained, char_features=char_features, consume=done), key_parts=key,
+            release=(lambda: _drop(examples.texts)) if done else None)
         if not words:  # a word that normalises to nothing is encoded as the unknown token instead
-            _refuse_all_empty(tokenizer, columns, raw[split].source, split, task, pretrained)
+            _refuse_all_empty(tokenizer, columns, sources[split], split, task, pretrained)
         datasets_[split] = EncodedDataset(columns, None if words else examples.labels)
     data = PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
-                        label_names=label_names, data_sha256={s: r.sha256 for s, r in raw.items()},
-                        sources={s: r.source for s, r in raw.items()}, joint_pairs=pretrained,
+                        label_names=label_names, data_sha256=sha256, sources=sources, joint_pairs=pretrained,
                         char_features=char_features)
     return data if teacher is None else _distilled(run, data, teacher, train.texts)
+
+
+def _drop(texts: list) -> None:
+    """Empty ``texts`` (one sequence per text field) in place."""
+    for column in texts:
+        del column[:]
 
 
 def _distilled(run: RunConfig, data: PreparedData, teacher, texts: list[list[str]]) -> PreparedData:

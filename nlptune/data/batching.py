@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
+from array import array
 
 import numpy as np
 import torch
@@ -34,10 +36,27 @@ class RaggedIds:
 
     @classmethod
     def from_arrow(cls, array) -> "RaggedIds":
-        """From a pyarrow list array (a cached split), without building Python lists."""
-        array = array.combine_chunks() if hasattr(array, "combine_chunks") else array
-        offsets = np.asarray(array.offsets, dtype=np.int64)
-        return cls(np.asarray(array.flatten(), dtype=np.int32).copy(), offsets - offsets[0])
+        """From a pyarrow list array or chunked array (a cached split), without building Python lists: each
+        chunk's ids are copied once, straight into the result."""
+        chunks = array.chunks if hasattr(array, "chunks") else [array]
+        flats = [chunk.flatten() for chunk in chunks]  # views of the (memory-mapped) ids of each chunk's rows
+        values = np.empty(sum(len(flat) for flat in flats), dtype=np.int32)
+        offsets = np.zeros(sum(len(chunk) for chunk in chunks) + 1, dtype=np.int64)
+        tokens = rows = 0
+        for chunk, flat in zip(chunks, flats):
+            starts = np.asarray(chunk.offsets, dtype=np.int64)
+            values[tokens: tokens + len(flat)] = np.asarray(flat)  # converted here when cached as int64
+            offsets[rows + 1: rows + 1 + len(chunk)] = starts[1:] - starts[0] + tokens
+            tokens, rows = tokens + len(flat), rows + len(chunk)
+        return cls(values, offsets)
+
+    def lengths(self) -> np.ndarray:
+        """The number of ids of each row (int32)."""
+        return np.diff(self.offsets).astype(np.int32)
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.nbytes + self.offsets.nbytes
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -54,6 +73,38 @@ class RaggedIds:
                          np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]))
 
 
+class RaggedIdsBuilder:
+    """`RaggedIds` of ``rows`` rows, filled a batch of rows (lists of ids) at a time.
+
+    The ids go straight into one buffer, sized from the first batch's mean length (x1.25; grown x1.5 if that
+    falls short): batches kept apart and joined at the end would hold every id twice for a moment, and the
+    buffer's unused tail is never written, so it takes no memory (a page is committed when first written)."""
+
+    def __init__(self, rows: int):
+        self.offsets = np.zeros(rows + 1, dtype=np.int64)
+        self.values = np.empty(0, dtype=np.int32)
+        self.rows = 0
+
+    def add(self, batch: list[list[int]]) -> None:
+        count = len(batch)
+        start = int(self.offsets[self.rows])
+        ends = start + np.cumsum(np.fromiter(map(len, batch), dtype=np.int64, count=count))
+        self.offsets[self.rows + 1: self.rows + 1 + count] = ends
+        self.rows += count
+        end = int(ends[-1]) if count else start
+        if end > len(self.values):
+            estimate = math.ceil(end / self.rows * (len(self.offsets) - 1) * 1.25)
+            grown = np.empty(max(end, estimate, int(len(self.values) * 1.5)), dtype=np.int32)
+            grown[:start] = self.values[:start]
+            self.values = grown
+        self.values[start:end] = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int32, count=end - start)
+
+    def finish(self) -> RaggedIds:
+        if self.rows != len(self.offsets) - 1:
+            raise ValueError(f"{self.rows} rows added, {len(self.offsets) - 1} announced")
+        return RaggedIds(self.values[: self.offsets[-1]], self.offsets)
+
+
 class EncodedDataset(torch.utils.data.Dataset):
     """Encoded columns (token ids as `RaggedIds`) and labels; indexing returns plain lists, no Arrow round trips.
 
@@ -65,7 +116,7 @@ class EncodedDataset(torch.utils.data.Dataset):
         self.columns = {k: v if isinstance(v, RaggedIds) else RaggedIds.from_rows(v)
                         for k, v in columns.items() if k not in scalars}
         self.rows = {k: list(columns[k]) for k in ROW_FIELDS if k in columns}
-        self.lengths = list(columns["length"])
+        self.lengths = np.asarray(columns["length"], dtype=np.int32)  # a sampler sorts them: numpy, 4 bytes a row
         if labels is None:
             labels = columns["labels"]
             labels = labels if isinstance(labels, RaggedIds) else RaggedIds.from_rows(labels)
@@ -100,7 +151,7 @@ class EncodedDataset(torch.utils.data.Dataset):
         joined = copy.copy(self)
         joined.columns = {name: values.concat(other.columns[name]) for name, values in self.columns.items()}
         joined.rows = {name: values + other.rows[name] for name, values in self.rows.items()}
-        joined.lengths = self.lengths + other.lengths
+        joined.lengths = np.concatenate([self.lengths, other.lengths])
         joined.labels = list(self.labels) + list(other.labels)
         joined.targets = {name: np.concatenate([values, other.targets[name]]) for name, values in self.targets.items()}
         return joined
@@ -166,11 +217,15 @@ def _pad_chars(items: list[dict], width: int) -> torch.Tensor:
 class LengthGroupedBatchSampler(torch.utils.data.Sampler):
     """Shuffled batches of similar-length examples: shuffle, cut into mega-batches of ``group`` batches,
     sort each by length, batch, then shuffle the batch order. Seeded by (seed, epoch), so every process and
-    every resumed run sees the same order."""
+    every resumed run sees the same order.
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = True,
+    The order is held as one int64 array and sorted with numpy (8 bytes a row, where lists of Python ints took
+    ~36); the random draws are Python's, on the same sequences, so an order is the same as it always was."""
+
+    def __init__(self, lengths, batch_size: int, seed: int, group_by_length: bool = True,
                  group: int = 50, short_batch_last: bool = False):
-        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.lengths = np.asarray(lengths, dtype=np.int32)  # a dataset's own lengths: not copied
+        self.batch_size, self.seed = batch_size, seed
         self.group_by_length, self.group, self.epoch = group_by_length, group, 0
         # for Accelerate's split batches (several processes): it shards a short batch only when it comes last
         self.short_batch_last = short_batch_last
@@ -178,29 +233,40 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def batches(self) -> list[list[int]]:
+    def _order(self) -> tuple[np.ndarray, list[int]]:
+        """The epoch's row order and the order of its batches (batch b = rows b*batch_size ... of the order)."""
         rng = random.Random(self.seed * 100_003 + self.epoch)
-        order = list(range(len(self.lengths)))
-        rng.shuffle(order)
+        order = array("q", range(len(self.lengths)))
+        rng.shuffle(order)  # shuffle only swaps: an array draws exactly what a list of the same length would
+        order = np.frombuffer(order, dtype=np.int64)
         if self.group_by_length:
             size = self.batch_size * self.group
-            chunks = [sorted(order[i: i + size], key=self.lengths.__getitem__, reverse=True)
-                      for i in range(0, len(order), size)]
-            order = [i for chunk in chunks for i in chunk]
-        batches = [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            for start in range(0, len(order), size):
+                chunk = order[start: start + size]
+                # longest first, ties in shuffled order: what a stable sorted(..., reverse=True) gives
+                chunk[:] = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+        batches = list(range(len(self)))
         if self.group_by_length:
             rng.shuffle(batches)
-        if self.short_batch_last:
-            batches.sort(key=lambda batch: len(batch) < self.batch_size)  # stable: the order is otherwise kept
-        return batches
+        if self.short_batch_last and len(self.lengths) % self.batch_size:
+            last = len(self) - 1  # the one short batch holds the order's last rows
+            batches.remove(last)
+            batches.append(last)
+        return order, batches
 
     def __iter__(self):
-        return iter(self.batches())
+        order, batches = self._order()
+        for b in batches:
+            yield order[b * self.batch_size: (b + 1) * self.batch_size].tolist()
+
+    def batches(self) -> list[list[int]]:
+        """The epoch's batches as lists of row indices (what iterating yields, all at once)."""
+        return list(self)
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)
 
 
-def eval_order(lengths: list[int]) -> list[int]:
-    """Indices sorted by length (longest first) so evaluation batches carry little padding."""
-    return sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
+def eval_order(lengths) -> list[int]:
+    """Indices sorted by length (longest first, ties in index order) so evaluation batches carry little padding."""
+    return np.argsort(-np.asarray(lengths, dtype=np.int32), kind="stable").tolist()

@@ -6,13 +6,17 @@ split, line and column. Every label problem of a pass is collected and reported 
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from nlptune.config.schema import TaskConfig
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.loading import RawSplit
 from nlptune.kinds import LabelProblem, get_kind
+
+if TYPE_CHECKING:
+    from nlptune.data.columns import Column
 
 _INVALID = object()  # the key of a row whose label was refused (its problem is collected)
 
@@ -22,7 +26,9 @@ _REPAIRS_SHOWN = 3  # locations of repaired tags named in the warning
 
 @dataclass
 class Examples:
-    texts: list[list]  # one list per text field: strings, or word lists (Kind.words_in_text_column)
+    # one sequence per text field: strings (a list, or a compact `nlptune.data.columns.Column`), or word lists
+    # (Kind.words_in_text_column)
+    texts: list
     labels: list  # the kind's training targets (class ids, floats)
     source: str
 
@@ -50,7 +56,7 @@ def label_values(task: TaskConfig, columns: dict[str, list], missing: Callable[[
     values = columns.get(task.label_field) or []
     separator = task.label_separator
     if not separator:
-        return list(values)
+        return values  # as stored (a list, or a compact `nlptune.data.columns.Column`): read, never changed
     return [[part.strip() for part in value.split(separator) if part.strip()] if isinstance(value, str) else value
             for value in values]
 
@@ -79,12 +85,14 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
     column = label_values(task, raw.columns, lambda name: _column(raw, name, split, "label"))
     texts = [raw.columns.get(field) for field in task.text_fields]
     texts = texts if all(t is not None for t in texts) else None  # a missing text column is reported by _texts
+    # each row's texts, read alongside its label (a compact column reads fast in order, slowly by index)
+    rows = zip(*texts) if texts is not None else itertools.repeat(None)
     keys, repairs = [], []
-    for i, value in enumerate(column[:limit] if limit else column):
+    for i, (value, row) in enumerate(zip(column[:limit] if limit else column, rows)):
         try:
             key = kind.label_key(value)
-            if texts is not None:
-                key, notes = kind.check_example([t[i] for t in texts], key, task.tag_scheme, declared_names(task))
+            if row is not None:
+                key, notes = kind.check_example(list(row), key, task.tag_scheme, declared_names(task))
                 repairs.extend(f"{raw.source}:{raw.line_of(i)} ({note})" for note in notes)
             keys.append(key)
         except LabelProblem as err:
@@ -130,12 +138,21 @@ def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None) -> li
         texts = [[list(t) if isinstance(t, (list, tuple)) else [] for t in column] for column in texts]
         empty = not any(isinstance(w, str) and w.strip() for column in texts for words in column for w in words)
     else:
-        texts = [["" if t is None else str(t) for t in column] for column in texts]
+        texts = [_as_texts(column) for column in texts]
         empty = not any(t.strip() for column in texts for t in column)
     if empty:
         raise DataError("every text is empty", file=raw.source, split=split, column=task.text_fields[0],
                         fix="check task.text_fields and the file's content")
     return texts
+
+
+def _as_texts(column) -> list | Column:
+    """A text column's values as texts: None is "" (an empty text). A compact column of strings stays one."""
+    from nlptune.data.columns import Column
+
+    if isinstance(column, Column) and column.all_text():
+        return column.texts()
+    return ["" if t is None else str(t) for t in column]
 
 
 def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[str] | None, limit: int | None,

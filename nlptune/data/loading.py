@@ -12,11 +12,16 @@ list or struct) in a text column is refused with its line: it is almost always t
 (task.text_fields) or a file written wrongly, and turning it into a string would train on text like "[1, 2]"
 or "True". Write it as a JSON string if it is meant as text.
 
-Standard library only at import time: parquet and hub datasets load pyarrow / datasets when used.
+A file's rows are kept as compact columns (`nlptune.data.columns`: a text costs its bytes, not a Python string
+and a row dict); JSON lines, CSV and TSV are parsed as they are read, so a long file is never held whole either.
+
+Standard library only at import time: columns, parquet and hub datasets load pyarrow / datasets when used.
 """
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -47,21 +52,16 @@ class RawSplit:
         return {"line" if self.lines is not None else "row": self.line_of(index)}
 
 
-def _to_columns(rows: list[dict]) -> tuple[dict[str, list], dict[str, list[int]]]:
-    """Columns of ``rows`` (a key a row lacks is None there), and per column the rows that lack it."""
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    absent = {name: [i for i, row in enumerate(rows) if name not in row] for name in names}
-    return {name: [row.get(name) for row in rows] for name in names}, {k: v for k, v in absent.items() if v}
+def _unreadable(err: OSError, path: Path, split: str) -> DataError:
+    return DataError(f"cannot read the file: {err.strerror or err}", file=str(path), split=split,
+                     fix="check that the file exists and this user can read it")
 
 
 def _read_bytes(path: Path, split: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as err:  # permission, a folder, removed since it was checked...
-        raise DataError(f"cannot read the file: {err.strerror or err}", file=str(path), split=split,
-                        fix="check that the file exists and this user can read it") from None
+        raise _unreadable(err, path, split) from None
 
 
 # formats that say what they are: task.format=conll never reads them as CoNLL columns (a sweep's fold files are
@@ -93,6 +93,60 @@ def _words_in_text_column(task: TaskConfig | None) -> bool:
     return get_kind(task.kind).words_in_text_column
 
 
+def _streams(path: Path, task: TaskConfig | None) -> bool:
+    """JSON lines, CSV and TSV are parsed as they are read: a long file is never held whole, as bytes, text or
+    row dicts. (A .json file may hold one array, CoNLL sentences span lines, parquet is read by pyarrow.)"""
+    return path.suffix.lower() in (".jsonl", ".csv", ".tsv") and not _is_conll(path, task)
+
+
+def _read_streamed(path: Path, split: str, problems: ProblemCollector) -> tuple | None:
+    """(columns, lines, absent, sha256) of ``path``, parsed as it is read; None when it is not UTF-8 (read it
+    whole to report every line that is not). Parse problems are recorded in ``problems``."""
+    from nlptune.data.columns import ColumnsBuilder
+
+    builder, found = ColumnsBuilder(), ProblemCollector()
+    try:
+        with path.open("rb", buffering=0) as file:
+            hashing = readers.HashingReader(file)
+            stream = io.BufferedReader(hashing, buffer_size=1 << 20)
+            if path.suffix.lower() == ".jsonl":
+                rows = readers.json_lines(readers.utf8_lines(stream), path, split, found)
+            else:  # newline="": csv sees the real line ends, a quoted field keeps its line breaks
+                text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+                rows = readers.delimited_rows(text, path.stat().st_size, path, split, found)
+            for row, line in rows:
+                builder.add(row, line)
+            while stream.read(1 << 20):  # a parse that stopped early (a bad header): the digest is of every byte
+                pass
+    except UnicodeDecodeError:
+        return None
+    except OSError as err:  # permission, removed since it was checked...
+        raise _unreadable(err, path, split) from None
+    for problem in found.problems:
+        problems.add(problem)
+    problems.extra += found.extra
+    return (*builder.finish(), hashing.digest.hexdigest())
+
+
+def _read_whole(path: Path, split: str, task: TaskConfig | None, problems: ProblemCollector) -> tuple:
+    """(columns, lines, absent, sha256) of ``path``, read whole (parquet, CoNLL, a JSON array, a file that is not
+    UTF-8); problems are recorded in ``problems``."""
+    from nlptune.data.columns import ColumnsBuilder
+
+    raw = _read_bytes(path, split)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if path.suffix.lower() == ".parquet" and not _is_conll(path, task):
+        return readers.read_parquet(raw, path, split), None, {}, sha256
+    text = readers.decode(raw, path, split, problems)
+    del raw  # the text is all that is left to parse
+    rows, lines = _parser(path, task)(text, path, split, problems) if text is not None else ([], None)
+    builder = ColumnsBuilder()
+    for row, line in zip(rows, lines if lines is not None else itertools.repeat(None)):
+        builder.add(row, line)
+    columns, _, absent = builder.finish()
+    return columns, lines, absent, sha256
+
+
 def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), origin: str | None = None,
               task: TaskConfig | None = None) -> RawSplit:
     """Read one local data file into columns; every problem in it (missing, not a file, unreadable, not UTF-8,
@@ -105,22 +159,14 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
                            any_type=_is_conll(path, task))
     if problem:
         raise problem
-    raw = _read_bytes(path, split)
     problems = ProblemCollector()
-    lines, absent = None, {}
-    if path.suffix.lower() == ".parquet" and not _is_conll(path, task):
-        columns = readers.read_parquet(raw, path, split)
-    else:
-        text = readers.decode(raw, path, split, problems)
-        parse = _parser(path, task)
-        rows, lines = parse(text, path, split, problems) if text is not None else ([], None)
-        columns, absent = _to_columns(rows)
+    streamed = _read_streamed(path, split, problems) if _streams(path, task) else None
+    columns, lines, absent, sha256 = streamed if streamed is not None else _read_whole(path, split, task, problems)
     problems.raise_if_any()
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
     # the identity is the digest of the bytes parsed, so it cannot describe a file that changed in between
-    split_data = RawSplit(columns=columns, source=str(path), sha256=hashlib.sha256(raw).hexdigest(), lines=lines,
-                          absent=absent)
+    split_data = RawSplit(columns=columns, source=str(path), sha256=sha256, lines=lines, absent=absent)
     check_text_columns(split_data, text_fields, split, words=_words_in_text_column(task))
     return split_data
 
@@ -155,13 +201,18 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
     """Refuse every row whose text column holds something other than a string or null (see the module doc);
     with ``words`` (tokens tasks) a list of strings is accepted too, and a list holding anything else refused.
     Records into ``problems`` when given, else raises them all; a missing column is left to the label checks."""
+    from nlptune.data.columns import Column
+
     collector = problems if problems is not None else ProblemCollector()
     for name in text_fields:
         for index in raw.absent.get(name, ()):  # a misspelt key would otherwise be trained on as an empty text
             collector.add(DataError(f"the row has no '{name}' key, though other rows have it", file=raw.source,
                                     split=split, column=name, fix=f"add \"{name}\" to that row (or fix its spelling)",
                                     **raw.location(index)))
-        for index, value in enumerate(raw.columns.get(name) or ()):
+        column = raw.columns.get(name) or ()
+        if isinstance(column, Column) and column.all_text():
+            continue  # packed as strings: none can be anything else, no value needs reading
+        for index, value in enumerate(column):
             kind = _not_text(value)
             if kind is None:
                 continue

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from nlptune.data.errors import DataError, ProblemCollector
 
@@ -69,11 +71,21 @@ def read_json(text: str, path: Path, split: str, problems: ProblemCollector) -> 
     """JSON lines (one object per line; blank lines skipped), or a .json file holding one array of objects."""
     if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
         return _read_json_array(text, path, split, problems)
-    rows, lines = [], []
-    fix = 'make every line one JSON object like {"text": ..., "label": ...}'
     # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
     # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
-    for number, line in enumerate(text.split("\n"), start=1):
+    return _listed(json_lines(text.split("\n"), path, split, problems))
+
+
+def _listed(rows: Iterator[tuple[dict, int]]) -> Rows:
+    pairs = list(rows)
+    return [row for row, _ in pairs], [line for _, line in pairs]
+
+
+def json_lines(lines: Iterable[str], path: Path, split: str, problems: ProblemCollector) -> Iterator[tuple[dict, int]]:
+    """(object, line number) of each line of JSON lines ``lines`` (the file's lines, "\n" removed), as they are
+    parsed; blank lines are skipped, a line that is not one object is recorded in ``problems``."""
+    fix = 'make every line one JSON object like {"text": ..., "label": ...}'
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         row, why, _ = _parse_json(line, "JSON line")
@@ -82,9 +94,7 @@ def read_json(text: str, path: Path, split: str, problems: ProblemCollector) -> 
         if why:
             problems.add(DataError(why, file=str(path), split=split, line=number, fix=fix))
             continue
-        rows.append(row)
-        lines.append(number)
-    return rows, lines
+        yield row, number
 
 
 def _read_json_array(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
@@ -145,17 +155,24 @@ def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> 
 
 def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
     """CSV (quoted fields, strict) or TSV (no quoting): rows as dicts of the named columns."""
+    # newline="" lets csv see the real line ends: a quoted CSV field keeps its newlines, and U+2028/NEL
+    # inside a field do not end the row
+    return _listed(delimited_rows(io.StringIO(text, newline=""), len(text), path, split, problems))
+
+
+def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
+                   problems: ProblemCollector) -> Iterator[tuple[dict, int]]:
+    """(row as a dict of the named columns, the line it starts on) of each CSV or TSV record of ``stream`` (text
+    read with newline="", at most ``size`` characters: no field is longer), as they are parsed; every problem is
+    recorded in ``problems``."""
     tsv = path.suffix.lower() == ".tsv"
     options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=",", strict=True)
     where = dict(file=str(path), split=split)
-    rows, lines = [], []
-    with _field_size_limit(len(text) + 1):
-        # newline="" lets csv see the real line ends: a quoted CSV field keeps its newlines, and U+2028/NEL
-        # inside a field do not end the row
-        reader = csv.reader(io.StringIO(text, newline=""), **options)
+    with _field_size_limit(size + 1):
+        reader = csv.reader(stream, **options)
         header = _read_header(reader, path, split, problems)
         if not header:
-            return [], []
+            return
         named = [(i, name) for i, name in enumerate(header) if name]
         end = reader.line_num  # a quoted field may span lines: a record starts after the previous one ends
         while True:
@@ -177,9 +194,31 @@ def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector
                 problems.add(DataError(f"row has {len(row)} fields but the header has {len(header)}", line=start,
                                        fix=fix, **where))
                 continue
-            rows.append({name: row[i] for i, name in named})
-            lines.append(start)
-    return rows, lines
+            yield {name: row[i] for i, name in named}, start
+
+
+class HashingReader(io.RawIOBase):
+    """A binary file read through, ``digest`` (sha256) updated with every byte read: a file parsed as it is read
+    gets the digest of exactly the bytes parsed, in one pass."""
+
+    def __init__(self, raw):
+        self.raw, self.digest = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        if count:
+            self.digest.update(memoryview(buffer)[:count])
+        return count
+
+
+def utf8_lines(stream) -> Iterator[str]:
+    """The lines of a binary ``stream`` split on b"\n" only (as JSON lines are), decoded as UTF-8 (a byte-order
+    mark at the start dropped); raises UnicodeDecodeError at the first line that is not UTF-8."""
+    for number, line in enumerate(stream):
+        yield line.rstrip(b"\n").decode("utf-8-sig" if number == 0 else "utf-8")
 
 
 def _not_parquet(err: Exception, path: Path, split: str) -> DataError:
@@ -187,8 +226,9 @@ def _not_parquet(err: Exception, path: Path, split: str) -> DataError:
                      fix="write the file again as parquet (e.g. pandas DataFrame.to_parquet), or use .jsonl/.csv")
 
 
-def read_parquet(raw: bytes, path: Path, split: str) -> dict[str, list]:
-    """The columns of a parquet file given as bytes; a file that is not readable parquet is a `DataError`."""
+def read_parquet(raw: bytes, path: Path, split: str) -> dict:
+    """The columns (`nlptune.data.columns.Column`) of a parquet file given as bytes; a file that is not readable
+    parquet is a `DataError`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -203,9 +243,14 @@ def read_parquet(raw: bytes, path: Path, split: str) -> dict[str, list]:
         raise DataError(f"the file repeats column name(s) {', '.join(map(repr, repeated))}", file=str(path),
                         split=split, fix="give every column a unique name")
     try:
-        return parquet.read().to_pydict()
+        table = parquet.read()
     except (pa.ArrowException, OSError, ValueError) as err:  # e.g. a column chunk cut short
         raise _not_parquet(err, path, split) from None
+    from nlptune.data.columns import Column
+
+    # the Arrow arrays as they were read (a text costs its bytes, not a Python string); values read back as
+    # to_pylist gives them
+    return {name: Column(table.column(name).chunks) for name in table.column_names}
 
 
 DOCSTART = "-DOCSTART-"

@@ -6,7 +6,7 @@ load through the same transformers API.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from nlptune.config.schema import TokenizerConfig
 
@@ -100,22 +100,58 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
     return tokenizer
 
 
-def encode(tokenizer, texts: list[list[str]], *, max_length: int, joint_pairs: bool) -> dict[str, list]:
-    """Token ids for one split. Pairs are encoded jointly (`[CLS] a [SEP] b [SEP]`, pretrained models) or
-    separately into ``input_ids`` and ``input_ids_b`` (scratch siamese encoders)."""
+# Texts per call of the tokenizer. A call's texts are encoded on every core by the fast tokenizer's Rust side
+# (rayon, unless TOKENIZERS_PARALLELISM=false); its Python lists of ids are turned into flat arrays before the
+# next call, so lists of ints (and the tokenizer's per-text encodings) never exist for a whole split. 2048 sst2
+# texts hold ~10 MB while being encoded (8192: ~40 MB); both ran as fast on 2 cores.
+ENCODE_BATCH = 2048
+
+
+def text_batches(texts: list, size: int = ENCODE_BATCH, consume: bool = False) -> Iterator[list[list[str]]]:
+    """``texts`` (one sequence per text field: lists, or `nlptune.data.columns.Column`) ``size`` rows at a time,
+    as lists. With ``consume`` the rows are deleted from ``texts`` as they are handed out, so that a caller who
+    needs them no more frees their memory while they are encoded."""
+    rows = len(texts[0]) if texts else 0
+    for start in range(0, rows, size):
+        if consume:
+            batch = [list(column[:size]) for column in texts]
+            for column in texts:
+                del column[:size]
+        else:
+            batch = [list(column[start: start + size]) for column in texts]
+        yield batch
+
+
+def encode(tokenizer, texts: list, *, max_length: int, joint_pairs: bool, consume: bool = False) -> dict:
+    """Token ids for one split: ``input_ids`` (and ``input_ids_b`` / ``token_type_ids``) as
+    `nlptune.data.batching.RaggedIds`, and ``length`` (int32, the ids of a row, both texts of a siamese pair).
+    Pairs are encoded jointly (`[CLS] a [SEP] b [SEP]`, pretrained models) or separately into ``input_ids`` and
+    ``input_ids_b`` (scratch siamese encoders). ``consume``: empty ``texts`` while encoding them (`text_batches`)."""
+    from nlptune.data.batching import RaggedIdsBuilder
+
     kwargs = dict(truncation=True, max_length=max_length, return_attention_mask=False)
-    if len(texts) == 2 and joint_pairs:
-        out = tokenizer(texts[0], texts[1], return_token_type_ids=True, **kwargs)
-        columns = {"input_ids": out["input_ids"]}
-        if out.get("token_type_ids") is not None and any(any(t) for t in out["token_type_ids"][:100]):
-            columns["token_type_ids"] = out["token_type_ids"]
-    else:
-        columns = {"input_ids": tokenizer(texts[0], return_token_type_ids=False, **kwargs)["input_ids"]}
-        if len(texts) == 2:
-            columns["input_ids_b"] = tokenizer(texts[1], return_token_type_ids=False, **kwargs)["input_ids"]
-    lengths = [len(ids) for ids in columns["input_ids"]]
+    rows = len(texts[0]) if texts else 0
+    pair, built, token_types = len(texts) == 2, {}, None
+    for batch in text_batches(texts, ENCODE_BATCH, consume):
+        if pair and joint_pairs:
+            out = tokenizer(batch[0], batch[1], return_token_type_ids=True, **kwargs)
+            if token_types is None:  # decided once for the split, on its first 100 rows
+                token_types = out.get("token_type_ids") is not None and \
+                    any(any(t) for t in out["token_type_ids"][:100])
+            encoded = {"input_ids": out["input_ids"]}
+            if token_types:
+                encoded["token_type_ids"] = out["token_type_ids"]
+        else:
+            encoded = {"input_ids": tokenizer(batch[0], return_token_type_ids=False, **kwargs)["input_ids"]}
+            if pair:
+                encoded["input_ids_b"] = tokenizer(batch[1], return_token_type_ids=False, **kwargs)["input_ids"]
+        for name, ids in encoded.items():
+            built.setdefault(name, RaggedIdsBuilder(rows)).add(ids)
+    names = ["input_ids"] + (["input_ids_b"] if pair and not joint_pairs else [])
+    columns = {name: built.get(name, RaggedIdsBuilder(0)).finish() for name in dict.fromkeys(names + list(built))}
+    lengths = columns["input_ids"].lengths()
     if "input_ids_b" in columns:
-        lengths = [a + len(b) for a, b in zip(lengths, columns["input_ids_b"])]
+        lengths += columns["input_ids_b"].lengths()
     columns["length"] = lengths
     return columns
 

@@ -89,6 +89,18 @@ def test_vs_pipeline_trains_a_run_and_compares_on_a_slice(tmp_path):
     assert out.splitlines()[0].startswith("machine: ") and "labels differing from the pipeline's" in out
 
 
+@needs_data
+def test_data_scale_measures_both_tokenizers_at_each_size():
+    out = _run("benchmarks/data_scale.py", "--rows", "300", "600", "--no-cached")
+    summary = _json_line(out)
+    assert [(r["tokenizer"], r["rows"], r["cache"]) for r in summary["results"]] == [
+        ("minilm", 300, "fresh"), ("lstm", 300, "fresh"), ("minilm", 600, "fresh"), ("lstm", 600, "fresh")]
+    assert all(r["rows_per_s"] > 0 and r["encode_cores"] > 0 and r["peak_mb"] > r["base_mb"] > 0 < r["token_mb"]
+               for r in summary["results"])
+    assert [(c["tokenizer"], c["rows"]) for c in summary["checks"]] == [("minilm", "300->600"), ("lstm", "300->600")]
+    assert out.splitlines()[0].startswith("machine: ") and "limit_mb" in out
+
+
 def test_the_machine_line_names_the_cpu_and_its_features(capsys):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import _common

@@ -529,15 +529,16 @@ def test_pretrained_tokenizer_loads(tiny_pretrained):
 def test_encode_single(trained):
     columns = encode(trained, [["the film", "the cast was great"]], max_length=16, joint_pairs=False)
     assert set(columns) == {"input_ids", "length"}
-    assert columns["length"] == [len(ids) for ids in columns["input_ids"]]
+    assert columns["length"].tolist() == [len(ids) for ids in columns["input_ids"]]
 
 
 def test_encode_pair_separately(trained):
     a, b = ["the film", "good"], ["was good", "the cast was bad"]
     columns = encode(trained, [a, b], max_length=16, joint_pairs=False)
     assert set(columns) == {"input_ids", "input_ids_b", "length"}
-    assert columns["input_ids"] == trained(a)["input_ids"] and columns["input_ids_b"] == trained(b)["input_ids"]
-    assert columns["length"] == [len(x) + len(y) for x, y in zip(columns["input_ids"], columns["input_ids_b"])]
+    assert columns["input_ids"].tolist() == trained(a)["input_ids"]
+    assert columns["input_ids_b"].tolist() == trained(b)["input_ids"]
+    assert columns["length"].tolist() == [len(x) + len(y) for x, y in zip(columns["input_ids"], columns["input_ids_b"])]
 
 
 def test_encode_pair_jointly(tiny_pretrained):
@@ -548,7 +549,7 @@ def test_encode_pair_jointly(tiny_pretrained):
     first = tok.convert_ids_to_tokens(columns["input_ids"][0])
     assert first == ["[CLS]", "the", "film", "[SEP]", "was", "good", "[SEP]"]
     assert columns["token_type_ids"][0] == [0, 0, 0, 0, 1, 1, 1]
-    assert columns["length"] == [7, 6]
+    assert columns["length"].tolist() == [7, 6]
 
 
 def test_encode_truncates(trained):
@@ -585,7 +586,7 @@ def test_collator_regression_multiple_and_token_types():
 
 def test_encoded_dataset_items():
     dataset = EncodedDataset({"input_ids": [[1, 2], [3]], "length": [2, 1]}, [0, 1])
-    assert len(dataset) == 2 and dataset.lengths == [2, 1]
+    assert len(dataset) == 2 and dataset.lengths.tolist() == [2, 1]
     assert dataset[1] == {"input_ids": [3], "labels": 1}
 
 
@@ -654,7 +655,7 @@ def test_eval_order_longest_first():
 # tokenization cache and the whole preparation
 # ---------------------------------------------------------------------------------------------
 def _plain(columns: dict) -> dict:
-    return {name: values if name == "length" else values.tolist() for name, values in columns.items()}
+    return {name: list(values) if name == "length" else values.tolist() for name, values in columns.items()}
 
 
 def _cached(tokenizer, texts, max_length: int, key: list) -> dict:
@@ -677,7 +678,7 @@ def test_tokenization_cache_hit_returns_identical_columns(trained, tmp_path, mon
     monkeypatch.setattr("nlptune.data.tokenization.encode", no_encoding)
     second = _cached(trained, texts, 16, ["sha", 3, ["a", "b"]])
     assert _plain(second) == _plain(first)
-    assert _plain(second) == encode(trained, texts, max_length=16, joint_pairs=False)
+    assert _plain(second) == _plain(encode(trained, texts, max_length=16, joint_pairs=False))
     # another max_length is another cache entry
     with pytest.raises(AssertionError, match="cache hit"):
         _cached(trained, texts, 8, ["sha", 3, ["a", "b"]])
@@ -731,7 +732,7 @@ def test_prepare_data_scratch(tmp_path, monkeypatch):
     assert item["labels"] in (0, 1)
     # bag/cnn/lstm/gru read no [CLS]/[SEP]: the encodings are the text's tokens only
     assert data.tokenizer.cls_token_id not in item["input_ids"] and data.tokenizer.sep_token_id not in item["input_ids"]
-    assert data.train.lengths == [len(ids) for ids in data.train.columns["input_ids"].tolist()]
+    assert data.train.lengths.tolist() == [len(ids) for ids in data.train.columns["input_ids"].tolist()]
     marked = prepare_data(load_run_config(_user_task_overrides(tmp_path, "stars") + ["model=transformer"]),
                           pretrained=False)
     ids = marked.train[0]["input_ids"]  # the transformer pools [CLS] at position 0

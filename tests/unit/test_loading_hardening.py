@@ -270,10 +270,11 @@ def test_unreadable_file_is_reported_before_reading(tmp_path, monkeypatch):
 def test_os_error_while_reading_becomes_a_data_error(tmp_path, monkeypatch):
     path = jsonl(tmp_path / "train.jsonl", ROWS)
 
-    def vanish(self):
+    def vanish(self, *args):
         raise FileNotFoundError(2, "No such file or directory", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", vanish)
+    monkeypatch.setattr(Path, "read_bytes", vanish)  # a file read whole
+    monkeypatch.setattr("nlptune.data.readers.HashingReader.readinto", vanish)  # a file parsed as it is read
     with pytest.raises(DataError, match="cannot read the file: No such file or directory") as info:
         read_file(path, "train")
     assert info.value.file == str(path)
