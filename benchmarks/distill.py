@@ -49,8 +49,8 @@ def measure(run_dir: Path, precision: str) -> dict:
     run = load_run(run_dir)
     task = run.config.task
     examples = to_examples(task, load_raw_splits(task)["validation"], "validation", run.info["label_names"], None)
-    loader = run._loader(examples.texts, examples.labels, batch_size=32)  # the rows exactly as `nlptune eval` has them
-    timing = measure_device(run.model.eval(), loader.dataset, loader.collate_fn, run.kind, "cpu", precision,
+    dataset = run.encoded(examples.texts, examples.labels)  # the rows exactly as `nlptune eval` has them
+    timing = measure_device(run.model.eval(), dataset, run.collator(), run.kind, "cpu", precision,
                             latency=Limit(LATENCY_EXAMPLES, LATENCY_SECONDS),
                             throughput=Limit(THROUGHPUT_EXAMPLES, THROUGHPUT_SECONDS))
     return {"params": parameter_count(run.model), "size_mb": weights_mb(run_dir / "best"), **timing}

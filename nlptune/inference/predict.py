@@ -50,7 +50,9 @@ class LoadedRun:
                                "damaged: train it again")
         return tuple(float(saved[name]) for name in names)
 
-    def _dataset(self, texts: list[list], labels: list) -> EncodedDataset:
+    def encoded(self, texts: list[list], labels: list) -> EncodedDataset:
+        """``texts`` (one list per text field) encoded as the run's training encoded them, with their lengths;
+        per-word tasks: sentences cut into windows, ``labels`` (one per word) laid out with them."""
         words = self.kind.words_in_text_column  # per-word labels: sentences become windows, labels go in columns
         columns = encode_split(self.tokenizer, texts, labels if words else None, words=words,
                                max_length=self.info["max_length"], joint_pairs=self.info["joint_pairs"],
@@ -62,7 +64,7 @@ class LoadedRun:
         return Collator(self.tokenizer.pad_token_id, self.kind.label_dtype)
 
     def _loader(self, texts: list[list], labels: list, batch_size: int, by_length: bool = False):
-        dataset = self._dataset(texts, labels)
+        dataset = self.encoded(texts, labels)
         if by_length:  # longest first, as the run's evaluation batched them: little padding
             dataset = torch.utils.data.Subset(dataset, eval_order(dataset.lengths))
         return torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator())
@@ -113,7 +115,7 @@ class LoadedRun:
             return predict_tags(self, texts[0], batch_size, precision)
         if not texts[0]:
             return []
-        dataset = self._dataset(texts, [0] * len(texts[0]))  # any label: the model never sees it
+        dataset = self.encoded(texts, [0] * len(texts[0]))  # any label: the model never sees it
         logits = predict_logits(self.model_at(precision), dataset, self.collator(), batch_size)
         return self.kind.describe(logits, self.info["label_names"], thresholds_in_force=self.thresholds)
 

@@ -400,3 +400,49 @@ def test_pretrained_invalid(tiny_bert):
         build_model("pretrained", name_or_path=tiny_bert, num_labels=2, hidden_size=16, **RUNTIME)
     with pytest.raises(ValueError, match="id2label"):
         build_model("pretrained", name_or_path=tiny_bert, num_labels=3, id2label={0: "a"}, **RUNTIME)
+
+
+# pretrained word vectors from a transformer's input embeddings
+def test_vectors_from_a_transformer_folder(tiny_pretrained):
+    from transformers import AutoModel, AutoTokenizer
+
+    table = AutoModel.from_pretrained(tiny_pretrained).get_input_embeddings().weight.detach()
+    own = AutoTokenizer.from_pretrained(tiny_pretrained).get_vocab()
+    vocab = {"[PAD]": 0, "[UNK]": 1, "film": 2, "plays": 3, "zzqx": 4}
+    weights, coverage = load_vectors(str(tiny_pretrained), vocab, 32, vocab_size=6, pad_token_id=0)
+    assert weights.shape == (6, 32) and weights[0].abs().sum() == 0
+    torch.testing.assert_close(weights[1], table[own["[UNK]"]])  # a token of its vocabulary: its own row
+    torch.testing.assert_close(weights[2], table[own["film"]])
+    torch.testing.assert_close(weights[3], table[[own["plays"]]].mean(0))
+    assert 0 < weights[4].abs().max() < 1  # every piece unknown: a random row
+    assert coverage == pytest.approx(4 / 5)  # [PAD] is in its vocabulary too; zzqx is not
+
+
+def test_word_pieces_are_averaged(tiny_pretrained):
+    from transformers import AutoModel, AutoTokenizer
+
+    table = AutoModel.from_pretrained(tiny_pretrained).get_input_embeddings().weight.detach()
+    own = AutoTokenizer.from_pretrained(tiny_pretrained).get_vocab()
+    weights, _ = load_vectors(str(tiny_pretrained), {"[PAD]": 0, "filmed": 1}, 32, pad_token_id=0)
+    torch.testing.assert_close(weights[1], table[[own["film"], own["##ed"]]].mean(0))
+
+
+def test_transformer_vectors_check_the_dimension(tiny_pretrained):
+    with pytest.raises(ValueError, match=r"dimension 32.*embedding_dim is 16; set embedding_dim=32"):
+        load_vectors(str(tiny_pretrained), {"[PAD]": 0, "film": 1}, 16)
+    model = tiny("lstm", vocab={"[PAD]": 0, "film": 1}, pretrained_vectors=str(tiny_pretrained), embedding_dim=32)
+    assert model.encoder.embedding.coverage == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("value, transformer", [
+    ("packaged:sentence-transformers/all-MiniLM-L6-v2", True), ("org/model-name", True),
+    ("glove.6B.300d.txt", False), ("vectors/glove.txt", False), ("org/vectors.vec", False),
+    ("a/b/c", False), ("./org/name", False)])
+def test_what_names_a_transformer(tmp_path, value, transformer):
+    from nlptune.models.vectors import is_transformer_source
+
+    assert is_transformer_source(value) is transformer
+    assert is_transformer_source(str(tmp_path)) is True  # a folder
+    (tmp_path / "org").mkdir()
+    (tmp_path / "org" / "name").write_text("w 1.0\n")
+    assert is_transformer_source(str(tmp_path / "org" / "name")) is False  # an existing file
