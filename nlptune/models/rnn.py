@@ -1,21 +1,22 @@
-"""Recurrent encoders ("lstm", "gru"): packed (bi)RNN, then last/mean/max/attention pooling."""
+"""Recurrent encoders ("lstm", "gru"): a (bi)RNN over the real tokens only, then last/mean/max/attention pooling."""
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlptune.config.registry import register
 from nlptune.models.classifier import finish, make_embedding
 from nlptune.models.layers import ACTIVATIONS, AttentionPooling, TokenEmbedding, check_choice, check_int, pool
 from nlptune.models.tagger import encoder_input_dim, make_chars
+from nlptune.models.unpacked_rnn import run_unpacked
 
 POOLINGS = ("last", "mean", "max", "attention")
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RNNEncoder(nn.Module):
-    """Packed LSTM/GRU over the real tokens only, so padding never reaches the states.
+    """LSTM/GRU over the real tokens only, so padding never reaches the states (as a packed sequence, computed
+    without packing: nlptune/models/unpacked_rnn.py).
 
     The output size is ``hidden_size`` per direction (``2 * hidden_size`` when bidirectional).
     ``activation`` is not used here (the cells have their own); it only shapes the head.
@@ -35,24 +36,19 @@ class RNNEncoder(nn.Module):
         self.output_dim = hidden_size * (2 if bidirectional else 1)
         self.attention = AttentionPooling(self.output_dim) if pooling == "attention" else None
 
-    def _run(self, x: torch.Tensor, mask: torch.Tensor):
-        # pack_padded_sequence wants the lengths on the CPU: this copy is the one host sync of
-        # the scratch models, inherent to packing. clamp: an empty row still gets one step.
-        lengths = mask.sum(dim=1).clamp(min=1).cpu()
-        return self.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    def _run(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # clamp: an empty row still gets one step
+        return run_unpacked(self.rnn, x, mask.sum(dim=1).clamp(min=1))
 
     def contextual(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-position outputs ``[B, T, output_dim]`` of the (bi)RNN over embedded inputs ``x [B, T, input_dim]``
         (zeros past each row's length)."""
-        out, _ = self._run(x, mask)
-        # total_length keeps the padded length so the mask lines up with the outputs
-        return pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
+        return self._run(x, mask)[0]
 
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.embedding(input_ids)
         if self.pooling == "last":
-            _, state = self._run(x, mask)
-            h_n = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
+            _, h_n = self._run(x, mask)
             # h_n: [layers * directions, B, H]; the top layer's final forward (and backward) state
             return torch.cat(list(h_n[-(2 if self.rnn.bidirectional else 1):]), dim=-1)
         out = self.contextual(x, mask)

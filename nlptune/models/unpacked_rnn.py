@@ -1,0 +1,72 @@
+"""A (bi)LSTM/GRU over right-padded rows, computed as a packed sequence would be, without packing.
+
+PyTorch runs a `PackedSequence` step by step in Python-dispatched ops (a matrix product per time step and
+direction, and under bf16 autocast a cast of the weights at every step), while a padded tensor goes to one fused
+kernel (oneDNN's on a CPU, cuDNN's on a GPU). The result is the same when padding never reaches a real token's
+state, which holds here by construction:
+
+- the forward direction reads each row left to right: its padding comes after the real tokens, so their outputs
+  are those of the packed run (outputs past a row's length are set to zero, as `pad_packed_sequence` gives);
+- the backward direction runs forward in time over each row with its real tokens reversed (padding left at the
+  end), and its outputs are reversed back into place.
+
+The final state of each direction (``h_n``, what ``pooling=last`` reads) is its output at the row's last real
+step. Layers are computed one at a time (a layer's input is the previous layer's two directions), with the
+module's inter-layer dropout in training. The parameters are the `nn.LSTM` / `nn.GRU` module's own, so
+checkpoints are unchanged.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_KERNELS = {nn.LSTM: torch.lstm, nn.GRU: torch.gru}
+
+
+def reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """``[B, T]`` time indices that reverse each row's first ``lengths[b]`` positions and leave the rest in place
+    (the permutation is its own inverse)."""
+    positions = torch.arange(steps, device=lengths.device).unsqueeze(0)
+    lengths = lengths.unsqueeze(1)
+    return torch.where(positions < lengths, lengths - 1 - positions, positions)
+
+
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+
+
+def _one_direction(rnn: nn.Module, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+    """The outputs ``[B, T, H]`` of one layer and direction of ``rnn`` run forward in time from zero states."""
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
+    params = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in names]
+    zeros = x.new_zeros(1, x.size(0), rnn.hidden_size)
+    state = (zeros, zeros) if isinstance(rnn, nn.LSTM) else zeros
+    output, *_ = _KERNELS[type(rnn)](x, state, params, rnn.bias, 1, 0.0, rnn.training, False, True)
+    return output
+
+
+def run_unpacked(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs ``[B, T, directions * H]`` with zeros past each row's length, final states
+    ``[layers * directions, B, H]``) of ``rnn`` (a batch_first `nn.LSTM` / `nn.GRU`) over ``x [B, T, input]``
+    whose rows hold ``lengths`` (>= 1) real positions then padding: what the packed sequence gives."""
+    if type(rnn) not in _KERNELS or not rnn.batch_first or getattr(rnn, "proj_size", 0):
+        raise ValueError(f"run_unpacked takes a batch_first nn.LSTM or nn.GRU without projections, got {rnn}")
+    steps = x.size(1)
+    lengths = lengths.to(x.device)
+    valid = (torch.arange(steps, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
+    reverse = reversal_index(lengths, steps) if rnn.bidirectional else None
+    last = (lengths - 1).view(-1, 1, 1)
+    finals = []
+    for layer in range(rnn.num_layers):
+        if layer > 0 and rnn.dropout > 0:
+            x = F.dropout(x, rnn.dropout, rnn.training)
+        outputs = [_one_direction(rnn, x, layer, "")]
+        finals.append(outputs[0].gather(1, last.expand(-1, 1, rnn.hidden_size)).squeeze(1))
+        if reverse is not None:
+            backward = _one_direction(rnn, _gather_time(x, reverse), layer, "_reverse")
+            finals.append(backward.gather(1, last.expand(-1, 1, rnn.hidden_size)).squeeze(1))
+            outputs.append(_gather_time(backward, reverse))
+        x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+        x = x * valid  # padding's outputs are zero, as pad_packed_sequence gives them
+    return x, torch.stack(finals)
