@@ -1,10 +1,11 @@
 """nlptune `model=lstm` vs a minimal hand-written PyTorch BiLSTM loop on sst2, side by side in one run.
 
 Both: the same data (../shared/data/sst2), vocabulary rule (lowercased words seen at least twice),
-embedding 300, BiLSTM 256 per direction, max pooling, dropout 0.3, batch 32, Adam-family optimizer at
+embedding 300, BiLSTM 256 per direction, max pooling, dropout 0.3, batch 32 (--batch-size), Adam-family optimizer at
 lr 2e-3, the same number of epochs and threads. Each runs in its own child process.
 
   python benchmarks/vs_plain_loop.py --epochs 3
+  python benchmarks/vs_plain_loop.py --epochs 3 --batch-size 64
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def child_nlptune(args) -> dict:
 
     shutil.rmtree(f"{args.output_dir}/nlptune", ignore_errors=True)  # a fresh run, not a refused resume
     overrides = ["task=sst2", "model=lstm", f"task.data_dir={DATA_DIR}", f"trainer.max_epochs={args.epochs}",
-                 f"seed={args.seed}", f"output_dir={args.output_dir}/nlptune", "trainer.log_every=1000000"]
+                 f"seed={args.seed}", f"trainer.batch_size={args.batch_size}", f"output_dir={args.output_dir}/nlptune",
+                 "trainer.log_every=1000000"]
     if args.limit:
         overrides += [f"task.max_train_samples={args.limit}", f"task.max_eval_samples={args.limit}"]
     result = run(load_run_config(overrides))
@@ -56,8 +58,8 @@ def child_plain(args) -> dict:
     vocab = {w: i + 2 for i, w in enumerate(w for w, c in counts.items() if c >= 2)}  # 0 pad, 1 unk
 
     def batchify(sents, labels, order):
-        for i in range(0, len(order), 32):
-            idx = order[i: i + 32]
+        for i in range(0, len(order), args.batch_size):
+            idx = order[i: i + args.batch_size]
             ids = [torch.tensor([vocab.get(w, 1) for w in sents[j]] or [1]) for j in idx]
             lengths = torch.tensor([len(t) for t in ids])
             yield nn.utils.rnn.pad_sequence(ids, batch_first=True), lengths, torch.tensor([labels[j] for j in idx])
@@ -104,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch-size", type=int, default=32, help="both contenders' batch size")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke test)")
@@ -128,7 +131,7 @@ def main() -> None:
         if row["name"] not in fastest or row["samples_per_s"] > fastest[row["name"]]["samples_per_s"]:
             fastest[row["name"]] = row
     ratio = fastest["nlptune"]["samples_per_s"] / fastest["plain_loop"]["samples_per_s"]
-    print(f"sst2, epochs={args.epochs}, threads={args.threads}, repeats={args.repeats} (fastest of each shown)")
+    print(f"sst2, epochs={args.epochs}, batch={args.batch_size}, threads={args.threads}, repeats={args.repeats} (fastest of each shown)")
     print_table(list(fastest.values()), ["name", "samples_per_s", "train_wall_s", "final_accuracy", "best_accuracy",
                                          "peak_rss_mb"])
     print(f"nlptune / plain loop samples/s: {ratio:.2f}x")
