@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                      "throughput": cost["throughput"]})
     teacher = rows[0]
     for row in rows:
-        row["latency_x"] = round(teacher["latency_ms"] / row["latency_ms"], 1)
-        row["throughput_x"] = round(row["throughput"] / teacher["throughput"], 1)
+        row["latency_x"] = f'{teacher["latency_ms"] / row["latency_ms"]:.1f}x'
+        row["throughput_x"] = f'{row["throughput"] / teacher["throughput"]:.1f}x'
     print_table(rows, ["model", "runs", "metric", "mean", "std", "values", "params", "size_mb", "precision",
                        "latency_ms", "latency_x", "throughput", "throughput_x"])
     if args.json:

@@ -109,3 +109,20 @@ def test_the_machine_line_names_the_cpu_and_its_features(capsys):
     line = capsys.readouterr().out
     assert line.startswith("machine: ") and info["cpu"] in line and f"{info['cores']} cores" in line
     assert set(info["cpu_features"]) <= set(_common.CPU_FEATURES.values())
+
+
+def test_distill_compares_a_teacher_and_student_groups(tmp_path):
+    def train(name: str, model: str, seed: int) -> str:
+        _run("-m", "nlptune", "--quiet", "train", "task=demo", f"model={model}", f"seed={seed}",
+             "trainer.max_steps=2", "trainer.report_to=[]", f"output_dir={tmp_path / name}")
+        return str(tmp_path / name)
+
+    teacher = train("teacher", "cnn", 1)
+    students = ",".join(train(f"bag-{seed}", "bag", seed) for seed in (1, 2))
+    out = _run("benchmarks/distill.py", "--teacher", teacher, "--group", f"bag={students}",
+               "--json", str(tmp_path / "rows.json"))
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["model"], r["runs"]) for r in rows] == [("teacher", 1), ("bag", 2)]
+    assert rows[0]["latency_x"] == "1.0x" and all(r["latency_ms"] > 0 and r["throughput"] > 0 for r in rows)
+    assert len(rows[1]["values"].split()) == 2
+    assert out.splitlines()[0].startswith("machine: ") and "throughput_x" in out
