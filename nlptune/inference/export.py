@@ -5,7 +5,7 @@ on two batches of different sizes and lengths (so dynamic batch/sequence axes ar
 
 1. the dynamo exporter (``torch.export``; handles transformers and the CNN/bag/transformer encoders),
 2. the same without the ONNX graph optimizer (its constant folding trips over some dynamic splits),
-3. the TorchScript exporter (handles the packed LSTM/GRU that ``torch.export`` cannot trace); sentence-pair
+3. the TorchScript exporter (for what ``torch.export`` cannot trace, e.g. packed sequences); sentence-pair
    scratch models run their shared encoder once per sentence there, as the traced stacked call would fix the
    batch size.
 
