@@ -73,16 +73,16 @@ def _encode_cached(tokenizer, build, key_parts: list, release=None) -> dict:
     state.pop("padding", None)
     fingerprint = json.dumps(key_parts + [state], sort_keys=True)
     path = cache_dir() / "tokenized" / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
-    cached = None
+    table = None
     if (path / "dataset_info.json").is_file():
         try:
-            cached = _CachedTable(path)
+            table = datasets.load_from_disk(str(path)).data.table  # memory-mapped: nothing is read yet
         except Exception:  # a corrupt cache entry is rebuilt, never trusted
             pass
-    if cached is not None:
+    if table is not None:
         if release is not None:
             release()
-        return cached.columns()
+        return _columns_from_arrow(table)
     columns = build()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
@@ -109,53 +109,18 @@ def _arrow_table(columns: dict):
                      if isinstance(values, RaggedIds) else pa.array(values) for name, values in columns.items()})
 
 
-class _CachedTable:
-    """A tokenization cache entry (a datasets folder: Arrow stream files) read batch by batch with the system
-    allocator, so that only the result and one batch are in memory: memory-mapping the files would count every
-    page of the ids at the peak beside their copy. Opening it reads it once through (sizes, and a damaged file
-    fails here); `columns` reads it again, once per column of ids."""
+def _columns_from_arrow(table) -> dict:
+    import pyarrow as pa
 
-    def __init__(self, path: Path):
-        state = json.loads((path / "state.json").read_text())
-        self.files = [path / entry["filename"] for entry in state["_data_files"]]
-        self.rows, self.sizes, self.schema = 0, {}, None
-        for batch in self._batches():
-            self.schema = batch.schema
-            self.rows += batch.num_rows
-            for name in self._id_columns(batch.schema):
-                self.sizes[name] = self.sizes.get(name, 0) + len(batch.column(name).flatten())
-        if self.schema is None:
-            raise ValueError(f"{path}: no rows")
+    from nlptune.data.batching import RaggedIds
 
-    def _batches(self):
-        import pyarrow as pa
+    def column(name: str):
+        kind = table.schema.field(name).type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return RaggedIds.from_arrow(table.column(name))
+        return table.column(name).to_numpy() if name == "length" else table.column(name).to_pylist()
 
-        for file in self.files:
-            with pa.OSFile(str(file)) as source:
-                yield from pa.ipc.open_stream(source, memory_pool=pa.system_memory_pool())
-
-    def _id_columns(self, schema) -> list[str]:
-        import pyarrow as pa
-
-        return [field.name for field in schema if pa.types.is_list(field.type) or pa.types.is_large_list(field.type)]
-
-    def columns(self) -> dict:
-        """The cached columns: ids as `RaggedIds`, ``length`` as a numpy array, anything else as a list."""
-        import numpy as np
-
-        from nlptune.data.batching import RaggedIds
-
-        ids = set(self._id_columns(self.schema))
-        result = {name: RaggedIds.from_chunks((batch.column(name) for batch in self._batches()),
-                                              self.sizes[name], self.rows) for name in self.schema.names if name in ids}
-        rest = {name: [] for name in self.schema.names if name not in ids}
-        for batch in self._batches() if rest else ():
-            for name, parts in rest.items():
-                column = batch.column(name)
-                parts.append(column.to_numpy() if name == "length" else column.to_pylist())
-        for name, parts in rest.items():
-            result[name] = np.concatenate(parts) if name == "length" else [v for part in parts for v in part]
-        return {name: result[name] for name in self.schema.names}
+    return {name: column(name) for name in table.column_names}
 
 
 def _refuse_all_empty(tokenizer, columns: dict, source: str, split: str, task, joint_pairs: bool) -> None:

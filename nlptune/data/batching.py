@@ -6,7 +6,6 @@ import itertools
 import math
 import random
 from array import array
-from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -40,21 +39,15 @@ class RaggedIds:
         """From a pyarrow list array or chunked array (a cached split), without building Python lists: each
         chunk's ids are copied once, straight into the result."""
         chunks = array.chunks if hasattr(array, "chunks") else [array]
-        return cls.from_chunks(chunks, sum(len(chunk.flatten()) for chunk in chunks), sum(map(len, chunks)))
-
-    @classmethod
-    def from_chunks(cls, chunks: Iterable, size: int, rows: int) -> "RaggedIds":
-        """From pyarrow list arrays holding ``rows`` rows and ``size`` ids in all, met one at a time (e.g. read
-        batch by batch from a file, each freed before the next)."""
-        values = np.empty(size, dtype=np.int32)
-        offsets = np.zeros(rows + 1, dtype=np.int64)
-        tokens = done = 0
-        for chunk in chunks:
-            flat = chunk.flatten()  # a view of the chunk's rows' ids
+        flats = [chunk.flatten() for chunk in chunks]  # views of the (memory-mapped) ids of each chunk's rows
+        values = np.empty(sum(len(flat) for flat in flats), dtype=np.int32)
+        offsets = np.zeros(sum(len(chunk) for chunk in chunks) + 1, dtype=np.int64)
+        tokens = rows = 0
+        for chunk, flat in zip(chunks, flats):
             starts = np.asarray(chunk.offsets, dtype=np.int64)
             values[tokens: tokens + len(flat)] = np.asarray(flat)  # converted here when cached as int64
-            offsets[done + 1: done + 1 + len(chunk)] = starts[1:] - starts[0] + tokens
-            tokens, done = tokens + len(flat), done + len(chunk)
+            offsets[rows + 1: rows + 1 + len(chunk)] = starts[1:] - starts[0] + tokens
+            tokens, rows = tokens + len(flat), rows + len(chunk)
         return cls(values, offsets)
 
     def lengths(self) -> np.ndarray:

@@ -105,17 +105,3 @@ def test_an_empty_split_encodes_to_empty_columns(scratch):
     columns = encode(scratch, [[], []], max_length=12, joint_pairs=False)
     assert set(columns) == {"input_ids", "input_ids_b", "length"}
     assert len(columns["input_ids"]) == len(columns["input_ids_b"]) == len(columns["length"]) == 0
-
-
-def test_ids_read_batch_by_batch_equal_the_whole_array():
-    import pyarrow as pa
-
-    from nlptune.data.batching import RaggedIds
-
-    rows = [[1, 2, 3], [], [4], [5, 6], [7, 8, 9, 10]]
-    whole = pa.array(rows, type=pa.large_list(pa.int32()))
-    chunks = [whole.slice(0, 2), whole.slice(2, 1), whole.slice(3, 2)]  # sliced: offsets need not start at 0
-    expected = RaggedIds.from_rows(rows)
-    for got in (RaggedIds.from_arrow(pa.chunked_array(chunks)),
-                RaggedIds.from_chunks(iter(chunks), size=10, rows=5)):
-        assert got.values.tolist() == expected.values.tolist() and got.offsets.tolist() == expected.offsets.tolist()
