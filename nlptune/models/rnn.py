@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlptune.config.registry import register
 from nlptune.models.classifier import finish, make_embedding
@@ -15,8 +16,8 @@ CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RNNEncoder(nn.Module):
-    """LSTM/GRU over the real tokens only, so padding never reaches the states (as a packed sequence, computed
-    without packing: nlptune/models/unpacked_rnn.py).
+    """LSTM/GRU over the real tokens only, so padding never reaches the states: a packed sequence on a GPU (cuDNN
+    runs it in one call), on a CPU the same computed without packing (nlptune/models/unpacked_rnn.py).
 
     The output size is ``hidden_size`` per direction (``2 * hidden_size`` when bidirectional).
     ``activation`` is not used here (the cells have their own); it only shapes the head.
@@ -37,8 +38,13 @@ class RNNEncoder(nn.Module):
         self.attention = AttentionPooling(self.output_dim) if pooling == "attention" else None
 
     def _run(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # clamp: an empty row still gets one step
-        return run_unpacked(self.rnn, x, mask.sum(dim=1).clamp(min=1))
+        lengths = mask.sum(dim=1).clamp(min=1)  # clamp: an empty row still gets one step
+        if x.device.type != "cuda":
+            return run_unpacked(self.rnn, x, lengths)
+        # cuDNN runs a packed sequence in one call, from its own flattened copy of the weights
+        out, state = self.rnn(pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False))
+        out = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
+        return out, state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
 
     def contextual(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-position outputs ``[B, T, output_dim]`` of the (bi)RNN over embedded inputs ``x [B, T, input_dim]``

@@ -1,8 +1,8 @@
 """A (bi)LSTM/GRU over right-padded rows, computed as a packed sequence would be, without packing.
 
-PyTorch runs a `PackedSequence` step by step in Python-dispatched ops (a matrix product per time step and
-direction, and under bf16 autocast a cast of the weights at every step), while a padded tensor goes to one fused
-kernel (oneDNN's on a CPU, cuDNN's on a GPU). The result is the same when padding never reaches a real token's
+On a CPU, PyTorch runs a `PackedSequence` step by step in separately dispatched ops (a matrix product per time
+step and direction, and under bf16 autocast a cast of the weights at every step), while a padded tensor goes to one
+fused oneDNN kernel. (cuDNN runs packed sequences in one call: the encoders keep packing on a GPU.) The result is the same when padding never reaches a real token's
 state, which holds here by construction:
 
 - the forward direction reads each row left to right: its padding comes after the real tokens, so their outputs
