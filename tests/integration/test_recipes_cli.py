@@ -105,16 +105,31 @@ def test_two_step_smoke_run_of_every_recipe(path, data_dir, cache_dir, tmp_path,
     threads = torch.get_num_threads()  # recipes may set trainer.threads; give the pytest process its own back
     request.addfinalizer(lambda: torch.set_num_threads(threads))
     out = tmp_path / "run"
+    # a distilled recipe's teacher is a run of the user's: a tiny one stands in (its sha256 is not the pinned one)
+    recipe = read_recipe(path)
+    teacher = _tiny_teacher(tmp_path / "teacher", recipe) if recipe["pins"].get("teacher") else None
     # small batches and short sequences: the smoke run checks that the recipe runs end to end, fast
     config = load_run_config([f"recipe={path}", *SLICE, "trainer.max_steps=2", "trainer.batch_size=8",
-                              "task.max_length=32", "trainer.keep_last=0", "trainer.report_to=[]", f"output_dir={out}"])
-    assert config.provenance["recipe"]["drift"] == []  # the shared data is the data the recipe pins
+                              "task.max_length=32", "trainer.keep_last=0", "trainer.report_to=[]", f"output_dir={out}",
+                              *([f"distill.teacher={teacher}"] if teacher else [])])
+    drift = [d["pin"] for d in config.provenance["recipe"]["drift"]]
+    assert drift == (["pins.teacher.sha256"] if teacher else [])  # the shared data is the data the recipe pins
     result = run(config)
     assert result.summary["steps"] == 2
     assert all(math.isfinite(v) for v in result.best.values())
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["recipe"]["name"] == path.stem and manifest["recipe"]["overrides"][0] == SLICE[0]
     assert "## How to reproduce" in (out / "best" / "README.md").read_text()
+
+
+def _tiny_teacher(folder: Path, recipe: dict) -> Path:
+    """A two-step bag-of-embeddings run on the recipe's task, to teach a distilled recipe's student."""
+    from nlptune.config.compose import load_run_config
+    from nlptune.train.loop import run
+
+    run(load_run_config([f"task={recipe['config']['task']['name']}", "model=bag", *SLICE, "trainer.max_steps=2",
+                         "trainer.keep_last=0", "trainer.report_to=[]", f"output_dir={folder}"]))
+    return folder
 
 
 @pytest.fixture(scope="module")
