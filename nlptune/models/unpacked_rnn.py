@@ -2,8 +2,8 @@
 
 On a CPU, PyTorch runs a `PackedSequence` step by step in separately dispatched ops (a matrix product per time
 step and direction, and under bf16 autocast a cast of the weights at every step), while a padded tensor goes to one
-fused oneDNN kernel. (cuDNN runs packed sequences in one call: the encoders keep packing on a GPU.) The result is the same when padding never reaches a real token's
-state, which holds here by construction:
+fused oneDNN kernel (cuDNN runs packed sequences in one call: the encoders keep packing on a GPU). The result is
+the same when padding never reaches a real token's state, which holds here by construction:
 
 - the forward direction reads each row left to right: its padding comes after the real tokens, so their outputs
   are those of the packed run (outputs past a row's length are set to zero, as `pad_packed_sequence` gives);
@@ -56,16 +56,16 @@ def run_unpacked(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tupl
     lengths = lengths.to(x.device)
     valid = (torch.arange(steps, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
     reverse = reversal_index(lengths, steps) if rnn.bidirectional else None
-    last = (lengths - 1).view(-1, 1, 1)
+    last = (lengths - 1).view(-1, 1)  # each row's last real step
     finals = []
     for layer in range(rnn.num_layers):
         if layer > 0 and rnn.dropout > 0:
             x = F.dropout(x, rnn.dropout, rnn.training)
         outputs = [_one_direction(rnn, x, layer, "")]
-        finals.append(outputs[0].gather(1, last.expand(-1, 1, rnn.hidden_size)).squeeze(1))
+        finals.append(_gather_time(outputs[0], last).squeeze(1))
         if reverse is not None:
             backward = _one_direction(rnn, _gather_time(x, reverse), layer, "_reverse")
-            finals.append(backward.gather(1, last.expand(-1, 1, rnn.hidden_size)).squeeze(1))
+            finals.append(_gather_time(backward, last).squeeze(1))
             outputs.append(_gather_time(backward, reverse))
         x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
         x = x * valid  # padding's outputs are zero, as pad_packed_sequence gives them
