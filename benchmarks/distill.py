@@ -5,7 +5,8 @@ prints each group's main validation metric (mean ± std over its runs, from thei
 cost measured now, in this one process, with nlptune's own measure (`nlptune.train.cost.measure_device`: the
 model's forward pass and the kind's predictions on validation rows, tokenizing not timed): latency at batch 1
 (median), examples/s at batch 32 (validation rows batched by length), each run at the precision it evaluated with
-(its metrics.json `cost.precision`; --precision fp32 forces fp32 on all), and the speed-ups over the teacher.
+(its `trainer.mixed_precision` as a CPU runs it, as `nlptune eval` does; --precision fp32 forces fp32 on all),
+and the speed-ups over the teacher.
 Measuring every model in one process on an idle machine keeps the ratios free of the load the runs' own end-of-run
 figures may have seen.
 
@@ -32,15 +33,15 @@ THROUGHPUT_EXAMPLES, THROUGHPUT_SECONDS = 4096, 30.0
 
 
 def summary(run_dir: Path) -> dict:
-    """The run's metrics.json: its best main metric and the precision its cost was measured with."""
+    """The run's best main metric, from its metrics.json."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
     main = metrics["main_metric"]
-    return {"metric": main, "value": metrics["best"][main],
-            "precision": (metrics.get("cost") or {}).get("precision", "fp32")}
+    return {"metric": main, "value": metrics["best"][main]}
 
 
-def measure(run_dir: Path, precision: str) -> dict:
-    """Params, weight size, latency and throughput of the run's best model on its task's validation rows."""
+def measure(run_dir: Path, precision: str | None) -> dict:
+    """Params, weight size, latency and throughput of the run's best model on its task's validation rows, in
+    ``precision`` (None: the run's)."""
     from nlptune.data.labels import to_examples
     from nlptune.data.loading import load_raw_splits
     from nlptune.inference.run_reading import load_run
@@ -50,7 +51,7 @@ def measure(run_dir: Path, precision: str) -> dict:
     task = run.config.task
     examples = to_examples(task, load_raw_splits(task)["validation"], "validation", run.info["label_names"], None)
     dataset = run.encoded(examples.texts, examples.labels)  # the rows exactly as `nlptune eval` has them
-    timing = measure_device(run.model.eval(), dataset, run.collator(), run.kind, "cpu", precision,
+    timing = measure_device(run.model.eval(), dataset, run.collator(), run.kind, "cpu", precision or run.precision,
                             latency=Limit(LATENCY_EXAMPLES, LATENCY_SECONDS),
                             throughput=Limit(THROUGHPUT_EXAMPLES, THROUGHPUT_SECONDS))
     return {"params": parameter_count(run.model), "size_mb": weights_mb(run_dir / "best"), **timing}
@@ -81,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, dirs in [("teacher", [args.teacher]), *args.group]:
         runs = [summary(d) for d in dirs]
         values = [r["value"] for r in runs]
-        precision = runs[0]["precision"] if args.precision == "run" else "fp32"
-        cost = measure(dirs[0], precision)  # the runs of a group share their architecture: one timing stands for all
+        # the runs of a group share their architecture: one timing stands for all
+        cost = measure(dirs[0], None if args.precision == "run" else "fp32")
         rows.append({"model": name, "runs": len(runs), "metric": runs[0]["metric"],
                      "mean": round(statistics.mean(values), 4),
                      "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
