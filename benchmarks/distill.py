@@ -53,7 +53,7 @@ def measure(run_dir: Path, precision: str | None) -> dict:
     dataset = run.encoded(examples.texts, examples.labels)  # the rows exactly as `nlptune eval` has them
     timing = measure_device(run.model.eval(), dataset, run.collator(), run.kind, "cpu", precision or run.precision,
                             latency=Limit(LATENCY_EXAMPLES, LATENCY_SECONDS),
-                            throughput=Limit(THROUGHPUT_EXAMPLES, THROUGHPUT_SECONDS))
+                            throughput=Limit(THROUGHPUT_EXAMPLES, THROUGHPUT_SECONDS), decoding=run.decoding)
     return {"params": parameter_count(run.model), "size_mb": weights_mb(run_dir / "best"), **timing}
 
 

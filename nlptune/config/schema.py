@@ -91,6 +91,10 @@ class TaskConfig:
     # tokens only: the tag scheme; the format of local files (null: by extension, .conll is CoNLL columns) and
     # which whitespace-separated column of a CoNLL file holds the word and which the tag (0-based; -1 = last)
     tag_scheme: str = "iob2"
+    # tokens only: a tagger without a CRF decodes each window's best tag sequence the tag scheme allows (Viterbi
+    # over its logits, no I-PER after O); false takes every word's most probable tag on its own. conf/task's
+    # tokens tasks set it true; false here keeps a stored config that predates the key decoding as it ran
+    constrained_decoding: bool = False
     format: str | None = None
     token_column: int = 0
     tag_column: int = -1

@@ -10,7 +10,8 @@ on two batches of different sizes and lengths (so dynamic batch/sequence axes ar
    batch size.
 
 The ONNX folder holds ``model.onnx`` (+ ``model.onnx.data``), the tokenizer and ``nlptune_task.json`` (labels),
-and for a CRF tagger ``crf_transitions.json`` (what Viterbi decoding of the logits needs).
+and for a CRF tagger ``crf_transitions.json`` (what Viterbi decoding of the logits needs; a tagger without a CRF
+that decodes under its tag scheme: ``tag_transitions.json``).
 """
 from __future__ import annotations
 
@@ -194,7 +195,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
             continue
         if diff <= atol:
             _copy_companions(Path(run_dir) / "best", folder)
-            _write_transitions(model, batches[0], folder)
+            _write_transitions(model, batches[0], folder, loaded.decoding)
             rows_checked = sum(b["input_ids"].shape[0] for b in batches)
             return ExportResult(path, exporter, diff, rows_checked, names, attempts)
         attempts.append(f"{exporter}: max abs diff {diff:.3g} > {atol:g}")
@@ -203,17 +204,21 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
 
 
 @torch.no_grad()
-def _write_transitions(model: nn.Module, batch: dict, folder: Path) -> None:
-    """A CRF tagger's tag transition scores, which Viterbi decoding of the exported logits needs: constants, so
-    they go beside model.onnx as ``crf_transitions.json`` ([L + 2][L + 2], row = from, column = to; index L is
-    the sentence start and L + 1 its end; a transition the tag scheme forbids scores -10000)."""
+def _write_transitions(model: nn.Module, batch: dict, folder: Path, decoding) -> None:
+    """The tag transition scores Viterbi decoding of the exported logits needs: a CRF tagger's (learned) as
+    ``crf_transitions.json``, or those a tagger without a CRF decodes under (`Kind.decoding`: 0, or -10000 where the
+    tag scheme forbids it) as ``tag_transitions.json``. Both [L + 2][L + 2], row = from, column = to; index L is
+    the sentence start and L + 1 its end."""
     import json
 
     from nlptune.utils.files import atomic_write_text
 
     transitions = model(**batch).get("transitions")
+    name = "crf_transitions.json"
+    if transitions is None and decoding is not None:
+        transitions, name = decoding, "tag_transitions.json"
     if transitions is not None:
-        atomic_write_text(folder / "crf_transitions.json", json.dumps({"transitions": transitions.float().tolist()}))
+        atomic_write_text(folder / name, json.dumps({"transitions": transitions.float().tolist()}))
 
 
 def _copy_companions(best: Path, folder: Path) -> None:

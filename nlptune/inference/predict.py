@@ -37,6 +37,9 @@ class LoadedRun:
         # eval and predict compute in the run's precision by default, as a CPU runs it (bf16 autocast, or fp32):
         # what its evaluation during training computed in
         self.precision = cpu_precision(self.config.trainer.mixed_precision)
+        # a tagger decodes as its training evaluated it (runs from before task.constrained_decoding: unconstrained)
+        self.decoding = self.kind.decoding(self.info["label_names"], self.info.get("tag_scheme", "iob2"),
+                                           self.info.get("constrained_decoding", False))
 
     def _thresholds(self, best: Path) -> tuple[float, ...] | None:
         """The decision thresholds saved with a multi-label model (best/thresholds.json), one per label."""
@@ -89,7 +92,7 @@ class LoadedRun:
         try:
             with torch.inference_mode():
                 return evaluate(self.model_at(precision), loader, kind=self.kind, metrics=self.info["metrics"],
-                                label_names=self.info["label_names"], decision=decision)
+                                label_names=self.info["label_names"], decision=decision, decoding=self.decoding)
         finally:
             self.model.eval()  # evaluate() hands a model back in training mode, as the training loop needs it
 

@@ -56,7 +56,8 @@ def _tag_ids(loaded, sentences: list[list[str]], batch_size: int, precision: str
     for batch in torch.utils.data.DataLoader(torch.utils.data.Subset(windows, eval_order(windows.lengths)),
                                              batch_size=batch_size, collate_fn=loaded.collator()):
         logits, extras = forward(model, batch)
-        predicted = loaded.kind.predictions(logits, mask=batch.get("attention_mask"), **extras)
+        predicted = loaded.kind.predictions(logits, mask=batch.get("attention_mask"), labels=batch["labels"],
+                                            decoding=loaded.decoding, **extras)
         probability = logits.float().softmax(-1).gather(-1, predicted.unsqueeze(-1)).squeeze(-1)
         parts.append({"predictions": predicted.numpy(), "scores": probability.numpy(),
                       "references": batch["labels"].numpy(), **{k: batch[k].numpy() for k in ROW_FIELDS}})

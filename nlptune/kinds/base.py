@@ -104,9 +104,15 @@ class Kind:
         before training (default: nothing)."""
 
     # ---- predictions --------------------------------------------------------------------------------------
+    def decoding(self, names: list[str] | None, scheme: str, constrained: bool):
+        """What `predictions` decodes under besides the logits, fixed for a run (tokens: the tag scheme's allowed
+        transitions when task.constrained_decoding); None (the default): nothing."""
+        return None
+
     def predictions(self, logits, mask=None, **extras):
         """What the metrics compare with the labels, from ``logits`` [batch, outputs] (a tensor per row);
-        ``mask``: the batch's attention mask, ``extras`` as for `loss`."""
+        ``mask``: the batch's attention mask, ``extras`` as for `loss`, and may hold the batch's ``labels`` and
+        the run's ``decoding`` (`decoding`)."""
         raise NotImplementedError
 
     def outputs(self, parts: list[dict]) -> dict:

@@ -17,6 +17,9 @@ from nlptune.kinds.base import LabelProblem
 if TYPE_CHECKING:
     import torch
 
+# the score of a transition the tag scheme bans, as a CRF tagger's layer writes it (models/crf.py DISALLOWED): low
+# enough that no path takes it, finite so sums stay finite
+BANNED = -1e4
 # per scheme: the tag prefixes it knows (besides "O")
 _PREFIXES = {"iob2": ("B", "I"), "iob1": ("B", "I"), "bioes": ("B", "I", "E", "S")}
 
@@ -153,3 +156,19 @@ def viterbi(emissions: "torch.Tensor", mask: "torch.Tensor", transitions: "torch
             back = history[t - 1].gather(1, current.unsqueeze(1)).squeeze(1)
             current = torch.where(inside, back, current)
     return paths
+
+
+def viterbi_at(emissions: "torch.Tensor", positions: "torch.Tensor", transitions: "torch.Tensor") -> "torch.Tensor":
+    """Tags ``[B, T]`` long: the best path under ``transitions`` through each row's marked ``positions`` (bool
+    ``[B, T]``, anywhere in the row, e.g. the first sub-token of every word) taken as consecutive steps; the
+    best-scoring tag at every other position."""
+    import torch
+
+    # each row's marked positions first, in their order (a stable sort of 0 = marked before 1 = not)
+    order = torch.sort((~positions.bool()).to(torch.uint8), dim=1, stable=True).indices
+    lengths = positions.bool().sum(1, keepdim=True)
+    inside = torch.arange(positions.shape[1], device=positions.device).unsqueeze(0) < lengths
+    compact = emissions.gather(1, order.unsqueeze(2).expand(-1, -1, emissions.shape[2]))
+    path = viterbi(compact, inside, transitions.to(emissions.device))
+    tags = emissions.argmax(dim=-1)
+    return tags.scatter(1, order, torch.where(inside, path, tags.gather(1, order)))

@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar, Sequence
 from nlptune.config.registry import register
 from nlptune.kinds import tags as tagging
 from nlptune.kinds.base import Kind, LabelProblem
-from nlptune.kinds.entities import IGNORED, tag_scores, word_outputs
+from nlptune.kinds.entities import IGNORED, has_entities, tag_scores, word_outputs
 from nlptune.kinds.single_label import checked_names, class_key
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -179,14 +179,34 @@ class Tokens(Kind):
         return cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), loss_settings,
                              ignore_index=IGNORED)
 
-    def predictions(self, logits, mask=None, transitions=None, **extras):
-        """The tag id of every position: the best-scoring tag, or with a CRF the best tag sequence (Viterbi)."""
-        if transitions is None:
-            return logits.argmax(dim=-1)
-        from nlptune.kinds.crf import viterbi
+    def decoding(self, names: list[str], scheme: str, constrained: bool):
+        """With ``constrained`` (task.constrained_decoding) and a scheme that marks entities: the transitions a
+        tagger without a CRF decodes under (0 where the scheme allows one, `BANNED` where it does not: no I-PER
+        after O); None: every word's most probable tag."""
+        if not constrained or scheme == "plain" or not names or not has_entities(names):
+            return None
+        import torch
 
-        mask = (logits[..., 0] == logits[..., 0]) if mask is None else mask.bool()
-        return viterbi(logits, mask, transitions)
+        from nlptune.kinds.crf import BANNED, allowed_transitions
+
+        return torch.where(torch.tensor(allowed_transitions(names, scheme)), 0.0, BANNED)
+
+    def predictions(self, logits, mask=None, transitions=None, labels=None, decoding=None, **extras):
+        """The tag id of every position: with a CRF the best tag sequence under its ``transitions`` (Viterbi);
+        without one, with ``decoding`` (`decoding`) and the batch's ``labels`` (which mark each word's first
+        sub-token; -100 elsewhere), the best sequence of the words' tags the scheme allows, read off the logits
+        (a word's log-probabilities differ from its logits by one constant, so the path is the same); otherwise
+        the best-scoring tag of each position."""
+        if transitions is not None:
+            from nlptune.kinds.crf import viterbi
+
+            mask = (logits[..., 0] == logits[..., 0]) if mask is None else mask.bool()
+            return viterbi(logits, mask, transitions)
+        if decoding is None or labels is None:
+            return logits.argmax(dim=-1)
+        from nlptune.kinds.crf import viterbi_at
+
+        return viterbi_at(logits, labels != IGNORED, decoding)
 
     def outputs(self, parts: list[dict]) -> dict:
         """Per-word predictions and references of whole sentences, from the windows (see kinds/entities.py)."""

@@ -81,12 +81,13 @@ def _batches(dataset, collate, groups: list[list[int]], device: torch.device):
         yield len(group), {name: value.to(device) for name, value in batch.items()}
 
 
-def _predict(model, batch: dict, kind) -> None:
+def _predict(model, batch: dict, kind, decoding) -> None:
     logits, extras = forward(model, batch)
-    kind.predictions(logits, mask=batch.get("attention_mask"), **extras)
+    kind.predictions(logits, mask=batch.get("attention_mask"), labels=batch.get("labels"), decoding=decoding, **extras)
 
 
-def _timed_passes(model, batches, kind, device: torch.device, seconds: float) -> list[tuple[int, float]]:
+def _timed_passes(model, batches, kind, device: torch.device, seconds: float,
+                  decoding=None) -> list[tuple[int, float]]:
     """(examples, seconds) of each timed pass over ``batches``, after `WARMUP_PASSES` untimed passes of the first
     one; stops when the batches end or ``seconds`` of wall time (building batches included) have passed."""
     sync = functools.partial(torch.cuda.synchronize, device) if device.type == "cuda" else (lambda: None)
@@ -94,11 +95,11 @@ def _timed_passes(model, batches, kind, device: torch.device, seconds: float) ->
     for size, batch in batches:
         if deadline is None:
             for _ in range(WARMUP_PASSES):
-                _predict(model, batch, kind)
+                _predict(model, batch, kind, decoding)
             sync()
             deadline = time.perf_counter() + seconds
         start = time.perf_counter()
-        _predict(model, batch, kind)
+        _predict(model, batch, kind, decoding)
         sync()  # a GPU runs asynchronously: the pass is over when its kernels are
         timings.append((size, time.perf_counter() - start))
         if time.perf_counter() >= deadline:
@@ -118,16 +119,18 @@ def _throughput_groups(dataset, limit: int) -> list[list[int]]:
 
 
 def measure_device(model, dataset, collate, kind, device: str | torch.device, precision: str,
-                   latency: Limit = LATENCY, throughput: Limit = THROUGHPUT) -> dict:
+                   latency: Limit = LATENCY, throughput: Limit = THROUGHPUT, decoding=None) -> dict:
     """Latency at batch 1 and throughput at batch `BATCH_SIZE` of ``model`` (in eval mode, on ``device``) on
     ``dataset`` (the validation `EncodedDataset`, with its ``lengths``) batched by ``collate``, under the autocast of
-    ``precision`` (bf16, fp16; anything else: fp32); each timing bounded by its `Limit`."""
+    ``precision`` (bf16, fp16; anything else: fp32); each timing bounded by its `Limit`. ``decoding``: what the
+    kind's predictions decode under (`Kind.decoding`), as evaluation does."""
     device = torch.device(device)
     singles = [[i] for i in range(min(latency.examples, len(dataset)))]
     with torch.inference_mode(), autocast(device.type, precision):
-        single = _timed_passes(model, _batches(dataset, collate, singles, device), kind, device, latency.seconds)
+        single = _timed_passes(model, _batches(dataset, collate, singles, device), kind, device, latency.seconds,
+                               decoding)
         batched = _timed_passes(model, _batches(dataset, collate, _throughput_groups(dataset, throughput.examples),
-                                                device), kind, device, throughput.seconds)
+                                                device), kind, device, throughput.seconds, decoding)
     examples = sum(size for size, _ in batched)
     return {"latency_ms": round(statistics.median(s for _, s in single) * 1000, 4),
             "throughput": round(examples / max(sum(s for _, s in batched), 1e-9), 2),
@@ -135,7 +138,8 @@ def measure_device(model, dataset, collate, kind, device: str | torch.device, pr
             "latency_examples": len(single), "throughput_examples": examples}
 
 
-def measure_cost(model, *, weights_dir: str | Path, dataset, collate, kind, precisions: dict[str, str]) -> dict:
+def measure_cost(model, *, weights_dir: str | Path, dataset, collate, kind, precisions: dict[str, str],
+                 decoding=None) -> dict:
     """The cost section of metrics.json for ``model`` (the best weights, already saved in ``weights_dir``): params,
     size_mb, and the CPU's timings with the thread count; a model on a GPU is timed there first (``cuda``), then on
     the CPU. ``precisions``: per device type (`precisions`). The model is left on its device, in its mode."""
@@ -143,12 +147,12 @@ def measure_cost(model, *, weights_dir: str | Path, dataset, collate, kind, prec
     was_training = model.training
     model.eval()
     try:
-        gpu = measure_device(model, dataset, collate, kind, home, precisions[home.type]) \
+        gpu = measure_device(model, dataset, collate, kind, home, precisions[home.type], decoding=decoding) \
             if home.type == "cuda" else None
         # a model compiled for the GPU (trainer.compile) runs eagerly on the CPU: compiling it again for the CPU
         # would take longer than the measure's whole budget
         eager = getattr(model, "_orig_mod", model) if home.type != "cpu" else model
-        cpu = measure_device(eager.to("cpu"), dataset, collate, kind, "cpu", precisions["cpu"])
+        cpu = measure_device(eager.to("cpu"), dataset, collate, kind, "cpu", precisions["cpu"], decoding=decoding)
     finally:
         model.to(home)
         model.train(was_training)
@@ -160,10 +164,10 @@ def measure_cost(model, *, weights_dir: str | Path, dataset, collate, kind, prec
     return cost
 
 
-def probe(accelerator, trainer, dataset, collate, kind):
+def probe(accelerator, trainer, dataset, collate, kind, decoding=None):
     """``measure(model, weights_dir=...) -> the cost section`` for a run's end (`results.write_results`), measured
-    with the run's precision; None when ``trainer.measure_cost`` is off."""
+    with the run's precision and ``decoding`` (`Kind.decoding`); None when ``trainer.measure_cost`` is off."""
     if not trainer.measure_cost:
         return None
     return functools.partial(measure_cost, dataset=dataset, collate=collate, kind=kind,
-                             precisions=precisions(accelerator, trainer.mixed_precision))
+                             precisions=precisions(accelerator, trainer.mixed_precision), decoding=decoding)

@@ -64,10 +64,11 @@ def _gather(accelerator, pred: torch.Tensor, gold: torch.Tensor, rows: dict) -> 
 @torch.no_grad()
 def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list[str] | None = None,
              accelerator=None, collect: dict | None = None, loss_settings=None,
-             decision=None) -> dict[str, float]:
+             decision=None, decoding=None) -> dict[str, float]:
     """Score ``model`` on every batch of ``loader``; with an Accelerator, over all processes' shards. The loss
     is the training loss (``loss_settings``); ``decision``: how a multi_label kind turns probabilities into labels
-    (`nlptune.kinds.thresholds.Decision`: fixed or tuned thresholds).
+    (`nlptune.kinds.thresholds.Decision`: fixed or tuned thresholds); ``decoding``: what the kind's predictions
+    decode under (`Kind.decoding`: a tagger's allowed tag transitions).
 
     When ``collect`` (a dict) is given, it receives the kind's validation outputs (numpy arrays:
     ``predictions`` and ``references``, per row or per word), e.g. for the best model's plots.
@@ -78,7 +79,7 @@ def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list
         logits, extras = forward(model, batch)
         gold = batch["labels"]
         loss = kind.loss(logits, gold, **_loss_extras(extras, loss_settings)).detach().float() * gold.shape[0]
-        pred = kind.predictions(logits, mask=batch.get("attention_mask"), **extras)
+        pred = kind.predictions(logits, mask=batch.get("attention_mask"), labels=gold, decoding=decoding, **extras)
         rows = {name: batch[name] for name in ROW_FIELDS if name in batch}
         if accelerator is not None:
             pred, gold, rows = _gather(accelerator, pred, gold, rows)

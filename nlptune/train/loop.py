@@ -100,6 +100,8 @@ class _Session:
         self.trainer, self.task, self.output_dir = config.trainer, config.task, plan.run_dir
         self.kind = get_kind(config.task.kind)  # what a label is: the loss and the predictions follow from it
         self._prepare()
+        self.decoding = self.kind.decoding(self.data.label_names, config.task.tag_scheme,
+                                           config.task.constrained_decoding)
         self.rundir = self._open_run_dir() if accelerator.is_main_process else None
         self._restore_progress()
 
@@ -267,7 +269,7 @@ class _Session:
         outputs = {}
         scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
                           label_names=self.data.label_names, accelerator=accelerator, collect=outputs,
-                          loss_settings=self.loss_settings, decision=self.decision)
+                          loss_settings=self.loss_settings, decision=self.decision, decoding=self.decoding)
         state.eval_time_s += time.perf_counter() - eval_started
         record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
                   **{f"eval_{k}": v for k, v in scores.items()}}

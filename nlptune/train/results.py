@@ -21,7 +21,8 @@ def task_info(run: RunConfig, data: PreparedData) -> dict:
     return {"task": run.task.name, "kind": run.task.kind, "text_fields": list(run.task.text_fields),
             "label_field": run.task.label_field, "label_names": data.label_names, "metrics": list(run.task.metrics),
             "main_metric": run.task.main_metric, "max_length": run.task.max_length, "model": run.model.name,
-            "joint_pairs": data.joint_pairs, "char_features": data.char_features, "tag_scheme": run.task.tag_scheme}
+            "joint_pairs": data.joint_pairs, "char_features": data.char_features, "tag_scheme": run.task.tag_scheme,
+            "constrained_decoding": run.task.constrained_decoding}
 
 
 def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,
@@ -36,7 +37,8 @@ def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData
     kind = get_kind(run.task.kind)
     save_best_model(best_model, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(run.model.name),
                     task_info=task_info(run, data))
-    measure = cost.probe(accelerator, run.trainer, data.validation, eval_collate, kind) \
+    decoding = kind.decoding(data.label_names, run.task.tag_scheme, run.task.constrained_decoding)
+    measure = cost.probe(accelerator, run.trainer, data.validation, eval_collate, kind, decoding) \
         if accelerator is not None and eval_collate is not None else None
     if measure is not None:  # after best/ is written: its size on disk is one of the figures
         summary = {**summary, "cost": measure(best_model, weights_dir=rundir.best_dir)}

@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_cli_train import check_ok  # noqa: E402
 from test_resume import assert_same_run, kill_at  # noqa: E402
 
+from nlptune.kinds.tags import repair  # noqa: E402
+
 from conftest import child_env  # noqa: E402
 
 SLICE = ["task.max_train_samples=64", "task.max_eval_samples=64", "trainer.max_epochs=2",
@@ -57,7 +59,7 @@ def test_metrics_are_entity_scores_of_every_word(run):
     assert any(key.startswith("f1_") for key in best)  # the F1 of each entity type
     assert (run / "plots" / "entity_f1.png").is_file() and (run / "plots" / "entity_confusion.png").is_file()
     task = json.loads((run / "best" / "nlptune_task.json").read_text())
-    assert task["kind"] == "tokens" and task["label_names"][0] == "O"
+    assert task["kind"] == "tokens" and task["label_names"][0] == "O" and task["constrained_decoding"] is True
     # the inference cost is timed per validation row, i.e. per window of a sentence (a CRF's decoding included)
     windows = json.loads((run / "manifest.json").read_text())["validation_rows"]
     cost = summary["cost"]
@@ -95,6 +97,7 @@ def test_predict_a_text_and_a_file(run, run_cli, tmp_path):
     (prediction,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert prediction["tokens"][:4] == ["Angela", "Merkel", "visited", "Paris"]
     assert len(prediction["tags"]) == len(prediction["tokens"])
+    assert not repair(prediction["tags"], "iob2")[1]  # CRF or not, decoded under the tag scheme: nothing to repair
     text = "Angela Merkel visited Paris and the U.N. in New York."
     for entity in prediction["entities"]:  # character spans into the text
         assert text[entity["start"]: entity["end"]] == entity["text"]
@@ -106,6 +109,7 @@ def test_predict_a_text_and_a_file(run, run_cli, tmp_path):
     check_ok(result)
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [len(row["tags"]) for row in out] == [3, 301, 6]  # "A text , split here ."
+    assert not any(repair(row["tags"], "iob2")[1] for row in out)
 
 
 def test_onnx_export_matches_pytorch(run, run_cli, data_dir):
@@ -119,6 +123,8 @@ def test_onnx_export_matches_pytorch(run, run_cli, data_dir):
     assert (run / "onnx" / "model.onnx").is_file()
     crf = bool(config.get("crf"))
     assert (run / "onnx" / "crf_transitions.json").is_file() == crf  # what Viterbi decoding of the logits needs
+    # a tagger without a CRF decodes under the tag scheme (conf/task sets task.constrained_decoding): its ban table
+    assert (run / "onnx" / "tag_transitions.json").is_file() == (not crf)
 
 
 @pytest.mark.parametrize("model", [*TAGGERS, "pretrained"])

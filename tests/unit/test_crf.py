@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nlptune.kinds.base import LabelProblem
-from nlptune.kinds.crf import allowed_transitions, crf_nll, viterbi
+from nlptune.kinds.crf import allowed_transitions, crf_nll, viterbi, viterbi_at
 from nlptune.models.crf import DISALLOWED, CRFTransitions
 
 L = 3
@@ -203,3 +203,52 @@ def test_crf_transitions_module():
     assert torch.equal(crf.transitions.grad, torch.tensor(table, dtype=torch.float32))  # no gradient if disallowed
     with pytest.raises(ValueError, match="shape"):
         crf.constrain([[True] * 3] * 3)
+
+
+# decoding a tagger without a CRF under its tag scheme (task.constrained_decoding)
+def test_banned_score_is_the_crf_layers():
+    from nlptune.kinds.crf import BANNED
+
+    assert BANNED == DISALLOWED
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_viterbi_at_scattered_positions_is_brute_force_over_them(seed):
+    g = torch.Generator().manual_seed(seed)
+    emissions, transitions = torch.randn(4, 7, L, generator=g), torch.randn(L + 2, L + 2, generator=g)
+    positions = torch.rand(4, 7, generator=g) < 0.5
+    positions[0] = False  # a window without a word
+    got = viterbi_at(emissions, positions, transitions)
+    for b in range(4):
+        marked = positions[b].nonzero().squeeze(1)
+        lengths = [len(marked)]
+        best = brute_best(emissions[b, marked].unsqueeze(0), lengths, transitions)[0]
+        assert torch.equal(got[b, marked], best[: len(marked)])
+        others = ~positions[b]  # positions without a word keep their best-scoring tag
+        assert torch.equal(got[b, others], emissions[b, others].argmax(-1))
+
+
+def test_tokens_kind_decodes_only_sequences_its_scheme_allows():
+    from nlptune.kinds import get_kind
+
+    kind, names = get_kind("tokens"), ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    decoding = kind.decoding(names, "iob2", True)
+    table = allowed_transitions(names, "iob2")
+    assert torch.equal(decoding == DISALLOWED, ~torch.tensor(table)) and decoding.max() == 0
+    for off in [kind.decoding(names, "iob2", False), kind.decoding(names, "plain", True),
+                kind.decoding(["NN", "VB"], "iob2", True)]:
+        assert off is None
+    # sub-token positions (-100) between words: an I-LOC after O is what argmax reads at the second word
+    logits = torch.full((1, 5, 5), -4.0)
+    for position, tag, score in [(0, 0, 3.0), (2, 4, 3.0), (2, 3, 2.5), (2, 0, 1.0), (3, 4, 3.0), (4, 2, 2.0)]:
+        logits[0, position, tag] = score
+    labels = torch.tensor([[0, -100, 0, 0, -100]])
+    assert kind.predictions(logits)[0, [0, 2, 3]].tolist() == [0, 4, 4]
+    constrained = kind.predictions(logits, labels=labels, decoding=decoding)
+    assert constrained[0, [0, 2, 3]].tolist() == [0, 3, 4]  # O B-LOC I-LOC
+    assert constrained[0, [1, 4]].tolist() == [0, 2]  # the positions without a word keep their argmax
+    # a CRF tagger decodes under its own transitions: the decoding of a softmax tagger is not applied
+    transitions = torch.zeros(7, 7)
+    crf = kind.predictions(logits, mask=torch.ones(1, 5), transitions=transitions, labels=labels,
+                           decoding=decoding)
+    assert torch.equal(crf, viterbi(logits, torch.ones(1, 5, dtype=torch.bool), transitions))
