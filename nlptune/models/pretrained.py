@@ -75,6 +75,31 @@ def freeze(model: nn.Module, *, embeddings: bool, layers: int) -> None:
             block.requires_grad_(False)
 
 
+def reinitialise_top(model: nn.Module, layers: int) -> None:
+    """Put the top ``layers`` transformer blocks and the pooler (when the model has one) back to the
+    architecture's random initialisation (Zhang et al. 2021, "Revisiting few-sample BERT fine-tuning": the top
+    blocks of a pretrained encoder specialise to its pretraining task; re-initialised, they fine-tune better on
+    small data). Draws from torch's global generator: the run's seed makes it repeatable."""
+    check_int("reinit_layers", layers, minimum=0)
+    if not layers:
+        return
+    base = model.base_model
+    blocks = find_layers(base)
+    if blocks is None:
+        raise ModelArgumentError(f"reinit_layers={layers} but no layer stack was found in {type(base).__name__}")
+    if layers > len(blocks):
+        raise ModelArgumentError(f"reinit_layers={layers} is larger than the model's {len(blocks)} layers")
+    modules = list(blocks[len(blocks) - layers:])
+    if isinstance(getattr(base, "pooler", None), nn.Module):
+        modules.append(base.pooler)
+    for module in modules:
+        # from_pretrained marks what it loaded as initialised, and transformers' init functions skip such tensors
+        for part in (*module.modules(), *module.parameters(), *module.buffers()):
+            if getattr(part, "_is_hf_initialized", False):
+                part._is_hf_initialized = False
+        module.apply(model._init_weights)
+
+
 def _load_model(auto_model, name_or_path: str, config, **kwargs) -> nn.Module:
     try:  # SDPA is the fast fused attention; not every architecture implements it
         return auto_model.from_pretrained(name_or_path, config=config, attn_implementation="sdpa", **kwargs)
@@ -89,7 +114,7 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
                      problem_type: str | None = None, auto_model: str = "AutoModelForSequenceClassification",
                      revision: str | None = None, hidden_dropout: float | None = None,
                      attention_dropout: float | None = None, classifier_dropout: float | None = None,
-                     freeze_embeddings: bool = False, freeze_layers: int = 0,
+                     freeze_embeddings: bool = False, freeze_layers: int = 0, reinit_layers: int = 0,
                      trust_remote_code: bool = False, use_safetensors: bool = True,
                      **ignored_runtime_args) -> nn.Module:
     """A pretrained checkpoint (hub id or local directory) with a fresh or existing head of ``num_labels``
@@ -106,11 +131,12 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
         raise ValueError(f"pretrained model got unknown argument(s) {', '.join(unknown)}; it takes "
                          "name_or_path, num_labels, id2label, problem_type, auto_model, revision, hidden_dropout, "
                          "attention_dropout, classifier_dropout, freeze_embeddings, freeze_layers, "
-                         "trust_remote_code, use_safetensors")
+                         "reinit_layers, trust_remote_code, use_safetensors")
     if auto_model not in AUTO_MODELS:
         raise ValueError(f"auto_model={auto_model!r} is not one of {', '.join(AUTO_MODELS)}")
     check_int("num_labels", num_labels)
     check_int("freeze_layers", freeze_layers, minimum=0)
+    check_int("reinit_layers", reinit_layers, minimum=0)
     hub = {"trust_remote_code": trust_remote_code}
     if revision is not None:  # from_pretrained's own default is "main"; None would override it
         hub["revision"] = revision
@@ -128,6 +154,7 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
                             classifier_dropout=classifier_dropout)
     with hub_or_cache(name_or_path):
         model = _load_model(AUTO_MODELS[auto_model], name_or_path, config, use_safetensors=use_safetensors, **hub)
+    reinitialise_top(model, reinit_layers)
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
     model.builder_args = {"name": PRETRAINED, **{k: plain_data(v) for k, v in args.items()}}
     return model

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -393,9 +394,32 @@ def test_pretrained_freezing(tiny_bert):
     assert report["modules"]["classifier"]["trainable"] == report["modules"]["classifier"]["total"]
 
 
+def test_pretrained_reinit_top_layers(tiny_bert):
+    from safetensors.torch import load_file
+
+    saved = {k.removeprefix("bert."): v for k, v in load_file(str(Path(tiny_bert) / "model.safetensors")).items()}
+    torch.manual_seed(5)
+    model = build_model("pretrained", name_or_path=tiny_bert, num_labels=2, reinit_layers=1, **RUNTIME)
+    state = {k.removeprefix("bert."): v for k, v in model.state_dict().items()}
+    top = [k for k in saved if k.startswith("encoder.layer.1.") or k.startswith("pooler.")]
+    weights = [k for k in top if k.endswith("weight") and "LayerNorm" not in k]
+    assert weights and all(not torch.equal(state[k], saved[k]) for k in weights)  # drawn again
+    assert all(torch.equal(state[k], torch.ones_like(saved[k])) for k in top if "LayerNorm.weight" in k)
+    kept = [k for k in saved if k.startswith("encoder.layer.0.") or k.startswith("embeddings.")]
+    assert kept and all(torch.equal(state[k], saved[k]) for k in kept)  # the rest stays pretrained
+    torch.manual_seed(5)
+    again = build_model("pretrained", name_or_path=tiny_bert, num_labels=2, reinit_layers=1, **RUNTIME)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())  # seeded
+    assert model.builder_args["reinit_layers"] == 1
+
+
 def test_pretrained_invalid(tiny_bert):
     with pytest.raises(ValueError, match="freeze_layers=5.*2 layers"):
         build_model("pretrained", name_or_path=tiny_bert, num_labels=2, freeze_layers=5, **RUNTIME)
+    with pytest.raises(ValueError, match="reinit_layers=3.*2 layers"):
+        build_model("pretrained", name_or_path=tiny_bert, num_labels=2, reinit_layers=3, **RUNTIME)
+    with pytest.raises(ValueError, match="reinit_layers=-1"):
+        build_model("pretrained", name_or_path=tiny_bert, num_labels=2, reinit_layers=-1, **RUNTIME)
     with pytest.raises(ValueError, match="hidden_size"):
         build_model("pretrained", name_or_path=tiny_bert, num_labels=2, hidden_size=16, **RUNTIME)
     with pytest.raises(ValueError, match="id2label"):
