@@ -107,6 +107,15 @@ def test_build_run_config_from_plain_data_matches_compose():
     assert build_run_config(plain) == load_run_config(["task=stsb", "model=gru"])
 
 
+@pytest.mark.parametrize("task", ["wikiann_en", "wnut17", "conll2003", "token_classification"])
+def test_tokens_tasks_decode_under_their_tag_scheme(task):
+    assert load_run_config([f"task={task}", "model=lstm"]).task.constrained_decoding is True
+    plain = to_plain(compose([f"task={task}", "model=lstm"]))
+    del plain["task"]["constrained_decoding"]  # a config stored before the key decodes as it ran: word by word
+    assert build_run_config(plain).task.constrained_decoding is False
+    assert "task.constrained_decoding" in issues_of([f"task={task}", "model=lstm", "task.constrained_decoding=maybe"])
+
+
 def test_cfg_job_prints_composed_config(run_cli, tmp_path):
     result = run_cli(["train", "--cfg", "job", "task=mrpc", "model=cnn", "optimizer.lr=0.01"], cwd=tmp_path,
                      timeout=60)
