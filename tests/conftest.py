@@ -28,6 +28,12 @@ _LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTE
                   "ACCELERATE_USE_CPU", "ACCELERATE_MIXED_PRECISION")
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (pyproject.toml): one worker per CPU this process may run on, at most 4. The affinity mask, not
+    psutil's count of the host's physical cores, which a VM or container may not have."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
