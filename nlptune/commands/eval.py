@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from nlptune.commands.predict import PRECISIONS, add_inference_options
+from nlptune.commands.predict import DECODINGS, PRECISIONS, add_inference_options
 
 
 def add_parser(sub) -> None:
@@ -21,7 +21,9 @@ def handle(args: argparse.Namespace) -> int:
 
     from nlptune.inference.run_reading import load_run
 
-    scores = load_run(args.run_dir).evaluate(split=args.split, file=args.file, batch_size=args.batch_size,
-                                             precision=PRECISIONS[args.precision])
+    run = load_run(args.run_dir)
+    run.decode_tags(DECODINGS[args.decoding])
+    scores = run.evaluate(split=args.split, file=args.file, batch_size=args.batch_size,
+                          precision=PRECISIONS[args.precision])
     print(json.dumps(scores, indent=2))
     return 0

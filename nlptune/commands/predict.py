@@ -21,15 +21,21 @@ def add_parser(sub) -> None:
 
 
 PRECISIONS = {"run": None, "fp32": "fp32", "bf16": "bf16"}  # --precision -> LoadedRun's precision (None: the run's)
+DECODINGS = {"run": None, "constrained": True, "each-word": False}  # --decoding -> LoadedRun.decode_tags
 
 
 def add_inference_options(parser, batch_help: str) -> None:
-    """--batch-size (its help: ``batch_help``) and --precision, which `nlptune predict` and `nlptune eval` share."""
+    """--batch-size (its help: ``batch_help``), --precision and --decoding, which `nlptune predict` and `nlptune eval`
+    share."""
     parser.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help=batch_help)
     parser.add_argument("--precision", default="run", choices=list(PRECISIONS),
                         help="run (default): as the run evaluated, i.e. bf16 autocast when its "
                         "trainer.mixed_precision is bf16 or auto on a CPU with AMX bf16 units, fp32 otherwise; "
                         "fp32 or bf16: forced")
+    parser.add_argument("--decoding", default="run", choices=list(DECODINGS),
+                        help="a tagger without a CRF (task.kind=tokens): run (default): as the run evaluated "
+                        "(task.constrained_decoding); constrained: the best tag sequence the tag scheme allows; "
+                        "each-word: every word's most probable tag. Other kinds ignore it")
 
 
 def _positive_int(value: str) -> int:
@@ -62,6 +68,7 @@ def handle(args: argparse.Namespace) -> int:
         texts = [[t] for t in args.texts]
     else:
         raise NlptuneError("nothing to predict: give a text, or --input FILE")
+    loaded.decode_tags(DECODINGS[args.decoding])
     predictions = loaded.predict(texts, batch_size=args.batch_size, precision=PRECISIONS[args.precision])
     if args.output:
         write_predictions(args.output, texts, fields, predictions)

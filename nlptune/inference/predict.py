@@ -37,9 +37,14 @@ class LoadedRun:
         # eval and predict compute in the run's precision by default, as a CPU runs it (bf16 autocast, or fp32):
         # what its evaluation during training computed in
         self.precision = cpu_precision(self.config.trainer.mixed_precision)
-        # a tagger decodes as its training evaluated it (runs from before task.constrained_decoding: unconstrained)
-        self.decoding = self.kind.decoding(self.info["label_names"], self.info.get("tag_scheme", "iob2"),
-                                           self.info.get("constrained_decoding", False))
+        self.decode_tags()
+
+    def decode_tags(self, constrained: bool | None = None) -> None:
+        """How a tagger without a CRF decodes from here on: under its tag scheme (True), each word alone (False), or
+        as its training evaluated (None; a run from before task.constrained_decoding: each word alone)."""
+        if constrained is None:
+            constrained = self.info.get("constrained_decoding", False)
+        self.decoding = self.kind.decoding(self.info["label_names"], self.info.get("tag_scheme", "iob2"), constrained)
 
     def _thresholds(self, best: Path) -> tuple[float, ...] | None:
         """The decision thresholds saved with a multi-label model (best/thresholds.json), one per label."""

@@ -89,6 +89,23 @@ def test_eval_gives_the_training_runs_best_scores(run, run_cli, data_dir, tmp_pa
     best = json.loads((run / "metrics.json").read_text())["best"]
     assert scores["f1"] == pytest.approx(best["f1"], abs=1e-6)
     assert scores["accuracy"] == pytest.approx(best["accuracy"], abs=1e-6)
+    # --decoding each-word: every word's most probable tag, whatever the run decoded with
+    result = run_cli(["eval", run, "--file", _first_sentences(task, data_dir, tmp_path), "--decoding", "each-word"],
+                     env={"NLPTUNE_DATA_DIR": str(data_dir)})
+    check_ok(result)
+    assert 0.0 <= json.loads(result.stdout)["f1"] <= 1.0
+
+
+def test_a_tagger_without_a_crf_decodes_as_asked(run):
+    from nlptune.inference.run_reading import load_run
+
+    loaded = load_run(run)  # conf/task's tokens tasks decode under the tag scheme (a CRF tagger under its own)
+    size = len(loaded.info["label_names"]) + 2
+    assert loaded.decoding is not None and loaded.decoding.shape == (size, size)
+    loaded.decode_tags(False)
+    assert loaded.decoding is None
+    loaded.decode_tags(None)
+    assert loaded.decoding is not None
 
 
 def test_predict_a_text_and_a_file(run, run_cli, tmp_path):
