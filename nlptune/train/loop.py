@@ -346,7 +346,8 @@ class _Session:
             # barrier, where the other ranks wait
             summary = results.write_results(self.rundir, unwrapped, config, self.data, summary,
                                             best_step=state.best_step, best_outputs=self.best_outputs,
-                                            history=state.history, decision=self.decision, accelerator=accelerator,
+                                            history=state.history, decision=self.decision, decoding=self.decoding,
+                                            accelerator=accelerator,
                                             eval_collate=self.eval_loader.collate_fn)
         # drop every reference to the prepared (possibly DDP-wrapped) objects before the process group goes away
         self.model = self.optimizer = self.train_loader = self.eval_loader = self.best_state = None

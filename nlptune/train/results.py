@@ -27,17 +27,17 @@ def task_info(run: RunConfig, data: PreparedData) -> dict:
 
 def write_results(rundir: RunDir, best_model, run: RunConfig, data: PreparedData, summary: dict, *,
                   best_step: int | None, best_outputs: dict | None, history: list[dict], decision=None,
-                  accelerator=None, eval_collate=None) -> dict:
+                  decoding=None, accelerator=None, eval_collate=None) -> dict:
     """best/ (``best_model``: the unwrapped model holding the best weights, and the kind's files from its
     validation outputs: multi_label's thresholds.json), metrics.json, best/README.md, the plots and the final
     table, in that order (the card is written from the files before it). With the run's ``accelerator`` and
     validation ``eval_collate``, and trainer.measure_cost, the summary gets the best model's inference cost
-    (`nlptune.train.cost`). Returns the summary as written to metrics.json."""
+    (`nlptune.train.cost`), timed with the run's ``decoding`` (`Kind.decoding`, as its evaluation decoded).
+    Returns the summary as written to metrics.json."""
     output_dir = Path(rundir.path)
     kind = get_kind(run.task.kind)
     save_best_model(best_model, data.tokenizer, rundir.best_dir, pretrained=is_pretrained(run.model.name),
                     task_info=task_info(run, data))
-    decoding = kind.decoding(data.label_names, run.task.tag_scheme, run.task.constrained_decoding)
     measure = cost.probe(accelerator, run.trainer, data.validation, eval_collate, kind, decoding) \
         if accelerator is not None and eval_collate is not None else None
     if measure is not None:  # after best/ is written: its size on disk is one of the figures
