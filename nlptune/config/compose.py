@@ -162,6 +162,7 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
     cfg = OmegaConf.create(copy.deepcopy(config))
     OmegaConf.set_struct(cfg, True)
     issues: list[ConfigIssue] = []
+    later = _later_keys(config, [o.key_or_group for o in parsed])
     for item, override in zip(overrides, parsed):
         key = override.key_or_group
         if override.is_sweep_override() or override.package is not None:
@@ -169,7 +170,7 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
         elif key in GROUPS and not override.is_delete():
             issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
                                       f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
-        elif not override.is_add():
+        elif not override.is_add() and key not in later:
             _check_keys(cfg, [(key, item)], issues)
     if issues:
         raise ConfigError(issues, source="overrides of the recipe")
@@ -182,11 +183,31 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
                     node = OmegaConf.select(cfg, parent) if parent else cfg
                     node.pop(leaf, None)
             else:
-                with open_dict(cfg) if override.is_add() else nullcontext():
+                with open_dict(cfg) if override.is_add() or key in later else nullcontext():
                     OmegaConf.update(cfg, key, override.value(), merge=False)
         except OmegaConfBaseException as err:
             raise ConfigError([ConfigIssue(key, str(err).splitlines()[0], "check the override")]) from None
     return to_plain(cfg)
+
+
+def _later_keys(config: Mapping[str, Any], keys: Sequence[str]) -> set[str]:
+    """The ``keys`` a stored ``config`` lacks but conf/ has for its task and model: keys added to nlptune after the
+    config was written (a recipe from before `model.reinit_layers`, say). Overriding one adds it; without an
+    override the run behaves as it did (the schema's and the builders' defaults)."""
+    missing = [key for key in keys if _select(config, key) is _MISSING]
+    if not missing:
+        return set()
+    defaults = conf_defaults(config)
+    return {key for key in missing if _select(defaults, key) is not _MISSING}
+
+
+def _select(plain: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = plain
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
 
 
 def section_config(group: str, option: str, **changes):

@@ -30,3 +30,16 @@ def test_gpu_benchmark_runs_on_cpu_with_one_step(tmp_path):
     summary = _json_line(out)
     assert {r["contender"] for r in summary["results"]} == {"nlptune", "trainer_grouped"}
     assert all(0 < r["mfu"] < 1 for r in summary["results"])
+
+
+@needs_data
+def test_tuned_vs_defaults_runs_on_a_slice(tmp_path):
+    """The three contenders (swept recipe, hand-set values, Trainer with run_glue defaults) each train and the
+    table shows the swept recipe's margin over the others."""
+    out = _run("benchmarks/tuned_vs_defaults.py", "--tasks", "cola", "--seeds", "43", "--smoke",
+               "--threads", "1", "--json", str(tmp_path / "table.json"))
+    rows = _json_line(out)["rows"]
+    assert [r["contender"] for r in rows] == ["tuned", "hand_set", "trainer"]
+    assert all(r["seeds"] == 1 and r["metric"] == "mcc" and -1 <= r["mean"] <= 1 for r in rows)
+    assert rows[0]["tuned_margin_pt"] == 0
+    assert "tuned_margin_pt" in out

@@ -299,6 +299,20 @@ def test_recipe_override_errors(recipe_file):
         split_recipe_overrides(["strict_pins=true"])
 
 
+def test_a_key_added_after_the_recipe_can_be_overridden(recipe_file):
+    """A recipe written before a key existed (here: model.bidirectional and trainer.label_smoothing taken out
+    of it) runs with the key's default and takes an override of it; a misspelt key is still refused."""
+    def predate(data):
+        data["config"]["model"].pop("bidirectional")
+        data["config"]["trainer"].pop("label_smoothing")
+    older = edited(recipe_file, predate)
+    assert load_run_config([f"recipe={older}"]).model.args.get("bidirectional") is None
+    run = load_run_config([f"recipe={older}", "model.bidirectional=false", "trainer.label_smoothing=0.1"])
+    assert run.model.args["bidirectional"] is False and run.trainer.label_smoothing == 0.1
+    with pytest.raises(ConfigError, match="model.bidirectionl"):
+        load_run_config([f"recipe={older}", "model.bidirectionl=false"])
+
+
 def test_package_pin_mismatch_warns_or_refuses(recipe_file):
     path = edited(recipe_file, lambda d: d["pins"]["packages"].update(torch="0.0.1"))
     run = run_config_from_recipe(str(path), warn_drift=False)
