@@ -68,7 +68,9 @@ def _all_keys(node: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue]) -> None:
+def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue], more_keys=None) -> None:
+    """An issue for each override whose key ``base`` lacks, with the closest known key (``more_keys()``: more
+    keys to suggest from)."""
     from omegaconf import OmegaConf
 
     known = None
@@ -76,7 +78,7 @@ def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue]) 
         if key.startswith(("+", "~")):
             continue  # explicit additions/deletions are checked by the schema afterwards
         if OmegaConf.select(base, key, default=_MISSING) is _MISSING:
-            known = known or _all_keys(base)
+            known = known or _all_keys(base) + (more_keys() if more_keys else [])
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else "run `nlptune train --cfg job` to list the keys"
             issues.append(ConfigIssue(key, f"unknown config key in override '{item}'", hint))
@@ -170,8 +172,8 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
         elif key in GROUPS and not override.is_delete():
             issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
                                       f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
-        elif not override.is_add() and key not in later:
-            _check_keys(cfg, [(key, item)], issues)
+        elif not override.is_add() and key not in later:  # a typo: suggest from conf/'s keys too
+            _check_keys(cfg, [(key, item)], issues, lambda: _all_keys(OmegaConf.create(conf_defaults(config))))
     if issues:
         raise ConfigError(issues, source="overrides of the recipe")
     for override in parsed:

@@ -309,7 +309,7 @@ def test_a_key_added_after_the_recipe_can_be_overridden(recipe_file):
     assert load_run_config([f"recipe={older}"]).model.args.get("bidirectional") is None
     run = load_run_config([f"recipe={older}", "model.bidirectional=false", "trainer.label_smoothing=0.1"])
     assert run.model.args["bidirectional"] is False and run.trainer.label_smoothing == 0.1
-    with pytest.raises(ConfigError, match="model.bidirectionl"):
+    with pytest.raises(ConfigError, match="did you mean 'model.bidirectional'"):
         load_run_config([f"recipe={older}", "model.bidirectionl=false"])
 
 
