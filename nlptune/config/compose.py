@@ -6,6 +6,7 @@ composed defaults first so the user gets every typo at once, each with the close
 from __future__ import annotations
 
 import copy
+import functools
 import difflib
 import os
 from contextlib import nullcontext
@@ -164,7 +165,9 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
     cfg = OmegaConf.create(copy.deepcopy(config))
     OmegaConf.set_struct(cfg, True)
     issues: list[ConfigIssue] = []
-    later = _later_keys(config, [o.key_or_group for o in parsed])
+    # conf/'s config for the recipe's task and model, composed at most once and only when a key is missing
+    defaults = functools.cache(lambda: OmegaConf.create(conf_defaults(config)))
+    later = _later_keys(cfg, defaults, [o.key_or_group for o in parsed])
     for item, override in zip(overrides, parsed):
         key = override.key_or_group
         if override.is_sweep_override() or override.package is not None:
@@ -173,7 +176,7 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
             issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
                                       f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
         elif not override.is_add() and key not in later:  # a typo: suggest from conf/'s keys too
-            _check_keys(cfg, [(key, item)], issues, lambda: _all_keys(OmegaConf.create(conf_defaults(config))))
+            _check_keys(cfg, [(key, item)], issues, lambda: _all_keys(defaults()))
     if issues:
         raise ConfigError(issues, source="overrides of the recipe")
     for override in parsed:
@@ -192,24 +195,14 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
     return to_plain(cfg)
 
 
-def _later_keys(config: Mapping[str, Any], keys: Sequence[str]) -> set[str]:
-    """The ``keys`` a stored ``config`` lacks but conf/ has for its task and model: keys added to nlptune after the
-    config was written (a recipe from before `model.reinit_layers`, say). Overriding one adds it; without an
-    override the run behaves as it did (the schema's and the builders' defaults)."""
-    missing = [key for key in keys if _select(config, key) is _MISSING]
-    if not missing:
-        return set()
-    defaults = conf_defaults(config)
-    return {key for key in missing if _select(defaults, key) is not _MISSING}
+def _later_keys(cfg, defaults, keys: Sequence[str]) -> set[str]:
+    """The ``keys`` a stored config ``cfg`` lacks but conf/ (``defaults()``) has for its task and model: keys added
+    to nlptune after the config was written (a recipe from before `model.reinit_layers`, say). Overriding one adds
+    it; without an override the run behaves as it did (the schema's and the builders' defaults)."""
+    from omegaconf import OmegaConf
 
-
-def _select(plain: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = plain
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+    missing = [key for key in keys if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING]
+    return {key for key in missing if OmegaConf.select(defaults(), key, default=_MISSING) is not _MISSING}
 
 
 def section_config(group: str, option: str, **changes):
