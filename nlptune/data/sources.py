@@ -8,11 +8,14 @@ recipe pins (`nlptune.recipes.pins`) both ask here. A task is a `TaskConfig` or 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 from pathlib import Path
 from typing import Any, Mapping
 
+from nlptune.config.schema import kind_of
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.utils.files import folder_sha256, sha256_file
 
@@ -21,6 +24,14 @@ EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".conll")
 SPLITS = ("train", "validation")
 GENERATOR_VERSION = "v1"  # bump when a generator's output changes, so old pins show drift
 MODEL_CARD = "README.md"  # best/README.md is rewritten from a run's files: not part of its model
+THRESHOLDS_FILE = "thresholds.json"  # multi_label decisions, chosen after training: not part of its outputs
+TASK_FILE = "nlptune_task.json"
+# The keys of best/nlptune_task.json that decide a model's outputs for given texts (how it is loaded, how texts
+# become tokens, which output is which); the rest (task name, metrics, how tags are decoded) do not, and keys a
+# later nlptune adds stay out of a teacher's identity unless they are added here.
+TEACHER_TASK_KEYS = ("label_names", "max_length", "model", "joint_pairs", "char_features")
+# Keys transformers writes into a model's JSON files that name the library or where it was read from, not the model
+VOLATILE_JSON_KEYS = ("transformers_version", "_name_or_path", "_commit_hash")
 
 
 def _get(task: Any, key: str):
@@ -208,6 +219,27 @@ def checked_split_files(task: Any) -> dict[str, Path]:
 
 
 def teacher_sha256(run_dir: str | Path) -> str:
-    """One sha256 over a finished run's best/ model (weights, configs, tokenizer and task files; not the model
-    card): a distillation teacher's identity in its outputs' cache, the student's manifest and a recipe's pins."""
-    return folder_sha256(Path(run_dir) / "best", skip=(MODEL_CARD,))
+    """One sha256 over what fixes a finished run's best/ model's outputs for given texts: its weights, model and
+    tokenizer files and the output-deciding keys of its task file (`TEACHER_TASK_KEYS`); not the model card, the
+    decision thresholds, nor the library versions its JSON files name. A distillation teacher's identity in its
+    outputs' cache, the student's manifest and a recipe's pins: a teacher trained again to the same weights by a
+    later nlptune (whose task file has gained keys) or saved by a later transformers keeps its identity."""
+    best = Path(run_dir) / "best"
+    return folder_sha256(best, skip=(MODEL_CARD, THRESHOLDS_FILE), content=_teacher_file_digest)
+
+
+def _teacher_file_digest(path: Path) -> str:
+    """The part of one best/ file a teacher's identity hashes (see `teacher_sha256`)."""
+    if path.suffix != ".json":
+        return sha256_file(path)
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return sha256_file(path)  # not JSON after all: its bytes are its identity
+    if not isinstance(record, dict):
+        return sha256_file(path)
+    if path.name == TASK_FILE:
+        record = {key: record.get(key) for key in TEACHER_TASK_KEYS} | {"kind": kind_of(record)}
+    else:
+        record = {key: value for key, value in record.items() if key not in VOLATILE_JSON_KEYS}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()

@@ -15,12 +15,12 @@ from typing import Iterator
 import yaml
 
 from nlptune.config.schema import RunConfig
+from nlptune.data.sources import TASK_FILE
 from nlptune.utils.files import (LinkError, atomic_write_text, ensure_dir, links_under, open_append,
                                  os_errors_as_disk_errors, refuse_link, remove_tree)
 from nlptune.utils.lock import LOCK_FILE, FolderLock
 from nlptune.utils.plain import plain_data
 
-TASK_FILE = "nlptune_task.json"
 # everything nlptune writes in a run directory (folders are checked inside too): none may be a link
 WRITTEN = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.json", "resume_changes.json", LOCK_FILE,
            "best", "checkpoints", "plots", "tensorboard", "wandb")

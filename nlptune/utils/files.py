@@ -19,7 +19,7 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
 
 from nlptune.utils.errors import NlptuneError, explain_os_error
 
@@ -58,16 +58,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def folder_sha256(folder: str | Path, skip: Iterable[str] = ()) -> str:
+def folder_sha256(folder: str | Path, skip: Iterable[str] = (),
+                  content: Callable[[Path], str] = sha256_file) -> str:
     """One sha256 over a folder: every regular file (hidden ones, ``__pycache__`` and the relative paths in
-    ``skip`` left out) by relative path and content."""
+    ``skip`` left out) by relative path and ``content(path)`` (by default the sha256 of its bytes)."""
     folder, skipped = Path(folder), set(skip)
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
         if relative in skipped or any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
             continue
-        digest.update(relative.encode() + b"\0" + sha256_file(path).encode() + b"\n")
+        digest.update(relative.encode() + b"\0" + content(path).encode() + b"\n")
     return digest.hexdigest()
 
 

@@ -54,6 +54,14 @@ def read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def change_model(run: Path) -> None:
+    """Change what the teacher's best/ model computes (its layer norms' epsilon; a change that leaves its outputs
+    alone, as a reformatted config.json, keeps its identity: tests/unit/test_teacher_identity.py)."""
+    config = read(run / "best" / "config.json")
+    config["layer_norm_eps"] = config["layer_norm_eps"] * 10
+    (run / "best" / "config.json").write_text(json.dumps(config))
+
+
 def test_student_trains_on_the_teachers_task_and_records_the_teacher(student, teachers):
     config = yaml.safe_load((student / "config.yaml").read_text())
     assert config["task"]["name"] == "sst2" and config["task"]["max_train_samples"] == 64  # the teacher's task
@@ -135,8 +143,7 @@ def test_killed_distilled_run_resumes_exactly(teachers, run_cli, data_dir, cache
     assert_same_run(run, reference)
     assert read(run / "manifest.json")["teacher"]["logits_from_cache"] is True  # the resume ran no teacher
 
-    with (teacher / "best" / "config.json").open("a") as handle:  # the same path, another model behind it
-        handle.write("\n")
+    change_model(teacher)  # the same path, another model behind it
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(cache_dir))
     code, err = cli_in_process(["train", *args, f"output_dir={tmp_path / 'killed'}", "resume=auto"], data_dir, capsys,
                                monkeypatch)
@@ -178,8 +185,7 @@ def test_frozen_recipe_pins_its_teacher_and_reproduce_refuses_another(student, t
                                "sha256": read(student / "manifest.json")["teacher"]["sha256"]}
     changed = tmp_path / "changed-teacher"
     shutil.copytree(teachers["sst2"], changed)
-    with (changed / "best" / "config.json").open("a") as handle:
-        handle.write("\n")  # any change to the teacher's model files
+    change_model(changed)
     code, err = cli_in_process(["reproduce", str(recipe), f"distill.teacher={changed}",
                                 f"output_dir={tmp_path / 'out'}"], data_dir, capsys, monkeypatch)
     assert code == 2 and "was distilled from a teacher whose best/ model had sha256" in err
