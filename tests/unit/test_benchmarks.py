@@ -105,3 +105,32 @@ def test_distill_compares_a_teacher_and_student_groups(tmp_path):
     assert rows[0]["latency_x"] == "1.0x" and all(r["latency_ms"] > 0 and r["throughput"] > 0 for r in rows)
     assert len(rows[1]["values"].split()) == 2
     assert out.splitlines()[0].startswith("machine: ") and "throughput_x" in out
+
+
+def test_tuned_rows_are_read_only_from_confirmation_runs_of_the_shipped_recipe(tmp_path):
+    """tuned_vs_defaults --tuned-from: a confirmation run counts for its seed when its config is the recipe's
+    (seed, output_dir, data folder and the packaged model's spelling apart); any other key differing, it does not."""
+    import yaml
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import tuned_vs_defaults
+
+    from nlptune.config.sources import resolve_model_source
+
+    config = yaml.safe_load((REPO / "recipes" / "mrpc-minilm.yaml").read_text())["config"]
+    sweep = tmp_path / "sweep"
+    for trial, seed, change in ((3, 43, {}), (5, 44, {"optimizer": {**config["optimizer"], "lr": 1e-3}})):
+        run = sweep / "confirm" / f"trial-{trial:04d}" / f"seed-{seed}"
+        run.mkdir(parents=True)
+        model = {**config["model"], "name_or_path": str(resolve_model_source(config["model"]["name_or_path"]))}
+        stored = {**config, **change, "seed": seed, "output_dir": str(run), "model": model,
+                  "task": {**config["task"], "data_dir": "/somewhere"}}
+        (run / "config.yaml").write_text(yaml.safe_dump(stored))
+        (run / "metrics.json").write_text(json.dumps({"best": {"f1": 0.85 + seed / 1000}, "train_runtime_s": 9.0,
+                                                      "epochs": 5}))
+        (run / "metrics.jsonl").write_text(json.dumps({"eval_f1": 0.8}) + "\n")
+    found = tuned_vs_defaults.confirmed_run("mrpc", 43, [sweep])
+    assert found == {"metric": 0.893, "final": 0.8, "train_wall_s": 9.0, "epochs": 5, "from": str(sweep)}
+    assert tuned_vs_defaults.confirmed_run("mrpc", 44, [sweep]) is None  # another lr: not the recipe's run
+    assert tuned_vs_defaults.confirmed_run("mrpc", 45, [sweep]) is None  # no run of that seed
+    assert tuned_vs_defaults.confirmed_run("sst2", 43, [sweep]) is None  # another task's recipe
