@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from nlptune.config.schema import kind_of
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.utils.files import folder_sha256, sha256_file
+from nlptune.utils.plain import parse_json
 
 # looked for in this order in a data folder; .conll: CoNLL columns (tokens tasks)
 EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".conll")
@@ -233,9 +234,9 @@ def _teacher_file_digest(path: Path) -> str:
     if path.suffix != ".json":
         return sha256_file(path)
     try:
-        record = json.loads(path.read_bytes())
+        record = parse_json(path.read_bytes())
     except (OSError, ValueError):
-        return sha256_file(path)  # not JSON after all: its bytes are its identity
+        return sha256_file(path)  # not JSON after all (or nested past the parser's depth): its bytes decide
     if not isinstance(record, dict):
         return sha256_file(path)
     if path.name == TASK_FILE:

@@ -18,6 +18,7 @@ from nlptune.train.evaluation import evaluate, forward
 from nlptune.train.precision import at_precision, cpu_precision
 from nlptune.train.rundir import read_task_info
 from nlptune.train.run_reading import load_best_model, task_kind
+from nlptune.utils.plain import parse_json
 
 
 class LoadedRun:
@@ -51,11 +52,13 @@ class LoadedRun:
         path = best / "thresholds.json"
         if not path.is_file():
             return None
-        saved = json.loads(path.read_text())["thresholds"]
+        saved = parse_json(path.read_text())
+        saved = saved.get("thresholds") if isinstance(saved, dict) else None
         names = self.info["label_names"] or []
-        if sorted(saved) != sorted(names):
-            raise NlptuneError(f"{path} names other labels than {best / 'nlptune_task.json'}; the run directory is "
-                               "damaged: train it again")
+        if not isinstance(saved, dict) or sorted(saved) != sorted(map(str, names)) or not all(
+                isinstance(value, (int, float)) and not isinstance(value, bool) for value in saved.values()):
+            raise NlptuneError(f"{path} does not hold a number per label of {best / 'nlptune_task.json'} "
+                               "(\"thresholds\": {label: threshold}); the run directory is damaged: train it again")
         return tuple(float(saved[name]) for name in names)
 
     def encoded(self, texts: list[list], labels: list) -> EncodedDataset:

@@ -12,6 +12,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from nlptune.config.names import is_pretrained
+from nlptune.utils.plain import parse_json
 
 WEIGHTS_FILE = "model.safetensors"
 ARGS_FILE = "nlptune_model.json"
@@ -43,7 +44,7 @@ def load_scratch_model(directory: str | Path, map_location: str = "cpu") -> nn.M
     from nlptune.models import build_model  # the package imports this module
 
     directory = Path(directory)
-    stored = json.loads((directory / ARGS_FILE).read_text())
+    stored = parse_json((directory / ARGS_FILE).read_text())
     args = dict(stored)
     name = args.pop("name")
     args["vocab"] = None

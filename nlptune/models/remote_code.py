@@ -21,6 +21,7 @@ from typing import Any
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.network import hub_status
+from nlptune.utils.plain import parse_json
 
 CONFIG_FILE = "config.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
@@ -87,12 +88,15 @@ def _hub_file(repo_id: str, filename: str, revision: str | None, required: bool)
 
 def _read_json(name_or_path: str, path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise _problem(name_or_path, f"{path} is not valid JSON (line {err.lineno}, column {err.colno}: "
                        f"{err.msg})", "restore the file or download the model again") from None
     except (OSError, UnicodeDecodeError) as err:
         raise _problem(name_or_path, f"cannot read {path} ({err})", "check the file") from None
+    except ValueError as err:  # an int of more than 4300 digits, nesting past the parser's depth
+        raise _problem(name_or_path, f"{path} is not a model's JSON file ({type(err).__name__}: {str(err)[:120]})",
+                       "restore the file or download the model again") from None
     if not isinstance(data, dict):
         raise _problem(name_or_path, f"{path} is not a JSON object", "restore the file or download the model again")
     return data

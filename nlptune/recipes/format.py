@@ -33,7 +33,7 @@ from nlptune.config import sources
 from nlptune.recipes import pins as pinning
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, read_yaml_text, safe_load_text
-from nlptune.utils.plain import plain_data
+from nlptune.utils.plain import parse_json, plain_data
 from nlptune.utils.shipped import shipped_dir
 from nlptune.utils.files import atomic_write_text
 
@@ -267,7 +267,7 @@ def is_measured(recipe: Mapping) -> bool:
 # ------------------------------------------------------------------------------------------ freezing
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return parse_json(path.read_text())
     except (OSError, ValueError) as err:
         raise NlptuneError(f"{path.parent} is not a finished nlptune run: cannot read {path.name} ({err}); "
                            "freeze a run directory whose training completed") from None

@@ -34,6 +34,7 @@ from nlptune.config.errors import NlptuneError
 from nlptune.utils.console import process_rank
 from nlptune.utils.files import (ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree, sha256_file,
                                  write_new_bytes)
+from nlptune.utils.plain import parse_json
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -254,7 +255,7 @@ def by_step(root: Path) -> list[Path]:
 def _manifest_or_none(path: Path) -> dict | None:
     """The manifest of ``path`` if it exists, parses and lists files that all exist; else None."""
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
+        manifest = parse_json((path / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
     files = manifest.get("files") if isinstance(manifest, dict) else None
@@ -308,7 +309,7 @@ def load_state(path: Path):
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
-            structure = json.loads((handle.metadata() or {})[STATE_KEY])
+            structure = parse_json((handle.metadata() or {})[STATE_KEY])
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
         return _decode(structure, tensors)
     except Exception as err:  # not safetensors, no state header, malformed JSON, a missing tensor
@@ -321,7 +322,7 @@ def read_train_state(path: Path) -> dict:
     """The train_state.json of a verified checkpoint."""
     file = Path(path) / TRAIN_STATE
     try:
-        state = json.loads(file.read_text())
+        state = parse_json(file.read_text())
     except (OSError, ValueError) as err:
         raise CheckpointError(f"{file} is not valid JSON ({err}); refusing to load it") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

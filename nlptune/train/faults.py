@@ -23,6 +23,7 @@ import torch
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.processes import process_state
+from nlptune.utils.plain import parse_json
 
 _runs = 0  # runs started in this process: keys of successive runs (tuning trials) never collide
 
@@ -199,7 +200,7 @@ class Guard:
             if rank == self.rank:
                 continue
             raw = self._get("status", rank)
-            status = json.loads(raw) if raw else None
+            status = parse_json(raw) if raw else None
             if status and status["kind"] == "failed":
                 causes.append(f"rank {rank} failed during {status['where']}: {status['error']}")
             elif status is None:

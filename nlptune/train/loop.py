@@ -6,7 +6,6 @@ Read top to bottom: set up -> data -> model -> optimizer/schedule -> prepare -> 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
 from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
 from nlptune.utils.seeding import seed_everything, set_deterministic
+from nlptune.utils.plain import parse_json
 
 # on_evaluate(step, samples_seen, metrics) -> True to stop the run (the tuner prunes through it)
 EvaluateHook = Callable[[int, int, dict], bool]
@@ -70,7 +70,7 @@ def _already_finished(plan: resume.ResumePlan) -> RunResult:
     state = plan.state
     checkpoint.note(f"the run in {plan.run_dir} already finished at step {state['step']}; nothing to do "
                     f"(results: {plan.run_dir / 'metrics.json'})")
-    summary = json.loads((plan.run_dir / "metrics.json").read_text())
+    summary = parse_json((plan.run_dir / "metrics.json").read_text())
     return RunResult(output_dir=plan.run_dir, best=state["best"], best_step=state["best_step"], summary=summary,
                      stopped_by_hook=state["stopped_by_hook"])
 

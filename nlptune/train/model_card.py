@@ -18,19 +18,20 @@ from nlptune.config.names import is_pretrained
 from nlptune.config.schema import kind_of
 from nlptune.kinds import get_kind
 from nlptune.utils.files import atomic_write_text
+from nlptune.utils.plain import parse_json
 
 MAX_EVAL_ROWS = 30
 
 
 def _read(run_dir: Path) -> tuple[dict, dict, dict, list[dict]]:
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    summary = json.loads((run_dir / "metrics.json").read_text())
+    manifest = parse_json((run_dir / "manifest.json").read_text())
+    summary = parse_json((run_dir / "metrics.json").read_text())
     evals = []
     metrics_file = run_dir / "metrics.jsonl"
     if metrics_file.is_file():
         for line in metrics_file.read_text().splitlines():
-            record = json.loads(line) if line.strip() else {}
+            record = parse_json(line) if line.strip() else {}
             if any(k.startswith("eval_") for k in record):
                 evals.append(record)
     return config, manifest, summary, evals

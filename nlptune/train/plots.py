@@ -12,13 +12,13 @@ Everything is drawn on `matplotlib.figure.Figure` objects with the Agg canvas: n
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from nlptune.utils.files import atomic_write_bytes, os_errors_as_disk_errors
+from nlptune.utils.plain import parse_json
 
 PLOTS_DIR = "plots"
 
@@ -31,7 +31,7 @@ def read_records(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
     for line in path.read_text().splitlines() if path.is_file() else []:
         if not line.strip():
             continue
-        record = json.loads(line)
+        record = parse_json(line)
         if any(k.startswith("eval_") for k in record):
             evals[record["step"]] = record
         elif "loss" in record:

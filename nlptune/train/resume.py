@@ -15,7 +15,7 @@ from nlptune.config.schema import RunConfig, kind_of, with_later_sections
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
 from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
-from nlptune.utils.plain import flatten, plain_data
+from nlptune.utils.plain import flatten, parse_json, plain_data
 
 CHANGES_FILE = "resume_changes.json"
 # Keys that cannot change the trained parameters or the evaluation metrics: where files are, how often
@@ -201,7 +201,7 @@ def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool, teache
 def _teacher_sha256(run_dir: Path) -> str | None:
     """The teacher sha256 the run's manifest recorded (written by the attempt that saved its checkpoints)."""
     try:
-        return (json.loads((run_dir / "manifest.json").read_text()).get("teacher") or {}).get("sha256")
+        return (parse_json((run_dir / "manifest.json").read_text()).get("teacher") or {}).get("sha256")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -228,7 +228,7 @@ def prepare_run_dir(plan_: ResumePlan) -> None:
                 remove_tree(later)
     if plan_.changes:
         path = run_dir / CHANGES_FILE
-        history = json.loads(path.read_text()) if path.is_file() else []
+        history = parse_json(path.read_text()) if path.is_file() else []
         history.append({"checkpoint": str(plan_.checkpoint), "step": plan_.state.get("step"),
                         "changes": plan_.changes})
         atomic_write_text(path, json.dumps(history, indent=2, default=str) + "\n")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from nlptune.config.errors import NlptuneError
+from nlptune.utils.plain import parse_json
 
 TRAIN_HINT = "pass a directory that `nlptune train` printed (runs/<task>-<model>/<time>/)"
 DAMAGED_HINT = ("the run directory is damaged or incomplete: train it again, or restore the file from a copy "
@@ -37,12 +38,15 @@ def run_folder(run_dir: str | Path) -> Path:
 def read_json(path: Path) -> dict:
     """A JSON object from a run's file; `NlptuneError` naming the file, line and column when it is not one."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise NlptuneError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
                            f"{DAMAGED_HINT}") from None
     except UnicodeDecodeError:
         raise NlptuneError(f"{path} is not UTF-8 text; {DAMAGED_HINT}") from None
+    except ValueError as err:  # an int of more than 4300 digits, nesting past the parser's depth
+        raise NlptuneError(f"{path} is not a JSON file nlptune wrote ({type(err).__name__}: "
+                           f"{str(err)[:120]}); {DAMAGED_HINT}") from None
     if not isinstance(data, dict):
         raise NlptuneError(f"{path} holds {type(data).__name__}, not a JSON object; {DAMAGED_HINT}")
     return data
@@ -54,9 +58,12 @@ def check_records(path: Path) -> None:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line)
         except json.JSONDecodeError as err:
             raise NlptuneError(f"{path}, line {number}, is not valid JSON ({err.msg}); {DAMAGED_HINT}") from None
+        except ValueError as err:  # as in `read_json`
+            raise NlptuneError(f"{path}, line {number}, is not a metrics record nlptune wrote "
+                               f"({type(err).__name__}: {str(err)[:120]}); {DAMAGED_HINT}") from None
         if not isinstance(record, dict) or not isinstance(record.get("step"), int):
             raise NlptuneError(f"{path}, line {number}, is not a metrics record (an object with a step); "
                                f"{DAMAGED_HINT}")

@@ -19,7 +19,7 @@ from nlptune.data.sources import TASK_FILE
 from nlptune.utils.files import (LinkError, atomic_write_text, ensure_dir, links_under, open_append,
                                  os_errors_as_disk_errors, refuse_link, remove_tree)
 from nlptune.utils.lock import LOCK_FILE, FolderLock
-from nlptune.utils.plain import plain_data
+from nlptune.utils.plain import parse_json, plain_data
 
 # everything nlptune writes in a run directory (folders are checked inside too): none may be a link
 WRITTEN = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.json", "resume_changes.json", LOCK_FILE,
@@ -152,4 +152,4 @@ def _save_model_files(model, tokenizer, directory: Path, *, pretrained: bool) ->
 
 def read_task_info(directory: Path) -> dict:
     """The task description saved next to a best model."""
-    return json.loads((Path(directory) / TASK_FILE).read_text())
+    return parse_json((Path(directory) / TASK_FILE).read_text())

@@ -19,6 +19,7 @@ from nlptune.tuning.folds import data_overrides, write_full
 from nlptune.tuning.objective import describe_error, evaluate_config, release_memory
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import param_overrides
+from nlptune.utils.plain import parse_json
 
 RESULT = "confirm_result.json"
 
@@ -39,7 +40,7 @@ def ranked_trials(study: optuna.Study, plan: SweepPlan) -> list:
 def _seed_run(plan: SweepPlan, params: dict, seed: int, run_dir: Path) -> dict:
     saved = run_dir / RESULT
     if saved.is_file():
-        return json.loads(saved.read_text())
+        return parse_json(saved.read_text())
     try:
         evaluation = evaluate_config(plan, trial_overrides(plan, params) + [f"seed={seed}"], run_dir)
         result = {"seed": seed, "value": evaluation.value, "fold_values": evaluation.fold_values,
@@ -93,7 +94,7 @@ def retrain_full(plan: SweepPlan, params: dict) -> dict:
     out = Path(plan.sweep_dir) / "full"
     saved = out / RESULT
     if saved.is_file():
-        return json.loads(saved.read_text())
+        return parse_json(saved.read_text())
     files = write_full(base.task, out / "data", include_validation=not held_out)
     single = dataclasses.replace(plan, folds=[])
     try:

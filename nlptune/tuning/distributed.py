@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from nlptune.utils.files import atomic_write_text
+from nlptune.utils.plain import parse_json
 
 
 def free_port() -> int:
@@ -54,7 +55,7 @@ def main(spec_path: str) -> int:
     from nlptune.tuning.plan import SweepPlan
     from nlptune.utils.console import set_quiet
 
-    spec = json.loads(Path(spec_path).read_text())
+    spec = parse_json(Path(spec_path).read_text())
     plan = SweepPlan.load(spec["sweep_dir"])
     rank = int(os.environ.get("RANK", "0"))
     set_quiet(True)

@@ -22,6 +22,7 @@ from nlptune.tuning.goals import objective_values, record_constraints
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import param_overrides, suggest_all, to_override
 from nlptune.utils.processes import identity as worker_identity
+from nlptune.utils.plain import parse_json
 
 RESULT_FILE = "trial_result.json"
 
@@ -101,7 +102,7 @@ def nonfinite_loss(run_dir: Path) -> str | None:
     if not path.is_file():
         return None
     for line in path.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
+        record = parse_json(line) if line.strip() else {}
         loss = record.get("loss")
         if isinstance(loss, (int, float)) and not math.isfinite(loss):
             return f"training loss became {loss} at step {record.get('step')}"
@@ -162,7 +163,7 @@ def _train_launched(plan: SweepPlan, overrides: list[str], run_dir: Path, trial,
         tail = (run_dir / "trial.log").read_text(errors="replace").strip().splitlines()[-3:]
         raise TrialFailed(f"the trial's {plan.processes_per_trial} processes exited with code {proc.returncode}"
                           f" and no result: {' | '.join(tail)}")
-    result = json.loads(result_path.read_text())
+    result = parse_json(result_path.read_text())
     if result.get("error"):
         raise TrialFailed(result["error"])
     if result.get("nonfinite"):

@@ -18,7 +18,7 @@ from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.tune import TuneArgs, TuneConfig
 from nlptune.tuning.space import Dimension, grid_space, parse_space, to_override
 from nlptune.utils.files import atomic_write_text
-from nlptune.utils.plain import plain_data
+from nlptune.utils.plain import parse_json, plain_data
 
 PLAN_FILE = "sweep.json"
 JOURNAL_FILE = "study.journal"
@@ -79,7 +79,7 @@ class SweepPlan:
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> "SweepPlan":
-        data = json.loads((Path(sweep_dir) / PLAN_FILE).read_text())
+        data = parse_json((Path(sweep_dir) / PLAN_FILE).read_text())
         return cls(**data)
 
 

@@ -4,12 +4,12 @@ recipe=FILE` trains that config again; `nlptune reproduce FILE` checks it agains
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.results import Best
+from nlptune.utils.plain import parse_json
 
 
 def recipe_name(plan: SweepPlan, suffix: str) -> str:
@@ -41,7 +41,7 @@ def write_config_recipe(plan: SweepPlan, best: Best, target: Path, name: str, ti
     from nlptune.tuning.confirm import trial_overrides
 
     config = load_run_config(trial_overrides(plan, best.params))
-    manifest = json.loads((best.run_dir / "manifest.json").read_text()) if best.run_dir else {}
+    manifest = parse_json((best.run_dir / "manifest.json").read_text()) if best.run_dir else {}
     manifest["data"] = {"sha256": {s: r.sha256 for s, r in load_raw_splits(config.task).items()}}
     value, note = best.value, f"mean over {len(plan.folds)} folds"
     if full and full.get("value") is not None and full.get("held_out"):

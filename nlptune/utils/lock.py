@@ -18,6 +18,7 @@ from typing import Iterator
 
 from nlptune.utils.errors import NlptuneError
 from nlptune.utils.files import create_new_file, disk_error, ensure_dir, refuse_link, refuse_links_in
+from nlptune.utils.plain import parse_json
 from nlptune.utils.processes import alive, identity
 
 LOCK_FILE = ".nlptune.lock"
@@ -43,7 +44,7 @@ def read_holder(path: Path) -> dict | None:
         return {}
     with os.fdopen(fd, "rb") as handle:
         try:
-            holder = json.loads(handle.read(65536) or b"{}")
+            holder = parse_json(handle.read(65536) or b"{}")
         except ValueError:  # a holder killed while writing it: empty or cut short
             return {}
     return holder if isinstance(holder, dict) else {}

@@ -1,8 +1,10 @@
 """Config data in its three shapes: frozen (inside the typed, immutable `RunConfig`), plain (dicts and lists for
-YAML, JSON and builder arguments) and flat (dotted keys, for diffs and per-key lookups). Standard library only.
+YAML, JSON and builder arguments) and flat (dotted keys, for diffs and per-key lookups); and JSON text read into
+plain data (`parse_json`). Standard library only.
 """
 from __future__ import annotations
 
+import json
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -36,3 +38,13 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in node.items():
         flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, with every way a damaged or hostile text fails raised as a ValueError: invalid JSON
+    (`json.JSONDecodeError`), an integer of more than 4300 digits, and nesting deeper than the parser's recursion
+    (a RecursionError otherwise, which no reader of a file expects)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested deeper than the parser goes") from None

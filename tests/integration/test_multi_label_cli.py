@@ -82,6 +82,13 @@ def test_eval_and_predict_use_the_saved_thresholds(train_once, run_cli, data_dir
     (copy / "best" / "thresholds.json").write_text(json.dumps({"thresholds": {name: 0.5 for name in saved}}))
     check_ok(result := run_cli(["eval", copy, "--file", rows]))
     assert json.loads(result.stdout)["macro_f1"] == pytest.approx(scores["macro_f1_at_0.5"], abs=1e-9)
+    # a damaged thresholds.json: one message naming it, never a traceback
+    for damaged in ({"thresholds": 5}, {"thresholds": {name: None for name in saved}}, [0.5],
+                    {"thresholds": {name: 0.5 for name in list(saved)[1:]}}):
+        (copy / "best" / "thresholds.json").write_text(json.dumps(damaged))
+        result = run_cli(["eval", copy, "--file", rows])
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "thresholds.json" in result.stderr and "damaged" in result.stderr, result.stderr
 
 
 def test_pretrained_head_loads_in_a_sigmoid_pipeline_and_exports(train_once, run_cli, data_dir):

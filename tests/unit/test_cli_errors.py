@@ -102,6 +102,28 @@ def test_run_dir_checks_name_the_damaged_file(tmp_path):
         check_run(run, finished=True)
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"step": ' + "9" * 5000 + "}"])
+def test_json_the_parser_cannot_take_is_one_message(tmp_path, text):
+    """Nesting deeper than the parser goes, an integer longer than Python converts: a damaged file, not a crash."""
+    from nlptune.inference.run_reading import check_run
+    from nlptune.models.remote_code import check_remote_code
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("task: {name: demo}\n")
+    (run / "metrics.jsonl").write_text(text + "\n")
+    with pytest.raises(NlptuneError, match=r"metrics.jsonl, line 1, is not a metrics record nlptune wrote"):
+        check_run(run, finished=False)
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    (run / "best").mkdir()
+    (run / "best" / "nlptune_task.json").write_text(text)
+    with pytest.raises(NlptuneError, match=r"nlptune_task.json is not a JSON file nlptune wrote"):
+        check_run(run, finished=True)
+    (run / "best" / "config.json").write_text(text)
+    with pytest.raises(NlptuneError, match=r"config.json is not a model's JSON file"):
+        check_remote_code(str(run / "best"))
+
+
 # ------------------------------------------------------------------------------------------ remote code
 def with_auto_map(source: Path, folder: Path, model_type: str, file: str = "config.json") -> Path:
     """A copy of a tiny BERT folder whose ``file`` declares custom classes (auto_map)."""

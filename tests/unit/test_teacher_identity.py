@@ -78,4 +78,5 @@ def test_a_json_file_that_is_not_an_object_is_hashed_by_its_bytes(tmp_path):
     (runs[0] / "best" / "config.json").write_text("[1, 2]")
     (runs[1] / "best" / "config.json").write_text("[1,2]")
     (runs[1] / "best" / "tokenizer.json").write_text("{not json")
+    (runs[1] / "best" / "vocab.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than the parser goes
     assert teacher_sha256(runs[0]) != teacher_sha256(runs[1])
