@@ -19,6 +19,7 @@ from nlptune.tuning.folds import data_overrides, write_full
 from nlptune.tuning.objective import describe_error, evaluate_config, release_memory
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import param_overrides
+from nlptune.utils.files import atomic_write_text
 from nlptune.utils.plain import parse_json
 
 RESULT = "confirm_result.json"
@@ -37,10 +38,21 @@ def ranked_trials(study: optuna.Study, plan: SweepPlan) -> list:
     return sorted(done, key=lambda t: t.value, reverse=plan.direction == "maximize")
 
 
+def _saved_result(path: Path, keys: tuple[str, ...]) -> dict | None:
+    """The result an earlier (interrupted) confirmation saved at ``path``; None when there is none, or when it is
+    not a JSON object with ``keys`` (damaged): the run is done again rather than trusted."""
+    try:
+        saved = parse_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and all(key in saved for key in keys) else None
+
+
 def _seed_run(plan: SweepPlan, params: dict, seed: int, run_dir: Path) -> dict:
     saved = run_dir / RESULT
-    if saved.is_file():
-        return parse_json(saved.read_text())
+    earlier = _saved_result(saved, ("seed", "value"))
+    if earlier is not None:
+        return earlier
     try:
         evaluation = evaluate_config(plan, trial_overrides(plan, params) + [f"seed={seed}"], run_dir)
         result = {"seed": seed, "value": evaluation.value, "fold_values": evaluation.fold_values,
@@ -49,7 +61,7 @@ def _seed_run(plan: SweepPlan, params: dict, seed: int, run_dir: Path) -> dict:
         result = {"seed": seed, "value": None, "error": describe_error(err)}
     release_memory()
     run_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(result, indent=2))
+    atomic_write_text(saved, json.dumps(result, indent=2))
     return result
 
 
@@ -93,8 +105,9 @@ def retrain_full(plan: SweepPlan, params: dict) -> dict:
     held_out = bool(plan.folds)
     out = Path(plan.sweep_dir) / "full"
     saved = out / RESULT
-    if saved.is_file():
-        return parse_json(saved.read_text())
+    earlier = _saved_result(saved, ("run_dir", "value", "held_out"))
+    if earlier is not None:
+        return earlier
     files = write_full(base.task, out / "data", include_validation=not held_out)
     single = dataclasses.replace(plan, folds=[])
     try:
@@ -104,5 +117,5 @@ def retrain_full(plan: SweepPlan, params: dict) -> dict:
     except Exception as err:  # noqa: BLE001 - reported in the summary; the sweep's results stand
         result = {"run_dir": str(out / "run"), "value": None, "held_out": held_out, "error": describe_error(err)}
     release_memory()
-    saved.write_text(json.dumps(result, indent=2))
+    atomic_write_text(saved, json.dumps(result, indent=2))
     return result

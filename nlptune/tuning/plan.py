@@ -10,6 +10,8 @@ import dataclasses
 import json
 import re
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -79,8 +81,50 @@ class SweepPlan:
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> "SweepPlan":
-        data = parse_json((Path(sweep_dir) / PLAN_FILE).read_text())
+        """The plan a sweep saved in ``sweep_dir``; a damaged sweep.json (not JSON, or not a plan's fields and
+        types) is one `NlptuneError` naming it."""
+        path = Path(sweep_dir) / PLAN_FILE
+        try:
+            data = parse_json(path.read_text(encoding="utf-8"))
+        except ValueError as err:  # invalid JSON or UTF-8, nesting past the parser's depth
+            raise _damaged(path, str(err)) from None
+        problem = _plan_problem(data)
+        if problem:
+            raise _damaged(path, problem)
         return cls(**data)
+
+
+def _plan_problem(data: Any) -> str | None:
+    """What makes ``data`` not a `SweepPlan`'s fields: None when it is one (an older plan may lack fields that
+    have defaults; a value of the wrong type is named)."""
+    if not isinstance(data, dict):
+        return f"it holds {type(data).__name__}, not a JSON object"
+    fields = {f.name: f for f in dataclasses.fields(SweepPlan)}
+    hints = typing.get_type_hints(SweepPlan)
+    missing = [name for name, f in fields.items() if name not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    unknown = sorted(set(data) - set(fields))
+    if missing or unknown:
+        return "; ".join(f"{what} {names}" for what, names in (("missing keys", missing), ("unknown keys", unknown))
+                         if names)
+    for name, value in data.items():
+        expected = _runtime_types(hints[name])
+        if not isinstance(value, expected):
+            return f"{name} is {type(value).__name__}, not {' or '.join(t.__name__ for t in expected)}"
+    return None
+
+
+def _runtime_types(hint: Any) -> tuple[type, ...]:
+    """The classes a value of type ``hint`` is an instance of (``list[str]`` -> list, ``str | None`` -> str and
+    NoneType)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(typing.get_origin(arg) or arg for arg in typing.get_args(hint))
+    return (typing.get_origin(hint) or hint,)
+
+
+def _damaged(path: Path, detail: str) -> NlptuneError:
+    return NlptuneError(f"{path} is not the plan of an nlptune sweep ({detail}) -> restore it from a copy of the "
+                        "sweep, or start the sweep again in another tune.dir")
 
 
 def tune_fields(tune: TuneConfig) -> dict[str, Any]:

@@ -103,3 +103,53 @@ def test_every_space_problem_once_each():
     # the unknown key and the unknown model stop composition; the value problems behind them are found too
     assert sorted(keys) == sorted(["tune.space.model.hiden_size", "tune.space.model", "tune.space.model.dropout",
                                    "tune.space.scheduler.name"]), keys
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"sweep_dir": ', "Expecting value"),
+    ("[" * 100_000 + "]" * 100_000, "nested deeper"),
+    ("[1, 2]", "holds list, not a JSON object"),
+    ('{"sweep_dir": "x"}', "missing keys ['storage'"),
+])
+def test_a_damaged_plan_is_one_message(tmp_path, text, expected):
+    from nlptune.config.errors import NlptuneError
+
+    (tmp_path / "sweep.json").write_text(text)
+    with pytest.raises(NlptuneError, match="is not the plan of an nlptune sweep") as caught:
+        SweepPlan.load(tmp_path)
+    assert expected in str(caught.value) and "another tune.dir" in str(caught.value)
+
+
+def test_a_plan_round_trips_and_a_wrong_type_or_key_is_named(tmp_path):
+    import dataclasses
+    import json
+    import re
+
+    from nlptune.config.errors import NlptuneError
+
+    saved = dataclasses.replace(plan(), sweep_dir=str(tmp_path))
+    saved.save()
+    assert SweepPlan.load(tmp_path) == saved
+    record = json.loads((tmp_path / "sweep.json").read_text())
+    for change, expected in (({"n_trials": "10"}, "n_trials is str, not int"), ({"space": []}, "space is list"),
+                             ({"colour": 1}, "unknown keys ['colour']")):
+        (tmp_path / "sweep.json").write_text(json.dumps({**record, **change}))
+        with pytest.raises(NlptuneError, match=re.escape(expected)):
+            SweepPlan.load(tmp_path)
+    del record["conditions"]  # an older sweep's plan lacks the fields added since, which have defaults
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    assert SweepPlan.load(tmp_path).conditions == {}
+
+
+def test_a_damaged_confirmation_result_is_run_again_not_trusted(tmp_path):
+    """A confirmation run's saved result (resumed sweeps read it instead of training again) counts only when it
+    is a JSON object with the keys a result has; anything else (cut short, another shape) means: train it again."""
+    from nlptune.tuning.confirm import _saved_result
+
+    path, keys = tmp_path / "confirm_result.json", ("seed", "value")
+    assert _saved_result(path, keys) is None  # none yet
+    for damaged in ('{"seed": 43, "val', "[43, 0.9]", '{"seed": 43}', "[" * 100_000):
+        path.write_text(damaged)
+        assert _saved_result(path, keys) is None
+    path.write_text('{"seed": 43, "value": 0.9, "train_samples": 10}')
+    assert _saved_result(path, keys) == {"seed": 43, "value": 0.9, "train_samples": 10}
