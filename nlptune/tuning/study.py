@@ -12,6 +12,7 @@ import inspect
 import os
 import warnings
 from pathlib import Path
+
 import optuna
 from optuna.trial import TrialState
 
@@ -19,6 +20,7 @@ from nlptune.config.errors import NlptuneError
 from nlptune.tuning.goals import sampler_options
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import grid_space
+from nlptune.utils.files import refuse_link, write_new_bytes
 from nlptune.utils.processes import alive as _alive
 
 try:  # optuna >= 4.9 (the older name is deprecated there)
@@ -36,7 +38,11 @@ def open_storage(plan: SweepPlan):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(plan.journal))
+        try:
+            return JournalStorage(JournalFileBackend(plan.journal))  # replays the journal: a damaged one fails here
+        except ValueError as err:  # a record that is not JSON, or a cut-short one with records after it
+            raise NlptuneError(f"{plan.journal} (the sweep's study journal) is damaged ({err}) -> restore it from a "
+                               "copy of the sweep, or start the sweep again in another tune.dir") from None
     with warnings.catch_warnings():  # "experimental" since optuna 2.8
         warnings.simplefilter("ignore")
         callback = RetryCallback(max_retry=tune.max_retry)
@@ -53,6 +59,27 @@ def open_storage(plan: SweepPlan):
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise NlptuneError(f"tune.storage={plan.storage}: cannot open it ({type(err).__name__}: {first}) -> "
                            f"{storage_fix(plan.storage, err)}") from None
+
+
+def seal_journal(path: str | Path) -> Path | None:
+    """Set aside a cut-short last record of a journal file (a worker killed, or a disk that filled, while writing
+    it): Optuna skips such a record when reading, but the next record appended would join it into one line that
+    no reader can parse, and the whole study would be lost. The partial bytes move to ``<journal>.cut-<n>`` and the
+    journal ends at its last complete record. Call it only while no worker can write (the sweep's lock held,
+    before workers start). Returns the file the bytes went to, or None when the journal was whole."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    refuse_link(path, "(the sweep's study journal)")
+    with path.open("rb") as journal:
+        data = journal.read()
+    if data.endswith(b"\n"):
+        return None
+    keep = data.rfind(b"\n") + 1  # 0 when not even the first record is whole
+    number = 1 + sum(1 for _ in path.parent.glob(f"{path.name}.cut-*"))
+    aside = write_new_bytes(path.with_name(f"{path.name}.cut-{number}"), data[keep:])
+    os.truncate(path, keep)
+    return aside
 
 
 def storage_fix(url: str, err: BaseException) -> str:

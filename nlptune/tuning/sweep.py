@@ -174,10 +174,18 @@ def prepare(overrides: Sequence[str], hold: Callable[[Path], object] | None = No
     if base.output_dir:
         raise NlptuneError("output_dir is set per trial in a sweep -> use tune.dir=PATH for the sweep directory")
     sweep_dir, resumed = find_sweep_dir(tune, args, base.task.name, base.model.name)
-    if hold is not None and not tune.storage:  # RDB storage: every machine may run the same command on it
+    held = hold is not None and not tune.storage  # RDB storage: every machine may run the same command on it
+    if held:
         hold(sweep_dir)
     if resumed:
         plan = _resumed_plan(sweep_dir, tune, args)
+        if plan.journal and held:  # this command holds the sweep: no worker writes to the journal now
+            from nlptune.tuning.study import seal_journal
+
+            aside = seal_journal(plan.journal)
+            if aside:
+                warn(f"{plan.journal} ended in a cut-short record (a worker stopped while writing it); its bytes "
+                     f"are kept in {aside} and the sweep goes on from the last complete record")
         plan.save()
         return plan, True
     from nlptune.tuning.study import create_study

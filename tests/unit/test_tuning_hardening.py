@@ -153,3 +153,32 @@ def test_a_damaged_confirmation_result_is_run_again_not_trusted(tmp_path):
         assert _saved_result(path, keys) is None
     path.write_text('{"seed": 43, "value": 0.9, "train_samples": 10}')
     assert _saved_result(path, keys) == {"seed": 43, "value": 0.9, "train_samples": 10}
+
+
+def test_a_cut_short_journal_record_is_set_aside_and_the_rest_kept(tmp_path):
+    """Appending after a cut-short record would join the two into a line no reader parses: the partial bytes
+    move aside (nothing lost), the journal ends at its last whole record, and a whole journal is left alone."""
+    from nlptune.tuning.study import seal_journal
+
+    journal = tmp_path / "study.journal"
+    whole = b'{"op_code": 0}\n{"op_code": 4}\n'
+    journal.write_bytes(whole)
+    assert seal_journal(journal) is None and journal.read_bytes() == whole
+    for number in (1, 2):
+        journal.write_bytes(whole + b'{"op_code": 5, "tri')
+        aside = seal_journal(journal)
+        assert aside == tmp_path / f"study.journal.cut-{number}" and aside.read_bytes() == b'{"op_code": 5, "tri'
+        assert journal.read_bytes() == whole
+    assert seal_journal(tmp_path / "missing.journal") is None
+
+
+def test_a_damaged_journal_is_one_message(tmp_path):
+    import dataclasses
+
+    from nlptune.config.errors import NlptuneError
+    from nlptune.tuning.study import open_storage
+
+    journal = tmp_path / "study.journal"
+    journal.write_bytes(b'{"op_code": 0, broken\n{"op_code": 4}\n')
+    with pytest.raises(NlptuneError, match="study journal\\) is damaged .*another tune.dir"):
+        open_storage(dataclasses.replace(plan(), storage=f"journal:{journal}"))
