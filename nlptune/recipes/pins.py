@@ -20,7 +20,7 @@ from typing import Mapping
 
 from nlptune.config.names import is_pretrained
 from nlptune.config.sources import resolve_model_source
-from nlptune.data.sources import SPLITS, same_split_identity, split_identity, teacher_sha256
+from nlptune.data.sources import SPLITS, is_teacher, same_split_identity, split_identity, teacher_sha256
 from nlptune.utils.files import folder_sha256
 
 PIN_PACKAGES = ("nlptune", "torch", "transformers", "datasets", "accelerate")
@@ -111,9 +111,10 @@ def drift(pins: Mapping, plain: Mapping) -> list[dict]:
                 out.append({"pin": f"pins.model.{key}", "expected": pinned_model.get(key), "found": found.get(key)})
     pinned_teacher = pins.get("teacher")
     if pinned_teacher:
-        found = _teacher_now(plain)
-        if found != pinned_teacher.get("sha256"):
-            out.append({"pin": "pins.teacher.sha256", "expected": pinned_teacher.get("sha256"), "found": found})
+        teacher = (plain.get("distill") or {}).get("teacher")
+        if not teacher or not is_teacher(teacher, pinned_teacher.get("sha256")):
+            out.append({"pin": "pins.teacher.sha256", "expected": pinned_teacher.get("sha256"),
+                        "found": _teacher_now(plain)})
     return out
 
 

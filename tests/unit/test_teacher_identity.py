@@ -80,3 +80,19 @@ def test_a_json_file_that_is_not_an_object_is_hashed_by_its_bytes(tmp_path):
     (runs[1] / "best" / "tokenizer.json").write_text("{not json")
     (runs[1] / "best" / "vocab.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than the parser goes
     assert teacher_sha256(runs[0]) != teacher_sha256(runs[1])
+
+
+def test_a_record_of_an_earlier_version_still_names_an_unchanged_teacher(tmp_path):
+    """Recipes pinned and runs recorded before the identity left the task file's other keys out hold the sha256
+    of all of best/ but the card: `is_teacher` accepts it for the same files, and nothing else."""
+    from nlptune.data.sources import is_teacher
+    from nlptune.utils.files import folder_sha256
+
+    run = make_run(tmp_path / "run")
+    legacy = folder_sha256(run / "best", skip=("README.md",))
+    assert legacy != teacher_sha256(run)
+    assert is_teacher(run, legacy) and is_teacher(run, teacher_sha256(run))
+    assert not is_teacher(run, "0" * 64) and not is_teacher(run, None)
+    assert not is_teacher(tmp_path / "missing", legacy)
+    (run / "best" / "model.safetensors").write_bytes(b"changed")
+    assert not is_teacher(run, legacy)
