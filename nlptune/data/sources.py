@@ -29,7 +29,8 @@ THRESHOLDS_FILE = "thresholds.json"  # multi_label decisions, chosen after train
 TASK_FILE = "nlptune_task.json"
 # The keys of best/nlptune_task.json that decide a model's outputs for given texts (how it is loaded, how texts
 # become tokens, which output is which); the rest (task name, metrics, how tags are decoded) do not, and keys a
-# later nlptune adds stay out of a teacher's identity unless they are added here.
+# later nlptune adds stay out of a teacher's identity unless they are added here. Its kind counts too, read by
+# `kind_of` (older files name it problem_type).
 TEACHER_TASK_KEYS = ("label_names", "max_length", "model", "joint_pairs", "char_features")
 # Keys transformers writes into a model's JSON files that name the library or where it was read from, not the model
 VOLATILE_JSON_KEYS = ("transformers_version", "_name_or_path", "_commit_hash")
