@@ -61,8 +61,13 @@ def train_recipe(task: str, seed: int, extra: list[str], out: Path, smoke: bool)
     proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    summary = json.loads((out / "metrics.json").read_text())
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    return run_figures(out, metric)
+
+
+def run_figures(run_dir: Path, metric: str) -> dict:
+    """A finished run's best and last evaluation of ``metric``, its training time and epochs."""
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     return {"metric": summary["best"][metric], "final": last[f"eval_{metric}"],
             "train_wall_s": summary["train_runtime_s"], "epochs": summary["epochs"]}
 
@@ -77,12 +82,7 @@ def confirmed_run(task: str, seed: int, sweeps: list[Path]) -> dict | None:
         if not (run / "metrics.json").is_file() or not same_config(recipe, yaml.safe_load((run / "config.yaml")
                                                                                           .read_text())):
             continue
-        summary = json.loads((run / "metrics.json").read_text())
-        last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-        metric = METRIC[task]
-        return {"metric": summary["best"][metric], "final": last[f"eval_{metric}"],
-                "train_wall_s": summary["train_runtime_s"], "epochs": summary["epochs"],
-                "from": str(run.parents[2])}  # the sweep's folder
+        return {**run_figures(run, METRIC[task]), "from": str(run.parents[2])}  # the sweep's folder
     return None
 
 

@@ -230,13 +230,15 @@ def teacher_sha256(run_dir: str | Path) -> str:
     return folder_sha256(best, skip=(MODEL_CARD, THRESHOLDS_FILE), content=_teacher_file_digest)
 
 
-def is_teacher(run_dir: str | Path, recorded: str | None) -> bool:
+def is_teacher(run_dir: str | Path, recorded: str | None, current: str | None = None) -> bool:
     """Whether ``recorded`` (a recipe's pin, a manifest's record) names the teacher in ``run_dir`` as it is now: its
-    identity (`teacher_sha256`), or the sha256 of all of best/ but the model card that earlier versions of nlptune
-    recorded (their recipes and runs keep reproducing and resuming with an unchanged teacher)."""
-    if not recorded or not (Path(run_dir) / "best").is_dir():
+    identity (``current``, or `teacher_sha256` computed here), or the sha256 of all of best/ but the model card that
+    earlier versions of nlptune recorded (their recipes and runs keep reproducing and resuming with an unchanged
+    teacher)."""
+    best = Path(run_dir) / "best"
+    if not recorded or not best.is_dir():
         return False
-    return recorded in (teacher_sha256(run_dir), folder_sha256(Path(run_dir) / "best", skip=(MODEL_CARD,)))
+    return recorded == (current or teacher_sha256(run_dir)) or recorded == folder_sha256(best, skip=(MODEL_CARD,))
 
 
 def _teacher_file_digest(path: Path) -> str:

@@ -111,10 +111,9 @@ def drift(pins: Mapping, plain: Mapping) -> list[dict]:
                 out.append({"pin": f"pins.model.{key}", "expected": pinned_model.get(key), "found": found.get(key)})
     pinned_teacher = pins.get("teacher")
     if pinned_teacher:
-        teacher = (plain.get("distill") or {}).get("teacher")
-        if not teacher or not is_teacher(teacher, pinned_teacher.get("sha256")):
-            out.append({"pin": "pins.teacher.sha256", "expected": pinned_teacher.get("sha256"),
-                        "found": _teacher_now(plain)})
+        found = _teacher_now(plain)
+        if found is None or not is_teacher(plain["distill"]["teacher"], pinned_teacher.get("sha256"), found):
+            out.append({"pin": "pins.teacher.sha256", "expected": pinned_teacher.get("sha256"), "found": found})
     return out
 
 

@@ -192,7 +192,7 @@ def check_data(plan_: ResumePlan, data_sha256: dict, allow_changes: bool, teache
     changes = [{"key": f"data.sha256.{split}", "checkpoint": saved.get(split), "now": data_sha256.get(split)}
                for split in sorted(set(saved) | set(data_sha256)) if saved.get(split) != data_sha256.get(split)]
     before = _teacher_sha256(plan_.checkpoint.parent.parent) if teacher else None
-    if before and before != teacher.get("sha256") and not is_teacher(teacher["run_dir"], before):
+    if before and not is_teacher(teacher["run_dir"], before, teacher.get("sha256")):
         changes.append({"key": "teacher.sha256", "checkpoint": before, "now": teacher.get("sha256")})
     if changes and not allow_changes:
         _refuse(plan_, changes)

@@ -76,7 +76,9 @@ def seal_journal(path: str | Path) -> Path | None:
     if data.endswith(b"\n"):
         return None
     keep = data.rfind(b"\n") + 1  # 0 when not even the first record is whole
-    number = 1 + sum(1 for _ in path.parent.glob(f"{path.name}.cut-*"))
+    number = 1
+    while path.with_name(f"{path.name}.cut-{number}").exists():  # earlier ones are kept, whichever were removed
+        number += 1
     aside = write_new_bytes(path.with_name(f"{path.name}.cut-{number}"), data[keep:])
     os.truncate(path, keep)
     return aside
