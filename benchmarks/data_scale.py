@@ -65,10 +65,9 @@ def _timed_encoding(module) -> dict:
 
 
 def child_prepare(args) -> dict:
-    from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
+    from nlptune.utils.memory import limit_heap_fragmentation
 
     limit_heap_fragmentation()  # what nlptune.train.loop.run sets before anything is loaded
-    limit_onednn_cache()
     import nlptune.data
     from nlptune.config.compose import load_run_config
     from nlptune.models import is_pretrained

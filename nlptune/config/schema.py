@@ -186,6 +186,7 @@ class TrainerConfig:
     focal_gamma: float
     label_smoothing: float
     measure_cost: bool  # the best model's inference cost in metrics.json (nlptune/train/cost.py)
+    fast_dropout: bool  # CPU: dropout masks from a faster generator (nlptune/models/fast_dropout.py)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class RunConfig:
 # Keys added to a section after run directories, checkpoints and recipes were first written, with the value that
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
 LATER_KEYS = {"trainer": {"class_weights": "none", "pos_weight": "none", "loss": "cross_entropy", "focal_gamma": 2.0,
-                          "label_smoothing": 0.0, "measure_cost": True},
+                          "label_smoothing": 0.0, "measure_cost": True, "fast_dropout": False},
               "optimizer": {"head_lr_scale": 1.0, "layer_decay": 1.0}}
 
 

@@ -22,6 +22,7 @@ from nlptune.kinds import get_kind
 from nlptune.kinds.thresholds import Decision
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
+from nlptune.models.fast_dropout import use_fast_dropout
 from nlptune.train import checkpoint, faults, report, resume, results, tracking
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
@@ -31,7 +32,7 @@ from nlptune.train.setup import build_task_model, loss_settings, make_loaders
 from nlptune.train.teacher import open_teacher
 from nlptune.utils.environment import describe
 from nlptune.utils.console import quiet_libraries
-from nlptune.utils.memory import limit_heap_fragmentation, limit_onednn_cache
+from nlptune.utils.memory import limit_heap_fragmentation
 from nlptune.utils.seeding import seed_everything, set_deterministic
 from nlptune.utils.plain import parse_json
 
@@ -53,7 +54,6 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     ``config.resume``, continue from a checkpoint exactly where it stopped."""
     quiet_libraries()
     limit_heap_fragmentation()
-    limit_onednn_cache()
     output_dir = resume.target_dir(config) or default_output_dir(config)
     set_deterministic(config.trainer.deterministic)  # before any CUDA work: cuBLAS reads its workspace setting once
     accelerator = make_accelerator(config.trainer, **tracking.accelerator_kwargs(config.trainer, output_dir))
@@ -118,6 +118,8 @@ class _Session:
         self.guard.set_phase("setup")
         seed_everything(config.seed)  # same initial weights whatever data preparation consumed
         model = build_task_model(config, self.data)
+        if trainer.fast_dropout and accelerator.device.type == "cpu" and not trainer.compile:
+            use_fast_dropout(model)  # the same rate, cheaper masks (no random draw here: the weights stay the same)
         # class weights etc. from the training targets (deterministic: a resumed run computes the same ones)
         self.loss_settings = loss_settings(config, self.data)
         self.decision = Decision.from_task(config.task)  # multi_label: fixed or tuned decision thresholds

@@ -38,10 +38,12 @@ def test_startup_script_reports_both_commands():
 
 @needs_data
 def test_vs_plain_loop_runs_on_a_slice(tmp_path):
-    out = _run("benchmarks/vs_plain_loop.py", "--epochs", "1", "--limit", "64", "--output-dir", str(tmp_path))
+    out = _run("benchmarks/vs_plain_loop.py", "--epochs", "1", "--limit", "64", "--seeds", "1,2", "--output-dir",
+               str(tmp_path))
     summary = _json_line(out)
     assert {r["name"] for r in summary["results"]} == {"nlptune", "plain_loop"}
-    assert all(r["samples_per_s"] > 0 for r in summary["results"])
+    assert all(r["samples_per_s"] > 0 and r["seeds"] == 2 for r in summary["results"])
+    assert sorted(r["seed"] for r in summary["runs"]) == [1, 1, 2, 2]
     assert "final_accuracy" in out
 
 

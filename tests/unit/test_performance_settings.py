@@ -1,7 +1,6 @@
 """Settings the training process applies for speed and memory: mixed precision `auto`, the allocator, oneDNN."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,6 @@ import torch
 
 from nlptune.config.compose import load_run_config
 from nlptune.train.precision import cpu_precision, resolve_precision
-from nlptune.utils import memory
 
 
 @pytest.mark.parametrize("amx, cpu, expected", [(True, True, "bf16"), (False, True, "no"), (True, False, "no")])
@@ -56,12 +54,3 @@ def test_heap_setting_is_applied_unless_the_user_set_one(monkeypatch):
     base = {"PATH": "/usr/bin:/bin"}
     assert _in_fresh_process(code, base) == "True"
     assert _in_fresh_process(code, {**base, "MALLOC_MMAP_THRESHOLD_": "131072"}) == "False"
-
-
-def test_onednn_cache_cap_leaves_a_user_value(monkeypatch):
-    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
-    memory.limit_onednn_cache()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(memory.ONEDNN_PRIMITIVE_CACHE)
-    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
-    memory.limit_onednn_cache()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"
