@@ -11,6 +11,7 @@ from nlptune.config.schema import RunConfig
 from nlptune.data.errors import DataError
 from nlptune.data.labels import split_examples
 from nlptune.data.loading import load_raw_splits
+from nlptune.utils.memory import MappedPages
 
 __all__ = ["DataError", "PreparedData", "prepare_data", "cache_dir", "encode_split"]
 
@@ -82,7 +83,7 @@ def _encode_cached(tokenizer, build, key_parts: list, release=None) -> dict:
     if table is not None:
         if release is not None:
             release()
-        return _columns_from_arrow(table)
+        return _columns_from_arrow(table, MappedPages(path))
     columns = build()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
@@ -109,15 +110,22 @@ def _arrow_table(columns: dict):
                      if isinstance(values, RaggedIds) else pa.array(values) for name, values in columns.items()})
 
 
-def _columns_from_arrow(table) -> dict:
+def _columns_from_arrow(table, pages: MappedPages | None = None) -> dict:
+    """A cached split's columns; ``pages``: the cache entry's file mappings, whose pages each id chunk gives back
+    once copied (else the peak memory holds the ids twice)."""
     import pyarrow as pa
 
     from nlptune.data.batching import RaggedIds
 
+    def copied(chunk) -> None:
+        for buffer in chunk.buffers():
+            if buffer is not None:
+                pages.release(buffer.address, buffer.size)
+
     def column(name: str):
         kind = table.schema.field(name).type
         if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-            return RaggedIds.from_arrow(table.column(name))
+            return RaggedIds.from_arrow(table.column(name), copied if pages is not None else None)
         return table.column(name).to_numpy() if name == "length" else table.column(name).to_pylist()
 
     return {name: column(name) for name in table.column_names}

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 from array import array
+from typing import Callable
 
 import numpy as np
 import torch
@@ -35,9 +36,10 @@ class RaggedIds:
         return cls(values, offsets)
 
     @classmethod
-    def from_arrow(cls, array) -> "RaggedIds":
+    def from_arrow(cls, array, copied: Callable | None = None) -> "RaggedIds":
         """From a pyarrow list array or chunked array (a cached split), without building Python lists: each
-        chunk's ids are copied once, straight into the result."""
+        chunk's ids are copied once, straight into the result; ``copied(chunk)`` is called after each chunk's
+        copy (a memory-mapped cache gives its pages back there)."""
         chunks = array.chunks if hasattr(array, "chunks") else [array]
         flats = [chunk.flatten() for chunk in chunks]  # views of the (memory-mapped) ids of each chunk's rows
         values = np.empty(sum(len(flat) for flat in flats), dtype=np.int32)
@@ -48,6 +50,8 @@ class RaggedIds:
             values[tokens: tokens + len(flat)] = np.asarray(flat)  # converted here when cached as int64
             offsets[rows + 1: rows + 1 + len(chunk)] = starts[1:] - starts[0] + tokens
             tokens, rows = tokens + len(flat), rows + len(chunk)
+            if copied is not None:
+                copied(chunk)
         return cls(values, offsets)
 
     def lengths(self) -> np.ndarray:

@@ -8,6 +8,7 @@ samples/s, peak RSS 1405 vs 1604 MB, still below the Trainer's 1748; benchmarks/
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import sys
 
@@ -32,3 +33,41 @@ def limit_heap_fragmentation() -> bool:
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):  # not glibc (musl, ...): leave the allocator alone
         return False
+
+
+_MADV_DONTNEED = 4  # Linux: drop the pages; a file mapping reads them back from the file if touched again
+
+
+class MappedPages:
+    """Lets the pages of memory-mapped files under ``folder`` go once their data has been copied out.
+
+    Why: a cached split is read from its memory-mapped Arrow file and copied, chunk by chunk, into nlptune's own
+    arrays. Every page read stays resident (and counted in the process's memory) until the mapping goes, so the
+    peak held both the copy and the file: ~100 MB more for a million rows than tokenizing afresh
+    (benchmarks/RESULTS.md). `release` gives back the pages of buffers already copied. Only whole pages inside a
+    mapping of a file under ``folder`` are released (the list is read from /proc/self/maps when created), so
+    memory that is not such a file's - a buffer the reader copied, anonymous memory - is never touched. A no-op
+    where /proc or madvise is missing (not Linux)."""
+
+    def __init__(self, folder) -> None:
+        self.ranges: list[tuple[int, int]] = []
+        root = os.path.realpath(folder) + os.sep
+        try:
+            with open("/proc/self/maps") as maps:
+                for line in maps:
+                    parts = line.split(maxsplit=5)
+                    if len(parts) == 6 and parts[5].rstrip("\n").startswith(root):
+                        start, end = (int(x, 16) for x in parts[0].split("-"))
+                        self.ranges.append((start, end))
+            self._madvise = ctypes.CDLL(None, use_errno=True).madvise if self.ranges else None
+        except (OSError, AttributeError):
+            self.ranges = []
+
+    def release(self, address: int, size: int) -> None:
+        """Drop the whole pages of [address, address + size) that lie in one of the file mappings."""
+        page = mmap.PAGESIZE
+        first, last = -(-address // page) * page, (address + size) // page * page  # inward: whole pages only
+        for start, end in self.ranges:
+            lo, hi = max(first, start), min(last, end)
+            if lo < hi:
+                self._madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED)

@@ -684,6 +684,22 @@ def test_tokenization_cache_hit_returns_identical_columns(trained, tmp_path, mon
         _cached(trained, texts, 8, ["sha", 3, ["a", "b"]])
 
 
+def test_a_cache_hit_of_many_chunks_reads_every_id_while_giving_pages_back(trained, tmp_path, monkeypatch):
+    # thousands of rows: the cache file holds many record batches, and each batch's mapped pages are given back
+    # once copied (nlptune.utils.memory.MappedPages) while later batches, some on the same pages, are still read
+    monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path))
+    words = ["the", "film", "was", "good", "dull", "cast", "a", "b", "c"]
+    texts = [[" ".join(words[(i + j) % len(words)] for j in range(1 + i % 13)) for i in range(6000)]]
+    first = _cached(trained, texts, 16, ["many"])
+    released = []
+    real = __import__("nlptune.utils.memory", fromlist=["MappedPages"]).MappedPages.release
+    monkeypatch.setattr("nlptune.utils.memory.MappedPages.release",
+                        lambda self, address, size: released.append(size) or real(self, address, size))
+    second = _cached(trained, texts, 16, ["many"])
+    assert _plain(second) == _plain(first) == _plain(encode(trained, texts, max_length=16, joint_pairs=False))
+    assert len(released) > 6  # every chunk's buffers (offsets and ids) of several chunks
+
+
 def test_corrupt_cache_entry_is_rebuilt(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path))
     texts = [["the film was good", "dull"]]

@@ -54,3 +54,36 @@ def test_heap_setting_is_applied_unless_the_user_set_one(monkeypatch):
     base = {"PATH": "/usr/bin:/bin"}
     assert _in_fresh_process(code, base) == "True"
     assert _in_fresh_process(code, {**base, "MALLOC_MMAP_THRESHOLD_": "131072"}) == "False"
+
+
+def test_mapped_pages_are_given_back_and_read_again_from_the_file(tmp_path):
+    import numpy as np
+
+    from nlptune.utils.memory import MappedPages
+
+    data = np.arange(1 << 20, dtype=np.int32)  # 4 MiB: whole pages inside
+    (tmp_path / "ids.bin").write_bytes(data.tobytes())
+    mapped = np.memmap(tmp_path / "ids.bin", dtype=np.int32, mode="r")
+    assert int(mapped.sum()) == int(data.sum())  # every page read in
+    pages = MappedPages(tmp_path)
+    if sys.platform.startswith("linux"):
+        assert pages.ranges
+    pages.release(mapped.ctypes.data, mapped.nbytes)
+    assert np.array_equal(mapped, data)  # read back from the file
+
+
+def test_mapped_pages_never_touch_memory_outside_the_folders_files(tmp_path):
+    import numpy as np
+
+    from nlptune.utils.memory import MappedPages
+
+    (tmp_path / "other.bin").write_bytes(b"x" * (1 << 16))
+    other = np.memmap(tmp_path / "other.bin", dtype=np.uint8, mode="r")
+    anonymous = np.arange(1 << 20, dtype=np.int64)  # the process's own memory: a release there would zero it
+    pages = MappedPages(tmp_path / "elsewhere")  # a folder with no mapped file: nothing to release
+    assert pages.ranges == []
+    pages.release(anonymous.ctypes.data, anonymous.nbytes)
+    scoped = MappedPages(tmp_path)  # the folder's file is mapped, the array is not in it
+    scoped.release(anonymous.ctypes.data, anonymous.nbytes)
+    assert np.array_equal(anonymous, np.arange(1 << 20, dtype=np.int64))
+    assert int(other[0]) == ord("x")
