@@ -45,7 +45,7 @@ class MappedPages:
     arrays. Every page read stays resident (and counted in the process's memory) until the mapping goes, so the
     peak held both the copy and the file: ~100 MB more for a million rows than tokenizing afresh
     (benchmarks/RESULTS.md). `release` gives back the pages of buffers already copied. Only whole pages inside a
-    mapping of a file under ``folder`` are released (the list is read from /proc/self/maps when created), so
+    read-only mapping of a file under ``folder`` are released (listed from /proc/self/maps when created), so
     memory that is not such a file's - a buffer the reader copied, anonymous memory - is never touched. A no-op
     where /proc or madvise is missing (not Linux)."""
 
@@ -55,8 +55,9 @@ class MappedPages:
         try:
             with open("/proc/self/maps") as maps:
                 for line in maps:
-                    parts = line.split(maxsplit=5)
-                    if len(parts) == 6 and parts[5].rstrip("\n").startswith(root):
+                    parts = line.split(maxsplit=5)  # range, permissions, offset, device, inode, path
+                    # read-only mappings only: dropping a written private page would lose the write
+                    if len(parts) == 6 and parts[1][1] == "-" and parts[5].rstrip("\n").startswith(root):
                         start, end = (int(x, 16) for x in parts[0].split("-"))
                         self.ranges.append((start, end))
             self._madvise = ctypes.CDLL(None, use_errno=True).madvise if self.ranges else None

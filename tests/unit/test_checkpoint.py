@@ -263,6 +263,11 @@ def test_a_checkpoint_written_before_later_keys_resumes_without_a_change(tmp_pat
     assert resume.config_diff(old, now) == []
     weighted = {**now, "trainer": {**now["trainer"], "class_weights": "balanced"}}
     assert [c["key"] for c in resume.config_diff(old, weighted)] == ["trainer.class_weights"]
+    # torch's dropout then, fast dropout by default now: other masks, so a change the resume names (and refuses
+    # unless allowed); with trainer.fast_dropout=false it continues as it started
+    del old["trainer"]["fast_dropout"]
+    assert [c["key"] for c in resume.config_diff(old, now)] == ["trainer.fast_dropout"]
+    assert resume.config_diff(old, {**now, "trainer": {**now["trainer"], "fast_dropout": False}}) == []
 
 
 def test_a_change_of_the_optimizer_groups_is_refused_even_when_changes_are_allowed(tmp_path):

@@ -87,3 +87,8 @@ def test_mapped_pages_never_touch_memory_outside_the_folders_files(tmp_path):
     scoped.release(anonymous.ctypes.data, anonymous.nbytes)
     assert np.array_equal(anonymous, np.arange(1 << 20, dtype=np.int64))
     assert int(other[0]) == ord("x")
+    (tmp_path / "written.bin").write_bytes(bytes(1 << 16))
+    written = np.memmap(tmp_path / "written.bin", dtype=np.uint8, mode="c")  # private and writable
+    written[:] = 7  # a copy-on-write change only this process holds
+    MappedPages(tmp_path).release(written.ctypes.data, written.nbytes)
+    assert int(written.min()) == 7  # never dropped: only read-only mappings are
