@@ -38,8 +38,8 @@ def open_storage(plan: SweepPlan):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        try:
-            return JournalStorage(JournalFileBackend(plan.journal))  # replays the journal: a damaged one fails here
+        try:  # replays the journal: a damaged one fails here
+            return JournalStorage(JournalFileBackend(plan.journal, lock_obj=_sealing_lock(plan.journal)))
         except ValueError as err:  # a record that is not JSON, or a cut-short one with records after it
             raise NlptuneError(f"{plan.journal} (the sweep's study journal) is damaged ({err}) -> restore it from a "
                                "copy of the sweep, or start the sweep again in another tune.dir") from None
@@ -61,20 +61,38 @@ def open_storage(plan: SweepPlan):
                            f"{storage_fix(plan.storage, err)}") from None
 
 
+def _sealing_lock(journal: str):
+    """Optuna's lock of a journal file (a symlink lock, which a writer that died holding it loses after 30 s),
+    which on each acquire first seals the journal (`seal_journal`): with several workers appending, one killed
+    mid-record would otherwise have the next worker's record joined to its partial one, a line no reader parses."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    class SealingLock(JournalFileSymlinkLock):
+        def acquire(self) -> bool:
+            acquired = super().acquire()
+            if acquired:  # every writer appends under this lock: no one else writes while we look
+                seal_journal(journal)
+            return acquired
+
+    return SealingLock(journal)
+
+
 def seal_journal(path: str | Path) -> Path | None:
     """Set aside a cut-short last record of a journal file (a worker killed, or a disk that filled, while writing
     it): Optuna skips such a record when reading, but the next record appended would join it into one line that
     no reader can parse, and the whole study would be lost. The partial bytes move to ``<journal>.cut-<n>`` and the
-    journal ends at its last complete record. Call it only while no worker can write (the sweep's lock held,
-    before workers start). Returns the file the bytes went to, or None when the journal was whole."""
+    journal ends at its last complete record. Call it only while no worker can write (the journal's lock or the
+    sweep's held). Returns the file the bytes went to, or None when the journal was whole."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         return None
     refuse_link(path, "(the sweep's study journal)")
     with path.open("rb") as journal:
+        journal.seek(-1, os.SEEK_END)
+        if journal.read(1) == b"\n":  # the usual case, at every append: one byte read
+            return None
+        journal.seek(0)
         data = journal.read()
-    if data.endswith(b"\n"):
-        return None
     keep = data.rfind(b"\n") + 1  # 0 when not even the first record is whole
     number = 1
     while path.with_name(f"{path.name}.cut-{number}").exists():  # earlier ones are kept, whichever were removed

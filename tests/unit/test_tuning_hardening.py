@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import optuna
 import pytest
 
 from nlptune.config.errors import ConfigError
@@ -170,6 +171,28 @@ def test_a_cut_short_journal_record_is_set_aside_and_the_rest_kept(tmp_path):
         assert aside == tmp_path / f"study.journal.cut-{number}" and aside.read_bytes() == b'{"op_code": 5, "tri'
         assert journal.read_bytes() == whole
     assert seal_journal(tmp_path / "missing.journal") is None
+
+
+def test_a_worker_killed_mid_record_never_joins_the_next_workers_record(tmp_path):
+    """Workers append to one journal: one killed while writing leaves a partial record; the next worker's append
+    (under the journal's lock) sets it aside first, so the study stays readable with every whole record."""
+    import dataclasses
+
+    from nlptune.tuning.study import open_storage
+
+    journal = tmp_path / "study.journal"
+    sweep = dataclasses.replace(plan(), storage=f"journal:{journal}")
+    study = optuna.create_study(storage=open_storage(sweep), study_name="s", direction="maximize")
+    study.enqueue_trial({"x": 1.0})
+    with journal.open("ab") as dying:  # the killed worker's half-written record, after its lock went stale
+        dying.write(b'{"op_code": 5, "trial_id": 0, "par')
+    other = optuna.load_study(storage=open_storage(sweep), study_name="s")  # another worker, still alive
+    trial = other.ask()
+    other.tell(trial, 0.5)
+    assert (tmp_path / "study.journal.cut-1").read_bytes() == b'{"op_code": 5, "trial_id": 0, "par'
+    assert journal.read_bytes().endswith(b"\n")
+    reread = optuna.load_study(storage=open_storage(sweep), study_name="s")  # a fresh reader replays it whole
+    assert [t.value for t in reread.trials if t.state == optuna.trial.TrialState.COMPLETE] == [0.5]
 
 
 def test_a_damaged_journal_is_one_message(tmp_path):
