@@ -49,7 +49,7 @@ class _Dropout(torch.autograd.Function):
 def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """``F.dropout(x, p, training)`` with the fast mask on the CPU; torch's own dropout elsewhere (CUDA's is fused
     already) and where the rate rounds to all or nothing."""
-    if training and x.device.type == "cpu" and 0 < round(p * LEVELS) < LEVELS:
+    if training and x.device.type == "cpu" and 0 < p < 1 and 0 < round(p * LEVELS) < LEVELS:
         return _Dropout.apply(x, p)
     return F.dropout(x, p, training)
 
