@@ -37,7 +37,8 @@ def child_nlptune(args) -> dict:
     result = run(load_run_config(overrides))
     s = result.summary
     final = json.loads((result.output_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    return {"name": "nlptune", "samples_per_s": s["train_samples_per_second"],
+    precision = json.loads((result.output_dir / "manifest.json").read_text())["mixed_precision"]
+    return {"name": "nlptune", "precision": "fp32" if precision == "no" else precision, "samples_per_s": s["train_samples_per_second"],
             "train_wall_s": s["train_runtime_s"] - s["eval_runtime_s"], "final_accuracy": final["eval_accuracy"],
             "best_accuracy": s["best"]["accuracy"]}
 
@@ -102,7 +103,7 @@ def child_plain(args) -> dict:
         for ids, lengths, labels in batchify(val_x, val_y, list(range(len(val_x)))):
             correct += (model(ids, lengths).argmax(-1) == labels).sum().item()
     accuracy = correct / len(val_y)
-    return {"name": "plain_loop", "samples_per_s": samples / train_time, "train_wall_s": train_time,
+    return {"name": "plain_loop", "precision": "fp32", "samples_per_s": samples / train_time, "train_wall_s": train_time,
             "final_accuracy": accuracy, "best_accuracy": None}
 
 
@@ -138,7 +139,7 @@ def main() -> None:
     ratio = table[0]["samples_per_s"] / table[1]["samples_per_s"]
     print(f"sst2, epochs={args.epochs}, batch={args.batch_size}, threads={args.threads}, seeds={args.seeds}, "
           f"repeats={args.repeats} (per seed the fastest repeat; means over seeds)")
-    print_table(table, ["name", "samples_per_s", "train_wall_s", "final_accuracy", "accuracy_std", "best_accuracy",
+    print_table(table, ["name", "precision", "samples_per_s", "train_wall_s", "final_accuracy", "accuracy_std", "best_accuracy",
                         "peak_rss_mb"])
     print(f"nlptune / plain loop samples/s: {ratio:.2f}x")
     print(json.dumps({"benchmark": "vs_plain_loop", "ratio": ratio, "results": table, "runs": rows}))
@@ -152,7 +153,7 @@ def _summary(runs: list[dict]) -> dict:
             by_seed[run["seed"]] = run
     best = [r["best_accuracy"] for r in by_seed.values() if r["best_accuracy"] is not None]
     accuracy = [r["final_accuracy"] for r in by_seed.values()]
-    return {"name": runs[0]["name"], "seeds": len(by_seed),
+    return {"name": runs[0]["name"], "precision": runs[0]["precision"], "seeds": len(by_seed),
             "samples_per_s": statistics.mean(r["samples_per_s"] for r in by_seed.values()),
             "train_wall_s": statistics.mean(r["train_wall_s"] for r in by_seed.values()),
             "final_accuracy": statistics.mean(accuracy),

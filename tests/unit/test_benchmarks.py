@@ -42,7 +42,7 @@ def test_vs_plain_loop_runs_on_a_slice(tmp_path):
                str(tmp_path))
     summary = _json_line(out)
     assert {r["name"] for r in summary["results"]} == {"nlptune", "plain_loop"}
-    assert all(r["samples_per_s"] > 0 and r["seeds"] == 2 for r in summary["results"])
+    assert all(r["samples_per_s"] > 0 and r["seeds"] == 2 and r["precision"] == "fp32" for r in summary["results"])
     assert sorted(r["seed"] for r in summary["runs"]) == [1, 1, 2, 2]
     assert "final_accuracy" in out
 
