@@ -38,8 +38,8 @@ def child_nlptune(args) -> dict:
     s = result.summary
     final = json.loads((result.output_dir / "metrics.jsonl").read_text().splitlines()[-1])
     precision = json.loads((result.output_dir / "manifest.json").read_text())["mixed_precision"]
-    return {"name": "nlptune", "precision": "fp32" if precision == "no" else precision, "samples_per_s": s["train_samples_per_second"],
-            "train_wall_s": s["train_runtime_s"] - s["eval_runtime_s"], "final_accuracy": final["eval_accuracy"],
+    return {"name": "nlptune", "precision": "fp32" if precision == "no" else precision,
+            "samples_per_s": s["train_samples_per_second"], "train_wall_s": s["train_runtime_s"] - s["eval_runtime_s"], "final_accuracy": final["eval_accuracy"],
             "best_accuracy": s["best"]["accuracy"]}
 
 
@@ -103,8 +103,8 @@ def child_plain(args) -> dict:
         for ids, lengths, labels in batchify(val_x, val_y, list(range(len(val_x)))):
             correct += (model(ids, lengths).argmax(-1) == labels).sum().item()
     accuracy = correct / len(val_y)
-    return {"name": "plain_loop", "precision": "fp32", "samples_per_s": samples / train_time, "train_wall_s": train_time,
-            "final_accuracy": accuracy, "best_accuracy": None}
+    return {"name": "plain_loop", "precision": "fp32", "samples_per_s": samples / train_time,
+            "train_wall_s": train_time, "final_accuracy": accuracy, "best_accuracy": None}
 
 
 def main() -> None:
@@ -139,8 +139,8 @@ def main() -> None:
     ratio = table[0]["samples_per_s"] / table[1]["samples_per_s"]
     print(f"sst2, epochs={args.epochs}, batch={args.batch_size}, threads={args.threads}, seeds={args.seeds}, "
           f"repeats={args.repeats} (per seed the fastest repeat; means over seeds)")
-    print_table(table, ["name", "precision", "samples_per_s", "train_wall_s", "final_accuracy", "accuracy_std", "best_accuracy",
-                        "peak_rss_mb"])
+    print_table(table, ["name", "precision", "samples_per_s", "train_wall_s", "final_accuracy", "accuracy_std",
+                        "best_accuracy", "peak_rss_mb"])
     print(f"nlptune / plain loop samples/s: {ratio:.2f}x")
     print(json.dumps({"benchmark": "vs_plain_loop", "ratio": ratio, "results": table, "runs": rows}))
 

@@ -71,7 +71,11 @@ def _sealing_lock(journal: str):
         def acquire(self) -> bool:
             acquired = super().acquire()
             if acquired:  # every writer appends under this lock: no one else writes while we look
-                seal_journal(journal)
+                try:
+                    seal_journal(journal)
+                except BaseException:  # never leave the others waiting on a lock no one will release
+                    self.release()
+                    raise
             return acquired
 
     return SealingLock(journal)
