@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+from optuna.storages.journal import JournalFileSymlinkLock
 from optuna.trial import TrialState
 
 from nlptune.config.errors import NlptuneError
@@ -39,7 +40,7 @@ def open_storage(plan: SweepPlan):
         from optuna.storages.journal import JournalFileBackend
 
         try:  # replays the journal: a damaged one fails here
-            return JournalStorage(JournalFileBackend(plan.journal, lock_obj=_sealing_lock(plan.journal)))
+            return JournalStorage(JournalFileBackend(plan.journal, lock_obj=SealingLock(plan.journal)))
         except ValueError as err:  # a record that is not JSON, or a cut-short one with records after it
             raise NlptuneError(f"{plan.journal} (the sweep's study journal) is damaged ({err}) -> restore it from a "
                                "copy of the sweep, or start the sweep again in another tune.dir") from None
@@ -61,24 +62,24 @@ def open_storage(plan: SweepPlan):
                            f"{storage_fix(plan.storage, err)}") from None
 
 
-def _sealing_lock(journal: str):
+class SealingLock(JournalFileSymlinkLock):
     """Optuna's lock of a journal file (a symlink lock, which a writer that died holding it loses after 30 s),
     which on each acquire first seals the journal (`seal_journal`): with several workers appending, one killed
     mid-record would otherwise have the next worker's record joined to its partial one, a line no reader parses."""
-    from optuna.storages.journal import JournalFileSymlinkLock
 
-    class SealingLock(JournalFileSymlinkLock):
-        def acquire(self) -> bool:
-            acquired = super().acquire()
-            if acquired:  # every writer appends under this lock: no one else writes while we look
-                try:
-                    seal_journal(journal)
-                except BaseException:  # never leave the others waiting on a lock no one will release
-                    self.release()
-                    raise
-            return acquired
+    def __init__(self, journal: str):
+        super().__init__(journal)
+        self.journal = journal
 
-    return SealingLock(journal)
+    def acquire(self) -> bool:
+        acquired = super().acquire()
+        if acquired:  # every writer appends under this lock: no one else writes while we look
+            try:
+                seal_journal(self.journal)
+            except BaseException:  # never leave the others waiting on a lock no one will release
+                self.release()
+                raise
+        return acquired
 
 
 def seal_journal(path: str | Path) -> Path | None:
