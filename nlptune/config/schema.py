@@ -187,6 +187,7 @@ class TrainerConfig:
     label_smoothing: float
     measure_cost: bool  # the best model's inference cost in metrics.json (nlptune/train/cost.py)
     fast_dropout: bool  # CPU: dropout masks from a faster generator (nlptune/models/fast_dropout.py)
+    clip_in_optimizer: bool  # the clip's scale applied inside fused Adam/AdamW (nlptune/train/clipping.py)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ class RunConfig:
 # Keys added to a section after run directories, checkpoints and recipes were first written, with the value that
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
 LATER_KEYS = {"trainer": {"class_weights": "none", "pos_weight": "none", "loss": "cross_entropy", "focal_gamma": 2.0,
-                          "label_smoothing": 0.0, "measure_cost": True, "fast_dropout": False},
+                          "label_smoothing": 0.0, "measure_cost": True, "fast_dropout": False,
+                          "clip_in_optimizer": False},
               "optimizer": {"head_lr_scale": 1.0, "layer_decay": 1.0}}
 
 

@@ -22,8 +22,10 @@ from nlptune.kinds import get_kind
 from nlptune.kinds.thresholds import Decision
 from nlptune.metrics import is_improvement
 from nlptune.models import is_pretrained, parameter_report
+from nlptune.models.embedding_grads import use_row_gradients
 from nlptune.models.fast_dropout import use_fast_dropout
 from nlptune.train import checkpoint, faults, report, resume, results, tracking
+from nlptune.train.clipping import clip_gradients, clips_in_optimizer
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import base_lr, build_optimizer, build_scheduler
@@ -118,8 +120,11 @@ class _Session:
         self.guard.set_phase("setup")
         seed_everything(config.seed)  # same initial weights whatever data preparation consumed
         model = build_task_model(config, self.data)
-        if trainer.fast_dropout and accelerator.device.type == "cpu" and not trainer.compile:
-            use_fast_dropout(model)  # the same rate, cheaper masks (no random draw here: the weights stay the same)
+        if accelerator.device.type == "cpu" and not trainer.compile:
+            if trainer.fast_dropout:
+                use_fast_dropout(model)  # the same rate, cheaper masks (no random draw here: the weights stay the same)
+            if accelerator.num_processes == 1:
+                use_row_gradients(model)  # the same gradients, without zeroing whole embedding tables every step
         # class weights etc. from the training targets (deterministic: a resumed run computes the same ones)
         self.loss_settings = loss_settings(config, self.data)
         self.decision = Decision.from_task(config.task)  # multi_label: fixed or tuned decision thresholds
@@ -139,6 +144,7 @@ class _Session:
             model, optimizer, train_loader, eval_loader)
         self.rank_state = resume.restore(plan, accelerator, optimizer=self.optimizer, scheduler=self.scheduler) \
             if plan.checkpoint else {}
+        self.clip_in_optimizer = trainer.clip_in_optimizer and clips_in_optimizer(accelerator, self.optimizer)
 
     def _open_run_dir(self) -> RunDir:
         """Rank 0 only, and only now, with data and checkpoint checked: config, manifest, start report."""
@@ -214,7 +220,8 @@ class _Session:
             loss = logits_and_loss(self.model, batch, self.kind, self.loss_settings, self.config.distill)[1]
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.trainer.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(self.model.parameters(), self.trainer.max_grad_norm)
+                clip_gradients(accelerator, self.model, self.optimizer, self.trainer.max_grad_norm,
+                               self.clip_in_optimizer)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.watch.observe(loss, state.step + 1, base_lr(self.scheduler))

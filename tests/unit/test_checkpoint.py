@@ -268,6 +268,11 @@ def test_a_checkpoint_written_before_later_keys_resumes_without_a_change(tmp_pat
     del old["trainer"]["fast_dropout"]
     assert [c["key"] for c in resume.config_diff(old, now)] == ["trainer.fast_dropout"]
     assert resume.config_diff(old, {**now, "trainer": {**now["trainer"], "fast_dropout": False}}) == []
+    # the same for clipping inside the optimizer step (other rounding)
+    del old["trainer"]["clip_in_optimizer"]
+    as_before = {**now, "trainer": {**now["trainer"], "fast_dropout": False}}
+    assert [c["key"] for c in resume.config_diff(old, as_before)] == ["trainer.clip_in_optimizer"]
+    assert resume.config_diff(old, {**now, "trainer": {**as_before["trainer"], "clip_in_optimizer": False}}) == []
 
 
 def test_a_change_of_the_optimizer_groups_is_refused_even_when_changes_are_allowed(tmp_path):
