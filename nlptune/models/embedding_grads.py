@@ -8,7 +8,8 @@ gradient), and right after autograd has accumulated the step's gradient it is ad
 whole run, after zeroing only the rows the last step left there. The parameter's ``.grad`` is that buffer, dense
 as before: clipping, the optimizer and checkpoints see the same tensor, holding bit for bit the values the dense
 gradient holds (each row is summed from zero in the same order, and several lookups of one table in a step are
-added row by row as dense gradients are; tests check it), so results do not change.
+added row by row as dense gradients are; tests check it), so results do not change. The buffer stays allocated
+between steps (one table's size, which the dense gradient took during every backward pass anyway).
 
 Used for a single process on the CPU: a GPU zeroes memory for next to nothing, and data-parallel processes
 reduce dense gradients (a sparse one would go through a different collective).
