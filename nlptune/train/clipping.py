@@ -21,9 +21,13 @@ from nlptune.models.embedding_grads import nonzero_rows
 EPS = 1e-6  # torch's clip_grad_norm_: coefficient = max_norm / (norm + 1e-6)
 
 
+def _unwrapped(optimizer):
+    return getattr(optimizer, "optimizer", optimizer)  # Accelerate's wrapper holds torch's optimizer
+
+
 def clips_in_optimizer(accelerator, optimizer) -> bool:
     """Whether ``optimizer`` (as prepared by Accelerate) can apply the clip's scale inside its step."""
-    inner = getattr(optimizer, "optimizer", optimizer)
+    inner = _unwrapped(optimizer)
     return isinstance(inner, (torch.optim.Adam, torch.optim.AdamW)) and bool(inner.defaults.get("fused")) \
         and accelerator.scaler is None \
         and accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
@@ -39,4 +43,4 @@ def clip_gradients(accelerator, model, optimizer, max_norm: float, in_optimizer:
     norm = torch.nn.utils.get_total_norm(grads, foreach=True) if grads else torch.zeros(())
     coefficient = torch.clamp(max_norm / (norm + EPS), max=1.0)
     # read by torch's Adam/AdamW step (the attribute GradScaler sets); the kernel divides each gradient by it
-    getattr(optimizer, "optimizer", optimizer).grad_scale = torch.reciprocal(coefficient)
+    _unwrapped(optimizer).grad_scale = torch.reciprocal(coefficient)

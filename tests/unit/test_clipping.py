@@ -10,7 +10,8 @@ import torch
 from accelerate.utils import DistributedType
 from torch import nn
 
-from nlptune.config.compose import load_run_config
+from nlptune.config import build_run_config
+from nlptune.config.compose import compose, load_run_config, to_plain
 from nlptune.models.embedding_grads import nonzero_rows, use_row_gradients
 from nlptune.train.clipping import clip_gradients, clips_in_optimizer
 
@@ -81,9 +82,6 @@ def test_where_clipping_goes_into_the_step(optimizer, scaler, kind, expected):
 
 
 def test_on_by_default_and_off_for_configs_from_before_the_key():
-    from nlptune.config import build_run_config
-    from nlptune.config.compose import compose, to_plain
-
     assert load_run_config([]).trainer.clip_in_optimizer is True
     plain = to_plain(compose([]))
     del plain["trainer"]["clip_in_optimizer"]  # a run directory, checkpoint or recipe written before the key
