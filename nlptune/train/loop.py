@@ -287,7 +287,10 @@ class _Session:
         if is_improvement(main, scores[main], None if state.best is None else state.best[main]):
             state.best, state.best_step, state.stale = dict(scores), state.step, 0
             if accelerator.is_main_process:  # a CPU copy: the best weights survive later, worse steps
-                self.best_state = _cpu_copy(accelerator.unwrap_model(self.model))
+                model = accelerator.unwrap_model(self.model)
+                # no step follows the last evaluation: its weights are kept as they are (a second copy of a large
+                # model would only raise the run's peak memory at its end)
+                self.best_state = model.state_dict() if state.step >= self.total_steps else _cpu_copy(model)
                 self.best_outputs = outputs
         else:
             state.stale += 1
