@@ -31,7 +31,7 @@ from nlptune.data import readers
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.sources import EXTENSIONS, SPLITS, checked_split_files, file_problem, generator_identity, source_kind
 
-__all__ = ["EXTENSIONS", "SPLITS", "RawSplit", "read_file", "check_text_columns", "load_raw_splits"]
+__all__ = ["EXTENSIONS", "SPLITS", "RawSplit", "read_file", "read_lines", "check_text_columns", "load_raw_splits"]
 
 
 @dataclass
@@ -169,6 +169,28 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
     split_data = RawSplit(columns=columns, source=str(path), sha256=sha256, lines=lines, absent=absent)
     check_text_columns(split_data, text_fields, split, words=_words_in_text_column(task))
     return split_data
+
+
+def read_lines(path: str | Path, split: str, origin: str) -> list[str]:
+    """The lines of a plain text file, one text each (inputs to predict: no columns, no labels). Lines end at
+    "\n" only, a "\r" before it is dropped (so a text keeps a U+2028 or a form feed it holds), and the newline
+    that ends the last line adds no empty text; an empty line inside the file is an empty text, so the n-th
+    prediction is the n-th line's. Every line that is not UTF-8 is reported together; a file with no line is
+    refused."""
+    path = Path(path)
+    problem = file_problem(path, split, origin, any_type=True)
+    if problem:
+        raise problem
+    problems = ProblemCollector()
+    text = readers.decode(_read_bytes(path, split), path, split, problems)
+    problems.raise_if_any()
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise DataError("the file has no lines of text", file=str(path), split=split,
+                        fix="write one text per line, or pick another file")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _shown(value) -> str:

@@ -276,6 +276,21 @@ def test_predict_file(demo_run, run_cli, tmp_path):
     assert correct >= 90
 
 
+def test_predict_text_lines(demo_run, run_cli, tmp_path):
+    """A .txt file: one text per line, a prediction per line in its order, the same as from a jsonl file."""
+    texts = generate("validation")["text"][:40]
+    lines, rows = tmp_path / "in.txt", tmp_path / "in.jsonl"
+    lines.write_text("\r\n".join(texts) + "\r\n")
+    rows.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    outputs = []
+    for source in (lines, rows):
+        target = tmp_path / f"{source.suffix[1:]}.out"
+        check_ok(run_cli(["predict", demo_run["dir"], "--input", source, "--output", target]))
+        outputs.append([json.loads(line) for line in target.read_text().splitlines()])
+    assert [r["text"] for r in outputs[0]] == texts
+    assert outputs[0] == outputs[1]
+
+
 def test_predict_and_eval_batch_size_and_precision_flags(demo_run, run_cli, tmp_path):
     """Batches sorted by length put every prediction back in its row, whatever their size; eval's score does not
     depend on them either."""

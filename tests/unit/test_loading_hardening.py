@@ -14,7 +14,7 @@ import pytest
 
 from nlptune.config.schema import TaskConfig
 from nlptune.data.errors import DataError, DataProblems
-from nlptune.data.loading import load_raw_splits, read_file
+from nlptune.data.loading import load_raw_splits, read_file, read_lines
 from nlptune.data.sources import split_identity
 from nlptune.recipes.pins import data_pins, drift
 from nlptune.utils import network
@@ -437,3 +437,29 @@ def test_a_hub_model_with_the_hub_unreachable_fails_at_once_naming_why(monkeypat
     with pytest.raises(NlptuneError, match="not in the Hugging Face cache") as info:
         load_tokenizer("nlptune-tests/not-a-model")
     assert "unreachable" in str(info.value) and time.monotonic() - start < 10
+
+
+# ------------------------------------------------------------------ plain text lines (inputs to predict)
+
+
+def test_text_lines_are_split_at_newlines_only(tmp_path):
+    path = write(tmp_path / "in.txt", "\ufefffirst text\r\nsecond\u2028still second\x0c too\n\nfourth\n")
+    assert read_lines(path, "input", "--input") == ["first text", "second\u2028still second\x0c too", "", "fourth"]
+    assert read_lines(write(tmp_path / "last.txt", "no newline at the end"), "input", "--input") == \
+        ["no newline at the end"]
+
+
+def test_text_lines_that_are_not_utf8_are_all_located(tmp_path):
+    path = write(tmp_path / "in.txt", b"fine\nbad \xff here\nfine\nalso \xe9 bad\n")
+    with pytest.raises(DataProblems) as raised:
+        read_lines(path, "input", "--input")
+    assert [p.line for p in raised.value.problems] == [2, 4]
+
+
+@pytest.mark.parametrize("content, message", [("", "no lines of text"), (None, "file not found")])
+def test_an_empty_or_missing_text_file_is_refused(tmp_path, content, message):
+    path = tmp_path / "in.txt"
+    if content is not None:
+        write(path, content)
+    with pytest.raises(DataError, match=message):
+        read_lines(path, "input", "--input")

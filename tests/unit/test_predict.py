@@ -120,3 +120,14 @@ def test_evaluate_scores_the_demo_split_and_leaves_the_model_in_eval_mode(loaded
     assert not loaded.model.training
     assert loaded.evaluate(batch_size=64, precision="fp32")["accuracy"] == pytest.approx(scores["accuracy"], abs=1e-9)
     json.dumps(scores)
+
+
+def test_a_text_file_is_refused_for_a_model_that_reads_two_texts(tmp_path):
+    from nlptune.config.errors import NlptuneError
+    from nlptune.inference.predict import read_inputs
+
+    path = tmp_path / "in.txt"
+    path.write_text("a first text\na second\n")
+    assert read_inputs(str(path), ["text"]) == [["a first text", "a second"]]
+    with pytest.raises(NlptuneError, match="one text per line, but this model reads 2 texts a row"):
+        read_inputs(str(path), ["sentence1", "sentence2"])
