@@ -20,11 +20,13 @@ _REGISTRY: Dict[str, Dict[str, Callable]] = {component: {} for component in NAME
 class UnknownComponentError(KeyError):
     """Raised when a config names a component that is not registered."""
 
-    def __init__(self, kind: str, name: str, known: list[str]):
+    def __init__(self, kind: str, name, known: list[str]):
         self.kind, self.name, self.known = kind, name, known
-        close = difflib.get_close_matches(name, known, n=1)
+        # a config may hold anything where a name belongs (a number, a list): named as written, never compared
+        close = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        super().__init__(f"unknown {kind} '{name}'.{hint} Registered {kind}s: {', '.join(known)}.")
+        shown = f"'{name}'" if isinstance(name, str) else repr(name)
+        super().__init__(f"unknown {kind} {shown}.{hint} Registered {kind}s: {', '.join(known)}.")
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
         return self.args[0]
@@ -63,6 +65,8 @@ def lookup(kind: str, name: str) -> Callable:
     implementation itself.
     """
     table = _table(kind)
+    if not isinstance(name, str):  # a list would not even hash
+        raise UnknownComponentError(kind, name, sorted(set(NAMES[kind]) | set(table)))
     if name in table:
         return table[name]
     if name in NAMES[kind]:  # a programming error, not a user's: the registering package was not imported

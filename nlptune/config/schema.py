@@ -310,7 +310,8 @@ def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]
         ok = isinstance(value, accepted)
     if not ok:
         name = " or ".join("mapping" if t is Mapping else "list" if t is tuple else t.__name__ for t in accepted)
-        issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to a {name}"))
+        article = "an" if name[0] in "aeiou" else "a"
+        issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to {article} {name}"))
 
 
 # Sections added after run directories, checkpoints and recipes were first written, with the values that behave as
@@ -369,9 +370,12 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
     unknown_top = set(plain) - {*SECTIONS, *RUN_KEYS}
     for key in sorted(unknown_top):
         issues.append(ConfigIssue(key, "unknown top-level key", "remove it"))
-    if not issues:
-        from nlptune.config.validate import validate_values
+    from nlptune.config.validate import validate_values, value_issues_despite_types
 
+    if issues:  # the value checks that can still judge the other keys run too: one pass names every problem
+        refused = {issue.key for issue in issues}
+        issues.extend(issue for issue in value_issues_despite_types(run) if issue.key not in refused)
+    else:
         issues.extend(validate_values(run))
     if issues:
         raise ConfigError(issues)

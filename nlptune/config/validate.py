@@ -183,8 +183,10 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"optimizer.{key}", f"applies to model=pretrained only (a pretrained encoder "
                                       f"and its new task head); model={run.model.name} has neither",
                                       f"remove optimizer.{key} or set it to 1.0"))
-    if len(opt.betas) != 2 or any(not 0 <= b < 1 for b in opt.betas):
-        issues.append(ConfigIssue("optimizer.betas", f"expected two values in [0, 1), got {list(opt.betas)}",
+    betas = opt.betas if isinstance(opt.betas, (list, tuple)) else [opt.betas]
+    if len(betas) != 2 or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
+                              for b in betas):
+        issues.append(ConfigIssue("optimizer.betas", f"expected two values in [0, 1), got {list(betas)}",
                                   "e.g. optimizer.betas=[0.9,0.999]"))
     issues += choice_issues("scheduler.name", sched.name, schema.SCHEDULERS)
     issues += range_issues("scheduler.warmup_ratio", sched.warmup_ratio, 0.0, 1.0)
@@ -307,7 +309,26 @@ def _distill_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _check_groups(run: schema.RunConfig) -> list:
+    """The value checks, one call per group, in config order."""
+    return [lambda: _task_issues(run.task), lambda: _model_issues(run.model, run.task.kind),
+            lambda: _training_issues(run), lambda: _imbalance_issues(run), lambda: _experience_issues(run),
+            lambda: _distill_issues(run)]
+
+
 def validate_values(run: schema.RunConfig) -> list[ConfigIssue]:
     """Every value problem of ``run``, in config order (empty when the config is valid)."""
-    return _task_issues(run.task) + _model_issues(run.model, run.task.kind) + _training_issues(run) + \
-        _imbalance_issues(run) + _experience_issues(run) + _distill_issues(run)
+    return [issue for check in _check_groups(run) for issue in check()]
+
+
+def value_issues_despite_types(run: schema.RunConfig) -> list[ConfigIssue]:
+    """The value problems of a config some of whose keys were already refused for their type (or are missing),
+    so that one pass names every problem: each group of checks runs on its own, and a group that trips over
+    an ill-typed value is left out (that value's problem is reported already)."""
+    found = []
+    for check in _check_groups(run):
+        try:
+            found.extend(check())
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError):  # over an ill-typed or absent value
+            continue
+    return found

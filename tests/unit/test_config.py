@@ -241,6 +241,39 @@ def test_wrong_types(override, expected):
     assert expected in issue
 
 
+def test_type_and_value_errors_of_different_keys_are_reported_at_once():
+    found = issues_of(["trainer.max_epochs=abc", "optimizer.betas=5", "optimizer.lr=-1", "trainer.batch_size=0",
+                       "model.dropout=2", "task.max_length=0"])
+    assert set(found) == {"trainer.max_epochs", "optimizer.betas", "optimizer.lr", "trainer.batch_size",
+                          "model.dropout", "task.max_length"}
+    assert "expected int, got 'abc' -> set it to an int" in found["trainer.max_epochs"]
+
+
+@pytest.mark.parametrize("bad", ["abc", [1, 2], {"a": 1}, None, True, -5])
+def test_any_ill_typed_value_is_a_config_error_never_a_crash(bad):
+    """Every key of a few configs set to a value of the wrong type: a ConfigError, whatever the checks read."""
+    for overrides in (["model=lstm"], ["task=stsb", "model=cnn"], ["task=wikiann_en", "model=lstm"],
+                      ["task=goemotions", "model=transformer"]):
+        plain = to_plain(compose(overrides))
+        for section, values in plain.items():
+            for key in values if isinstance(values, dict) else ():
+                trial = {name: dict(part) if isinstance(part, dict) else part for name, part in plain.items()}
+                trial[section][key] = bad
+                try:
+                    build_run_config(trial)
+                except ConfigError:
+                    pass
+
+
+@pytest.mark.parametrize("name", [5, [1, 2], {"a": 1}])
+def test_a_model_name_that_is_not_a_string_is_a_config_error(name):
+    plain = to_plain(compose([]))
+    plain["model"]["name"] = name
+    with pytest.raises(ConfigError) as info:
+        build_run_config(plain)
+    assert f"unknown model {name!r}" in str(info.value)
+
+
 def test_metric_must_fit_the_problem_type():
     found = issues_of(["task=stsb", "task.metrics=[accuracy]", "task.main_metric=accuracy"])
     assert "task.metrics" in found
