@@ -1,12 +1,12 @@
 """The two value checks every config section uses: a value from a list of choices, a number within a range.
 
 Each returns the problems found as `ConfigIssue`s (empty when the value is fine), so a caller collects every
-problem of a config before raising one `ConfigError`.
+problem of a config before raising one `ConfigError`; `value_issues` runs a section's groups of checks.
 """
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from nlptune.config.errors import ConfigIssue
 
@@ -69,3 +69,23 @@ def range_issues(key: str, value: Any, low: float, high: float | None = None, *,
     lo = f"{'(' if low_open else '['}{low}"
     hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
     return [ConfigIssue(key, f"value {value!r} is out of range {lo}, {hi}", f"set {key} within {lo}, {hi}")]
+
+
+def value_issues(groups: Sequence[Callable[[], list[ConfigIssue]]], refused: Iterable[str] = ()) -> list[ConfigIssue]:
+    """The problems the groups of value checks find. With ``refused`` (keys already reported, e.g. for their type)
+    each group runs on its own, one that trips over such an ill-typed value is left out, and a refused key is not
+    named twice: one pass names every problem of a config. Without, a group that fails is a bug and raises."""
+    refused = set(refused)
+    if not refused:
+        return [issue for group in groups for issue in group()]
+
+    def judged(key: str) -> bool:  # neither a refused key nor a part of one (tune.objectives[1] of tune.objectives)
+        return key not in refused and not any(key.startswith((r + "[", r + ".")) for r in refused)
+
+    found = []
+    for group in groups:
+        try:
+            found.extend(issue for issue in group() if judged(issue.key))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError):  # over an ill-typed or absent value
+            continue
+    return found

@@ -370,13 +370,10 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
     unknown_top = set(plain) - {*SECTIONS, *RUN_KEYS}
     for key in sorted(unknown_top):
         issues.append(ConfigIssue(key, "unknown top-level key", "remove it"))
-    from nlptune.config.validate import validate_values, value_issues_despite_types
+    from nlptune.config.validate import validate_values
 
-    if issues:  # the value checks that can still judge the other keys run too: one pass names every problem
-        refused = {issue.key for issue in issues}
-        issues.extend(issue for issue in value_issues_despite_types(run) if issue.key not in refused)
-    else:
-        issues.extend(validate_values(run))
+    # beside keys refused for their type, the checks that can still judge the others run: one pass, every problem
+    issues.extend(validate_values(run, refused={issue.key for issue in issues}))
     if issues:
         raise ConfigError(issues)
     return run

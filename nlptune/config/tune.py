@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from nlptune.config.checks import choice_issues, range_issues
+from nlptune.config.checks import choice_issues, range_issues, value_issues
 from nlptune.config.errors import ConfigError, ConfigIssue
 from nlptune.config.names import COST_FIGURES, PRETRAINED, is_pretrained, names
 from nlptune.utils.plain import flatten
@@ -131,7 +131,12 @@ def split_tune_args(overrides: Sequence[str]) -> TuneArgs:
     return TuneArgs(config_overrides=config, space=space, resume=resume)
 
 
-def _issues(tune: TuneConfig) -> list[ConfigIssue]:
+def _issue_groups(tune: TuneConfig) -> list:
+    """The checks of the tune section, in groups (`nlptune.config.checks.value_issues`)."""
+    return [lambda: _setting_issues(tune), lambda: _goal_issues(tune), lambda: _space_issues(tune)]
+
+
+def _setting_issues(tune: TuneConfig) -> list[ConfigIssue]:
     issues = choice_issues("tune.sampler", tune.sampler, SAMPLERS) + choice_issues("tune.pruner", tune.pruner, PRUNERS)
     for key, low in (("n_trials", 1), ("workers", 1), ("gpus_per_trial", 1), ("processes_per_trial", 0),
                      ("heartbeat_interval", 1), ("max_retry", 0), ("confirm_seeds", 0), ("confirm_top", 1),
@@ -141,11 +146,16 @@ def _issues(tune: TuneConfig) -> list[ConfigIssue]:
     issues += range_issues("tune.timeout_s", tune.timeout_s, 0, low_open=True)
     if tune.cv_folds == 1:
         issues.append(ConfigIssue("tune.cv_folds", "1 fold is no cross-validation", "set 0 (off) or at least 2"))
-    if tune.grace_period <= tune.heartbeat_interval:
+    periods = (tune.grace_period, tune.heartbeat_interval)
+    if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in periods) and periods[0] <= periods[1]:
         issues.append(ConfigIssue("tune.grace_period", f"{tune.grace_period} is not above tune.heartbeat_interval "
                                   f"{tune.heartbeat_interval}", "a live worker would be taken for dead: make it "
                                   "at least twice the heartbeat interval"))
-    issues += _goal_issues(tune)
+    return issues
+
+
+def _space_issues(tune: TuneConfig) -> list[ConfigIssue]:
+    issues = []
     for key, spec in tune.space.items():
         if spec is not None and not isinstance(spec, str):
             issues.append(ConfigIssue(f"tune.space.{key}", f"expected a search dimension, got {spec!r}",
@@ -198,22 +208,47 @@ def _multi_objective_issues(tune: TuneConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _dimensions(key: str, node: Any, issues: list[ConfigIssue]) -> dict[str, Any]:
+    """``node`` (config keys, nested, each with a search dimension) as ``{"a.b": spec}``; another shape is an issue."""
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        issues.append(ConfigIssue(key, f"expected config keys with search dimensions, got {node!r}",
+                                  f"e.g. {key}.optimizer.lr='loguniform(1e-5,1e-3)'"))
+        return {}
+    return flatten(node)
+
+
+def _default_space(node: Any, issues: list[ConfigIssue]) -> dict[str, dict[str, Any]] | None:
+    """tune.default_space: a space per model kind (scratch, pretrained), or None for none."""
+    if node is None:
+        return None
+    kinds = ("scratch", PRETRAINED)
+    if not isinstance(node, Mapping):
+        issues.append(ConfigIssue("tune.default_space", f"expected a space per model kind ({', '.join(kinds)}), "
+                                  f"got {node!r}", "set it to null (no default dimensions), or give each kind's"))
+        return None
+    spaces = {}
+    for kind, dims in node.items():
+        if kind not in kinds:
+            issues.extend(choice_issues(f"tune.default_space.{kind}", kind, kinds))
+        else:
+            spaces[kind] = _dimensions(f"tune.default_space.{kind}", dims, issues)
+    return spaces
+
+
 def build_tune_config(plain: Mapping[str, Any] | None, space_overrides: Mapping[str, Any] = ()) -> TuneConfig:
     """The typed `TuneConfig` of a composed `tune` section plus the command line's dimensions."""
     from nlptune.config.schema import build_section
 
     issues: list[ConfigIssue] = []
     data = dict(plain or {})
-    space = flatten(data.pop("space", None) or {})
-    space.update(dict(space_overrides or {}))
-    defaults = data.pop("default_space", None)
-    default_space = None
-    if defaults is not None:
-        default_space = {kind: flatten(dims or {}) for kind, dims in dict(defaults).items()}
+    space = {**_dimensions("tune.space", data.pop("space", None), issues), **dict(space_overrides or {})}
+    default_space = _default_space(data.pop("default_space", None), issues)
     tune = build_section(TuneConfig, "tune", data, issues)
-    if not issues:  # (the range checks compare numbers: only once every type is right)
+    if tune is not None:  # beside keys refused for their type, every check that can still judge the others
         tune = dataclasses.replace(tune, space=space, default_space=default_space)
-        issues += _issues(tune)
+        issues += value_issues(_issue_groups(tune), refused={issue.key for issue in issues})
     if issues:
         raise ConfigError(issues)
     return tune

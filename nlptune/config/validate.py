@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from typing import Iterable
 
 from nlptune.config import schema
-from nlptune.config.checks import choice_issues, range_issues, type_issues
+from nlptune.config.checks import choice_issues, range_issues, type_issues, value_issues
 from nlptune.config.errors import ConfigIssue
 from nlptune.config.names import is_pretrained, names
 from nlptune.config.registry import UnknownComponentError
@@ -316,19 +317,7 @@ def _check_groups(run: schema.RunConfig) -> list:
             lambda: _distill_issues(run)]
 
 
-def validate_values(run: schema.RunConfig) -> list[ConfigIssue]:
-    """Every value problem of ``run``, in config order (empty when the config is valid)."""
-    return [issue for check in _check_groups(run) for issue in check()]
-
-
-def value_issues_despite_types(run: schema.RunConfig) -> list[ConfigIssue]:
-    """The value problems of a config some of whose keys were already refused for their type (or are missing),
-    so that one pass names every problem: each group of checks runs on its own, and a group that trips over
-    an ill-typed value is left out (that value's problem is reported already)."""
-    found = []
-    for check in _check_groups(run):
-        try:
-            found.extend(check())
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError):  # over an ill-typed or absent value
-            continue
-    return found
+def validate_values(run: schema.RunConfig, refused: Iterable[str] = ()) -> list[ConfigIssue]:
+    """Every value problem of ``run``, in config order (empty when the config is valid); ``refused``: keys already
+    reported (a wrong type, a missing key), whose checks are left out (`nlptune.config.checks.value_issues`)."""
+    return value_issues(_check_groups(run), refused)

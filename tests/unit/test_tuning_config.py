@@ -160,3 +160,33 @@ def test_imbalance_and_head_lr_keys_are_sweepable():
         check_space(parse_space({"trainer.class_weights": "choice(none,balance)"}), ["task=cola", "model=gru"],
                     GROUPS)
     assert "balance" in str(err.value)
+
+
+def test_type_and_value_errors_of_the_tune_section_are_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        tune_of("tune.n_trials=abc", "tune.workers=0", "tune.grace_period=x", "tune.objectives=[accuracy,banana]")
+    assert {issue.key for issue in info.value.issues} == {"tune.n_trials", "tune.workers", "tune.grace_period",
+                                                          "tune.objectives[1]"}
+
+
+@pytest.mark.parametrize("bad", ["abc", [1, 2], {"a": 1}, None, True, -5])
+def test_any_ill_typed_tune_setting_is_a_config_error_never_a_crash(bad):
+    plain = to_plain(compose([]))["tune"]
+    for key in plain:
+        try:
+            build_tune_config({**plain, key: bad}, {})
+        except ConfigError:
+            pass
+
+
+@pytest.mark.parametrize("section, value, key, words", [
+    ("space", 5, "tune.space", "expected config keys with search dimensions"),
+    ("default_space", "x", "tune.default_space", "a space per model kind"),
+    ("default_space", {"scratch": 5}, "tune.default_space.scratch", "expected config keys"),
+    ("default_space", {"scrach": {}}, "tune.default_space.scrach", "did you mean 'scratch'"),
+])
+def test_search_spaces_of_the_wrong_shape_are_named(section, value, key, words):
+    plain = to_plain(compose([]))["tune"]
+    with pytest.raises(ConfigError) as err:
+        build_tune_config({**plain, section: value}, {})
+    assert [issue.key for issue in err.value.issues] == [key] and words in str(err.value)
