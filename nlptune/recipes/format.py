@@ -107,7 +107,9 @@ def _check_section(name: str, data: Any, issues: list[ConfigIssue]) -> dict:
         types, _ = spec[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            issues.append(ConfigIssue(f"{name}.{key}", f"expected {wanted}, got {value!r}", f"set it to a {wanted}"))
+            article = "an" if wanted[0] in "aeiou" else "a"
+            issues.append(ConfigIssue(f"{name}.{key}", f"expected {wanted}, got {value!r}",
+                                      f"set it to {article} {wanted}"))
     for key, (_, required) in spec.items():
         if required and key not in data:
             issues.append(ConfigIssue(f"{name}.{key}", "missing", f"add {name}.{key}"))
@@ -181,7 +183,8 @@ def _stand_in(data: dict, dotted: str, defaults: dict) -> bool:
 
 def _pins_issues(pins: dict) -> list[ConfigIssue]:
     issues = []
-    for name, version in (pins.get("packages") or {}).items():
+    packages = pins.get("packages") if isinstance(pins.get("packages"), dict) else {}  # else refused as a type
+    for name, version in packages.items():
         if not isinstance(version, (str, type(None))):
             issues.append(ConfigIssue(f"pins.packages.{name}", f"expected a version string, got {version!r}",
                                       "quote it, e.g. '2.13.0'"))

@@ -401,3 +401,20 @@ def test_recipe_keeps_copy_semantics(recipe):
     before = copy.deepcopy(recipe)
     apply_overrides(recipe["config"], ["seed=1"])
     assert recipe == before
+
+
+@pytest.mark.parametrize("bad", ["abc", [1, 2], {"a": [1]}, None, True, -5])
+def test_any_ill_typed_value_outside_config_is_a_listed_problem_never_a_crash(bad):
+    """Every key of a shipped recipe's recipe/pins/expected sections (and each section itself) set to a value of
+    the wrong type: validate_recipe lists problems, whatever it reads."""
+    recipe = yaml.safe_load((recipes_dir() / "sst2-lstm-distilled.yaml").read_text())
+    paths = [(section,) for section in ("recipe", "pins", "expected")]
+    paths += [(section, key) for section in ("recipe", "pins", "expected") for key in recipe[section]]
+    paths += [("pins", key, sub) for key in ("packages", "data", "teacher") for sub in recipe["pins"][key] or {}]
+    for path in paths:
+        trial = copy.deepcopy(recipe)
+        node = trial
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = bad
+        validate_recipe(trial)  # problems or none (some values are allowed): never an exception
