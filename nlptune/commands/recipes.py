@@ -90,23 +90,25 @@ def handle_show(args: argparse.Namespace) -> int:
 
 
 def handle_copy(args: argparse.Namespace) -> int:
-    import shutil
     from pathlib import Path
 
     from nlptune.config.errors import NlptuneError
     from nlptune.recipes.format import load_recipe, resolve_recipe
+    from nlptune.utils.files import atomic_write_bytes, ensure_dir, refuse_link
 
     source = resolve_recipe(args.recipe)
     load_recipe(source)  # never hand out a copy of an invalid recipe
     dest = Path(args.dest)
+    refuse_link(dest, "(the copy's destination)")
     if dest.is_dir():
         dest = dest / source.name
+        refuse_link(dest)
     if dest.exists() and dest.resolve() == source.resolve():
         raise NlptuneError(f"{dest} is the recipe itself; give another file to copy it to")
     if dest.exists() and not args.force:
         raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, dest)
+    ensure_dir(dest.parent)
+    atomic_write_bytes(dest, source.read_bytes())  # --force replaces the file, never what a link points to
     print(f"copied {source} -> {dest}\nedit it, then: nlptune recipes validate {dest} && nlptune train recipe={dest}")
     return 0
 

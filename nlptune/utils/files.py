@@ -46,7 +46,7 @@ class LinkError(NlptuneError):
             target = ""
         about = f" {what}" if what else ""
         super().__init__(f"{link}{about} is a symbolic link{target}; nlptune never writes through a link -> "
-                         "remove the link, or choose another folder")
+                         "remove the link, or choose another path")
 
 
 def sha256_file(path: Path) -> str:

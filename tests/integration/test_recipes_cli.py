@@ -63,6 +63,20 @@ def test_list_show_copy_validate(run_cli, env, tmp_path):
     assert "expected not measured yet" in valid.stdout
 
 
+def test_copy_never_writes_through_a_link(run_cli, env, tmp_path):
+    """A link where the copy would go (a file or a folder, --force or not) is refused; its target is untouched."""
+    target = tmp_path / "someone_elses.txt"
+    target.write_text("precious")
+    (tmp_path / "link.yaml").symlink_to(target)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "linked_folder").symlink_to(tmp_path / "folder")
+    for dest in ("link.yaml", "linked_folder"):
+        for force in ([], ["--force"]):
+            check_refused(run_cli(["recipes", "copy", "sst2-lstm", str(tmp_path / dest), *force], env=env),
+                          "is a symbolic link", "never writes through a link")
+    assert target.read_text() == "precious" and not any((tmp_path / "folder").iterdir())
+
+
 def test_validate_reports_every_problem_and_hostile_content(run_cli, env, tmp_path):
     data = read_recipe(shipped_recipes()[0])
     data["config"]["trainer"]["batch_sise"] = 8
