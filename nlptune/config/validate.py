@@ -313,8 +313,18 @@ def _distill_issues(run: schema.RunConfig) -> list[ConfigIssue]:
 def _check_groups(run: schema.RunConfig) -> list:
     """The value checks, one call per group, in config order."""
     return [lambda: _task_issues(run.task), lambda: _model_issues(run.model, run.task.kind),
-            lambda: _training_issues(run), lambda: _imbalance_issues(run), lambda: _experience_issues(run),
-            lambda: _distill_issues(run)]
+            lambda: _length_issues(run), lambda: _training_issues(run), lambda: _imbalance_issues(run),
+            lambda: _experience_issues(run), lambda: _distill_issues(run)]
+
+
+def _length_issues(run: schema.RunConfig) -> list[ConfigIssue]:
+    """Texts cut to task.max_length tokens must fit a scratch model's position table (a pretrained model's limit
+    is read from its config when its tokenizer loads: nlptune/data/tokenization.py)."""
+    positions, length = run.model.args.get("max_positions"), run.task.max_length
+    if isinstance(positions, int) and isinstance(length, int) and length > positions:
+        return [ConfigIssue("task.max_length", f"{length} tokens, more than model.max_positions={positions}",
+                            f"set task.max_length={positions} or less, or model.max_positions={length} or more")]
+    return []
 
 
 def validate_values(run: schema.RunConfig, refused: Iterable[str] = ()) -> list[ConfigIssue]:

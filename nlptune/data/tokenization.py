@@ -96,8 +96,34 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
                            "token(s) only): its tokenizer.json or vocab file is missing; restore the tokenizer "
                            "files saved with the model")
     if max_length:
+        limit = _position_limit(name_or_path, revision, tokenizer, trust_remote_code)
+        if limit is not None and max_length > limit:
+            raise NlptuneError(f"task.max_length={max_length} is more than {name_or_path!r} can read: {limit} "
+                               f"tokens (its position embeddings); set task.max_length={limit} or less (longer "
+                               "texts are cut to it)")
         tokenizer.model_max_length = max_length
     return tokenizer
+
+
+def _position_limit(name_or_path: str, revision: str | None, tokenizer, trust_remote_code: bool) -> int | None:
+    """How many tokens the model reads (``max_position_embeddings`` of its config), or None where its config does
+    not say or cannot be read here (the model's own loading reports that)."""
+    from transformers import AutoConfig
+
+    from nlptune.utils.network import hub_or_cache
+
+    try:
+        with hub_or_cache(name_or_path):
+            config = AutoConfig.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError):
+        return None
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        return None
+    declared = getattr(tokenizer, "model_max_length", None)
+    if isinstance(declared, int) and limit - 2 <= declared < limit:  # RoBERTa-style: positions start after padding
+        return declared
+    return limit
 
 
 # Texts per call of the tokenizer. A call's texts are encoded on every core by the fast tokenizer's Rust side

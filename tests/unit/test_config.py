@@ -274,6 +274,12 @@ def test_a_model_name_that_is_not_a_string_is_a_config_error(name):
     assert f"unknown model {name!r}" in str(info.value)
 
 
+def test_a_max_length_beyond_a_scratch_transformers_positions_is_refused():
+    issue = issues_of(["model=transformer", "task.max_length=600", "model.max_positions=512"])["task.max_length"]
+    assert "more than model.max_positions=512" in issue and "set task.max_length=512 or less" in issue
+    load_run_config(["model=transformer", "task.max_length=512", "model.max_positions=512"])
+
+
 def test_metric_must_fit_the_problem_type():
     found = issues_of(["task=stsb", "task.metrics=[accuracy]", "task.main_metric=accuracy"])
     assert "task.metrics" in found

@@ -523,6 +523,16 @@ def test_pretrained_tokenizer_loads(tiny_pretrained):
     assert tok.convert_ids_to_tokens(ids) == ["[CLS]", "the", "film", "was", "good", "[SEP]"]
 
 
+def test_a_max_length_beyond_the_models_positions_is_refused(tiny_pretrained):
+    """The tiny BERT has 128 position embeddings: 128 tokens load, 129 are refused naming the limit (a longer
+    batch would fail inside the model's forward pass)."""
+    from nlptune.config.errors import NlptuneError
+
+    assert load_tokenizer(str(tiny_pretrained), max_length=128).model_max_length == 128
+    with pytest.raises(NlptuneError, match="task.max_length=129 is more than .* can read: 128 tokens"):
+        load_tokenizer(str(tiny_pretrained), max_length=129)
+
+
 # ---------------------------------------------------------------------------------------------
 # encode
 # ---------------------------------------------------------------------------------------------
