@@ -11,6 +11,11 @@ from typing import Any, Callable, Iterable, Sequence
 from nlptune.config.errors import ConfigIssue
 
 
+def with_article(noun: str) -> str:
+    """``noun`` after "a" or "an" (for messages: "set it to an int")."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def choice_issues(key: str, value: Any, choices: Iterable[str]) -> list[ConfigIssue]:
     """A problem when ``value`` is not one of ``choices`` (naming the closest one)."""
     choices = list(choices)

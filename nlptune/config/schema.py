@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from nlptune.config.checks import with_article
 from nlptune.config.errors import ConfigError, ConfigIssue
 from nlptune.config.names import names
 from nlptune.utils.plain import freeze
@@ -310,8 +311,7 @@ def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]
         ok = isinstance(value, accepted)
     if not ok:
         name = " or ".join("mapping" if t is Mapping else "list" if t is tuple else t.__name__ for t in accepted)
-        article = "an" if name[0] in "aeiou" else "a"
-        issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to {article} {name}"))
+        issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to {with_article(name)}"))
 
 
 # Sections added after run directories, checkpoints and recipes were first written, with the values that behave as

@@ -31,6 +31,7 @@ import yaml
 
 from nlptune.config import sources
 from nlptune.recipes import pins as pinning
+from nlptune.config.checks import with_article
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, read_yaml_text, safe_load_text
 from nlptune.utils.plain import parse_json, plain_data
@@ -107,9 +108,8 @@ def _check_section(name: str, data: Any, issues: list[ConfigIssue]) -> dict:
         types, _ = spec[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            article = "an" if wanted[0] in "aeiou" else "a"
             issues.append(ConfigIssue(f"{name}.{key}", f"expected {wanted}, got {value!r}",
-                                      f"set it to {article} {wanted}"))
+                                      f"set it to {with_article(wanted)}"))
     for key, (_, required) in spec.items():
         if required and key not in data:
             issues.append(ConfigIssue(f"{name}.{key}", "missing", f"add {name}.{key}"))
