@@ -215,6 +215,9 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += choice_issues("trainer.device", trainer.device, schema.DEVICES)
     if not isinstance(run.seed, int) or isinstance(run.seed, bool):
         issues.append(ConfigIssue("seed", f"expected an integer, got {run.seed!r}", "e.g. seed=42"))
+    elif not -2**63 <= run.seed < 2**64:  # what torch.manual_seed takes
+        issues.append(ConfigIssue("seed", f"{run.seed} is outside -2**63 .. 2**64-1, the seeds torch takes",
+                                  "e.g. seed=42"))
     issues += _resume_issues(run)
     return issues
 

@@ -15,6 +15,10 @@ from nlptune.train.precision import resolve_precision
 
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     """An Accelerator for ``trainer``; refuses to run when the launcher and Accelerate disagree on processes."""
+    if trainer.device == "cuda" and not torch.cuda.is_available():  # Accelerate would train on the CPU instead
+        raise NlptuneError("trainer.device=cuda, but no CUDA GPU is visible to this process (torch "
+                           f"{torch.__version__}, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}): "
+                           "set trainer.device=auto or cpu, or run where a GPU and a CUDA build of torch are")
     cpu = trainer.device == "cpu" or (trainer.device == "auto" and not torch.cuda.is_available())
     # one process may train several times (tuning trials, lr-find, tests) with other precisions; Accelerate keeps
     # the first one's settings in a process-wide singleton and refuses a change, so each run starts from a fresh

@@ -280,6 +280,14 @@ def test_a_max_length_beyond_a_scratch_transformers_positions_is_refused():
     load_run_config(["model=transformer", "task.max_length=512", "model.max_positions=512"])
 
 
+@pytest.mark.parametrize("seed, ok", [(0, True), (-1, True), (2**64 - 1, True), (2**64, False), (-2**63 - 1, False)])
+def test_seeds_torch_cannot_take_are_config_errors(seed, ok):
+    if ok:
+        assert load_run_config([f"seed={seed}"]).seed == seed
+    else:
+        assert "the seeds torch takes" in issues_of([f"seed={seed}"])["seed"]
+
+
 def test_metric_must_fit_the_problem_type():
     found = issues_of(["task=stsb", "task.metrics=[accuracy]", "task.main_metric=accuracy"])
     assert "task.metrics" in found
