@@ -14,7 +14,8 @@ from nlptune.train.precision import resolve_precision
 
 
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
-    """An Accelerator for ``trainer``; refuses to run when the launcher and Accelerate disagree on processes."""
+    """An Accelerator for ``trainer``; refuses to run on a GPU that is not there, or when the launcher and
+    Accelerate disagree on processes."""
     if trainer.device == "cuda" and not torch.cuda.is_available():  # Accelerate would train on the CPU instead
         raise NlptuneError("trainer.device=cuda, but no CUDA GPU is visible to this process (torch "
                            f"{torch.__version__}, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}): "
