@@ -52,8 +52,15 @@ def run_unpacked(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tupl
     whose rows hold ``lengths`` (>= 1) real positions then padding: what the packed sequence gives."""
     if type(rnn) not in _KERNELS or not rnn.batch_first or getattr(rnn, "proj_size", 0):
         raise ValueError(f"run_unpacked takes a batch_first nn.LSTM or nn.GRU without projections, got {rnn}")
-    steps = x.size(1)
     lengths = lengths.to(x.device)
+    if bool((lengths >= x.size(1)).all()):  # a host tensor here (a GPU packs instead): no device sync
+        return _run_full(rnn, x)
+    return _run_padded(rnn, x, lengths)
+
+
+def _run_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`run_unpacked` for rows of any lengths (the module docstring says how)."""
+    steps = x.size(1)
     valid = (torch.arange(steps, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
     reverse = reversal_index(lengths, steps) if rnn.bidirectional else None
     last = (lengths - 1).view(-1, 1)  # each row's last real step
@@ -69,4 +76,21 @@ def run_unpacked(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tupl
             outputs.append(_gather_time(backward, reverse))
         x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
         x = x * valid  # padding's outputs are zero, as pad_packed_sequence gives them
+    return x, torch.stack(finals)
+
+
+def _run_full(rnn: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`run_unpacked` for rows without padding (a single text, a batch of equal lengths): the reversal is a flip
+    and nothing needs masking. The same kernels on the same values, so the same bits, without the index building,
+    gathers and masking (a batch-1 prediction's overhead; benchmarks/RESULTS.md, "Distillation")."""
+    finals = []
+    for layer in range(rnn.num_layers):
+        if layer > 0 and rnn.dropout > 0:
+            x = F.dropout(x, rnn.dropout, rnn.training)
+        outputs = [_one_direction(rnn, x, layer, "")]
+        if rnn.bidirectional:
+            outputs.append(_one_direction(rnn, x.flip(1), layer, "_reverse").flip(1))
+        # the forward direction ends at the last step, the backward one (flipped back) at the first
+        finals += [outputs[0][:, -1]] + ([outputs[1][:, 0]] if rnn.bidirectional else [])
+        x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
     return x, torch.stack(finals)

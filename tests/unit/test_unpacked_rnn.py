@@ -4,6 +4,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nlptune.models import unpacked_rnn
 from nlptune.models.unpacked_rnn import reversal_index, run_unpacked
 
 
@@ -55,3 +56,26 @@ def test_other_modules_are_refused():
         run_unpacked(nn.LSTM(3, 2), torch.randn(2, 2, 3), torch.tensor([2, 1]))
     with pytest.raises(ValueError, match="projections"):
         run_unpacked(nn.LSTM(3, 4, proj_size=2, batch_first=True), torch.randn(2, 2, 3), torch.tensor([2, 1]))
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_rows_without_padding_take_a_shortcut_with_the_same_bits(cell, bidirectional, autocast):
+    """A batch of full rows (every single text) skips the reversal gathers and the mask: outputs, final states and
+    gradients are bit for bit those of the general path."""
+    torch.manual_seed(0)
+    rnn = cell(5, 4, num_layers=2, dropout=0.3, bidirectional=bidirectional, batch_first=True).train()
+    x = torch.randn(3, 6, 5, requires_grad=True)
+    lengths = torch.full((3,), 6)
+    results = []
+    for path in (unpacked_rnn._run_full, lambda rnn, x: unpacked_rnn._run_padded(rnn, x, lengths)):
+        torch.manual_seed(1)  # the same inter-layer dropout masks
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out, h_n = path(rnn, x)
+        grads = torch.autograd.grad(out.float().square().sum() + h_n.float().sum(), [x, *rnn.parameters()])
+        results.append([out, h_n, *grads])
+    for fast, general in zip(*results):
+        assert torch.equal(fast, general)
+    with torch.no_grad():
+        assert torch.equal(run_unpacked(rnn.eval(), x, lengths)[0], unpacked_rnn._run_full(rnn, x)[0])
