@@ -13,6 +13,7 @@ Every write goes through here so that three promises hold everywhere:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -189,6 +190,32 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> P
 def atomic_write_text(path: str | Path, text: str, *, sync: bool = True, encoding: str = "utf-8") -> Path:
     """`atomic_write_bytes` of ``text``."""
     return atomic_write_bytes(path, text.encode(encoding), sync=sync)
+
+
+def publish_new_file(path: str | Path, data: bytes) -> None:
+    """Create ``path``, which must not exist (`FileExistsError` otherwise, also for a link there), holding
+    ``data`` from the moment it appears: written and flushed under a temporary name beside it, then hard-linked
+    into place (atomic, and it never replaces anything). A reader never sees it empty or half written, as it
+    could between an ``O_EXCL`` create and its write: a lock file read in that moment looked abandoned and was
+    taken over (two runs started together then wrote one run directory). Where hard links are not supported,
+    falls back to an ``O_EXCL`` create and a write."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    write_new_bytes(temporary, data, sync=True)
+    try:
+        os.link(temporary, path, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as err:  # no hard links on this file system (some network and FUSE mounts)
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        with os.fdopen(create_new_file(path), "wb") as handle:  # FileExistsError when taken meanwhile
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 def write_new_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> Path:

@@ -1,9 +1,10 @@
 """One process per folder: a lock file holding its holder's host, pid, start time and command.
 
-Taken with ``O_CREAT | O_EXCL | O_NOFOLLOW`` (atomic, never through a link) before anything else is written
-in the folder, removed when the holder is done (also on exceptions and Ctrl-C). A lock whose holder is gone
-(same host, and the pid no longer runs or is now another process) is stale and taken over; the take-over
-runs under an flock on the folder, so two processes that both found it stale cannot both take it.
+Taken by hard-linking a fully written file into place (`publish_new_file`: atomic, never through a link, never
+seen empty) before anything else is written in the folder, removed when the holder is done (also on exceptions
+and Ctrl-C). A lock whose holder is gone (same host, and the pid no longer runs or is now another process) is
+stale and taken over; the take-over runs under an flock on the folder, so two processes that both found it stale
+cannot both take it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from nlptune.utils.errors import NlptuneError
-from nlptune.utils.files import create_new_file, disk_error, ensure_dir, refuse_link, refuse_links_in
+from nlptune.utils.files import disk_error, ensure_dir, publish_new_file, refuse_link, refuse_links_in
 from nlptune.utils.plain import parse_json
 from nlptune.utils.processes import alive, identity
 
@@ -71,14 +72,10 @@ class FolderLock:
     def _try_create(self) -> bool:
         me = {**identity(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
               "command": " ".join(["nlptune"] + sys.argv[1:])[:300]}
-        try:
-            fd = create_new_file(self.path)
+        try:  # the file appears with its holder in it: an empty one is never a live holder's
+            publish_new_file(self.path, (json.dumps(me) + "\n").encode())
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(me) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         self.me = me
         return True
 

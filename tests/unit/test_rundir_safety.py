@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,35 @@ def test_resume_command_keeps_the_overrides():
 
     command = resume_command(["model=bag", "trainer.report_to=[]", "output_dir=old", "resume=auto"], Path("r un"))
     assert command == "nlptune train model=bag 'trainer.report_to=[]' 'output_dir=r un' resume=auto"
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from nlptune.utils.lock import FolderLock, LockedError
+root, start = Path(sys.argv[1]), float(sys.argv[2])
+won = []
+for i in range(int(sys.argv[3])):
+    while time.time() < start + 0.02 * i:  # both processes reach each folder at the same moment
+        pass
+    try:
+        FolderLock(root / str(i)).acquire()  # held (never released) until the process ends
+        won.append(i)
+    except LockedError:
+        pass
+print(" ".join(map(str, won)))
+"""
+
+
+def test_two_processes_taking_a_lock_together_never_both_hold_it(tmp_path):
+    """A lock file is never seen empty: one read between an exclusive create and the write of its holder looked
+    abandoned and was taken over, so two runs started together wrote into one run directory."""
+    folders = 150
+    for i in range(folders):
+        (tmp_path / str(i)).mkdir()
+    start = time.time() + 1.5  # after both interpreters have imported nlptune
+    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), str(start), str(folders)],
+                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    won = [set(map(int, racer.communicate(timeout=60)[0].split())) for racer in racers]
+    assert not won[0] & won[1]  # no folder held by both
+    assert len(won[0] | won[1]) == folders  # and none refused to both
