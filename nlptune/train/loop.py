@@ -5,6 +5,7 @@ Read top to bottom: set up -> data -> model -> optimizer/schedule -> prepare -> 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -33,7 +34,7 @@ from nlptune.train.rundir import RunDir, claim, default_output_dir
 from nlptune.train.setup import build_task_model, loss_settings, make_loaders
 from nlptune.train.teacher import open_teacher
 from nlptune.utils.environment import describe
-from nlptune.utils.console import quiet_libraries
+from nlptune.utils.console import process_rank, quiet_libraries
 from nlptune.utils.memory import limit_heap_fragmentation
 from nlptune.utils.seeding import seed_everything, set_deterministic
 from nlptune.utils.plain import parse_json
@@ -56,11 +57,21 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     ``config.resume``, continue from a checkpoint exactly where it stopped."""
     quiet_libraries()
     limit_heap_fragmentation()
-    output_dir = resume.target_dir(config) or default_output_dir(config)
+    named = resume.target_dir(config)
+    # a default (timestamped) directory is made at once by the writing process, under the next free name when
+    # runs launched together share the second; its trackers log there (the other ranks take rank 0's in _train)
+    made = named is None and process_rank() == 0
+    output_dir = named or default_output_dir(config, make=made)
     set_deterministic(config.trainer.deterministic)  # before any CUDA work: cuBLAS reads its workspace setting once
-    accelerator = make_accelerator(config.trainer, **tracking.accelerator_kwargs(config.trainer, output_dir))
+    try:
+        accelerator = make_accelerator(config.trainer, **tracking.accelerator_kwargs(config.trainer, output_dir))
+    except BaseException:  # e.g. a device this machine lacks: no empty run directory is left behind
+        if made:
+            with contextlib.suppress(OSError):
+                output_dir.rmdir()
+        raise
     with faults.Guard(accelerator, config.trainer.dist_timeout_s) as guard, \
-            claim(output_dir, accelerator.is_main_process):  # names a failed rank; rank 0 locks the run dir
+            claim(output_dir, accelerator.is_main_process, made=made):  # names a failed rank; rank 0 locks it
         return _train(config, hooks, accelerator, guard, output_dir)
 
 

@@ -6,6 +6,7 @@ directory, no file written through a link (utils/files.py), every OS error named
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import time
@@ -16,7 +17,7 @@ import yaml
 
 from nlptune.config.schema import RunConfig
 from nlptune.data.sources import TASK_FILE
-from nlptune.utils.files import (LinkError, atomic_write_text, ensure_dir, links_under, open_append,
+from nlptune.utils.files import (LinkError, atomic_write_text, disk_error, ensure_dir, links_under, open_append,
                                  os_errors_as_disk_errors, refuse_link, remove_tree)
 from nlptune.utils.lock import LOCK_FILE, FolderLock
 from nlptune.utils.plain import parse_json, plain_data
@@ -26,9 +27,12 @@ WRITTEN = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.json", "res
            "best", "checkpoints", "plots", "tensorboard", "wandb")
 
 
-def default_output_dir(run: RunConfig) -> Path:
-    """``runs/<task>-<model>/<YYYYmmdd-HHMMSS>/``, relative to the working directory."""
-    return Path("runs") / f"{run.task.name}-{run.model.name}" / time.strftime("%Y%m%d-%H%M%S")
+def default_output_dir(run: RunConfig, make: bool = False) -> Path:
+    """``runs/<task>-<model>/<YYYYmmdd-HHMMSS>/``, relative to the working directory. ``make`` (the process that
+    writes the run): the directory is made now, and when that name is taken (runs launched together share the
+    second) the first free ``<name>-2``, ``-3``, ... is made and returned instead."""
+    base = Path("runs") / f"{run.task.name}-{run.model.name}" / time.strftime("%Y%m%d-%H%M%S")
+    return _new_directory(base) if make else base
 
 
 def write_json(path: Path, data) -> None:
@@ -48,13 +52,30 @@ def refuse_links(run_dir: str | Path) -> None:
                         + (f"; also {', '.join(map(str, links[1:4]))}" if len(links) > 1 else "") + ")")
 
 
+def _new_directory(base: Path) -> Path:
+    """Make and return ``base``, or the first of ``base-2``, ``base-3``, ... that does not exist yet (each made
+    with one exclusive mkdir: two processes never get the same one)."""
+    ensure_dir(base.parent, "(the folder of the run directory)")
+    for number in itertools.count(1):
+        candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:  # a run started in the same second (or anything else there): left alone
+            continue
+        except OSError as err:
+            raise disk_error(candidate, err) from None
+        return candidate
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
-def claim(run_dir: str | Path, writer: bool = True) -> Iterator[Path]:
+def claim(run_dir: str | Path, writer: bool = True, made: bool = False) -> Iterator[Path]:
     """Hold ``run_dir`` for this run: refuse links in it, create it and take its lock (``writer``: rank 0;
-    the other ranks of a multi-process run write nothing and take nothing). Any exception leaving the block
-    carries the directory as ``err.run_dir`` (the CLI prints how to resume it)."""
+    the other ranks of a multi-process run write nothing and take nothing). ``made``: this run made the
+    directory just before (`default_output_dir`), so a failure before anything is written removes it. Any
+    exception leaving the block carries the directory as ``err.run_dir`` (the CLI prints how to resume it)."""
     run_dir = Path(run_dir)
-    lock, created = None, writer and not os.path.lexists(run_dir)
+    lock, created = None, writer and (made or not os.path.lexists(run_dir))
     try:
         if writer:
             refuse_links(run_dir)

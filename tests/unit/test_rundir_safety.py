@@ -276,3 +276,24 @@ def test_two_processes_taking_a_lock_together_never_both_hold_it(tmp_path):
     won = [set(map(int, racer.communicate(timeout=60)[0].split())) for racer in racers]
     assert not won[0] & won[1]  # no folder held by both
     assert len(won[0] | won[1]) == folders  # and none refused to both
+
+
+def test_default_run_directories_of_runs_launched_together_differ(tmp_path, monkeypatch):
+    """Runs started in the same second (``for s in 1 2 3; do nlptune train seed=$s & done``) each get their own
+    default directory instead of all but one being refused."""
+    from types import SimpleNamespace
+
+    from nlptune.train import rundir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rundir.time, "strftime", lambda _format: "20260101-100000")
+    run = SimpleNamespace(task=SimpleNamespace(name="sst2"), model=SimpleNamespace(name="bag"))
+    assert rundir.default_output_dir(run) == Path("runs/sst2-bag/20260101-100000")  # a name only
+    assert not (tmp_path / "runs").exists()
+    made = [rundir.default_output_dir(run, make=True) for _ in range(3)]
+    assert [p.name for p in made] == ["20260101-100000", "20260101-100000-2", "20260101-100000-3"]
+    assert all(p.is_dir() and not os.listdir(p) for p in made)
+    with pytest.raises(ValueError):
+        with rundir.claim(made[1], made=True):
+            raise ValueError("a data error")
+    assert not made[1].exists()  # made for the run, left empty: removed
