@@ -131,8 +131,11 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
             break
     smoothed = smooth(losses, beta)
     finite = [s if math.isfinite(s) else float("inf") for s in smoothed]
-    folder = Path(output_dir) if output_dir else \
-        Path("runs") / f"{config.task.name}-{config.model.name}" / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}"
+    from nlptune.train.rundir import new_directory
+
+    # a default folder is made now, under the next free name when another lr-find started in the same second
+    folder = Path(output_dir) if output_dir else new_directory(
+        Path("runs") / f"{config.task.name}-{config.model.name}" / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}")
     result = LRFindResult(lrs=lrs, losses=losses, smoothed=smoothed, suggestion=suggest(lrs, smoothed),
                           min_loss_lr=lrs[int(np.argmin(finite))], diverged=diverged, output_dir=str(folder))
     ensure_dir(folder, "(the lr-find folder)")

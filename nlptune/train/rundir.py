@@ -32,7 +32,7 @@ def default_output_dir(run: RunConfig, make: bool = False) -> Path:
     writes the run): the directory is made now, and when that name is taken (runs launched together share the
     second) the first free ``<name>-2``, ``-3``, ... is made and returned instead."""
     base = Path("runs") / f"{run.task.name}-{run.model.name}" / time.strftime("%Y%m%d-%H%M%S")
-    return _new_directory(base) if make else base
+    return new_directory(base) if make else base
 
 
 def write_json(path: Path, data) -> None:
@@ -52,7 +52,7 @@ def refuse_links(run_dir: str | Path) -> None:
                         + (f"; also {', '.join(map(str, links[1:4]))}" if len(links) > 1 else "") + ")")
 
 
-def _new_directory(base: Path) -> Path:
+def new_directory(base: Path) -> Path:
     """Make and return ``base``, or the first of ``base-2``, ``base-3``, ... that does not exist yet (each made
     with one exclusive mkdir: two processes never get the same one)."""
     ensure_dir(base.parent, "(the folder of the run directory)")
