@@ -49,15 +49,19 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 def plot_path(output: str | None, first_run: Path) -> Path:
     """Where the plot goes: ``output`` (a folder, or a file with an image suffix), else the first run's folder;
-    never the current directory unless asked. A link there is refused: nlptune never writes through one."""
+    never the current directory unless asked. A link there is refused: nlptune never writes through one. The
+    folder nlptune writes into (``output``, or the first run's folder) may not be a link either, as a run
+    directory or `export --output` may not: a link planted as that folder would redirect the write elsewhere."""
     from nlptune.config.errors import NlptuneError
     from nlptune.utils.files import refuse_link
 
     if output is None:
+        refuse_link(first_run, "(the first run's folder, where the compare plot goes; or give --output DIR)")
         path = first_run / "compare.png"
     elif Path(output).suffix.lower() in PLOT_SUFFIXES:
         path = Path(output)
     else:
+        refuse_link(output, "(--output, the compare plot's folder)")
         if Path(output).exists() and not Path(output).is_dir():
             raise NlptuneError(f"--output {output} is a file, not a folder -> give a folder, or a path ending "
                                "in .png for the plot itself")

@@ -78,14 +78,13 @@ def _on_teachers_task(folder, items: list[str]):
     ``task.*`` overrides on it."""
     from nlptune.config.compose import apply_overrides, compose, to_plain
     from nlptune.config.errors import NlptuneError
-    from nlptune.config.safety import safe_load_file
     from nlptune.config.schema import build_run_config
     from nlptune.config.sources import resolve_plain
     from nlptune.recipes.run import split_recipe_overrides
+    from nlptune.train.run_reading import read_run_config
 
     _, _, rest = split_recipe_overrides(items)  # (strict_pins without a recipe is refused there)
-    task = (safe_load_file(folder / "config.yaml", recipe=False) or {}).get("task") \
-        if (folder / "config.yaml").is_file() else None
+    task = read_run_config(folder).get("task") if (folder / "config.yaml").is_file() else None
     if not isinstance(task, dict):
         raise NlptuneError(f"{folder / 'config.yaml'} holds no task section to train the student on; name the task: "
                            f"nlptune distill {folder} task=NAME ...")

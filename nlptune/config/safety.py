@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 
 # Keys Hydra's / torchtune's instantiate would turn into an import and a call.
 INSTANTIATE_KEYS = ("_target_", "_component_", "_partial_", "_recursive_", "_convert_", "_args_")
@@ -262,6 +262,18 @@ def safe_load_file(path: str | Path, *, recipe: bool) -> Any:
     if issues:
         raise ConfigError(issues, source=str(path))
     return data
+
+
+def load_run_config_file(path: str | Path, fix: str) -> dict:
+    """A run's stored config.yaml as plain data (through `safe_load_file`), refused with one `NlptuneError` naming
+    the file and ``fix`` when it is not a mapping of sections (emptied, or edited into a list or a scalar), which
+    every reader of it would otherwise fail on with a Python error."""
+    config = safe_load_file(path, recipe=False)
+    if not isinstance(config, dict):
+        what = "nothing" if config is None else f"a {type(config).__name__}"
+        raise NlptuneError(f"{path} holds {what}, not the run's config (a mapping of sections: task, model, "
+                           f"trainer, ...); {fix}")
+    return config
 
 
 def override_issues(overrides: Iterable[str]) -> list[ConfigIssue]:

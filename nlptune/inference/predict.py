@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 from nlptune.config.errors import NlptuneError
-from nlptune.config.safety import safe_load_file
 from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset, eval_order
@@ -17,7 +16,7 @@ from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate, forward
 from nlptune.train.precision import at_precision, cpu_precision
 from nlptune.train.rundir import read_task_info
-from nlptune.train.run_reading import load_best_model, task_kind
+from nlptune.train.run_reading import load_best_model, read_run_config, task_kind
 from nlptune.utils.plain import parse_json
 
 
@@ -31,7 +30,7 @@ class LoadedRun:
             raise NlptuneError(f"{self.run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
                                "pass the run directory that `nlptune train` printed")
         self.info = read_task_info(best)
-        self.config = build_run_config(safe_load_file(self.run_dir / "config.yaml", recipe=False))
+        self.config = build_run_config(read_run_config(self.run_dir))
         self.kind = task_kind(best, self.info)
         self.model, self.tokenizer = load_best_model(best, self.info, self.kind)
         self.thresholds = self._thresholds(best)

@@ -322,12 +322,13 @@ def recipe_from_run(run_dir: str | Path, name: str, description: str = "",
                     tolerance: float = DEFAULT_TOLERANCE) -> dict:
     """The recipe of a finished run directory: its resolved config (config.yaml), the pins it ran with
     (manifest.json) and its best result on the main metric (metrics.json). See `build_recipe`."""
-    from nlptune.config.safety import safe_load_file
+    from nlptune.config.safety import load_run_config_file
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise NlptuneError(f"{run_dir} is not an nlptune run directory (no config.yaml)")
-    config = safe_load_file(run_dir / "config.yaml", recipe=False)
+    config = load_run_config_file(run_dir / "config.yaml", "the run directory is damaged: freeze another run, or "
+                                  "restore the file from a copy of the run")
     manifest = _read_json(run_dir / "manifest.json")
     metrics = _read_json(run_dir / "metrics.json")
     main = metrics.get("main_metric")

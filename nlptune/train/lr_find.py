@@ -102,8 +102,12 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
     from nlptune.train.evaluation import logits_and_loss
     from nlptune.utils.console import quiet_libraries
 
-    if not 0 < start_lr < end_lr:
-        raise NlptuneError(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
+    # written so that NaN fails too: every comparison with NaN is false
+    if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
+        raise NlptuneError(f"need 0 < --start-lr < --end-lr, both finite, got {start_lr:g} and {end_lr:g}")
+    if not 0 <= beta < 1:  # the EMA's bias correction divides by 1 - beta**n: 0 at beta 1, and at -1 for even n
+        raise NlptuneError(f"--smoothing {beta:g} is not in [0, 1): it is the weight of the past in the loss's "
+                           "moving average -> use e.g. 0.98 (the default), or 0 for no smoothing")
     if steps < 20:
         raise NlptuneError(f"--steps {steps} is too few for a range test; use 100 or more")
     quiet_libraries()

@@ -99,7 +99,13 @@ def _refuse(plan: ResumePlan, changes: list[dict]) -> None:
 
 
 def _is_checkpoint_dir(path: Path) -> bool:
-    return (path / checkpoint.MANIFEST).exists() or path.name.startswith(checkpoint.PREFIX)
+    """``path`` (given as resume=PATH) is one checkpoint folder rather than a run directory. A run directory has
+    a manifest.json of its own (the run's: versions, command line) beside its checkpoints/ and config.yaml, so the
+    manifest alone does not tell them apart: taken for a checkpoint, a run directory was refused as incomplete."""
+    if (path / checkpoint.CHECKPOINTS).is_dir() or (path / "config.yaml").is_file():
+        return False
+    return path.name.startswith(checkpoint.PREFIX) or (path / checkpoint.MANIFEST).exists() or \
+        (path / checkpoint.TRAIN_STATE).exists()
 
 
 def target_dir(config: RunConfig) -> Path | None:

@@ -86,11 +86,9 @@ def check_run(run_dir: str | Path, *, finished: bool) -> Path:
     ``finished``: the run must have its best model (eval, predict, export, freeze); otherwise a run still
     training passes (compare). config.yaml goes through the bounded, hostile-input-checked YAML reader.
     """
-    from nlptune.config.safety import safe_load_file
-
     path = run_folder(run_dir)
     if (path / "config.yaml").is_file():
-        safe_load_file(path / "config.yaml", recipe=False)
+        read_run_config(path)
     for name in ("metrics.json", "manifest.json"):
         if (path / name).is_file():
             read_json(path / name)
@@ -110,7 +108,82 @@ def check_run(run_dir: str | Path, *, finished: bool) -> Path:
         raise NlptuneError(f"{best} holds no model weights (*.safetensors); {DAMAGED_HINT}")
     for file in weights:
         check_weights(file)
+    check_task_info(best)
     return path
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """A run's config.yaml as plain data, through the bounded, hostile-input-checked YAML reader; `NlptuneError`
+    naming the file when it is not a mapping of sections (`load_run_config_file`)."""
+    from nlptune.config.safety import load_run_config_file
+
+    return load_run_config_file(Path(run_dir) / "config.yaml", DAMAGED_HINT)
+
+
+def _is_names(value, *, empty: bool = False) -> bool:
+    """``value`` is a list of distinct non-empty strings (``empty``: possibly none)."""
+    return isinstance(value, list) and (empty or bool(value)) and len(set(map(str, value))) == len(value) and \
+        all(isinstance(item, str) and item for item in value)
+
+
+def _task_info_issues(info: dict, kind: str) -> list[str]:
+    """What is wrong with the keys of a best model's nlptune_task.json that eval, predict, export and a teacher
+    read, each ``key=value: what it must be`` (keys later versions added may be missing: older runs lack them)."""
+    from nlptune.config.schema import METRICS, TAG_SCHEMES
+
+    def is_int(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    checks = {
+        "text_fields": (lambda v: _is_names(v) and len(v) <= 2, "a list of one or two column names"),
+        "label_names": ((lambda v: v is None) if kind == "regression" else _is_names,
+                        "null (a regression has one unnamed output)" if kind == "regression" else
+                        "a list of distinct label names (strings)"),
+        "metrics": (lambda v: _is_names(v) and set(v) <= set(METRICS[kind]),
+                    f"a list of {kind} metrics ({', '.join(METRICS[kind])})"),
+        "max_length": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+        "joint_pairs": (lambda v: isinstance(v, bool), "true or false"),
+    }
+    optional = {
+        "char_features": (lambda v: isinstance(v, bool), "true or false"),
+        "constrained_decoding": (lambda v: isinstance(v, bool), "true or false"),
+        "tag_scheme": (lambda v: v in TAG_SCHEMES, f"one of {', '.join(TAG_SCHEMES)}"),
+    }
+    issues = [f"{key}={info.get(key)!r}: expected {what}" for key, (ok, what) in checks.items()
+              if key not in info or not ok(info[key])]
+    issues += [f"{key}={info[key]!r}: expected {what}" for key, (ok, what) in optional.items()
+               if key in info and not ok(info[key])]
+    return issues
+
+
+def _saved_outputs(best: Path, info: dict) -> int | None:
+    """The width of the saved model's output layer as its config records it (nlptune_model.json for a scratch
+    model, transformers' config.json for a pretrained one); None when it is not recorded."""
+    if info.get("joint_pairs"):
+        config = read_json(best / "config.json") if (best / "config.json").is_file() else {}
+        id2label = config.get("id2label")
+        width = len(id2label) if isinstance(id2label, dict) else config.get("num_labels")
+    else:
+        model = best / "nlptune_model.json"
+        width = read_json(model).get("num_labels") if model.is_file() else None
+    return width if isinstance(width, int) and not isinstance(width, bool) else None
+
+
+def check_task_info(best: Path) -> None:
+    """Refuse a best/nlptune_task.json whose keys are of the wrong type or whose labels do not match the saved
+    model's outputs (an edited or mixed-up file): eval and predict would otherwise crash, or silently name the
+    model's outputs after the wrong labels. Every problem in one `NlptuneError` naming the file."""
+    path = best / "nlptune_task.json"
+    info = read_json(path)
+    kind = task_kind(best, info)
+    issues = _task_info_issues(info, kind.name)
+    if not issues:
+        width, expected = _saved_outputs(best, info), kind.num_outputs(info["label_names"])
+        if width is not None and width != expected:
+            issues.append(f"label_names={info['label_names']!r}: {expected} output(s) for the {kind.name} kind, "
+                          f"but the saved model has {width}")
+    if issues:
+        raise NlptuneError(f"{path} does not describe the saved model: " + "; ".join(issues) + f"; {DAMAGED_HINT}")
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ from nlptune.data.batching import Collator, EncodedDataset, eval_order
 from nlptune.data.sources import teacher_sha256
 from nlptune.train.evaluation import forward
 from nlptune.train.precision import autocast, resolve_precision
-from nlptune.train.run_reading import check_run, load_best_model, loading_best, read_json, task_kind
+from nlptune.train.run_reading import (check_run, load_best_model, loading_best, read_json, read_run_config,
+                                       task_kind)
 from nlptune.train.rundir import read_task_info
 from nlptune.utils.console import console
 
@@ -70,9 +71,8 @@ class Teacher:
 
     def _precision(self) -> str:
         """The mixed precision the teacher was trained with, as this device runs it ("no", "bf16", "fp16")."""
-        from nlptune.config.safety import safe_load_file
-
-        trainer = (safe_load_file(self.run_dir / "config.yaml", recipe=False).get("trainer") or {})
+        trainer = read_run_config(self.run_dir).get("trainer")
+        trainer = trainer if isinstance(trainer, dict) else {}
         return resolve_precision(trainer.get("mixed_precision") or "no", self.device.type == "cpu")
 
     @property

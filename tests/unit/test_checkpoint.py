@@ -243,6 +243,22 @@ def test_resume_from_an_older_checkpoint_drops_the_later_timeline(tmp_path):
     assert (run / "metrics.jsonl").read_text() == ""  # the checkpoints above recorded no metrics yet
 
 
+def test_resume_from_a_run_directory_continues_its_newest_checkpoint(tmp_path):
+    """resume=<run dir>: the run's own manifest.json (versions, command line) does not make it a checkpoint
+    folder; its newest complete checkpoint is continued, in that run directory."""
+    run = tmp_path / "run"
+    for step in (2, 4):
+        write_checkpoint(run, step=step)
+    (run / "manifest.json").write_text('{"command": ["nlptune", "train"]}')
+    (run / "config.yaml").write_text("seed: 42\n")
+    config = load_run_config([f"resume={run}"])
+    assert resume.target_dir(config) == run
+    plan = resume.plan(config, resume.target_dir(config), 1)
+    assert (plan.checkpoint, plan.run_dir) == (run / "checkpoints" / "step-00000004", run)
+    plan = resume.plan(load_run_config([f"resume={run}", f"output_dir={run}"]), run, 1)
+    assert plan.checkpoint == run / "checkpoints" / "step-00000004"
+
+
 def test_a_checkpoint_written_before_task_kind_resumes_without_a_change():
     """Checkpoints of earlier versions hold task.problem_type; the current config task.kind: the same kind is
     no change, another kind is."""

@@ -74,6 +74,27 @@ def test_compare_and_lr_find_plots(tmp_path):
     assert _is_png(plots.plot_lr_find(lrs, losses, smooth(losses), 1e-3, tmp_path / "lr.png"))
 
 
+@pytest.mark.parametrize("arguments, words", [
+    ({"beta": 1.0}, "--smoothing 1 is not in [0, 1)"),  # the bias correction divided by 1 - 1**n = 0
+    ({"beta": -1.0}, "--smoothing -1 is not in [0, 1)"),  # 1 - (-1)**2 = 0
+    ({"beta": float("nan")}, "--smoothing nan is not in [0, 1)"),
+    ({"end_lr": float("inf")}, "both finite"),  # every step after the first at lr inf: a NaN curve, no answer
+    ({"start_lr": float("nan")}, "need 0 < --start-lr < --end-lr"),
+])
+def test_lr_find_refuses_settings_it_cannot_run_with_before_training(monkeypatch, arguments, words):
+    from nlptune.config.errors import NlptuneError
+    from nlptune.recipes.run import load_run_config
+    from nlptune.train import lr_find
+
+    def no_training(config):
+        raise AssertionError("the range test started")
+
+    monkeypatch.setattr(lr_find, "_setup", no_training)
+    with pytest.raises(NlptuneError) as caught:
+        lr_find.lr_range_test(load_run_config([]), steps=100, **arguments)
+    assert words in str(caught.value)
+
+
 def test_tracker_scalar_names():
     record = {"step": 5, "epoch": 0, "samples": 160, "loss": 0.5, "lr": 1e-3, "eval_accuracy": 0.8, "note": "x"}
     assert scalars(record) == {"train/epoch": 0, "train/samples": 160, "train/loss": 0.5, "train/lr": 1e-3,

@@ -220,6 +220,26 @@ def test_compare_never_writes_through_a_link(tmp_path, monkeypatch, recorded):
     assert victim.read_bytes() == b"precious" and (runs[0] / "compare.png").is_symlink()
 
 
+@pytest.mark.parametrize("where", ["output", "first run"])
+def test_compare_never_writes_into_a_linked_folder(tmp_path, monkeypatch, recorded, where):
+    """`--output DIR` (or, without it, the first run's folder) that is a link is refused, as `export --output` and
+    run directories are: the plot would land wherever the link points."""
+    monkeypatch.chdir(tmp_path)
+    runs = [fake_run(tmp_path / name, lr, 0.8) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "link"
+    if where == "output":
+        link.symlink_to(elsewhere)
+        call = lambda: compare(*runs, output=str(link))  # noqa: E731
+    else:
+        link.symlink_to(runs[0])
+        call = lambda: compare(link, runs[1])  # noqa: E731
+    with pytest.raises(NlptuneError, match="link.*is a symbolic link"):
+        call()
+    assert list(elsewhere.iterdir()) == [] and not (runs[0] / "compare.png").exists()
+
+
 def test_compare_output_that_is_a_file_is_refused(tmp_path, monkeypatch, recorded):
     monkeypatch.chdir(tmp_path)
     runs = [fake_run(tmp_path / name, lr, 0.8) for name, lr in (("a", 1e-3), ("b", 2e-3))]
