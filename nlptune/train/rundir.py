@@ -6,7 +6,6 @@ directory, no file written through a link (utils/files.py), every OS error named
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import time
@@ -56,16 +55,16 @@ def new_directory(base: Path) -> Path:
     """Make and return ``base``, or the first of ``base-2``, ``base-3``, ... that does not exist yet (each made
     with one exclusive mkdir: two processes never get the same one)."""
     ensure_dir(base.parent, "(the folder of the run directory)")
-    for number in itertools.count(1):
-        candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
+    candidate, number = base, 1
+    while True:
         try:
             os.mkdir(candidate)
+            return candidate
         except FileExistsError:  # a run started in the same second (or anything else there): left alone
-            continue
+            number += 1
+            candidate = base.with_name(f"{base.name}-{number}")
         except OSError as err:
             raise disk_error(candidate, err) from None
-        return candidate
-    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

@@ -203,9 +203,7 @@ def publish_new_file(path: str | Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     write_new_bytes(temporary, data, sync=True)
     try:
-        os.link(temporary, path, follow_symlinks=False)
-    except FileExistsError:
-        raise
+        os.link(temporary, path, follow_symlinks=False)  # FileExistsError (EEXIST) passes through below
     except OSError as err:  # no hard links on this file system (some network and FUSE mounts)
         if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
             raise
