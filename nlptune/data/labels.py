@@ -14,6 +14,7 @@ from nlptune.config.schema import TaskConfig
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.loading import RawSplit
 from nlptune.kinds import LabelProblem, get_kind
+from nlptune.kinds.base import LabelColumns
 
 if TYPE_CHECKING:
     from nlptune.data.columns import Column
@@ -43,14 +44,15 @@ def _column(raw: RawSplit, name: str, split: str, role: str) -> list:
 
 def label_values(task: TaskConfig, columns: dict[str, list], missing: Callable[[str], None] | None = None) -> list:
     """Each row's raw label: the task.label_field value; with task.label_fields (multi_label) a {column: value}
-    dict of the 0/1 columns; a text split by task.label_separator into a list of names ("" = no label).
-    ``missing(column)`` is called for a label column the split lacks (it raises)."""
+    dict of the 0/1 columns (`LabelColumns`, so that the kind tells it from an object read from a file); a text
+    split by task.label_separator into a list of names ("" = no label). ``missing(column)`` is called for a label
+    column the split lacks (it raises)."""
     if task.label_fields:
         for name in task.label_fields:
             if name not in columns and missing:
                 missing(name)
         flags = [columns.get(name) or [] for name in task.label_fields]
-        return [dict(zip(task.label_fields, row)) for row in zip(*flags)]
+        return [LabelColumns(zip(task.label_fields, row)) for row in zip(*flags)]
     if task.label_field not in columns and missing:
         missing(task.label_field)
     values = columns.get(task.label_field) or []
@@ -66,8 +68,10 @@ def declared_names(task: TaskConfig) -> tuple | None:
     return task.label_names or task.label_fields
 
 
-def _where(raw: RawSplit, split: str, index: int, column: str) -> dict:
-    return {"file": raw.source, "split": split, "line": raw.line_of(index), "column": column}
+def _where(raw: RawSplit, split: str, index: int, column: str, word: int | None = None) -> dict:
+    """Where row ``index`` is (with ``word``, a `LabelProblem.position`: where that word of the row is): its line
+    in a text file, else its row."""
+    return {"file": raw.source, "split": split, **raw.location(index, word), "column": column}
 
 
 def raise_problems(problems: ProblemCollector) -> None:
@@ -93,10 +97,12 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
             key = kind.label_key(value)
             if row is not None:
                 key, notes = kind.check_example(list(row), key, task.tag_scheme, declared_names(task))
-                repairs.extend(f"{raw.source}:{raw.line_of(i)} ({note})" for note in notes)
+                repairs.extend(f"{raw.source}:{raw.line_of(i, getattr(note, 'position', None))} ({note})"
+                               for note in notes)
             keys.append(key)
         except LabelProblem as err:
-            problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, err.column or task.label_field)))
+            problems.add(DataError(err.problem, fix=err.fix,
+                                   **_where(raw, split, i, err.column or task.label_field, err.position)))
             keys.append(_INVALID)
     if repairs:
         _warn_repairs(task, split, repairs)
@@ -170,7 +176,7 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
         try:
             targets.append(None if key is _INVALID else encode(key))
         except LabelProblem as err:
-            collector.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field)))
+            collector.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field, err.position)))
             targets.append(None)
     if problems is None:
         raise_problems(collector)

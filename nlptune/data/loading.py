@@ -41,15 +41,22 @@ class RawSplit:
     sha256: str  # of the file bytes, or an identity string for generated / hub data (see nlptune.data.sources)
     lines: list[int] | None = None  # the file line each row starts on (text files); else rows count from 1
     absent: dict[str, list[int]] = field(default_factory=dict)  # JSON rows lacking a key other rows have
+    # a word per line (CoNLL): word i of a row is on line lines[row] + i. A sentence's words are consecutive
+    # lines (a blank or -DOCSTART- line ends it, and a file with a refused line is never returned: read_conll),
+    # so a word's own line costs nothing to keep
+    word_lines: bool = False
 
-    def line_of(self, index: int) -> int:
-        """The line (text files) or 1-based row number of row ``index``, for error messages."""
-        return self.lines[index] if self.lines is not None and index < len(self.lines) else index + 1
+    def line_of(self, index: int, word: int | None = None) -> int:
+        """The line (text files) or 1-based row number of row ``index``, for error messages; with ``word`` (0-based)
+        the line of that word when the file holds a word per line (else still the row's)."""
+        if self.lines is None or index >= len(self.lines):
+            return index + 1
+        return self.lines[index] + (word if self.word_lines and word is not None else 0)
 
-    def location(self, index: int) -> dict:
+    def location(self, index: int, word: int | None = None) -> dict:
         """``{"line": n}`` (text files) or ``{"row": n}`` (parquet, JSON array, hub, generator) of row
-        ``index``: the keyword of `DataError` that places it."""
-        return {"line" if self.lines is not None else "row": self.line_of(index)}
+        ``index`` (or of its ``word``, see `line_of`): the keyword of `DataError` that places it."""
+        return {"line" if self.lines is not None else "row": self.line_of(index, word)}
 
 
 def _unreadable(err: OSError, path: Path, split: str) -> DataError:
@@ -166,7 +173,8 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
     if not columns or not next(iter(columns.values()), []):
         raise DataError("the file has no data rows", file=str(path), split=split, fix="add rows or pick another file")
     # the identity is the digest of the bytes parsed, so it cannot describe a file that changed in between
-    split_data = RawSplit(columns=columns, source=str(path), sha256=sha256, lines=lines, absent=absent)
+    split_data = RawSplit(columns=columns, source=str(path), sha256=sha256, lines=lines, absent=absent,
+                          word_lines=lines is not None and _is_conll(path, task))
     check_text_columns(split_data, text_fields, split, words=_words_in_text_column(task))
     return split_data
 

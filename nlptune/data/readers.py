@@ -285,6 +285,10 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
     Columns are 0-based, negative from the end of the line (-1 = last). ``-DOCSTART-`` lines end a sentence and
     are skipped; a line that lacks the token or the tag column (or whose tag column is its token column) is
     recorded with its line. ``tags_field`` None (or ``tag_column`` None) reads the words only (prediction input).
+
+    Every line inside a sentence is one of its words: any other line ends the sentence or is recorded as a problem
+    (which refuses the file). So word i of a sentence is on its start line + i, and a bad tag is named by its own
+    line without keeping a line per word (`nlptune.data.loading.RawSplit.word_lines`).
     """
     read_tags = tags_field is not None and tag_column is not None
     rows, lines = [], []

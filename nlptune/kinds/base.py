@@ -14,10 +14,30 @@ from nlptune.config.schema import METRICS
 class LabelProblem(ValueError):
     """A label (or a split's labels) a kind cannot train on; ``fix`` says what to do."""
 
-    def __init__(self, problem: str, fix: str, column: str | None = None):
+    def __init__(self, problem: str, fix: str, column: str | None = None, position: int | None = None):
         super().__init__(problem)
-        # ``column``: the column at fault when it is not task.label_field (a 0/1 column of task.label_fields)
-        self.problem, self.fix, self.column = problem, fix, column
+        # ``column``: the column at fault when it is not task.label_field (a 0/1 column of task.label_fields);
+        # ``position``: the 0-based word whose tag is at fault (tokens), so that the data layer can name that
+        # word's own line in a file with a word per line (CoNLL), not the line its sentence starts on
+        self.problem, self.fix, self.column, self.position = problem, fix, column, position
+
+
+class Note(str):
+    """A note on a repaired label (`Kind.check_example`), as text; ``position``: the 0-based word it is about
+    (tokens), so that the data layer can name that word's own line (see `LabelProblem`)."""
+
+    position: int | None
+
+    def __new__(cls, text: str, position: int | None = None):
+        note = super().__new__(cls, text)
+        note.position = position
+        return note
+
+
+class LabelColumns(dict):
+    """One row's values of task.label_fields, {column: value}, as the data layer builds them. Its own type, so
+    that a kind tells these apart from an object read out of a file's label column (a JSON object, a parquet
+    struct), which is no label."""
 
 
 class Kind:
@@ -50,8 +70,8 @@ class Kind:
     def check_example(self, texts: list, key: Any, scheme: str,
                       declared: Sequence | None = None) -> tuple[Any, list[str]]:
         """Check one row's texts (one value per text field) against its label key and return the key to use
-        (possibly repaired) with notes on what was repaired; raises `LabelProblem`. ``scheme``: task.tag_scheme,
-        ``declared``: task.label_names. Default: the key as it is, no notes."""
+        (possibly repaired) with notes on what was repaired (`Note`s); raises `LabelProblem`. ``scheme``:
+        task.tag_scheme, ``declared``: task.label_names. Default: the key as it is, no notes."""
         return key, []
 
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str] | None:

@@ -2,7 +2,9 @@
 
 A row's label is the list of its label names: a JSON/parquet list (["joy", "love"]; [] = no label, allowed), a
 delimited string in csv/tsv (task.label_separator splits it, in the data layer), or one 0/1 column per label
-(task.label_fields: the data layer hands the kind {column: value}). Names are typed like single_label classes
+(task.label_fields: the data layer hands the kind {column: value} as `LabelColumns`). An object in the label
+column itself ({"joy": 1, "anger": 0} in JSON, a parquet struct) is refused: it is not one of these forms, and
+which of its values would mean "has the label" is a guess. Names are typed like single_label classes
 (`class_key`). A training target is a tuple of 0.0/1.0, one per label (a tuple, so batches stack it as one row).
 
 Predictions are probabilities; which of them count as a label is decided at scoring time by thresholds
@@ -15,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from nlptune.config.registry import register
 from nlptune.kinds import losses, thresholds
-from nlptune.kinds.base import Kind, LabelProblem
+from nlptune.kinds.base import Kind, LabelColumns, LabelProblem
 from nlptune.kinds.single_label import checked_names, class_key
 
 _SHOWN = 12
@@ -55,8 +57,13 @@ class MultiLabel(Kind):
     # ---- labels -------------------------------------------------------------------------------------------
     def label_key(self, value: Any) -> tuple:
         """The row's label names as a sorted tuple of class keys (str, or int ids); raises `LabelProblem`."""
-        if isinstance(value, Mapping):  # task.label_fields: {column: 0/1}
+        if isinstance(value, LabelColumns):  # task.label_fields: {column: 0/1}, built by the data layer
             return tuple(column for column, flag in value.items() if _flag(column, flag))
+        if isinstance(value, Mapping):  # read from the file: which of its values means "has the label" is a guess
+            raise LabelProblem(f"the labels are an object {_short(value)}, not a list of labels",
+                               "give each row's labels as a list of names or integer ids (JSON [\"joy\", \"love\"], "
+                               "[] for none), or put each label's 0/1 in a column of its own and name those columns "
+                               "in task.label_fields")
         if hasattr(value, "tolist") and not isinstance(value, str):  # a parquet list read as an array
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
@@ -68,10 +75,9 @@ class MultiLabel(Kind):
         keys = set()
         for position, name in enumerate(value):
             try:
-                keys.add(class_key(name))
+                keys.add(class_key(name, fix="list label names (strings) or integer label ids"))
             except LabelProblem as err:
-                raise LabelProblem(f"label {position + 1} of the row: {err.problem}",
-                                   "list label names (strings) or integer label ids") from None
+                raise LabelProblem(f"label {position + 1} of the row: {err.problem}", err.fix) from None
         return tuple(sorted(keys, key=lambda k: (isinstance(k, str), k)))
 
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:

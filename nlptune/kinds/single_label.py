@@ -14,15 +14,21 @@ from typing import Any, Callable, Sequence
 
 from nlptune.config.registry import register
 from nlptune.kinds.base import Kind, LabelProblem
+from nlptune.utils.text import describe_hidden, hidden_characters
 
 # an integer as a text file writes it: "1", "-2", "+3", "1.0"
 _INTEGER = re.compile(r"[+-]?\d+(\.0*)?")
 
 
-def class_key(value: Any) -> int | str:
-    """The class of one raw label: an int (integer labels) or a str (a class name); raises `LabelProblem`."""
+def class_key(value: Any, what: str = "label", fix: str | None = None) -> int | str:
+    """The class of one raw label: an int (integer labels) or a str (a class name); raises `LabelProblem`.
+
+    Every kind types its names here (classes, labels, tags, task.label_names), so this is where a name holding a
+    character nobody can see (`nlptune.utils.text.hidden_characters`: NUL, zero-width space, ...) is refused.
+    ``what`` names the value in messages (label, tag); ``fix``, when given, replaces the fix of a value of the
+    wrong type or an empty one (a kind that holds names in a list says how to write the list)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise LabelProblem("label is empty (null/NaN)", "fill in or drop that row")
+        raise LabelProblem(f"{what} is empty (null/NaN)", fix or "fill in or drop that row")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, numbers.Integral):
@@ -30,15 +36,28 @@ def class_key(value: Any) -> int | str:
     if isinstance(value, numbers.Real):
         if float(value).is_integer():
             return int(value)
-        raise LabelProblem(f"label {value!r} is a fractional number, not a class",
-                           "use class names or integer class ids, or task.kind=regression for scores")
+        raise LabelProblem(f"{what} {value!r} is a fractional number, not a class",
+                           fix or "use class names or integer class ids, or task.kind=regression for scores")
     if isinstance(value, str):
+        _refuse_hidden(value, what)
         text = value.strip()
         if not text:  # an empty CSV/TSV cell is that format's null
-            raise LabelProblem("label is empty", "fill in or drop that row")
+            raise LabelProblem(f"{what} is empty", fix or "fill in or drop that row")
         return int(text.partition(".")[0]) if _INTEGER.fullmatch(text) else text
-    raise LabelProblem(f"label {value!r} has an unsupported type {type(value).__name__}",
-                       "use class names (strings) or integer class ids")
+    raise LabelProblem(f"{what} {value!r} has an unsupported type {type(value).__name__}",
+                       fix or "use class names (strings) or integer class ids")
+
+
+def _refuse_hidden(value: str, what: str) -> None:
+    """A name with hidden characters would silently be a class of its own that looks like another one (or like
+    nothing): refused, with the characters named by code point (the repr alone may show them as nothing)."""
+    found = hidden_characters(value)
+    if found:
+        raise LabelProblem(f"{what} {value!r} holds {len(found)} invisible or control character(s): "
+                           f"{describe_hidden(found)}",
+                           f"delete those characters from the {what} where it is written (they make it a {what} "
+                           "of its own that looks like another one); if a tool wrote them into a data file, export "
+                           "the file again as plain UTF-8 text")
 
 
 @register("kind", "single_label")
@@ -144,10 +163,9 @@ def checked_names(declared: Sequence, what: str = "class") -> list[str]:
     names = []
     for value in declared:
         try:
-            names.append(str(class_key(value)))
+            names.append(str(class_key(value, fix=f"list the {what} names as strings")))
         except LabelProblem as err:
-            raise LabelProblem(f"task.label_names entry {value!r}: {err.problem}",
-                               f"list the {what} names as strings") from None
+            raise LabelProblem(f"task.label_names entry {value!r}: {err.problem}", err.fix) from None
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise LabelProblem(f"task.label_names lists {', '.join(map(repr, repeated))} more than once",

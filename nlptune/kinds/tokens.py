@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from nlptune.config.registry import register
 from nlptune.kinds import tags as tagging
-from nlptune.kinds.base import Kind, LabelProblem
+from nlptune.kinds.base import Kind, LabelProblem, Note
 from nlptune.kinds.entities import IGNORED, has_entities, tag_scores, word_outputs
 from nlptune.kinds.single_label import checked_names, class_key
 
@@ -54,10 +54,10 @@ class Tokens(Kind):
         keys = []
         for position, tag in enumerate(value):
             try:
-                keys.append(class_key(tag))
+                keys.append(class_key(tag, "tag", fix="give every word a tag (O outside entities)"))
             except LabelProblem as err:
-                raise LabelProblem(f"tag {position + 1} of the row: {err.problem.replace('label', 'tag')}",
-                                   "give every word a tag (O outside entities)") from None
+                raise LabelProblem(f"tag {position + 1} of the row: {err.problem}", err.fix,
+                                   position=position) from None
         return tuple(keys)
 
     def check_example(self, texts: list, key: tuple, scheme: str,
@@ -78,26 +78,28 @@ class Tokens(Kind):
             raise LabelProblem(f"{len(words)} tokens but {len(key)} tags", "give exactly one tag per word")
         if scheme == "plain":
             return key, []
-        tags = [self._tag_name(tag, declared) for tag in key]
+        tags = [self._tag_name(tag, declared, position) for position, tag in enumerate(key)]
         invalid = tagging.invalid_tags(tags, scheme)
         if invalid:
-            raise LabelProblem(tagging.tag_problem(invalid[0], scheme) +
+            first = tags.index(invalid[0])  # the first word at fault: the one whose line is named
+            raise LabelProblem(f"word {first + 1} ({words[first]!r}): {tagging.tag_problem(invalid[0], scheme)}" +
                                (f" (also {_listed(invalid[1:])})" if invalid[1:] else ""),
                                f"fix the tags, or set task.tag_scheme to the scheme they follow "
-                               f"({', '.join(tagging.PREFIXES)}, or plain for tags without entities)")
+                               f"({', '.join(tagging.PREFIXES)}, or plain for tags without entities)", position=first)
         fixed, changed = tagging.repair(tags, scheme)
-        notes = [f"word {i + 1} ({words[i]!r}): {tags[i]} -> {fixed[i]}" for i in changed]
+        notes = [Note(f"word {i + 1} ({words[i]!r}): {tags[i]} -> {fixed[i]}", i) for i in changed]
         return (tuple(fixed) if changed else key), notes
 
     @staticmethod
-    def _tag_name(tag, declared: Sequence | None) -> str:
-        """A tag key as a tag name: integers index the declared names (when those are not integers)."""
+    def _tag_name(tag, declared: Sequence | None, position: int) -> str:
+        """A tag key (of word ``position``) as a tag name: integers index the declared names (when those are not
+        integers)."""
         if isinstance(tag, int) and declared and _positional(declared) and 0 <= tag < len(declared):
             return str(declared[tag])
         if isinstance(tag, int):
-            raise LabelProblem(f"tag {tag} is an integer, but there are no tag names for it to index",
-                               "declare the tag names in task.label_names (integer tags index them), or set "
-                               "task.tag_scheme=plain")
+            raise LabelProblem(f"tag {tag} (word {position + 1}) is an integer, but there are no tag names for it "
+                               "to index", "declare the tag names in task.label_names (integer tags index them), or "
+                               "set task.tag_scheme=plain", position=position)
         return tag
 
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:
@@ -112,15 +114,16 @@ class Tokens(Kind):
         positional = declared and _positional(names)
         unseen = "" if declared else " (it does not occur in train)"
 
-        def encode_one(tag) -> int:
+        def encode_one(tag, position: int) -> int:
             if str(tag) in index:
                 return index[str(tag)]
             if positional and isinstance(tag, int) and 0 <= tag < len(names):
                 return tag
-            raise LabelProblem(f"tag {tag!r} is not one of the task's tags {_listed(names)}{unseen}",
-                               "fix the tag, or declare the full set with task.label_names")
+            raise LabelProblem(f"word {position + 1}: tag {tag!r} is not one of the task's tags "
+                               f"{_listed(names)}{unseen}", "fix the tag, or declare the full set with "
+                               "task.label_names", position=position)
 
-        return lambda key: tuple(encode_one(tag) for tag in key)
+        return lambda key: tuple(encode_one(tag, position) for position, tag in enumerate(key))
 
     def check_training(self, targets: Sequence[tuple[int, ...]], names: list[str]) -> list[str]:
         present = {tag for target in targets for tag in target}

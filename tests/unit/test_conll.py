@@ -152,3 +152,81 @@ def test_hub_tag_ids_of_a_classlabel_sequence_are_named_as_the_features_say():
                                        features=features)
     assert _named_tags(split, "ner_tags") == {"tokens": [["Peter", "Blackburn", "said"]],
                                               "ner_tags": [["B-PER", "I-PER", "O"]]}
+
+
+# ---- a bad tag is named by its own line, not the line its sentence starts on --------------------------------
+def conll_error(tmp_path: Path, train: str, validation: str, **fields) -> DataError:
+    write_conll_dir(tmp_path, train, validation)
+    with pytest.raises(DataError) as info:
+        split_examples(task(tmp_path, **fields), load_raw_splits(task(tmp_path, **fields)))
+    return info.value
+
+
+def problems_of(error: DataError) -> list[DataError]:
+    return getattr(error, "problems", [error])
+
+
+@pytest.mark.parametrize("validation, line, text", [
+    ("Peter B-PER\nsays O\nhi B-Y\n", 3, "word 3: tag 'B-Y' is not one of the task's tags"),  # not in the tag set
+    ("a O\n\n\nx O\ny O\nz O\nw E-PER\n", 7, "word 4 ('w'): tag 'E-PER'"),  # no iob2 tag, in a later sentence
+    ("a O\nb B-PER\nc 7\n", 3, "tag 7 (word 3) is an integer"),  # an integer tag without tag names
+])
+def test_a_bad_tag_is_named_by_its_own_line(tmp_path, validation, line, text):
+    error = conll_error(tmp_path, TRAIN, validation)
+    assert (error.line, error.split) == (line, "validation") and error.file.endswith("validation.conll")
+    assert text in str(error) and f"line {line}," in str(error)
+
+
+def test_every_bad_tag_of_a_file_is_named_by_its_line_at_once(tmp_path):
+    validation = "-DOCSTART- O\n\nPeter B-PER\nsays O\nhi B-Y\n\nEU B-ORG\nrejects O\nit\tX-ORG\n"
+    error = conll_error(tmp_path, TRAIN, validation)
+    assert sorted((p.split, p.line) for p in problems_of(error)) == [("validation", 5), ("validation", 9)]
+
+
+def test_a_jsonl_row_keeps_its_own_line_and_names_the_word(tmp_path):
+    error = bad(tmp_path, [GOOD], [GOOD, {"tokens": ["a", "b", "c"], "ner_tags": ["O", "O", "B-Y"]}])
+    assert error.line == 2 and "word 3: tag 'B-Y'" in str(error)
+
+
+def test_repairs_name_the_line_of_each_repaired_word(tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr("nlptune.utils.console.warn", warnings.append)
+    write_conll_dir(tmp_path, "a O\nb O\nc I-X\n\nd O\ne I-X\n", "a O\n")
+    split_examples(task(tmp_path), load_raw_splits(task(tmp_path)))
+    assert "train.conll:3 (word 3 ('c'): I-X -> B-X); " in warnings[0] and "train.conll:6 (word 2" in warnings[0]
+
+
+def test_only_conll_files_hold_a_word_per_line(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(TRAIN)
+    raw = read_file(path, "train", task=task(format="conll"))
+    assert raw.word_lines and raw.line_of(1) == 7 and raw.line_of(1, 1) == 8
+    rows = jsonl(tmp_path / "t.jsonl", [GOOD, GOOD])
+    raw = read_file(rows, "train", task=task())
+    assert not raw.word_lines and raw.line_of(1, 1) == 2
+
+
+# ---- a tag holding a character nobody can see is refused, never a tag of its own ----------------------------
+@pytest.mark.parametrize("tag, shown, named", [
+    ("B-PER\x00", r"'B-PER\x00'", "U+0000 (a control character) at character 6"),
+    ("B-PER\x07", r"'B-PER\x07'", "U+0007"),
+    ("B-\u200bPER", r"'B-\u200bPER'", "U+200B ZERO WIDTH SPACE at character 3"),
+    ("\ufeffO", r"'\ufeffO'", "U+FEFF"),
+    ("B-\u00a0PER", r"'B-\xa0PER'", "U+00A0 NO-BREAK SPACE"),
+    ("B-\u2028PER", r"'B-\u2028PER'", "U+2028 LINE SEPARATOR"),
+    ("B-PER\u3164", "U+3164 HANGUL FILLER", "U+3164 HANGUL FILLER"),
+])
+def test_a_hidden_character_in_a_conll_tag_is_refused_with_its_line(tmp_path, tag, shown, named):
+    error = conll_error(tmp_path, TRAIN + f"Mary NNP B-PER\nsaid VBD O\nPaul NNP {tag}\n", "Peter B-PER\n")
+    assert (error.line, error.split) == (12, "train") and error.file.endswith("train.conll")
+    assert shown in str(error) and named in str(error) and "invisible or control character" in str(error)
+    assert "delete those characters from the tag" in str(error)
+
+
+def test_hidden_characters_in_jsonl_tags_and_declared_tag_names_are_refused(tmp_path):
+    error = bad(tmp_path, [GOOD, {"tokens": ["a", "b"], "ner_tags": ["O", "B-X\ud800"]}])
+    assert error.line == 2 and r"tag 2 of the row: tag 'B-X\ud800'" in str(error) and "lone surrogate" in str(error)
+    path = jsonl(tmp_path / "train.jsonl", [GOOD])
+    t = task(train_file=str(path), validation_file=str(path), label_names=("O", "B-X\x00"))
+    with pytest.raises(DataError, match=r"task.label_names entry 'B-X\\x00'.*U\+0000"):
+        split_examples(t, load_raw_splits(t))

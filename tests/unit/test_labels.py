@@ -113,13 +113,65 @@ def test_declared_names_without_training_examples_are_warned_about(tmp_path, mon
     assert "'neutral'" in warning and "no example in the training rows" in warning and "t.jsonl" in warning
 
 
+# ---- a class name holding a character nobody can see is refused, never a class of its own ---------------------
+HIDDEN = [("pos\x00", r"'pos\x00'", "U+0000 (a control character) at character 4"),
+          ("pos\x07", r"'pos\x07'", "U+0007"),
+          ("p\x7fos", r"'p\x7fos'", "U+007F"),
+          ("pos\u200b", r"'pos\u200b'", "U+200B ZERO WIDTH SPACE"),
+          ("\ufeffpos", r"'\ufeffpos'", "U+FEFF"),
+          ("po\u00ads", r"'po\xads'", "U+00AD SOFT HYPHEN"),
+          ("pos\u202e", r"'pos\u202e'", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+          ("very\u00a0pos", r"'very\xa0pos'", "U+00A0 NO-BREAK SPACE"),
+          ("pos\x1f", r"'pos\x1f'", "U+001F"),  # a control character str.strip would silently drop
+          ("pos\ufe0f", "U+FE0F VARIATION SELECTOR-16 at character 4", "U+FE0F"),  # repr shows it as is
+          ("pos\ufffd", "U+FFFD REPLACEMENT CHARACTER", "U+FFFD REPLACEMENT CHARACTER"),
+          ("pos\ud800", r"'pos\ud800'", "U+D800 (a lone surrogate)")]
+
+
+@pytest.mark.parametrize("label, shown, named", HIDDEN)
+def test_a_hidden_character_in_a_jsonl_class_name_is_refused_with_its_place(tmp_path, label, shown, named):
+    path = jsonl(tmp_path / "train.jsonl", ["pos", "neg", label])
+    with pytest.raises(DataError) as info:
+        examples(task(), path)
+    err = info.value
+    assert (err.file, err.split, err.line, err.column) == (str(path), "train", 3, "label")
+    assert shown in str(err) and named in str(err) and "delete those characters from the label" in str(err)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv"])
+def test_hidden_characters_in_csv_and_tsv_class_names_are_all_reported_together(tmp_path, suffix):
+    separator = "," if suffix == "csv" else "\t"
+    path = tmp_path / f"train.{suffix}"
+    path.write_text(f"text{separator}label\n" + "".join(f"t{i}{separator}{label}\n" for i, label in
+                                                        enumerate(["pos", "pos\x00", "neg", "neg\u200b\u200b"])))
+    with pytest.raises(DataProblems) as info:
+        examples(task(), path)
+    assert [(p.split, p.line) for p in info.value.problems] == [("train", 3), ("train", 5), ("validation", 3),
+                                                                ("validation", 5)]
+    assert "holds 2 invisible or control character(s)" in str(info.value.problems[1])
+
+
+def test_visible_names_are_kept_as_written(tmp_path):
+    """Emoji with their joiners and selectors, Persian with its zero-width non-joiner, accents, and whitespace at
+    the ends (stripped) are names like any other."""
+    labels = ["\u2764\ufe0f", "\U0001f469\u200d\U0001f4bb", "\u0645\u06cc\u200c\u0634", "caf\u00e9", "\tneg\u00a0 ",
+              "neg", "a b"]
+    train, _, names = examples(task(), jsonl(tmp_path / "train.jsonl", labels))
+    assert names == sorted(set(label.strip() for label in labels)) and train.labels[4] == train.labels[5]
+
+
+def test_a_declared_class_name_with_a_hidden_character_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"task.label_names entry 'pos\\u200b'.*U\+200B"):
+        examples(task(label_names=("neg", "pos\u200b")), jsonl(tmp_path / "train.jsonl", ["neg", "pos"]))
+
+
 def test_duplicate_declared_names_are_refused(tmp_path):
     with pytest.raises(DataError, match="task.label_names lists '1' more than once"):
         examples(task(label_names=("1", "2", "1")), jsonl(tmp_path / "train.jsonl", [1, 2]))
 
 
 def test_cli_reports_label_problems_at_once_and_writes_nothing(tmp_path):
-    train = csv(tmp_path / "train.csv", ["pos", "neg", "", "pos"])
+    train = csv(tmp_path / "train.csv", ["pos", "neg", "", "pos", "neg\x00"])
     validation = jsonl(tmp_path / "validation.jsonl", ["pos", 0.5])
     out = tmp_path / "run"
     result = subprocess.run(
@@ -128,5 +180,6 @@ def test_cli_reports_label_problems_at_once_and_writes_nothing(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
-    assert "2 data problems" in output and "line 4" in output and "line 2" in output
+    assert "3 data problems" in output and "line 4" in output and "line 2" in output
+    assert "line 6" in output and r"'neg\x00'" in output and "U+0000" in output
     assert "Traceback" not in output and not out.exists()

@@ -97,6 +97,42 @@ def test_labels_that_are_not_a_list(tmp_path):
     assert "not a list of labels" in str(err) and "label_separator" in str(err)
 
 
+@pytest.mark.parametrize("value", [{"joy": 1, "anger": 0}, {"labels": ["joy"]}, {}])
+def test_an_object_as_a_rows_labels_is_refused_not_read_as_columns(tmp_path, value):
+    """Only task.label_fields reads one 0/1 value per label (a column each); an object in the label column is no
+    documented form, and which of its values would mean "has the label" is a guess."""
+    train = jsonl(tmp_path / "t.jsonl", [["joy"], value, ["love"]])
+    with pytest.raises(DataError) as info:
+        examples(task(), train)
+    err = info.value
+    assert (err.file, err.line, err.column) == (str(train), 2, "labels")
+    assert "the labels are an object" in str(err) and "not a list of labels" in str(err)
+    assert "list of names or integer ids" in str(err) and "task.label_fields" in str(err)
+
+
+def test_a_parquet_struct_as_a_rows_labels_is_refused(tmp_path):
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"], "labels": [{"joy": 1, "love": 0}, {"joy": 0, "love": 1}]}), path)
+    with pytest.raises(DataError, match="the labels are an object") as info:
+        examples(task(), path)
+    assert [p.row for p in getattr(info.value, "problems", [info.value])][:2] == [1, 2]
+
+
+def test_hidden_characters_in_label_names_are_refused(tmp_path):
+    train = jsonl(tmp_path / "t.jsonl", [["joy", "love"], ["joy", "love\x00"], ["anger\u200b"]])
+    with pytest.raises(DataError) as info:
+        examples(task(), train)
+    problems = [p for p in info.value.problems if p.split == "train"]
+    assert [(p.line, p.column) for p in problems] == [(2, "labels"), (3, "labels")]
+    assert r"label 2 of the row: label 'love\x00' holds 1 invisible" in str(problems[0])
+    assert "U+200B ZERO WIDTH SPACE" in str(problems[1]) and "delete those characters" in str(problems[1])
+    csv = write(tmp_path / "t.csv", 'text,labels\na,"joy, love"\nb,"joy,\u200blove"\n')
+    with pytest.raises(DataError) as info:
+        examples(task(label_separator=","), csv)
+    assert info.value.problems[0].line == 3 and r"'\u200blove'" in str(info.value)
+
+
 def test_a_zero_one_column_with_another_value(tmp_path):
     csv = write(tmp_path / "t.csv", "text,anger,joy\na,0,1\nb,1,2\n")
     with pytest.raises(DataError) as info:
