@@ -9,11 +9,13 @@ def add_parser(sub) -> None:
                             description="Trains for --steps batches while the learning rate grows exponentially "
                             "from --start-lr to --end-lr (stopping early when the loss diverges), then suggests the "
                             "lr of the steepest descent of the smoothed loss. Writes lr_find.png and lr_find.json "
-                            "into output_dir (default runs/<task>-<model>/lr-find-<time>/).")
+                            "into output_dir (default runs/<task>-<model>/lr-find-<time>/): a new or empty folder, "
+                            "or an earlier lr-find's, never a run directory or a folder inside one.")
     parser.add_argument("overrides", nargs="*", help="the same key=value overrides as `nlptune train`")
     parser.add_argument("--start-lr", type=float, default=1e-7)
     parser.add_argument("--end-lr", type=float, default=10.0)
-    parser.add_argument("--steps", type=int, default=300, help="optimizer steps (batches) at most (default 300)")
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps (batches) at most (default 300; "
+                        "at least 20, 100 or more recommended)")
     parser.add_argument("--smoothing", type=float, default=0.98, help="EMA factor of the loss (default 0.98)")
     parser.set_defaults(handler=handle)
 
@@ -22,10 +24,6 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.recipes.run import load_run_config
 
     config = load_run_config(args.overrides)
-    if config.output_dir:  # checked before the test runs: its files are never written through a link
-        from nlptune.utils.files import refuse_links_in
-
-        refuse_links_in(config.output_dir, "(the lr-find folder, output_dir)")
     from rich.table import Table
 
     from nlptune.train.lr_find import lr_range_test

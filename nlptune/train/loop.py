@@ -30,7 +30,7 @@ from nlptune.train.clipping import clip_gradients, clips_in_optimizer
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
 from nlptune.train.optim import base_lr, build_optimizer, build_scheduler
-from nlptune.train.rundir import RunDir, claim, default_output_dir
+from nlptune.train.rundir import RunDir, claim, default_output_dir, refuse_nested_run
 from nlptune.train.setup import build_task_model, loss_settings, make_loaders
 from nlptune.train.teacher import open_teacher
 from nlptune.utils.environment import describe
@@ -58,6 +58,8 @@ def run(config: RunConfig, hooks: Sequence[EvaluateHook] = ()) -> RunResult:
     quiet_libraries()
     limit_heap_fragmentation()
     named = resume.target_dir(config)
+    if named is not None:  # every rank: each must stop, before anything is made or locked there
+        refuse_nested_run(named)
     # a default (timestamped) directory is made at once by the writing process, under the next free name when
     # runs launched together share the second; its trackers log there (the other ranks take rank 0's in _train)
     made = named is None and process_rank() == 0

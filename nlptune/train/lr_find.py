@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import numpy as np
 from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import RunConfig
 from nlptune.utils.files import atomic_write_text, ensure_dir
+
+MIN_STEPS = 20  # `suggest` skips the first 10 smoothed losses and needs a few before the minimum
 
 
 @dataclass
@@ -94,26 +97,81 @@ def _setup(config: RunConfig):
     return accelerator, model, optimizer, loader, sampler, loss_settings(config, data)
 
 
-def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 300,
-                  beta: float = 0.98, diverge: float = 4.0, output_dir: str | Path | None = None) -> LRFindResult:
-    """Run the range test for ``config`` (its task, model, optimizer, batch size) and write the curve + plot."""
-    from nlptune.train import plots
-    from nlptune.kinds import get_kind
-    from nlptune.train.evaluation import logits_and_loss
-    from nlptune.utils.console import quiet_libraries
+LR_FIND_FILES = ("lr_find.json", "lr_find.png")  # what lr-find writes: an earlier test's are replaced
 
+
+def check_output_dir(folder: str | Path) -> None:
+    """Refuse an lr-find ``output_dir`` nlptune must not write its curve and plot into, before the test runs: a
+    link (or one inside), a run directory or a folder inside one or inside a saved model (the rule `compare
+    --output` follows, `rundir.refuse_run_contents`), a file, or a folder holding anything but an earlier
+    lr-find's files (and its lock): a fresh run never writes over a folder it did not make, as `nlptune train`
+    never writes over an earlier run."""
+    from nlptune.train.rundir import refuse_run_contents
+    from nlptune.utils.files import refuse_links_in
+    from nlptune.utils.lock import LOCK_FILE
+
+    folder = Path(folder)
+    fix = ("leave output_dir unset (a new runs/<task>-<model>/lr-find-<time>/ folder is made) or give a new or empty "
+           "folder outside run directories")
+    refuse_links_in(folder, "(output_dir, the lr-find folder)")
+    refuse_run_contents(folder, "(output_dir, the lr-find folder)", fix=fix)
+    if folder.exists() and not folder.is_dir():
+        raise NlptuneError(f"output_dir {folder} is a file, not a folder -> {fix}")
+    own = (*LR_FIND_FILES, LOCK_FILE)
+    # an interrupted atomic write of one of them leaves a temporary ".lr_find.json.<pid>-<hex>.tmp": its own too
+    foreign = sorted(name for name in os.listdir(folder) if name not in own and not (
+        name.startswith(tuple(f".{n}." for n in own)) and name.endswith(".tmp"))) if folder.is_dir() else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise NlptuneError(f"output_dir {folder} already holds files lr-find did not write ({shown}); its curve and "
+                           f"plot would be mixed in with them -> {fix}")
+
+
+def check_settings(start_lr: float, end_lr: float, steps: int, beta: float) -> None:
+    """Refuse range-test settings it cannot run with, before anything is loaded."""
     # written so that NaN fails too: every comparison with NaN is false
     if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
         raise NlptuneError(f"need 0 < --start-lr < --end-lr, both finite, got {start_lr:g} and {end_lr:g}")
     if not 0 <= beta < 1:  # the EMA's bias correction divides by 1 - beta**n: 0 at beta 1, and at -1 for even n
         raise NlptuneError(f"--smoothing {beta:g} is not in [0, 1): it is the weight of the past in the loss's "
                            "moving average -> use e.g. 0.98 (the default), or 0 for no smoothing")
-    if steps < 20:
-        raise NlptuneError(f"--steps {steps} is too few for a range test; use 100 or more")
+    if steps < MIN_STEPS:
+        raise NlptuneError(f"--steps {steps} is too few for a range test: at least {MIN_STEPS} are needed, "
+                           "100 or more recommended (the default is 300)")
+
+
+def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 300,
+                  beta: float = 0.98, diverge: float = 4.0, output_dir: str | Path | None = None) -> LRFindResult:
+    """Run the range test for ``config`` (its task, model, optimizer, batch size) and write the curve + plot into
+    ``output_dir`` (checked first, `check_output_dir`, and held locked during the test), else into a new
+    ``runs/<task>-<model>/lr-find-<time>/``."""
+    from nlptune.utils.lock import claim_folder
+
+    check_settings(start_lr, end_lr, steps, beta)
+    if not output_dir:
+        lrs, losses, diverged = _range_test(config, lr_schedule(start_lr, end_lr, steps), beta, diverge)
+        # made now, under the next free name when another lr-find started in the same second
+        from nlptune.train.rundir import new_directory
+
+        folder = new_directory(Path("runs") / f"{config.task.name}-{config.model.name}"
+                               / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}")
+        return _write(folder, lrs, losses, beta, diverged)
+    check_output_dir(output_dir)
+    with claim_folder(output_dir, "lr-find") as folder:  # one lr-find at a time writes it; no link planted meanwhile
+        lrs, losses, diverged = _range_test(config, lr_schedule(start_lr, end_lr, steps), beta, diverge)
+        return _write(folder, lrs, losses, beta, diverged)
+
+
+def _range_test(config: RunConfig, schedule: np.ndarray, beta: float, diverge: float):
+    """``(lrs, losses, diverged)``: one training step per lr of ``schedule``, stopped once the smoothed loss
+    diverges (over ``diverge`` times its minimum, or not finite). The model is thrown away."""
+    from nlptune.kinds import get_kind
+    from nlptune.train.evaluation import logits_and_loss
+    from nlptune.utils.console import quiet_libraries
+
     quiet_libraries()
     accelerator, model, optimizer, loader, sampler, settings = _setup(config)  # the loss as trained
     kind = get_kind(config.task.kind)
-    schedule = lr_schedule(start_lr, end_lr, steps)
     lrs, losses, diverged, average, best = [], [], False, 0.0, math.inf
     model.train()
     for lr, batch in zip(schedule, _cycle(loader, sampler)):
@@ -133,18 +191,20 @@ def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 
         if not math.isfinite(current) or (len(losses) > 10 and current > diverge * best):
             diverged = True
             break
+    del model, optimizer, loader
+    accelerator.free_memory()
+    return lrs, losses, diverged
+
+
+def _write(folder: Path, lrs: list[float], losses: list[float], beta: float, diverged: bool) -> LRFindResult:
+    """The result, its curve (lr_find.json) and plot (lr_find.png) written into ``folder``, never through a link."""
+    from nlptune.train import plots
+
     smoothed = smooth(losses, beta)
     finite = [s if math.isfinite(s) else float("inf") for s in smoothed]
-    from nlptune.train.rundir import new_directory
-
-    # a default folder is made now, under the next free name when another lr-find started in the same second
-    folder = Path(output_dir) if output_dir else new_directory(
-        Path("runs") / f"{config.task.name}-{config.model.name}" / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}")
     result = LRFindResult(lrs=lrs, losses=losses, smoothed=smoothed, suggestion=suggest(lrs, smoothed),
                           min_loss_lr=lrs[int(np.argmin(finite))], diverged=diverged, output_dir=str(folder))
     ensure_dir(folder, "(the lr-find folder)")
-    atomic_write_text(folder / "lr_find.json", json.dumps(asdict(result), indent=1) + "\n")  # never via a link
+    atomic_write_text(folder / "lr_find.json", json.dumps(asdict(result), indent=1) + "\n")
     plots.plot_lr_find(lrs, losses, smoothed, result.suggestion, folder / "lr_find.png")
-    del model, optimizer, loader
-    accelerator.free_memory()
     return result

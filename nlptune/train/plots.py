@@ -204,8 +204,9 @@ def write_run_plots(run_dir: str | Path, *, best_step: int | None = None, output
     return written
 
 
-def plot_compare(runs: Sequence[tuple[str, list[dict]]], metric: str, path: Path) -> Path:
-    """Validation ``metric`` (top) and validation loss (bottom) of several runs against the step."""
+def plot_compare(runs: Sequence[tuple[str, list[dict]]], metric: str, path: Path, note: str | None = None) -> Path:
+    """Validation ``metric`` (top) and validation loss (bottom) of several runs against the step. ``note``: a
+    second title line (e.g. that the runs are of different tasks, so the curves are not comparable)."""
     fig, axes = _figure(2, 1, size=(8.0, 6.5))
     for label, records in runs:
         for ax, name in ((axes[0, 0], metric), (axes[1, 0], "loss")):
@@ -218,7 +219,7 @@ def plot_compare(runs: Sequence[tuple[str, list[dict]]], metric: str, path: Path
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize="small")
     axes[1, 0].set_xlabel("optimizer step")
-    axes[0, 0].set_title(f"Validation {metric}")
+    axes[0, 0].set_title(f"Validation {metric}" + (f"\n{note}" if note else ""))
     return _save(fig, path)
 
 

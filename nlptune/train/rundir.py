@@ -10,7 +10,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import yaml
 
@@ -18,6 +18,7 @@ from nlptune.config.schema import RunConfig
 from nlptune.data.sources import TASK_FILE
 from nlptune.utils.files import (LinkError, atomic_write_text, disk_error, ensure_dir, links_under, open_append,
                                  os_errors_as_disk_errors, refuse_link, remove_tree)
+from nlptune.utils.errors import NlptuneError
 from nlptune.utils.lock import LOCK_FILE, FolderLock
 from nlptune.utils.plain import parse_json, plain_data
 
@@ -49,6 +50,71 @@ def refuse_links(run_dir: str | Path) -> None:
     if links:
         raise LinkError(links[0], f"(in the run directory {run_dir}"
                         + (f"; also {', '.join(map(str, links[1:4]))}" if len(links) > 1 else "") + ")")
+
+
+def is_model_folder(folder: str | Path) -> bool:
+    """``folder`` holds a model nlptune saved: a run's best/, or a copy of one (`export --format hf`, the ONNX
+    folder): its nlptune_task.json says so."""
+    return os.path.isfile(Path(folder) / TASK_FILE)  # isfile: False, not an error, on an unreadable path
+
+
+def is_run_dir(folder: str | Path) -> bool:
+    """``folder`` holds a run `nlptune train` wrote or is writing: its metrics log (opened first), its best model,
+    or config.yaml beside manifest.json. A config.yaml alone is no sign: many projects keep one at their top."""
+    folder = Path(folder)
+    return os.path.isfile(folder / "metrics.jsonl") or is_model_folder(folder / "best") or (
+        os.path.isfile(folder / "config.yaml") and os.path.isfile(folder / "manifest.json"))
+
+
+def run_holding(folder: str | Path) -> tuple[Path, str] | None:
+    """``(place, what)``: the saved model folder or run directory that ``folder`` is or lies inside, links
+    followed (a linked parent must not hide one); None when it is neither."""
+    real = Path(os.path.realpath(folder))
+    for place in (real, *real.parents):
+        if is_model_folder(place):
+            return place, "saved model folder"
+        if is_run_dir(place):
+            return place, "run directory"
+    return None
+
+
+def refuse_run_contents(folder: str | Path, what: str, fix: str, allow: Iterable[str | Path] = ()) -> None:
+    """Refuse ``folder`` as the folder a command writes its output into when it is a run directory, lies inside
+    one (best/, checkpoints/, plots/, ...) or is or lies inside a saved model folder: a report or plot there
+    mixes with the run's own files, and a model folder is copied, exported and loaded as a whole. ``allow``: run
+    directories whose top folder may take the output (compare's plot goes beside the compared runs' files)."""
+    found = run_holding(folder)
+    if found is None:
+        return
+    place, kind = found
+    real = Path(os.path.realpath(folder))
+    if place == real and kind == "run directory" and any(Path(os.path.realpath(run)) == real for run in allow):
+        return
+    where = f"is the {kind} {place}" if place == real else f"is inside the {kind} {place}"
+    raise NlptuneError(f"{folder} {what} {where}; nlptune never writes a command's output among a run's own files "
+                       f"or into a saved model -> {fix}")
+
+
+RUN_PARTS = ("best", "checkpoints", "plots")  # a run's own subfolders: rewritten, copied or pruned as a whole
+
+
+def refuse_nested_run(output_dir: str | Path) -> None:
+    """Refuse ``output_dir`` for a fresh run when it is or lies inside a saved model folder, or inside another
+    run's best/, checkpoints/ or plots/: the new run's files would be mixed into a model that is loaded, exported
+    and copied as a whole, or deleted with the checkpoints it was put among. A run inside another run's top
+    folder stays allowed: a sweep's trials live inside its folder, beside the best model it copies there."""
+    real = Path(os.path.realpath(output_dir))
+    for place in (real, *real.parents):
+        if is_model_folder(place):
+            found = f"the saved model folder {place}"
+        elif place.name in RUN_PARTS and is_run_dir(place.parent):
+            found = f"{place.name}/ of the run {place.parent}"
+        else:
+            continue
+        where = "is" if place == real else "lies inside"
+        raise NlptuneError(f"output_dir {output_dir} {where} {found}; a new run's files would be mixed into it -> "
+                           "choose an output_dir outside saved models and runs' best/, checkpoints/ and plots/ "
+                           "(or leave it unset for a new timestamped folder)")
 
 
 def new_directory(base: Path) -> Path:

@@ -66,6 +66,17 @@ def test_a_finished_run_is_never_overwritten(run_cli, finished_run):
     assert hashes(finished_run) == before
 
 
+def test_a_new_run_is_never_put_inside_a_saved_model_or_a_runs_own_folders(run_cli, finished_run):
+    """best/ is loaded, exported and copied as a whole and checkpoints/ is pruned: a fresh run there (or below) is
+    refused before anything is made or locked, and the finished run is unchanged."""
+    before = hashes(finished_run)
+    for out in (finished_run / "best", finished_run / "best" / "new", finished_run / "checkpoints" / "new",
+                finished_run / "plots" / "new"):
+        refused(train(run_cli, out), f"output_dir {out}", "choose an output_dir outside saved models")
+        assert not out.exists() or out.name == "best"
+    assert hashes(finished_run) == before
+
+
 def test_a_finished_run_without_checkpoints_is_never_overwritten(run_cli, finished_run, tmp_path):
     import shutil
 
@@ -219,6 +230,21 @@ def test_output_folders_of_export_and_lr_find_never_hold_links(run_cli, finished
     (lr_dir / "lr_find.json").symlink_to(victim)
     refused(run_cli(["lr-find", *TINY, f"output_dir={lr_dir}"]), "lr_find.json", "symbolic link")
     assert victim.read_bytes() == b"not yours"
+
+
+def test_compare_and_lr_find_never_write_into_a_run(run_cli, finished_run):
+    """A run's own folders (best/, checkpoints/) and the run directory itself are no place for another command's
+    output: refused in one message naming the folder, exit 2, nothing of the run changed."""
+    before = hashes(finished_run)
+    for output in (finished_run / "best", finished_run / "checkpoints", finished_run / "plots" / "cmp.png"):
+        refused(run_cli(["compare", finished_run, finished_run, "--output", output]), str(output.parent
+                if output.suffix else output), "a fresh folder")
+    refused(run_cli(["lr-find", *TINY, f"output_dir={finished_run}"]), f"{finished_run} (output_dir, the lr-find "
+            "folder) is the run directory", "leave output_dir unset")
+    refused(run_cli(["lr-find", *TINY, f"output_dir={finished_run / 'best'}"]), "is the saved model folder")
+    refused(run_cli(["lr-find", *TINY, "--steps", "5"]), "--steps 5 is too few for a range test: at least 20 are "
+            "needed, 100 or more recommended")
+    assert hashes(finished_run) == before
 
 
 def test_a_sweep_directory_held_by_another_command_is_refused(run_cli, tmp_path):

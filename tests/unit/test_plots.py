@@ -69,6 +69,9 @@ def test_compare_and_lr_find_plots(tmp_path):
     out = plots.plot_compare([("a", a), ("b", [{**r, "eval_accuracy": r["eval_accuracy"] / 2} for r in a])],
                              "accuracy", tmp_path / "compare.png")
     assert _is_png(out)
+    noted = plots.plot_compare([("a", a)], "accuracy", tmp_path / "noted.png", note="NOT comparable: the runs "
+                               "differ in task")  # runs of different tasks: the plot says so under its title
+    assert _is_png(noted) and noted.read_bytes() != out.read_bytes()
     lrs = list(lr_schedule(1e-6, 1.0, 100))
     losses = [1.0] * 100
     assert _is_png(plots.plot_lr_find(lrs, losses, smooth(losses), 1e-3, tmp_path / "lr.png"))
@@ -80,6 +83,9 @@ def test_compare_and_lr_find_plots(tmp_path):
     ({"beta": float("nan")}, "--smoothing nan is not in [0, 1)"),
     ({"end_lr": float("inf")}, "both finite"),  # every step after the first at lr inf: a NaN curve, no answer
     ({"start_lr": float("nan")}, "need 0 < --start-lr < --end-lr"),
+    # the minimum is stated, not only the recommendation (19 passed a check that said "use 100 or more")
+    ({"steps": 19}, "--steps 19 is too few for a range test: at least 20 are needed, 100 or more recommended"),
+    ({"steps": 0}, "--steps 0 is too few for a range test: at least 20 are needed"),
 ])
 def test_lr_find_refuses_settings_it_cannot_run_with_before_training(monkeypatch, arguments, words):
     from nlptune.config.errors import NlptuneError
@@ -91,8 +97,20 @@ def test_lr_find_refuses_settings_it_cannot_run_with_before_training(monkeypatch
 
     monkeypatch.setattr(lr_find, "_setup", no_training)
     with pytest.raises(NlptuneError) as caught:
-        lr_find.lr_range_test(load_run_config([]), steps=100, **arguments)
+        lr_find.lr_range_test(load_run_config([]), **{"steps": 100, **arguments})
     assert words in str(caught.value)
+
+
+def test_lr_find_takes_the_minimum_number_of_steps(monkeypatch):
+    from nlptune.recipes.run import load_run_config
+    from nlptune.train import lr_find
+
+    def no_training(config):
+        raise AssertionError("the range test started")
+
+    monkeypatch.setattr(lr_find, "_setup", no_training)
+    with pytest.raises(AssertionError, match="range test started"):  # 20 passes the checks
+        lr_find.lr_range_test(load_run_config([]), steps=20)
 
 
 def test_tracker_scalar_names():

@@ -153,12 +153,21 @@ COST = {"params": 370_370_367, "size_mb": 1481.5, "latency_ms": 12.3456, "throug
         "threads": 16, "precision": "fp32", "latency_examples": 100, "throughput_examples": 2048}
 
 
-def fake_run(folder: Path, lr: float, accuracy: float, cost: dict | None = None) -> Path:
+def fake_run(folder: Path, lr: float, accuracy: float, cost: dict | None = None, task: dict | None = None,
+             validation: str | None = None) -> Path:
+    """A run's files without training. ``task``: config.yaml's task section (name, kind, main_metric, ...), its
+    main metric then scored ``accuracy``; ``validation``: the validation split's identity in manifest.json."""
     folder.mkdir(parents=True)
+    metric = (task or {}).get("main_metric", "accuracy")
     records = [{"step": 1, "epoch": 0, "samples": 32, "loss": 0.7, "lr": lr},
-               {"step": 2, "epoch": 0, "samples": 64, "eval_accuracy": accuracy, "eval_loss": 0.69}]
+               {"step": 2, "epoch": 0, "samples": 64, f"eval_{metric}": accuracy, "eval_loss": 0.69}]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    summary = {"best": {"accuracy": accuracy}, "best_step": 2, "steps": 2, "main_metric": "accuracy",
+    if task is not None:
+        (folder / "config.yaml").write_text(json.dumps({"task": task, "model": {"name": "lstm"}}))  # JSON is YAML
+    if validation is not None:
+        manifest = {"data": {"sha256": {"train": "t", "validation": validation}}}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    summary = {"best": {metric: accuracy}, "best_step": 2, "steps": 2, "main_metric": metric,
                "train_runtime_s": 1.25, "train_samples_per_second": 51.2,
                "parameters": {"trainable": 1_292_026, "total": 1_292_026},
                "hyperparameters": {"optimizer.lr": lr, "model.name": "lstm", "trainer.batch_size": 32}}
@@ -168,10 +177,11 @@ def fake_run(folder: Path, lr: float, accuracy: float, cost: dict | None = None)
     return folder
 
 
-def compare(*run_dirs: Path, output: str | None = None) -> int:
+def compare(*run_dirs: Path, output: str | None = None, allow: bool = False) -> int:
     from nlptune.commands.compare import handle
 
-    return handle(argparse.Namespace(run_dirs=[str(d) for d in run_dirs], metric=None, output=output))
+    return handle(argparse.Namespace(run_dirs=[str(d) for d in run_dirs], metric=None, output=output,
+                                     allow_different_tasks=allow))
 
 
 def test_compare_writes_into_the_first_run_folder_not_the_working_directory(tmp_path, monkeypatch, recorded):
@@ -248,6 +258,129 @@ def test_compare_output_that_is_a_file_is_refused(tmp_path, monkeypatch, recorde
     with pytest.raises(NlptuneError, match="is a file, not a folder"):
         compare(*runs, output=str(taken))
     assert taken.read_text() == "mine"
+
+
+def files_under(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` with its bytes (None for a folder): what a refused compare must leave."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def with_best_model(run: Path) -> Path:
+    for name in ("best", "checkpoints/step-00000002", "plots"):
+        (run / name).mkdir(parents=True)
+    (run / "best" / "nlptune_task.json").write_text("{}")
+    return run
+
+
+@pytest.mark.parametrize("output, words", [
+    ("a/best", "is the saved model folder"),  # the reported defect: compare.png among the model's files
+    ("a/best/compare.png", "is the saved model folder"),
+    ("a/checkpoints", "is inside the run directory"),
+    ("a/checkpoints/step-00000002", "is inside the run directory"),
+    ("a/plots", "is inside the run directory"),
+    ("a/reports/new", "is inside the run directory"),  # not made yet: still inside the run
+    ("other", "is the run directory"),  # a run that is not compared: its folder is not compare's to write into
+    ("other/cmp.png", "is the run directory"),
+    ("exported/cmp", "is inside the saved model folder"),  # an `export --format hf` copy
+])
+def test_compare_never_writes_inside_a_run_or_a_saved_model(tmp_path, monkeypatch, recorded, output, words):
+    monkeypatch.chdir(tmp_path)
+    runs = [with_best_model(fake_run(tmp_path / name, lr, 0.8)) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    fake_run(tmp_path / "other", 1e-3, 0.8)
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "nlptune_task.json").write_text("{}")
+    before = files_under(tmp_path)
+    with pytest.raises(NlptuneError) as caught:
+        compare(*runs, output=output)
+    message = str(caught.value)
+    assert output.split("/compare.png")[0].split("/cmp.png")[0] in message and words in message
+    assert "give --output a fresh folder outside every run directory" in message
+    assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("output", ["b", "b/cmp.png", "reports"])
+def test_compare_writes_beside_a_compared_runs_files_or_into_a_fresh_folder(tmp_path, monkeypatch, recorded, output):
+    monkeypatch.chdir(tmp_path)
+    runs = [with_best_model(fake_run(tmp_path / name, lr, 0.8)) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    assert compare(*runs, output=output) == 0
+    written = tmp_path / output if output.endswith(".png") else tmp_path / output / "compare.png"
+    assert written.is_file()
+
+
+def test_compare_inside_a_run_exits_2_with_one_message(tmp_path, monkeypatch, capsys):
+    from nlptune.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runs = [with_best_model(fake_run(tmp_path / name, lr, 0.8)) for name, lr in (("a", 1e-3), ("b", 2e-3))]
+    with pytest.raises(SystemExit) as caught:
+        main(["compare", str(runs[0]), str(runs[1]), "--output", str(runs[0] / "best")])
+    stderr = capsys.readouterr().err
+    assert caught.value.code == 2 and "Traceback" not in stderr
+    assert stderr.startswith(f"error: {runs[0] / 'best'} (--output, the compare plot's folder) is the saved model "
+                             "folder") and not (runs[0] / "best" / "compare.png").exists()
+
+
+SST2 = {"name": "sst2", "kind": "single_label", "main_metric": "accuracy"}
+STSB = {"name": "stsb", "kind": "regression", "main_metric": "pearson"}
+
+
+def test_compare_refuses_runs_of_different_tasks(tmp_path, monkeypatch, recorded):
+    monkeypatch.chdir(tmp_path)
+    sst2 = fake_run(tmp_path / "runs" / "sst2-lstm" / "1", 1e-3, 0.81, task=SST2)
+    stsb = fake_run(tmp_path / "runs" / "stsb-lstm" / "1", 1e-3, 0.7, task=STSB)
+    before = files_under(tmp_path)
+    with pytest.raises(NlptuneError) as caught:
+        compare(sst2, stsb)
+    message = str(caught.value)
+    assert message.startswith("these runs differ in task, kind, main metric, so their results are not comparable")
+    assert "sst2-lstm/1: task sst2, kind single_label, main metric accuracy" in message
+    assert "stsb-lstm/1: task stsb, kind regression, main metric pearson" in message
+    assert "--allow-different-tasks" in message
+    assert files_under(tmp_path) == before  # no plot
+
+
+def test_compare_refuses_different_main_metrics_or_validation_data_of_one_task(tmp_path, monkeypatch, recorded):
+    monkeypatch.chdir(tmp_path)
+    first = fake_run(tmp_path / "a", 1e-3, 0.81, task=SST2, validation="a" * 64)
+    by_f1 = fake_run(tmp_path / "b", 1e-3, 0.8, task={**SST2, "main_metric": "f1"}, validation="a" * 64)
+    with pytest.raises(NlptuneError, match=r"(?s)differ in main metric,.*/a: main metric accuracy\n.*/b: main "
+                                           "metric f1\n"):
+        compare(first, by_f1)
+    other_data = fake_run(tmp_path / "c", 1e-3, 0.9, task=SST2, validation="b" * 64)
+    with pytest.raises(NlptuneError, match=r"(?s)differ in validation data,.*a: validation data aaaaaaaaaaaa\.\.\."):
+        compare(first, other_data)
+    fewer_rows = fake_run(tmp_path / "d", 1e-3, 0.9, task={**SST2, "max_eval_samples": 64}, validation="a" * 64)
+    with pytest.raises(NlptuneError, match=r"d: validation data aaaaaaaaaaaa\.\.\., first 64 rows"):
+        compare(first, fewer_rows)
+
+
+def test_compare_takes_runs_of_one_task_recorded_differently(tmp_path, monkeypatch, recorded):
+    """The hub dataset's fingerprint (it varies with the `datasets` version) and what an older run did not record
+    are no difference."""
+    monkeypatch.chdir(tmp_path)
+    hub = "hub:nyu-mll/glue:sst2:unpinned"
+    runs = [fake_run(tmp_path / "a", 1e-3, 0.81, task=SST2, validation=f"{hub}:fingerprint1"),
+            fake_run(tmp_path / "b", 2e-3, 0.82, task=SST2, validation=f"{hub}:fingerprint2"),
+            fake_run(tmp_path / "c", 3e-3, 0.83)]  # no config.yaml, no manifest: main metric from metrics.json
+    assert compare(*runs) == 0
+    assert "NOT comparable" not in recorded.export_text()
+
+
+def test_compare_of_different_tasks_when_allowed_ranks_by_no_common_metric(tmp_path, monkeypatch, recorded,
+                                                                           capsys):
+    monkeypatch.chdir(tmp_path)
+    sst2 = fake_run(tmp_path / "runs" / "sst2-lstm" / "20260101-120000-with-a-long-run-name", 1e-3, 0.81,
+                    task=SST2)
+    stsb = fake_run(tmp_path / "runs" / "stsb-lstm" / "20260101-120000-with-a-long-run-name", 1e-3, 0.7,
+                    task=STSB)
+    assert compare(sst2, stsb, allow=True) == 0
+    warning = " ".join(capsys.readouterr().err.split())
+    assert "warning: these runs differ in task, kind, main metric, so their results are not comparable" in warning
+    assert "task stsb, kind regression, main metric pearson" in warning
+    text = recorded.export_text()
+    assert_fits(text, "NOT comparable", "best main metric", "accuracy 0.8100", "pearson 0.7000")
+    assert "best accuracy" not in text  # no column of one metric that reads as a ranking
+    assert (sst2 / "compare.png").stat().st_size > 5000
 
 
 # ------------------------------------------------------------------ sweep table and recipes list

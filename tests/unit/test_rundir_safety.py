@@ -213,6 +213,115 @@ def test_a_fresh_run_into_a_finished_run_is_refused(tmp_path, finished):
     refuse_earlier_run(tmp_path / "empty")  # nothing there: a fresh run is fine
 
 
+# ------------------------------------------------------------- output of other commands: never inside a run
+
+
+def finished_layout(run: Path) -> Path:
+    """The files of a finished run, without training: config.yaml, manifest.json, metrics, best/, checkpoints/."""
+    (run / "best").mkdir(parents=True)
+    (run / "checkpoints" / "step-00000002").mkdir(parents=True)
+    (run / "plots").mkdir()
+    for name, text in (("config.yaml", "task: {name: demo}\n"), ("manifest.json", "{}"), ("metrics.json", "{}"),
+                       ("metrics.jsonl", ""), ("best/nlptune_task.json", "{}"), ("plots/loss.png", "png")):
+        (run / name).write_text(text)
+    return run
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every path under ``folder`` with its content's sha256 (folders as ""): what a refused command must keep."""
+    return {str(p.relative_to(folder)): digest(p) if p.is_file() else "" for p in sorted(folder.rglob("*"))}
+
+
+def test_run_directories_and_saved_models_are_recognised_wherever_the_output_lies(tmp_path):
+    from nlptune.train.rundir import run_holding
+
+    run = finished_layout(tmp_path / "runs" / "demo-bag" / "20260101-120000")
+    export = tmp_path / "exported"  # `export --format hf` / ONNX: a saved model outside any run
+    export.mkdir()
+    (export / "nlptune_task.json").write_text("{}")
+    project = tmp_path / "project"  # a config.yaml alone is any project's, not a run
+    (project / "reports").mkdir(parents=True)
+    (project / "config.yaml").write_text("a: 1\n")
+    started = tmp_path / "started"  # a run still training: its metrics log is opened first
+    started.mkdir()
+    (started / "metrics.jsonl").write_text("")
+    (tmp_path / "link-to-best").symlink_to(run / "best", target_is_directory=True)
+    in_run, in_model = (run, "run directory"), (run / "best", "saved model folder")
+    expected = {run: in_run, run / "best": in_model, run / "best" / "new": in_model,
+                run / "checkpoints" / "step-00000002": in_run, run / "plots" / "new": in_run,
+                run / "not-yet" / "deeper": in_run, export / "sub": (export, "saved model folder"),
+                started / "x": (started, "run directory"), tmp_path / "link-to-best" / "x": in_model,
+                project / "reports": None, project / "new": None, run.parent: None, tmp_path / "fresh": None}
+    for folder, found in expected.items():
+        assert run_holding(folder) == (None if found is None else (Path(os.path.realpath(found[0])), found[1])), folder
+
+
+def test_refuse_run_contents_names_the_folder_and_the_fix_and_allows_the_given_runs(tmp_path):
+    from nlptune.train.rundir import refuse_run_contents
+
+    run = finished_layout(tmp_path / "run")
+    with pytest.raises(NlptuneError, match=rf"^{run / 'best'} \(the out\) is the saved model folder .*best; .* -> "
+                                           "use a fresh folder$"):
+        refuse_run_contents(run / "best", "(the out)", fix="use a fresh folder")
+    with pytest.raises(NlptuneError, match=r"is inside the run directory .*run; .* -> fix"):
+        refuse_run_contents(run / "reports", "(the out)", fix="fix", allow=[run])  # only the run's top folder
+    with pytest.raises(NlptuneError, match=r"is the run directory .*run; .* -> fix"):
+        refuse_run_contents(run, "(the out)", fix="fix")
+    refuse_run_contents(run, "(the out)", fix="fix", allow=[tmp_path / "." / "run"])  # another spelling of it
+    refuse_run_contents(tmp_path / "reports", "(the out)", fix="fix")
+
+
+@pytest.mark.parametrize("where, words", [
+    ("run", "is the run directory"),  # a finished run, given as output_dir: its files must stay its own
+    ("run/best", "is the saved model folder"),
+    ("run/checkpoints", "is inside the run directory"),
+    ("run/plots/lr", "is inside the run directory"),  # not made yet: still inside the run
+    ("notes", "already holds files lr-find did not write (a.txt, b.txt, c.txt and 1 more)"),
+    ("notes/a.txt", "is a file, not a folder"),
+])
+def test_lr_find_refuses_an_output_dir_it_did_not_make_before_training(tmp_path, monkeypatch, where, words):
+    from nlptune.recipes.run import load_run_config
+    from nlptune.train import lr_find
+
+    finished_layout(tmp_path / "run")
+    (tmp_path / "notes").mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (tmp_path / "notes" / name).write_text("mine")
+    before = tree(tmp_path)
+
+    def no_training(config):
+        raise AssertionError("the range test started")
+
+    monkeypatch.setattr(lr_find, "_setup", no_training)
+    with pytest.raises(NlptuneError) as caught:
+        lr_find.lr_range_test(load_run_config([]), steps=100, output_dir=tmp_path / where)
+    message = str(caught.value)
+    assert words in message and str(tmp_path / where) in message and "output_dir" in message
+    assert "leave output_dir unset" in message and "new or empty folder" in message
+    assert tree(tmp_path) == before  # nothing written, no folder made
+
+
+@pytest.mark.parametrize("contents", [[], ["lr_find.json", "lr_find.png", LOCK_FILE, ".lr_find.png.123-abcd.tmp"]])
+def test_lr_find_takes_a_new_or_empty_folder_or_an_earlier_lr_finds(tmp_path, monkeypatch, contents):
+    from nlptune.recipes.run import load_run_config
+    from nlptune.train import lr_find
+
+    folder = tmp_path / "lr"
+    folder.mkdir()
+    for name in contents:
+        (folder / name).write_text("{}" if name != LOCK_FILE else "")
+    lr_find.check_output_dir(folder)
+    lr_find.check_output_dir(tmp_path / "new" / "lr")
+
+    def no_training(config):
+        raise AssertionError("the range test started")
+
+    monkeypatch.setattr(lr_find, "_setup", no_training)
+    with pytest.raises(AssertionError, match="range test started"):  # the checks passed: the test would run
+        lr_find.lr_range_test(load_run_config([]), steps=100, output_dir=tmp_path / "new" / "lr")
+    assert not (tmp_path / "new" / "lr").exists()  # stopped before writing: the folder it made is gone
+
+
 # --------------------------------------------------------------------------------------- predict --output
 
 
@@ -297,3 +406,23 @@ def test_default_run_directories_of_runs_launched_together_differ(tmp_path, monk
         with rundir.claim(made[1], made=True):
             raise ValueError("a data error")
     assert not made[1].exists()  # made for the run, left empty: removed
+
+
+def test_a_new_run_may_sit_beside_a_sweeps_best_model_but_not_inside_a_model_or_a_runs_own_folders(tmp_path):
+    from nlptune.data.sources import TASK_FILE
+    from nlptune.train.rundir import refuse_nested_run
+    from nlptune.utils.errors import NlptuneError
+
+    sweep = tmp_path / "sweep"
+    (sweep / "best").mkdir(parents=True)
+    (sweep / "best" / TASK_FILE).write_text("{}")
+    (sweep / "metrics.jsonl").write_text("")
+    refuse_nested_run(sweep / "trial-0003")  # a sweep's trials live inside it, beside the best model it copies
+    refuse_nested_run(tmp_path / "elsewhere")
+    for inside, said in ((sweep / "best", "is the saved model folder"), (sweep / "best" / "x" / "y", "lies inside"),
+                         (sweep / "checkpoints" / "z", "checkpoints/ of the run"), (sweep / "plots", "plots/ of")):
+        with pytest.raises(NlptuneError, match=said):
+            refuse_nested_run(inside)
+    (tmp_path / "link").symlink_to(sweep / "best")  # a linked parent does not hide the model folder
+    with pytest.raises(NlptuneError, match="saved model folder"):
+        refuse_nested_run(tmp_path / "link" / "run")
