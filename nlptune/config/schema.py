@@ -189,6 +189,7 @@ class TrainerConfig:
     measure_cost: bool  # the best model's inference cost in metrics.json (nlptune/train/cost.py)
     fast_dropout: bool  # CPU: dropout masks from a faster generator (nlptune/models/fast_dropout.py)
     clip_in_optimizer: bool  # the clip's scale applied inside fused Adam/AdamW (nlptune/train/clipping.py)
+    longest_first: bool  # each epoch's first batch holds its longest row (nlptune/data/batching.py)
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ class RunConfig:
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
 LATER_KEYS = {"trainer": {"class_weights": "none", "pos_weight": "none", "loss": "cross_entropy", "focal_gamma": 2.0,
                           "label_smoothing": 0.0, "measure_cost": True, "fast_dropout": False,
-                          "clip_in_optimizer": False},
+                          "clip_in_optimizer": False, "longest_first": False},
               "optimizer": {"head_lr_scale": 1.0, "layer_decay": 1.0}}
 
 

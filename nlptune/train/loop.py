@@ -35,7 +35,7 @@ from nlptune.train.setup import build_task_model, loss_settings, make_loaders
 from nlptune.train.teacher import open_teacher
 from nlptune.utils.environment import describe
 from nlptune.utils.console import process_rank, quiet_libraries
-from nlptune.utils.memory import limit_heap_fragmentation
+from nlptune.utils.memory import limit_heap_fragmentation, release_free_heap
 from nlptune.utils.seeding import seed_everything, set_deterministic
 from nlptune.utils.plain import parse_json
 
@@ -288,6 +288,7 @@ class _Session:
         self.watch.check(accelerator, state.epoch, self.guard.last_checkpoint)
         self.guard.set_phase("evaluate", state.step)
         eval_started = time.perf_counter()
+        release_free_heap()  # what training freed, before evaluation's other shapes grow the heap past it
         outputs = {}
         scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
                           label_names=self.data.label_names, accelerator=accelerator, collect=outputs,

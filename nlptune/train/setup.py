@@ -20,7 +20,8 @@ def make_loaders(data: PreparedData, run: RunConfig, pad_token_id: int, num_proc
                        pad_to_multiple_of=8 if torch.cuda.is_available() else 1)
     rows = data.training_rows()  # train's rows, then a distilled run's transfer set
     sampler = LengthGroupedBatchSampler(rows.lengths, trainer.batch_size * num_processes, run.seed,
-                                        trainer.group_by_length, short_batch_last=num_processes > 1)
+                                        trainer.group_by_length, short_batch_last=num_processes > 1,
+                                        longest_first=trainer.longest_first)
     train_collate = training_collate(collate, run.augment, run.seed, data.tokenizer)  # augmentation: train only
     # each loader draws its worker seed from its own generator, not the global one: creating an iterator
     # (each epoch, each evaluation, a resumed epoch) then never shifts the dropout masks that follow

@@ -289,6 +289,11 @@ def test_a_checkpoint_written_before_later_keys_resumes_without_a_change(tmp_pat
     as_before = {**now, "trainer": {**now["trainer"], "fast_dropout": False}}
     assert [c["key"] for c in resume.config_diff(old, as_before)] == ["trainer.clip_in_optimizer"]
     assert resume.config_diff(old, {**now, "trainer": {**as_before["trainer"], "clip_in_optimizer": False}}) == []
+    # and for the longest batch first (another batch order)
+    del old["trainer"]["longest_first"]
+    as_before = {**now, "trainer": {**as_before["trainer"], "clip_in_optimizer": False}}
+    assert [c["key"] for c in resume.config_diff(old, as_before)] == ["trainer.longest_first"]
+    assert resume.config_diff(old, {**now, "trainer": {**as_before["trainer"], "longest_first": False}}) == []
 
 
 def test_a_change_of_the_optimizer_groups_is_refused_even_when_changes_are_allowed(tmp_path):

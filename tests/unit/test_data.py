@@ -657,6 +657,40 @@ def test_sampler_groups_by_length():
     assert Counter(i for b in plain for i in b) == Counter(range(len(LENGTHS)))
 
 
+@pytest.mark.parametrize("grouped", [True, False])
+def test_sampler_longest_first_starts_every_epoch_with_the_longest_row(grouped):
+    """trainer.longest_first: the batch holding the longest row trades places with the first one; the batches
+    themselves, and the orders of later epochs, stay what they were without it."""
+    lengths = [(i * 37) % 23 + 1 for i in range(203)]
+    lengths[150] = 99  # one row longer than every other
+    for epoch in range(3):
+        plain = LengthGroupedBatchSampler(lengths, batch_size=8, seed=1, group=4, group_by_length=grouped)
+        first = LengthGroupedBatchSampler(lengths, batch_size=8, seed=1, group=4, group_by_length=grouped,
+                                          longest_first=True)
+        plain.set_epoch(epoch)
+        first.set_epoch(epoch)
+        before, after = list(plain), list(first)
+        assert 150 in after[0]
+        assert sorted(map(sorted, before)) == sorted(map(sorted, after))
+        moved = before.index(after[0])
+        assert after[moved] == before[0] and all(a == b for i, (a, b) in enumerate(zip(before, after))
+                                                 if i not in (0, moved))
+        assert list(first) == after  # the same order again for the same epoch (a resumed run's)
+    split = list(LengthGroupedBatchSampler(lengths, batch_size=8, seed=1, group=4, short_batch_last=True,
+                                           longest_first=True))
+    assert 150 in split[0] and len(split[-1]) == 203 % 8  # several processes: the short batch still comes last
+
+
+def test_sampler_longest_first_is_on_by_default_and_off_for_configs_from_before_the_key():
+    from nlptune.config import build_run_config
+    from nlptune.config.compose import compose, load_run_config, to_plain
+
+    assert load_run_config([]).trainer.longest_first is True
+    plain = to_plain(compose([]))
+    del plain["trainer"]["longest_first"]  # a run directory, checkpoint or recipe written before the key
+    assert build_run_config(plain).trainer.longest_first is False
+
+
 def test_eval_order_longest_first():
     assert eval_order([3, 9, 1, 5]) == [1, 3, 0, 2]
 
