@@ -9,7 +9,8 @@ from nlptune.commands.predict import DECODINGS, PRECISIONS, add_inference_option
 def add_parser(sub) -> None:
     parser = sub.add_parser("eval", help="evaluate a run's best model")
     parser.add_argument("run_dir")
-    parser.add_argument("--split", default="validation", choices=["train", "validation"])
+    parser.add_argument("--split", default=None, choices=["train", "validation"],
+                        help="the run's task split to score (default validation); not with --file")
     parser.add_argument("--file", help="a labelled jsonl/csv/tsv/parquet file with the task's columns")
     add_inference_options(parser, "texts per forward pass, of similar length (default: the run's "
                           "trainer.eval_batch_size, as its evaluation during training)")
@@ -19,11 +20,14 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     import json
 
+    from nlptune.config.errors import NlptuneError
     from nlptune.inference.run_reading import load_run
 
+    if args.split and args.file:  # the file would be scored and --split silently ignored
+        raise NlptuneError(f"give --split or --file, not both (got --split {args.split} and --file {args.file})")
     run = load_run(args.run_dir)
     run.decode_tags(DECODINGS[args.decoding])
-    scores = run.evaluate(split=args.split, file=args.file, batch_size=args.batch_size,
+    scores = run.evaluate(split=args.split or "validation", file=args.file, batch_size=args.batch_size,
                           precision=PRECISIONS[args.precision])
     print(json.dumps(scores, indent=2))
     return 0

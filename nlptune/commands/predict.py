@@ -56,8 +56,11 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.inference.run_reading import load_run
     from nlptune.inference.predict import read_inputs, write_predictions
 
+    if args.input and args.texts:  # one of them would be silently left out of the predictions
+        raise NlptuneError(f"give texts or --input FILE, not both (got {len(args.texts)} text(s) and --input "
+                           f"{args.input}) -> put the texts into the file, or drop --input")
     if args.output:
-        check_output(args.output, args.input, args.overwrite)
+        check_output(args.output, args.input, args.overwrite, run_dir=args.run_dir)
     loaded = load_run(args.run_dir)
     fields = loaded.info["text_fields"]
     if args.input:
@@ -79,9 +82,10 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_output(output: str, input_file: str | None, overwrite: bool) -> None:
+def check_output(output: str, input_file: str | None, overwrite: bool, run_dir: str | None = None) -> None:
     """Refuse an --output that is the --input (also through a link or another spelling of its path), a link,
-    a folder, or an existing file without --overwrite; create its folder. Done before any prediction."""
+    a folder, an existing file without --overwrite, or a place among a run's own files (`_refuse_run_files`);
+    create its folder. Done before any prediction."""
     import os
     from pathlib import Path
 
@@ -90,6 +94,7 @@ def check_output(output: str, input_file: str | None, overwrite: bool) -> None:
 
     path = Path(output)
     refuse_link(path, "(--output)")
+    _refuse_run_files(path, run_dir)
     if input_file and (os.path.realpath(path) == os.path.realpath(input_file)
                        or (path.exists() and Path(input_file).exists() and os.path.samefile(path, input_file))):
         raise NlptuneError(f"--output {output} is the --input file {input_file}: writing the predictions there "
@@ -101,3 +106,20 @@ def check_output(output: str, input_file: str | None, overwrite: bool) -> None:
                            "replace it")
     with os_errors_as_disk_errors(path.parent):  # a folder the user named: it may itself be a link to a disk
         path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _refuse_run_files(path, run_dir: str | None) -> None:
+    """Refuse an --output inside a saved model folder (a run's best/, an export), inside a run's checkpoints/ or
+    plots/ (or any run directory but the predicted run's top folder), or that is one of the files nlptune writes
+    in a run (config.yaml, metrics.json, ...): with --overwrite it would replace the run's model or records."""
+    import os
+
+    from nlptune.config.errors import NlptuneError
+    from nlptune.train.rundir import WRITTEN, is_run_dir, refuse_run_contents
+
+    fix = "write the predictions outside runs' best/, checkpoints/ and plots/ and saved models, e.g. predictions.jsonl"
+    refuse_run_contents(path.parent, f"(the folder of --output {path})", fix, allow=[run_dir] if run_dir else [])
+    if path.name in WRITTEN and is_run_dir(path.parent):
+        where = os.path.realpath(path.parent)
+        raise NlptuneError(f"--output {path} is the file {path.name} of the run directory {where}: the predictions "
+                           f"would replace the run's own record -> {fix}")

@@ -34,11 +34,13 @@ class Examples:
     source: str
 
 
-def _column(raw: RawSplit, name: str, split: str, role: str) -> list:
+def _column(raw: RawSplit, name: str, split: str, role: str, trained_model: str | None = None) -> list:
     if name not in raw.columns:
+        fix = (f"give the file a '{name}' column: the {role} column the run {trained_model} was trained with"
+               if trained_model else f"set task.{'label_field' if role == 'label' else 'text_fields'} to the right "
+               "column")
         raise DataError(f"{role} column '{name}' not found; columns present: {', '.join(raw.columns)}",
-                        file=raw.source, split=split, column=name,
-                        fix=f"set task.{'label_field' if role == 'label' else 'text_fields'} to the right column")
+                        file=raw.source, split=split, column=name, fix=fix)
     return raw.columns[name]
 
 
@@ -82,11 +84,11 @@ def raise_problems(problems: ProblemCollector) -> None:
 
 
 def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCollector,
-               limit: int | None = None) -> list:
+               limit: int | None = None, trained_model: str | None = None) -> list:
     """The kind's key of each label of ``raw`` (first ``limit`` rows); a refused label is collected in
-    ``problems`` and its key is a placeholder."""
+    ``problems`` and its key is a placeholder. ``trained_model``: see `to_examples`."""
     kind = get_kind(task.kind)
-    column = label_values(task, raw.columns, lambda name: _column(raw, name, split, "label"))
+    column = label_values(task, raw.columns, lambda name: _column(raw, name, split, "label", trained_model))
     texts = [raw.columns.get(field) for field in task.text_fields]
     texts = texts if all(t is not None for t in texts) else None  # a missing text column is reported by _texts
     # each row's texts, read alongside its label (a compact column reads fast in order, slowly by index)
@@ -162,21 +164,28 @@ def _as_texts(column) -> list | Column:
 
 
 def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[str] | None, limit: int | None,
-                problems: ProblemCollector | None = None, keys: list | None = None) -> Examples:
+                problems: ProblemCollector | None = None, keys: list | None = None,
+                trained_model: str | None = None) -> Examples:
     """Texts and training targets of one split (first ``limit`` rows), validated row by row.
 
     Label problems go to ``problems`` when given (the caller raises them), else they are raised here, all
-    together. ``keys``: the split's label keys when already computed (`label_keys`)."""
+    together. ``keys``: the split's label keys when already computed (`label_keys`). ``trained_model``: the run
+    whose saved model fixed ``label_names`` (`nlptune eval`): a label outside them is then the data's to change, as
+    no task setting can teach the model a new label."""
     collector = problems if problems is not None else ProblemCollector()
     texts = _texts(task, raw, split, limit)
-    keys = label_keys(task, raw, split, collector, limit) if keys is None else keys[:limit] if limit else keys
+    keys = label_keys(task, raw, split, collector, limit, trained_model) if keys is None else \
+        keys[:limit] if limit else keys
     encode = get_kind(task.kind).encoder(label_names, declared=bool(declared_names(task)))
     targets = []
     for i, key in enumerate(keys):
         try:
             targets.append(None if key is _INVALID else encode(key))
         except LabelProblem as err:
-            collector.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, task.label_field, err.position)))
+            fix = err.fix if trained_model is None else (
+                f"the model of {trained_model} knows only the labels it was trained on: relabel or drop those rows "
+                "(a label it never learnt cannot be scored; train a new run to add one)")
+            collector.add(DataError(err.problem, fix=fix, **_where(raw, split, i, task.label_field, err.position)))
             targets.append(None)
     if problems is None:
         raise_problems(collector)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from nlptune.config.errors import NlptuneError
+from nlptune.utils.files import remove_tree
 
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b", "char_ids")
 EXPORTERS = ("dynamo", "dynamo-unoptimized", "torchscript")
@@ -167,16 +169,33 @@ def _clear(path: Path) -> None:
 
 def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: str | None = None,
                 rows: int = 12, atol: float = 1e-4) -> ExportResult:
-    """Export the run's best model to ``<output>/model.onnx`` (default ``<run_dir>/onnx``) and check it."""
+    """Export the run's best model to ``<output>/model.onnx`` (default ``<run_dir>/onnx``) and check it. The folder
+    is built aside and swapped in when the check passed (`check_onnx_folder` says which folders it may replace):
+    no file of an earlier export is left beside the new model, and a failed export leaves the earlier one."""
     _check_installed()
     from nlptune.inference.predict import LoadedRun
 
+    folder = Path(output) if output else Path(run_dir) / "onnx"
+    check_onnx_folder(folder)  # before the model loads: a refused folder fails at once
     loaded = LoadedRun(run_dir)
     model = loaded.model.float().eval()
     batches = _check_batches(loaded, _texts(loaded, file, rows))
+    fresh = _fresh_folder(folder)
+    try:
+        result = _export_checked(loaded, model, batches, fresh, atol)
+        _copy_companions(Path(run_dir) / "best", fresh)
+        _write_transitions(model, batches[0], fresh, loaded.decoding)
+        _swap_in(fresh, folder)
+    finally:
+        if fresh.is_dir() and not fresh.is_symlink():
+            remove_tree(fresh)
+    result.path = folder / result.path.name
+    return result
+
+
+def _export_checked(loaded, model: nn.Module, batches: list[dict], folder: Path, atol: float) -> ExportResult:
+    """``folder/model.onnx`` from the first exporter whose graph reproduces the PyTorch logits within ``atol``."""
     names = list(batches[0])
-    folder = Path(output) if output else Path(run_dir) / "onnx"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
     attempts, skip = [], set()
     for exporter in EXPORTERS:
@@ -194,13 +213,76 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
                 skip.add("dynamo-unoptimized")
             continue
         if diff <= atol:
-            _copy_companions(Path(run_dir) / "best", folder)
-            _write_transitions(model, batches[0], folder, loaded.decoding)
             rows_checked = sum(b["input_ids"].shape[0] for b in batches)
             return ExportResult(path, exporter, diff, rows_checked, names, attempts)
         attempts.append(f"{exporter}: max abs diff {diff:.3g} > {atol:g}")
-    _clear(path)
     raise NlptuneError("no ONNX exporter reproduced the PyTorch outputs:\n  " + "\n  ".join(attempts))
+
+
+# what an ONNX export folder holds (`_copy_companions`, `_write_transitions`): an earlier export of only these files
+# may be replaced by a new one; a folder holding anything else is not the export's to replace
+ONNX_FILES = ("model.onnx", "model.onnx.data", "nlptune_task.json", "thresholds.json", "crf_transitions.json",
+              "tag_transitions.json", "special_tokens_map.json", "vocab.txt")
+
+
+def _is_export_file(name: str) -> bool:
+    return name in ONNX_FILES or name.startswith("tokenizer")
+
+
+def check_onnx_folder(folder: str | Path) -> None:
+    """Refuse an ONNX export folder that is or holds a link, is a file, holds files an export did not write (they
+    would be mixed with the model, or lost when an export is replaced), or is or lies inside a saved model folder
+    or a run's best/, checkpoints/ or plots/. A missing or empty folder, or an earlier export, is accepted."""
+    from nlptune.train.rundir import model_or_run_part
+    from nlptune.utils.files import refuse_links_in
+
+    folder = Path(folder)
+    fix = "give --output a new or empty folder outside saved models and runs' best/, checkpoints/ and plots/"
+    refuse_links_in(folder, "(the export folder)")
+    if folder.exists() and not folder.is_dir():
+        raise NlptuneError(f"the export folder {folder} is a file, not a folder -> {fix}")
+    entries = sorted(os.listdir(folder)) if folder.is_dir() else []
+    foreign = [name for name in entries if not _is_export_file(name)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise NlptuneError(f"the export folder {folder} already holds files an ONNX export does not write "
+                           f"({shown}); they would be mixed with the model -> {fix}")
+    if "model.onnx" in entries:  # an earlier export, replaced as a whole: only where it lies matters
+        found = model_or_run_part(folder.parent)
+        found = None if found is None else f"lies in {folder.parent}, which {found}"
+    else:
+        found = model_or_run_part(folder)
+    if found is not None:
+        raise NlptuneError(f"the export folder {folder} {found}; the export would be mixed into it -> {fix}")
+
+
+def _fresh_folder(folder: Path) -> Path:
+    """An empty folder beside ``folder`` to build the export in (a leftover of an interrupted one removed)."""
+    from nlptune.utils.files import ensure_dir, os_errors_as_disk_errors
+
+    ensure_dir(folder.parent, "(the folder of the export folder)")
+    fresh = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    if fresh.is_symlink():
+        os.unlink(fresh)  # the link itself, never its target
+    elif fresh.exists():
+        remove_tree(fresh)
+    with os_errors_as_disk_errors(fresh):
+        fresh.mkdir()
+    return fresh
+
+
+def _swap_in(fresh: Path, folder: Path) -> None:
+    """Put the complete export ``fresh`` in place of ``folder`` (an earlier export, or nothing)."""
+    from nlptune.utils.files import os_errors_as_disk_errors, refuse_link
+
+    replaced = folder.with_name(f".{folder.name}.{os.getpid()}.replaced.tmp")
+    with os_errors_as_disk_errors(folder):
+        refuse_link(folder, "(the export folder)")
+        if folder.exists():
+            os.rename(folder, replaced)
+        os.rename(fresh, folder)
+    if replaced.exists():
+        remove_tree(replaced)
 
 
 @torch.no_grad()
@@ -231,13 +313,24 @@ def _copy_companions(best: Path, folder: Path) -> None:
 
 
 def export_hf(run_dir: str | Path, output: str | Path | None = None) -> Path:
-    """The best model's folder (``best/``), copied to ``output`` when given."""
+    """The best model's folder (``best/``), copied to ``output`` when given: a new folder, never inside a saved
+    model folder or a run's best/, checkpoints/ or plots/ (a model inside best/ would be copied, exported and
+    loaded with it)."""
+    from nlptune.train.rundir import model_or_run_part
+    from nlptune.utils.files import os_errors_as_disk_errors, refuse_link
+
     best = Path(run_dir) / "best"
     if not (best / "nlptune_task.json").is_file():
         raise NlptuneError(f"{run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
                            "pass the run directory that `nlptune train` printed")
     if output is None:
         return best
+    refuse_link(output, "(--output)")
     if Path(output).exists():
         raise NlptuneError(f"{output} already exists; choose a new folder for --output")
-    return Path(shutil.copytree(best, output))
+    found = model_or_run_part(output)
+    if found is not None:
+        raise NlptuneError(f"--output {output} {found}; the copy would be mixed into it -> choose a new folder "
+                           "outside saved models and runs' best/, checkpoints/ and plots/")
+    with os_errors_as_disk_errors(output):
+        return Path(shutil.copytree(best, output))

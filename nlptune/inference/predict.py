@@ -89,9 +89,11 @@ class LoadedRun:
         run's evaluation during training was: batches of trainer.eval_batch_size texts sorted by length, in the
         run's precision; ``batch_size`` and ``precision`` ("fp32", "bf16") change that."""
         task = self.config.task
+        if file:
+            split = "eval"  # a problem in the file is named as the file's, not as the task's validation split's
         raw = read_file(file, split, task.text_fields, origin="--file", task=task) if file else \
             load_raw_splits(task)[split]
-        examples = to_examples(task, raw, split, self.info["label_names"], None)
+        examples = to_examples(task, raw, split, self.info["label_names"], None, trained_model=str(self.run_dir))
         loader = self._loader(examples.texts, examples.labels, batch_size or self.config.trainer.eval_batch_size,
                               by_length=True)
         # a multi-label model is scored at its saved thresholds: never tuned again on the data it is scored on

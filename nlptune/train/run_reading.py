@@ -31,8 +31,23 @@ def run_folder(run_dir: str | Path) -> Path:
     if not path.is_dir():
         raise NlptuneError(f"{path} is a file, not a run directory; {TRAIN_HINT}")
     if not (path / "config.yaml").is_file() and not (path / "metrics.jsonl").is_file():
-        raise NlptuneError(f"{path} is not an nlptune run directory (no config.yaml or metrics.jsonl); {TRAIN_HINT}")
+        raise NlptuneError(f"{path} is not an nlptune run directory (no config.yaml or metrics.jsonl); "
+                           f"{_model_folder_hint(path) or TRAIN_HINT}")
     return path
+
+
+def _model_folder_hint(path: Path) -> str | None:
+    """The fix for a RUN_DIR that is a saved model folder (a run's best/, or an export of one) rather than the run
+    directory the commands read its config and data from; None for any other folder."""
+    from nlptune.train.rundir import is_model_folder, is_run_dir
+
+    if not is_model_folder(path):
+        return None
+    parent = path.resolve().parent
+    if path.resolve().name == "best" and is_run_dir(parent):
+        return f"it is the saved model folder (best/) of the run {parent}: pass {parent} instead"
+    return ("it is a saved model folder (an export or a copy of a run's best/), which holds no run config: pass "
+            "the run directory it came from (runs/<task>-<model>/<time>/)")
 
 
 def read_json(path: Path) -> dict:

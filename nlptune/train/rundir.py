@@ -98,12 +98,11 @@ def refuse_run_contents(folder: str | Path, what: str, fix: str, allow: Iterable
 RUN_PARTS = ("best", "checkpoints", "plots")  # a run's own subfolders: rewritten, copied or pruned as a whole
 
 
-def refuse_nested_run(output_dir: str | Path) -> None:
-    """Refuse ``output_dir`` for a fresh run when it is or lies inside a saved model folder, or inside another
-    run's best/, checkpoints/ or plots/: the new run's files would be mixed into a model that is loaded, exported
-    and copied as a whole, or deleted with the checkpoints it was put among. A run inside another run's top
-    folder stays allowed: a sweep's trials live inside its folder, beside the best model it copies there."""
-    real = Path(os.path.realpath(output_dir))
+def model_or_run_part(folder: str | Path) -> str | None:
+    """What ``folder`` is or lies inside that no new output may go into: "the saved model folder P" (a run's
+    best/, an export) or "best/ of the run R" (its checkpoints/, plots/ too), with "is " or "lies inside "
+    before it; None when neither. Links are followed (a linked parent must not hide one)."""
+    real = Path(os.path.realpath(folder))
     for place in (real, *real.parents):
         if is_model_folder(place):
             found = f"the saved model folder {place}"
@@ -111,8 +110,18 @@ def refuse_nested_run(output_dir: str | Path) -> None:
             found = f"{place.name}/ of the run {place.parent}"
         else:
             continue
-        where = "is" if place == real else "lies inside"
-        raise NlptuneError(f"output_dir {output_dir} {where} {found}; a new run's files would be mixed into it -> "
+        return ("is " if place == real else "lies inside ") + found
+    return None
+
+
+def refuse_nested_run(output_dir: str | Path) -> None:
+    """Refuse ``output_dir`` for a fresh run when it is or lies inside a saved model folder, or inside another
+    run's best/, checkpoints/ or plots/: the new run's files would be mixed into a model that is loaded, exported
+    and copied as a whole, or deleted with the checkpoints it was put among. A run inside another run's top
+    folder stays allowed: a sweep's trials live inside its folder, beside the best model it copies there."""
+    found = model_or_run_part(output_dir)
+    if found is not None:
+        raise NlptuneError(f"output_dir {output_dir} {found}; a new run's files would be mixed into it -> "
                            "choose an output_dir outside saved models and runs' best/, checkpoints/ and plots/ "
                            "(or leave it unset for a new timestamped folder)")
 

@@ -252,6 +252,22 @@ def test_eval_file(demo_run, run_cli, tmp_path):
     assert json.loads(result.stdout)["accuracy"] >= 0.9
 
 
+def test_eval_file_with_labels_the_model_never_learnt_says_to_fix_the_data(demo_run, run_cli, tmp_path):
+    """A finished run's labels are fixed by its model: the fix is in the file, never a task setting."""
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text(json.dumps({"text": "fine", "label": "neutral"}) + "\n")
+    result = run_cli(["eval", demo_run["dir"], "--file", unknown])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "label 'neutral' is not one of the task's labels" in result.stderr and "line 1" in result.stderr
+    assert "knows only the labels it was trained on: relabel or drop those rows" in result.stderr
+    assert "task.label_names" not in result.stderr
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text(json.dumps({"text": "fine", "gold": "positive"}) + "\n")
+    result = run_cli(["eval", demo_run["dir"], "--file", unlabelled])
+    assert result.returncode == 2 and "give the file a 'label' column" in result.stderr
+    assert "task.label_field" not in result.stderr
+
+
 def test_predict_texts(demo_run, run_cli):
     result = run_cli(["predict", demo_run["dir"], "the acting was truly wonderful and the music was superb"])
     check_ok(result)

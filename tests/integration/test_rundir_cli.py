@@ -144,6 +144,27 @@ def test_predict_never_clobbers(run_cli, finished_run, tmp_path):
     assert run_cli(["predict", finished_run, "--input", source, "--output", out, "--overwrite"]).returncode == 0
 
 
+def test_predict_and_export_never_write_into_a_runs_model(run_cli, finished_run, tmp_path):
+    """predict --output over best/nlptune_task.json (with --overwrite) is refused; an ONNX export replaces an earlier
+    export as a whole (no stale file of another model, e.g. its thresholds.json, is left beside the new one)."""
+    pytest.importorskip("onnxruntime")
+    before = hashes(finished_run)
+    source = tmp_path / "in.txt"
+    source.write_text("a good film\n")
+    task_file = finished_run / "best" / "nlptune_task.json"
+    refused(run_cli(["predict", finished_run, "--input", source, "--output", task_file, "--overwrite"]),
+            "is the saved model folder", "write the predictions outside")
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    for name in ("model.onnx", "thresholds.json"):  # an earlier export of a multi-label model
+        (onnx / name).write_text("{}")
+    result = run_cli(["export", finished_run, "--output", onnx])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (onnx / "thresholds.json").exists() and (onnx / "model.onnx").stat().st_size > 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "onnx"]  # no temporary folder left
+    assert hashes(finished_run) == before
+
+
 def mounted_tmpfs(mount: Path, options: str):
     """Mount a tmpfs at ``mount`` (root only; skipped where mounting is not permitted); yields, then unmounts."""
     mount.mkdir()

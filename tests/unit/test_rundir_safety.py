@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -346,6 +347,62 @@ def test_predict_output_checks(tmp_path, monkeypatch):
     check_output("new/folder/out.jsonl", "in.jsonl", overwrite=False)
     assert (tmp_path / "new" / "folder").is_dir()
     assert source.read_text() == '{"text": "a"}\n' and (tmp_path / "old.jsonl").read_text() == "keep\n"
+
+
+def test_predict_output_never_goes_among_a_runs_files(tmp_path, monkeypatch):
+    """--output inside best/ (even its nlptune_task.json with --overwrite), checkpoints/, an export, another run's
+    folder or over the run's config.yaml is refused before anything is written; beside the predicted run's files
+    it is fine."""
+    from nlptune.commands.predict import check_output
+    from nlptune.data.sources import TASK_FILE
+
+    monkeypatch.chdir(tmp_path)
+    run, other = finished_layout(tmp_path / "run"), finished_layout(tmp_path / "other")
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / TASK_FILE).write_text("{}")
+    before = tree(tmp_path)
+    for output, said in ((run / "best" / TASK_FILE, "is the saved model folder"),
+                         (run / "best" / "new" / "p.jsonl", "is inside the saved model folder"),
+                         (run / "checkpoints" / "p.jsonl", "is inside the run directory"),
+                         (tmp_path / "export" / "p.jsonl", "is the saved model folder"),
+                         (other / "p.jsonl", "is the run directory"),
+                         (run / "config.yaml", "is the file config.yaml of the run directory"),
+                         ("run/metrics.json", "is the file metrics.json of the run directory")):
+        with pytest.raises(NlptuneError, match=said) as caught:
+            check_output(str(output), None, overwrite=True, run_dir="run")
+        assert "write the predictions outside runs' best/" in str(caught.value)
+    assert tree(tmp_path) == before  # nothing written, no folder made
+    check_output(str(run / "predictions.jsonl"), None, overwrite=False, run_dir=str(tmp_path / "." / "run"))
+
+
+def test_export_folders_never_go_into_a_saved_model_or_mix_with_other_files(tmp_path):
+    """An ONNX export folder must be new, empty or an earlier export (replaced as a whole), never inside a saved
+    model or a run's own folders; an hf copy must be a new folder outside them too."""
+    from nlptune.inference.export import check_onnx_folder, export_hf
+
+    run = finished_layout(tmp_path / "run")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    (run / "onnx").mkdir()
+    for name in ("model.onnx", "nlptune_task.json", "tokenizer.json", "thresholds.json"):
+        (run / "onnx" / name).write_text("{}")
+    before = tree(tmp_path)
+    check_onnx_folder(run / "onnx")  # an earlier export: replaced
+    check_onnx_folder(tmp_path / "fresh")
+    for folder, said in ((tmp_path / "notes", "already holds files an ONNX export does not write (keep.txt)"),
+                         (run / "best", "best is the saved model folder"),
+                         (run / "best" / "onnx", "onnx lies inside the saved model folder"),
+                         (run / "checkpoints" / "onnx", "lies inside checkpoints/ of the run"),
+                         (run / "onnx" / "sub", "lies inside the saved model folder"),
+                         (tmp_path / "notes" / "keep.txt", "is a file, not a folder")):
+        with pytest.raises(NlptuneError, match=re.escape(said)):
+            check_onnx_folder(folder)
+    for output, said in ((run / "best" / "copy", "lies inside the saved model folder"),
+                         (run / "plots" / "copy", "lies inside plots/ of the run"),
+                         (tmp_path / "notes", "already exists")):
+        with pytest.raises(NlptuneError, match=said):
+            export_hf(run, output)
+    assert tree(tmp_path) == before
 
 
 def test_resume_command_keeps_the_overrides():
