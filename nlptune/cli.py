@@ -65,10 +65,21 @@ def _report(err: BaseException, debug: bool) -> int:
     return code
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, except that key=value overrides may follow an option (``nlptune train a=1 --cfg job
+    b=2``): argparse fills a ``nargs="*"`` list once, and would call ``b=2`` an unrecognized argument."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list) and not any(e.startswith("-") for e in extra):
+        args.overrides += extra  # in command-line order: the first chunk of overrides came before them
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `nlptune` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         sys.exit(0)

@@ -20,8 +20,10 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import math
     from pathlib import Path
 
+    from nlptune.commands.recipes import check_destination
     from nlptune.inference.run_reading import check_run
     from nlptune.config.errors import NlptuneError
     from nlptune.recipes.format import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
@@ -30,10 +32,9 @@ def handle(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     if dest.is_dir():
         raise NlptuneError(f"{dest} is a folder; give the recipe file to write, e.g. {dest / 'my.yaml'}")
-    if dest.exists() and not args.force:
-        raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
-    if args.tolerance is not None and args.tolerance < 0:
-        raise NlptuneError(f"--tolerance {args.tolerance} is negative; give a value >= 0")
+    check_destination(dest, args.force, "(the recipe to write)")
+    if args.tolerance is not None and not 0 <= args.tolerance < math.inf:  # NaN fails both comparisons
+        raise NlptuneError(f"--tolerance {args.tolerance} is not a finite number >= 0; give e.g. --tolerance 0.02")
     name = args.name or (dest.name[:-5] if dest.name.endswith(".yaml") else dest.name)
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     recipe = recipe_from_run(args.run_dir, name=name, description=args.description, tolerance=tolerance)

@@ -89,6 +89,21 @@ def handle_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_destination(dest, force: bool, what: str) -> None:
+    """Refuse ``dest`` as the recipe file a command writes when it is a link, lies among a run's own files or in
+    a saved model folder (a recipe there would replace or mix with the run's config.yaml, metrics.json, best/),
+    or exists without ``force``."""
+    from nlptune.config.errors import NlptuneError
+    from nlptune.train.rundir import refuse_run_contents
+    from nlptune.utils.files import refuse_link
+
+    refuse_link(dest, what)
+    refuse_run_contents(dest.parent, f"(where {dest.name} would be written)",
+                        f"write the recipe outside run directories and saved models, e.g. ./{dest.name}")
+    if dest.exists() and not force:
+        raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
+
+
 def handle_copy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -102,11 +117,9 @@ def handle_copy(args: argparse.Namespace) -> int:
     refuse_link(dest, "(the copy's destination)")
     if dest.is_dir():
         dest = dest / source.name
-        refuse_link(dest)
     if dest.exists() and dest.resolve() == source.resolve():
         raise NlptuneError(f"{dest} is the recipe itself; give another file to copy it to")
-    if dest.exists() and not args.force:
-        raise NlptuneError(f"{dest} exists; pass --force to overwrite it")
+    check_destination(dest, args.force, "(the copy's destination)")
     ensure_dir(dest.parent)
     atomic_write_bytes(dest, source.read_bytes())  # --force replaces the file, never what a link points to
     print(f"copied {source} -> {dest}\nedit it, then: nlptune recipes validate {dest} && nlptune train recipe={dest}")

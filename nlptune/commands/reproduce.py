@@ -25,6 +25,28 @@ def compare(expected: dict, best: dict | None) -> dict:
             "within_tolerance": diff is not None and abs(diff) <= tolerance + 1e-12}
 
 
+def refuse_other_teacher(path, recipe: dict, config) -> None:
+    """Refuse to reproduce a distilled recipe without the teacher it pins: a student learns from its teacher's
+    outputs, so another teacher (or none) cannot reproduce it. The message says which of the three it is."""
+    from nlptune.config.errors import NlptuneError
+
+    changed = [d for d in config.provenance["recipe"]["drift"] if d["pin"] == "pins.teacher.sha256"]
+    if not changed:
+        return
+    pinned = recipe["pins"]["teacher"]
+    teacher = config.distill.teacher
+    if teacher is None:
+        now = "distill.teacher is null here (an override turned distillation off)"
+        fix = f"drop the distill.teacher override, or use `nlptune train recipe={path} ...` to train without it"
+    else:
+        now = (f"the teacher {teacher} " + (f"has sha256 {changed[0]['found']}" if changed[0]["found"]
+                                            else "is not a finished run (no best/ model)"))
+        fix = ("restore that teacher run, or pass distill.teacher=RUN_DIR naming a copy of it; or train and freeze "
+               "a new recipe")
+    raise NlptuneError(f"{path} was distilled from a teacher whose best/ model had sha256 {pinned.get('sha256')} "
+                       f"(the run {pinned.get('run_dir')}); {now} -> {fix}")
+
+
 def handle(args: argparse.Namespace) -> int:
     from nlptune.recipes.run import load_run_config
     from nlptune.config.errors import NlptuneError
@@ -39,12 +61,7 @@ def handle(args: argparse.Namespace) -> int:
     if any(item.startswith(RECIPE_KEY + "=") for item in args.overrides):
         raise NlptuneError("give the recipe once, as the first argument of `nlptune reproduce`")
     config = load_run_config([f"{RECIPE_KEY}={path}", *args.overrides])
-    changed = [d for d in config.provenance["recipe"]["drift"] if d["pin"] == "pins.teacher.sha256"]
-    if changed:  # a student learns from its teacher's outputs: another teacher cannot reproduce it
-        found = changed[0]["found"] or "no finished best/ model"
-        raise NlptuneError(f"{path} was distilled from a teacher whose best/ model had sha256 {changed[0]['expected']}"
-                           f"; the teacher {config.distill.teacher} now has {found}. Restore that teacher run "
-                           "(pins.teacher names where it was), or train and freeze a new recipe")
+    refuse_other_teacher(path, recipe, config)
     from nlptune.train.loop import run, shutdown
     from nlptune.train.rundir import write_json
     from nlptune.utils.console import process_rank

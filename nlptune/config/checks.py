@@ -6,6 +6,7 @@ problem of a config before raising one `ConfigError`; `value_issues` runs a sect
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any, Callable, Iterable, Sequence
 
 from nlptune.config.errors import ConfigIssue
@@ -67,12 +68,15 @@ def range_issues(key: str, value: Any, low: float, high: float | None = None, *,
         return []
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return [ConfigIssue(key, f"expected a number, got {value!r}", f"set {key} to a number")]
+    lo = f"{'(' if low_open else '['}{low}"
+    hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
+    # NaN compares False with every bound, and no key means anything by inf
+    if isinstance(value, float) and not math.isfinite(value):
+        return [ConfigIssue(key, f"value {value!r} is not a finite number", f"set {key} within {lo}, {hi}")]
     too_low = value <= low if low_open else value < low
     too_high = high is not None and (value >= high if high_open else value > high)
     if not (too_low or too_high):
         return []
-    lo = f"{'(' if low_open else '['}{low}"
-    hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
     return [ConfigIssue(key, f"value {value!r} is out of range {lo}, {hi}", f"set {key} within {lo}, {hi}")]
 
 

@@ -280,6 +280,11 @@ def _experience_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     return issues
 
 
+# the transfer set is made in memory, N copies of every training text, and the teacher labels each: beyond this
+# (Tang et al. use 20) a typo such as 10000000 grinds for hours before running out of memory, where a refusal helps
+MAX_AUGMENT_COPIES = 1000
+
+
 def _distill_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     """distill.*: the mix, the loss and the transfer set's probabilities, and the kinds and losses that fit. (The
     teacher run itself is checked when the training data is known: nlptune/train/teacher.py.)"""
@@ -287,10 +292,14 @@ def _distill_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues = range_issues("distill.alpha", distill.alpha, 0.0, 1.0, high_open=False)
     issues += range_issues("distill.temperature", distill.temperature, 0.0, low_open=True)
     issues += choice_issues("distill.loss", distill.loss, schema.DISTILL_LOSSES)
-    issues += range_issues("distill.augment_copies", distill.augment_copies, 0)
-    for key in ("mask_prob", "replace_prob", "ngram_prob"):
-        issues += range_issues(f"distill.{key}", getattr(distill, key), 0.0, 1.0, high_open=False)
-    if distill.mask_prob + distill.replace_prob > 1:
+    issues += range_issues("distill.augment_copies", distill.augment_copies, 0, MAX_AUGMENT_COPIES,
+                           high_open=False)
+    probabilities = [issue for key in ("mask_prob", "replace_prob", "ngram_prob")
+                     for issue in range_issues(f"distill.{key}", getattr(distill, key), 0.0, 1.0, high_open=False)]
+    issues += probabilities
+    # their sum only when each is a valid probability: a mask_prob of 2 or inf is one problem, reported once
+    if not [i for i in probabilities if i.key != "distill.ngram_prob"] and \
+            distill.mask_prob + distill.replace_prob > 1:
         issues.append(ConfigIssue("distill.replace_prob", f"mask_prob + replace_prob = "
                                   f"{distill.mask_prob + distill.replace_prob:g} is above 1 (a word is masked or "
                                   "replaced, not both)", "lower distill.mask_prob or distill.replace_prob"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -31,7 +32,7 @@ import yaml
 
 from nlptune.config import sources
 from nlptune.recipes import pins as pinning
-from nlptune.config.checks import with_article
+from nlptune.config.checks import range_issues, with_article
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.safety import hostile_issues, read_yaml_text, safe_load_text
 from nlptune.utils.plain import parse_json, plain_data
@@ -210,9 +211,16 @@ def _expected_issues(expected: dict, config: Any) -> list[ConfigIssue]:
         hint = f"did you mean '{close[0]}'? " if close else ""
         issues.append(ConfigIssue("expected.metric", f"{metric!r} is not one of config.task.metrics {metrics}",
                                   f"{hint}pick one of them"))
-    tolerance = expected.get("tolerance")
-    if isinstance(tolerance, _NUMBER) and not isinstance(tolerance, bool) and tolerance < 0:
-        issues.append(ConfigIssue("expected.tolerance", f"{tolerance!r} is negative", "use a value >= 0"))
+    # a NaN or infinite number passes the type check, yet |got - value| <= tolerance is then never (or always)
+    # true: reproduce would give a verdict that means nothing. (Wrong types are reported by _check_section.)
+    value = expected.get("value")
+    if isinstance(value, float) and not math.isfinite(value):
+        issues.append(ConfigIssue("expected.value", f"{value!r} is not a finite number",
+                                  "set it to the measured metric, or null (not measured yet)"))
+    for key in ("tolerance", "wall_time_s"):
+        number = expected.get(key)
+        if isinstance(number, _NUMBER) and not isinstance(number, bool):
+            issues += range_issues(f"expected.{key}", number, 0)
     return issues
 
 

@@ -33,6 +33,11 @@ def split_recipe_overrides(overrides: Sequence[str]) -> tuple[str | None, bool, 
     for item in overrides:
         key, sep, value = item.partition("=")
         if key == RECIPE_KEY and sep:
+            if not value.strip():  # else resolved as the current folder, a misleading "is a folder"
+                issues.append(ConfigIssue(RECIPE_KEY, "is empty", "give a shipped recipe's name or a recipe file, "
+                                          "e.g. recipe=sst2-lstm (see `nlptune recipes list`)"))
+            elif recipe is not None and value != recipe:  # which one would train is not what either says
+                issues.append(ConfigIssue(RECIPE_KEY, f"is given twice ({recipe!r}, {value!r})", "give one recipe"))
             recipe = value
         elif key == STRICT_KEY and sep:
             if value.lower() not in _TRUE + _FALSE:

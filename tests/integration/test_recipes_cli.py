@@ -204,3 +204,39 @@ def test_reproduce_outside_tolerance_and_pin_drift(run_cli, env, frozen, tmp_pat
     assert "pins.packages.torch" in outside.stdout + outside.stderr  # the drift warning
     drift = json.loads((tmp_path / "again" / "manifest.json").read_text())["recipe"]["drift"]
     assert [d["pin"] for d in drift] == ["pins.packages.torch"]
+
+
+def _hashes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_freeze_and_copy_never_write_among_a_runs_files(run_cli, env, frozen, tmp_path):
+    """A recipe written into a run directory (--force over its config.yaml, into best/ or plots/) once replaced
+    or mixed with the run's own files; refused now, and so is a --tolerance that is not a finite number >= 0."""
+    run = frozen["run"]
+    before = _hashes(run)
+    for args in (["freeze", run, run / "config.yaml", "--force"], ["freeze", run, run / "best" / "my.yaml"],
+                 ["freeze", run, run / "my.yaml"], ["recipes", "copy", "sst2-lstm", run / "plots"],
+                 ["recipes", "copy", "sst2-lstm", run / "best" / "x.yaml", "--force"]):
+        check_refused(run_cli(args, env=env), "never writes a command's output among a run's own files")
+    assert _hashes(run) == before
+    for tolerance in ("nan", "inf", "-0.5"):
+        check_refused(run_cli(["freeze", run, tmp_path / "t.yaml", "--tolerance", tolerance], env=env),
+                      f"--tolerance {tolerance}", "not a finite number >= 0")
+    assert not (tmp_path / "t.yaml").exists()
+
+
+def test_reproduce_without_its_teacher_says_which_teacher_is_missing(run_cli, tmp_path):
+    """`reproduce STUDENT.yaml distill.teacher=null` once said "the teacher None now has no finished best/ model"."""
+    teacher, student, recipe = tmp_path / "teacher", tmp_path / "student", tmp_path / "student.yaml"
+    tiny = ["model=bag", "model.embedding_dim=8", "model.hidden_size=8", "trainer.max_steps=2", "trainer.keep_last=0",
+            "trainer.report_to=[]"]
+    check_ok(run_cli(["--quiet", "train", *tiny, f"output_dir={teacher}"]))
+    check_ok(run_cli(["--quiet", "distill", teacher, *tiny, f"output_dir={student}"]))
+    check_ok(run_cli(["freeze", student, recipe]))
+    check_refused(run_cli(["reproduce", recipe, "distill.teacher=null", f"output_dir={tmp_path / 'a'}"]),
+                  "was distilled from a teacher whose best/ model had sha256", f"(the run {teacher})",
+                  "distill.teacher is null here", "drop the distill.teacher override")
+    check_refused(run_cli(["reproduce", recipe, f"distill.teacher={tmp_path / 'gone'}",
+                           f"output_dir={tmp_path / 'b'}"]), f"the teacher {tmp_path / 'gone'} is not a finished run")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -102,6 +102,30 @@ def test_run_dir_checks_name_the_damaged_file(tmp_path):
         check_run(run, finished=True)
 
 
+def test_a_saved_model_folder_given_as_run_dir_names_the_run_to_pass(tmp_path):
+    from nlptune.inference.run_reading import check_run
+
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    (run / "best" / "nlptune_task.json").write_text("{}")
+    with pytest.raises(NlptuneError, match=rf"saved model folder \(best/\) of the run {run}: pass {run} instead"):
+        check_run(run / "best", finished=True)
+    shutil.copytree(run / "best", tmp_path / "export")
+    with pytest.raises(NlptuneError, match="a saved model folder .* pass the run directory it came from"):
+        check_run(tmp_path / "export", finished=True)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["predict", "RUN", "a text", "--input", "in.txt"], "give texts or --input FILE, not both"),
+    (["eval", "RUN", "--split", "train", "--file", "f.jsonl"], "give --split or --file, not both"),
+])
+def test_inputs_that_would_be_silently_ignored_are_refused(capsys, argv, said):
+    with pytest.raises(SystemExit) as done:
+        main(argv)  # refused before the run directory is read
+    assert done.value.code == 2 and said in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"step": ' + "9" * 5000 + "}"])
 def test_json_the_parser_cannot_take_is_one_message(tmp_path, text):
     """Nesting deeper than the parser goes, an integer longer than Python converts: a damaged file, not a crash."""
@@ -223,3 +247,23 @@ def test_a_tokenizer_without_its_vocabulary_is_refused(tiny_pretrained, tmp_path
     with pytest.raises(NlptuneError, match=r"has no vocabulary .*tokenizer.json or vocab file is missing"):
         load_tokenizer(str(folder))
     assert len(load_tokenizer(str(tiny_pretrained))) > 10  # the complete folder loads
+
+
+@pytest.mark.parametrize("argv, overrides", [
+    (["train", "model=bag", "--cfg", "job", "seed=3"], ["model=bag", "seed=3"]),
+    (["distill", "RUN", "--cfg", "job", "seed=3", "model=bag"], ["seed=3", "model=bag"]),
+    (["train", "--cfg", "job", "a=1", "--trust-remote-code", "b=2"], ["a=1", "b=2"])])
+def test_overrides_may_follow_an_option(argv, overrides):
+    """argparse fills a nargs="*" list once: `nlptune train model=bag --cfg job seed=3` once said
+    "unrecognized arguments: seed=3" for a valid override."""
+    from nlptune.cli import build_parser, parse_command_line
+
+    assert parse_command_line(build_parser(), argv).overrides == overrides
+
+
+def test_an_unknown_option_after_the_overrides_is_still_refused(capsys):
+    from nlptune.cli import build_parser, parse_command_line
+
+    with pytest.raises(SystemExit) as done:
+        parse_command_line(build_parser(), ["reproduce", "sst2-lstm", "seed=1", "--cfg", "job"])
+    assert done.value.code == 2 and "unrecognized arguments: --cfg job" in capsys.readouterr().err

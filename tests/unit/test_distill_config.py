@@ -58,6 +58,25 @@ def test_values_are_checked_together():
     assert "expected int" in issues_of(["distill.augment_copies=1.5"])["distill.augment_copies"]
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_value_that_is_not_a_finite_number_is_refused(value):
+    """NaN compares False with every bound: range checks once let it through (a NaN loss, or a transfer set
+    noised by nothing); inf is no meaningful alpha, temperature or probability either. The class: every range
+    check (optimizer.lr too)."""
+    keys = ["distill.alpha", "distill.temperature", "distill.mask_prob", "distill.replace_prob", "distill.ngram_prob",
+            "optimizer.lr", "trainer.max_grad_norm"]
+    found = issues_of(["distill.teacher=/t", *(f"{key}={value}" for key in keys)])
+    for key in keys:
+        assert "is not a finite number" in found[key], found
+
+
+def test_a_huge_transfer_set_is_refused_before_anything_is_made():
+    """A typo such as augment_copies=100000000 would build the copies in memory for hours, then run out."""
+    found = issues_of(["distill.teacher=/t", "distill.augment_copies=100000000"])
+    assert "out of range [0, 1000]" in found["distill.augment_copies"]
+    assert load_run_config(["distill.teacher=/t", "distill.augment_copies=1000"]).distill.augment_copies == 1000
+
+
 def test_masking_and_replacement_cannot_exceed_one():
     found = issues_of(["distill.teacher=/t", "distill.mask_prob=0.6", "distill.replace_prob=0.5"])
     assert "mask_prob + replace_prob = 1.1 is above 1" in found["distill.replace_prob"]

@@ -147,6 +147,26 @@ def test_every_problem_is_reported_together(recipe_file):
     assert "upgrade nlptune" in issues["recipe.schema_version"]
 
 
+@pytest.mark.parametrize("key, value, problem", [
+    ("tolerance", float("nan"), "not a finite number"), ("tolerance", float("inf"), "not a finite number"),
+    ("tolerance", -0.01, "out of range [0, inf)"), ("value", float("nan"), "not a finite number"),
+    ("value", float("-inf"), "not a finite number"), ("wall_time_s", float("nan"), "not a finite number")])
+def test_expected_numbers_must_be_finite(recipe_file, key, value, problem):
+    """|got - value| <= NaN is never true, <= inf always: reproduce's verdict would mean nothing."""
+    issues = refused(edited(recipe_file, lambda data: data["expected"].update({key: value})))
+    assert problem in issues[f"expected.{key}"]
+
+
+def test_the_recipe_key_must_name_one_recipe():
+    with pytest.raises(ConfigError) as info:
+        split_recipe_overrides(["recipe="])
+    assert "is empty" in str(info.value) and "recipe=sst2-lstm" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        split_recipe_overrides(["recipe=a.yaml", "seed=1", "recipe=b.yaml"])
+    assert "is given twice ('a.yaml', 'b.yaml')" in str(info.value)
+    assert split_recipe_overrides(["recipe=a.yaml", "recipe=a.yaml"])[0] == "a.yaml"
+
+
 def test_a_missing_key_is_named_with_the_problems_behind_it(recipe_file):
     # conf/ holds the defaults, not the dataclasses: a key missing from a recipe is an error, and the checks
     # behind it still run (conf/'s value stands in for the pass that reaches them)
