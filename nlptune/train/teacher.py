@@ -8,6 +8,7 @@ text fields. It reads the texts with its own tokenizer and max_length, at the pr
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from nlptune.utils.console import console
 
 CHUNK = 8192  # texts tokenized at a time: a transfer set of a million texts never sits in memory as token lists
 FIX = "give distill.teacher a run directory that `nlptune train` finished (runs/<task>-<model>/<time>/) on this task"
+DAMAGED_FIX = ("train the teacher again (its config.yaml holds its settings) or give distill.teacher another "
+               "finished run")
 
 
 def open_teacher(run: RunConfig, device: torch.device) -> "Teacher | None":
@@ -94,7 +97,7 @@ class Teacher:
         if self._tokenizer is None:
             from nlptune.data.tokenization import load_tokenizer
 
-            with loading_best(self.run_dir):
+            with self._loading():
                 self._tokenizer = load_tokenizer(str(self.run_dir / "best"), max_length=self.info["max_length"])
         return self._tokenizer
 
@@ -112,9 +115,23 @@ class Teacher:
 
         best = self.run_dir / "best"
         check_remote_code(str(best), config_required=False)  # a best/ edited to carry custom code
-        with loading_best(self.run_dir):
+        with self._loading():
             model, self._tokenizer = load_best_model(best, self.info, task_kind(best, self.info))
         return model.to(self.device)
+
+    @contextlib.contextmanager
+    def _loading(self):
+        """Around loading the teacher's tokenizer or model: a best/ that passed the file checks but does not load
+        (a tokenizer file missing, a tensor of the wrong shape) is reported as distill.teacher's, so the message
+        says which run of the two is damaged."""
+        try:
+            with loading_best(self.run_dir):
+                yield
+        except ConfigError:
+            raise
+        except NlptuneError as err:
+            raise ConfigError([ConfigIssue("distill.teacher", f"the teacher's best model does not load: {err}",
+                                           DAMAGED_FIX)], source=f"teacher {self.run_dir}") from None
 
     def logits(self, texts: list[list[str]]) -> np.ndarray:
         """The teacher's float32 logits [rows, outputs] for ``texts`` (one list per text field), in their order:

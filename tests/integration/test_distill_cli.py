@@ -172,6 +172,21 @@ def test_teacher_that_does_not_fit_is_refused_in_one_message(teachers, data_dir,
     assert "Traceback" not in err
 
 
+def test_a_teacher_whose_model_does_not_load_is_named_as_the_teacher(teachers, data_dir, tmp_path, capsys,
+                                                                    monkeypatch):
+    """A best/ that passes the file checks but does not load (its tokenizer deleted): the message says it is
+    distill.teacher's, not the student's, and what to do."""
+    damaged = tmp_path / "teacher"
+    shutil.copytree(teachers["sst2"], damaged)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (damaged / "best" / name).unlink(missing_ok=True)
+    code, err = cli_in_process(["distill", str(damaged), *SLICE, *STUDENT, "distill.augment_copies=1",
+                                f"output_dir={tmp_path / 'student'}"], data_dir, capsys, monkeypatch)
+    assert code == 2 and "Traceback" not in err
+    assert "distill.teacher" in err and "the teacher's best model does not load" in err
+    assert "train the teacher again" in err
+
+
 def test_frozen_recipe_pins_its_teacher_and_reproduce_refuses_another(student, teachers, data_dir, tmp_path, capsys,
                                                                       monkeypatch):
     from nlptune.cli import main
