@@ -28,12 +28,26 @@ from nlptune.data.errors import DataError, ProblemCollector
 Rows = tuple[list[dict], list[int] | None]  # rows, and the line each starts on (None: no lines, e.g. JSON array)
 
 
+# byte-order marks of the encodings a text editor may save "Unicode" text in (the UTF-32 ones first: UTF-32-LE's
+# begins with UTF-16-LE's)
+_OTHER_ENCODINGS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+                    (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"))
+
+
 def decode(raw: bytes, path: Path, split: str, problems: ProblemCollector) -> str | None:
-    """The UTF-8 text of ``raw`` (a BOM is dropped), or None after recording every line that is not UTF-8."""
+    """The UTF-8 text of ``raw`` (a BOM is dropped), or None after recording every line that is not UTF-8 (or
+    one problem for a file that is UTF-16/UTF-32 by its byte-order mark: every line of it would be)."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    encoding = next((name for mark, name in _OTHER_ENCODINGS if raw.startswith(mark)), None)
+    if encoding:
+        problems.add(DataError(f"the file is {encoding} text (it starts with that encoding's byte-order mark), "
+                               "not UTF-8", file=str(path), split=split, line=1,
+                               fix=f"save it as UTF-8, e.g. iconv -f {encoding.split()[0]} -t UTF-8 {path.name} > "
+                                   f"utf8-{path.name}"))
+        return None
     for number, line in enumerate(raw.split(b"\n"), start=1):
         try:
             line.decode("utf-8-sig" if number == 1 else "utf-8")

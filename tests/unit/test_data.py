@@ -335,6 +335,20 @@ def test_non_utf8_bytes(tmp_path):
     assert "re-encode" in str(info.value)
 
 
+@pytest.mark.parametrize("encoding, named", [("utf-16", "UTF-16 (little-endian)"), ("utf-16-be", None),
+                                             ("utf-32", "UTF-32 (little-endian)")])
+def test_a_utf16_or_utf32_file_is_named_as_such_once(tmp_path, encoding, named):
+    """Every line of a UTF-16 file fails to decode as UTF-8: one problem naming the encoding, not one a line."""
+    path = tmp_path / "train.jsonl"
+    text = "".join(f'{{"text": "row {i}", "label": {i % 2}}}\n' for i in range(50))
+    path.write_bytes(("\ufeff" + text).encode(encoding) if named is None else text.encode(encoding))
+    with pytest.raises(DataError) as info:
+        read_file(path, "train")
+    message = str(info.value)
+    assert f"the file is {named or 'UTF-16 (big-endian)'} text" in message and "save it as UTF-8" in message
+    assert message.count("not UTF-8") == 1 and info.value.line == 1
+
+
 def test_every_text_empty(tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", [{"text": "", "label": 0}, {"text": "  ", "label": 1}])
     with pytest.raises(DataError, match="every text is empty"):
