@@ -332,5 +332,20 @@ def export_hf(run_dir: str | Path, output: str | Path | None = None) -> Path:
     if found is not None:
         raise NlptuneError(f"--output {output} {found}; the copy would be mixed into it -> choose a new folder "
                            "outside saved models and runs' best/, checkpoints/ and plots/")
+    _refuse_links_to_copy(best)
     with os_errors_as_disk_errors(output):
         return Path(shutil.copytree(best, output))
+
+
+def _refuse_links_to_copy(best: Path) -> None:
+    """A link inside best/ would be copied as the file it points to: whatever that is (another model's weights, a
+    private file) would leave the run inside the copy. nlptune never writes one there, so it is refused."""
+    import os
+
+    from nlptune.utils.files import links_under
+
+    found = links_under(best, sorted(os.listdir(best)))
+    if found:
+        raise NlptuneError(f"{found[0]} is a symbolic link inside the saved model folder (to {os.readlink(found[0])})"
+                           f"{f' and {len(found) - 1} more' if len(found) > 1 else ''}; the copy would take the file "
+                           "it points to -> replace the link by the file itself, or train the run again")

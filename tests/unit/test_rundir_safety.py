@@ -403,6 +403,12 @@ def test_export_folders_never_go_into_a_saved_model_or_mix_with_other_files(tmp_
         with pytest.raises(NlptuneError, match=said):
             export_hf(run, output)
     assert tree(tmp_path) == before
+    private = tmp_path / "private.txt"
+    private.write_text("not the model's")
+    (run / "best" / "extra.json").symlink_to(private)  # a link planted in best/: its target never leaves in a copy
+    with pytest.raises(NlptuneError, match="is a symbolic link inside the saved model folder"):
+        export_hf(run, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
 
 
 def test_resume_command_keeps_the_overrides():
