@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from typing import Any, Callable, Sequence
 
 from nlptune.config.registry import register
@@ -40,7 +41,8 @@ def class_key(value: Any, what: str = "label", fix: str | None = None) -> int | 
                            fix or "use class names or integer class ids, or task.kind=regression for scores")
     if isinstance(value, str):
         _refuse_hidden(value, what)
-        text = value.strip()
+        # one spelling per name: "café" typed as é or as e + a combining accent looks the same and is one class
+        text = unicodedata.normalize("NFC", value.strip())
         if not text:  # an empty CSV/TSV cell is that format's null
             raise LabelProblem(f"{what} is empty", fix or "fill in or drop that row")
         return int(text.partition(".")[0]) if _INTEGER.fullmatch(text) else text

@@ -160,6 +160,16 @@ def test_visible_names_are_kept_as_written(tmp_path):
     assert names == sorted(set(label.strip() for label in labels)) and train.labels[4] == train.labels[5]
 
 
+def test_two_spellings_of_one_name_are_one_class(tmp_path):
+    """"café" with a precomposed é and with e + a combining accent look alike: one class, written in NFC, in the
+    training rows, in validation and in the declared names alike."""
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    train, validation, names = examples(task(label_names=(decomposed, "tea")),
+                                        jsonl(tmp_path / "train.jsonl", [composed, decomposed, "tea"]),
+                                        jsonl(tmp_path / "validation.jsonl", [decomposed, "tea"]))
+    assert names == [composed, "tea"] and train.labels == [0, 0, 1] and validation.labels == [0, 1]
+
+
 def test_a_declared_class_name_with_a_hidden_character_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"task.label_names entry 'pos\\u200b'.*U\+200B"):
         examples(task(label_names=("neg", "pos\u200b")), jsonl(tmp_path / "train.jsonl", ["neg", "pos"]))
