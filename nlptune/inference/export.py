@@ -29,6 +29,7 @@ from torch import nn
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.files import remove_tree
+from nlptune.utils.text import listed
 
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b", "char_ids")
 EXPORTERS = ("dynamo", "dynamo-unoptimized", "torchscript")
@@ -244,9 +245,8 @@ def check_onnx_folder(folder: str | Path) -> None:
     entries = sorted(os.listdir(folder)) if folder.is_dir() else []
     foreign = [name for name in entries if not _is_export_file(name)]
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise NlptuneError(f"the export folder {folder} already holds files an ONNX export does not write "
-                           f"({shown}); they would be mixed with the model -> {fix}")
+                           f"({listed(foreign, 3)}); they would be mixed with the model -> {fix}")
     if "model.onnx" in entries:  # an earlier export, replaced as a whole: only where it lies matters
         found = model_or_run_part(folder.parent)
         found = None if found is None else f"lies in {folder.parent}, which {found}"

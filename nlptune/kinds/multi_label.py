@@ -12,6 +12,7 @@ Predictions are probabilities; which of them count as a label is decided at scor
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
@@ -19,14 +20,11 @@ from nlptune.config.registry import register
 from nlptune.kinds import losses, thresholds
 from nlptune.kinds.base import Kind, LabelColumns, LabelProblem
 from nlptune.kinds.single_label import checked_names, class_key
+from nlptune.utils.text import listed
 
 _SHOWN = 12
 _ONE, _ZERO = {"1", "1.0", "true"}, {"0", "0.0", "false", ""}  # how a 0/1 column spells its values in text
-
-
-def _listed(names: Sequence[str]) -> str:
-    shown = ", ".join(map(repr, names[:_SHOWN]))
-    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+_listed = functools.partial(listed, shown=_SHOWN, quote=True)  # names as a message lists them
 
 
 def _short(value: Any) -> str:

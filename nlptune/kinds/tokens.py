@@ -7,6 +7,7 @@ entities: a row whose transitions are invalid for it is repaired the way conllev
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -15,16 +16,13 @@ from nlptune.kinds import tags as tagging
 from nlptune.kinds.base import Kind, LabelProblem, Note
 from nlptune.kinds.entities import IGNORED, has_entities, tag_scores, word_outputs
 from nlptune.kinds.single_label import checked_names, class_key
+from nlptune.utils.text import listed
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _SHOWN = 12  # tag names listed in a message
+_listed = functools.partial(listed, shown=_SHOWN, quote=True)  # names as a message lists them
 # a transition score at or below this is a ban of the tag scheme (models/crf.py writes -1e4), not a learnt value
 _BANNED = -1e3
-
-
-def _listed(names: Sequence[str]) -> str:
-    shown = ", ".join(map(repr, names[:_SHOWN]))
-    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
 def _positional(names: Sequence[str]) -> bool:

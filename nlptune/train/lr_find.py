@@ -109,6 +109,7 @@ def check_output_dir(folder: str | Path) -> None:
     from nlptune.train.rundir import refuse_run_contents
     from nlptune.utils.files import refuse_links_in
     from nlptune.utils.lock import LOCK_FILE
+    from nlptune.utils.text import listed
 
     folder = Path(folder)
     fix = ("leave output_dir unset (a new runs/<task>-<model>/lr-find-<time>/ folder is made) or give a new or empty "
@@ -122,9 +123,8 @@ def check_output_dir(folder: str | Path) -> None:
     foreign = sorted(name for name in os.listdir(folder) if name not in own and not (
         name.startswith(tuple(f".{n}." for n in own)) and name.endswith(".tmp"))) if folder.is_dir() else []
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise NlptuneError(f"output_dir {folder} already holds files lr-find did not write ({shown}); its curve and "
-                           f"plot would be mixed in with them -> {fix}")
+        raise NlptuneError(f"output_dir {folder} already holds files lr-find did not write ({listed(foreign, 3)}); "
+                           f"its curve and plot would be mixed in with them -> {fix}")
 
 
 def check_settings(start_lr: float, end_lr: float, steps: int, beta: float) -> None:

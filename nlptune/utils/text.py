@@ -1,4 +1,5 @@
-"""Characters a name read from data (a class, a label, a tag) may not hold, because nobody can see them (pure Python).
+"""Text for messages (pure Python): the characters a name read from data (a class, a label, a tag) may not hold,
+because nobody can see them, and lists cut short (`listed`).
 
 A name that holds one looks like another name, or like nothing, wherever it is shown, yet it is a class of its
 own: "B-PER\\x00" beside "B-PER", "joy\\u200b" beside "joy". `hidden_characters` finds them, so that every kind
@@ -25,6 +26,7 @@ Indic scripts) changes how they are drawn: both are allowed there.
 from __future__ import annotations
 
 import unicodedata
+from typing import Sequence
 
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 # characters of visible categories (letters, marks, symbols) that are drawn as nothing
@@ -101,5 +103,10 @@ def describe_character(char: str) -> str:
 def describe_hidden(found: list[tuple[int, str]]) -> str:
     """`hidden_characters`' findings in words: the first `SHOWN`, each with its 1-based place, and the count of
     the rest."""
-    shown = ", ".join(f"{describe_character(char)} at character {i + 1}" for i, char in found[:SHOWN])
-    return shown + (f" and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
+    return listed([f"{describe_character(char)} at character {i + 1}" for i, char in found], SHOWN)
+
+
+def listed(items: Sequence, shown: int, quote: bool = False) -> str:
+    """The first ``shown`` of ``items``, comma-separated (as reprs with ``quote``), and how many more there are."""
+    head = ", ".join(map(repr if quote else str, items[:shown]))
+    return head + (f" and {len(items) - shown} more" if len(items) > shown else "")
