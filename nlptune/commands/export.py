@@ -34,10 +34,7 @@ def handle(args: argparse.Namespace) -> int:
 
         folder = export_hf(args.run_dir, args.output)
         pretrained = read_task_info(folder)["joint_pairs"]
-        how = ("transformers.AutoModelForSequenceClassification.from_pretrained(PATH) or "
-               "pipeline('text-classification', model=PATH)") if pretrained else \
-            ("nlptune.models.load_scratch_model(PATH) (safetensors weights + nlptune_model.json; the tokenizer "
-             "loads with transformers.AutoTokenizer)")
+        how = _how_to_load_hf(folder, pretrained)
         console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {args.run_dir} ...`")
         return 0
     from nlptune.inference.export import export_onnx
@@ -47,3 +44,19 @@ def handle(args: argparse.Namespace) -> int:
     console().print(f"checked against PyTorch on {result.rows_checked} rows in 2 batches: "
                     f"max abs diff {result.max_abs_diff:.3g} (tolerance {args.atol:g})")
     return 0
+
+
+def _how_to_load_hf(folder, pretrained: bool) -> str:
+    """How the exported folder loads outside nlptune."""
+    if not pretrained:
+        return ("nlptune.models.load_scratch_model(PATH) (safetensors weights + nlptune_model.json; the tokenizer "
+                "loads with transformers.AutoTokenizer)")
+    from nlptune.models.pretrained import saved_pooling
+
+    if saved_pooling(folder) == "cls":
+        return ("transformers.AutoModelForSequenceClassification.from_pretrained(PATH) or "
+                "pipeline('text-classification', model=PATH)")
+    # transformers alone would load the weights and read the first token: predictions that are silently wrong
+    return ("nlptune.models.pretrained.restore_pooling(transformers.AutoModelForSequenceClassification"
+            ".from_pretrained(PATH)): the head reads the mean of the tokens (model.pooling=mean), which "
+            "transformers alone does not know (it would read the first token)")

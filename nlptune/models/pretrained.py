@@ -1,16 +1,18 @@
 """Pretrained Transformers checkpoints with a sequence-classification head ("pretrained").
 
 The model returned is the plain ``AutoModelForSequenceClassification`` instance so that
-``save_pretrained`` / ``from_pretrained`` keep working on it.
+``save_pretrained`` / ``from_pretrained`` keep working on it. Its pooling choice (``pooling=mean``) is recorded
+in its config (config.json) and put back on loading (`restore_pooling`).
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
-from nlptune.models.layers import ModelArgumentError, check_int, check_prob
+from nlptune.models.layers import ModelArgumentError, check_choice, check_int, check_prob
 from nlptune.models.remote_code import check_remote_code
 from nlptune.utils.network import hub_or_cache
 from nlptune.utils.plain import plain_data
@@ -26,6 +28,16 @@ DROPOUT_ATTRIBUTES = {
 # Where the stack of transformer blocks lives in the base model, for the common families.
 LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer", "transformer.layer", "h",
                "encoder.block", "block")
+# What the classification head reads: "cls", the checkpoint's own choice (the first token, or the pooler
+# computed from it); "mean", the mean of the last hidden states over the real tokens (what sentence-transformers
+# checkpoints such as all-MiniLM-L6-v2 were trained to embed a text with).
+POOLINGS = ("cls", "mean")
+POOLING_ATTRIBUTE = "nlptune_pooling"  # the config.json key that keeps the choice with the weights
+# Model types whose sequence-classification head reads the base model's pooler output or its first token's last
+# hidden state: the two places `_mean_pooled` writes the mean. A head that reads anything else (the last token,
+# as decoder models do) would silently ignore it, so other types are refused.
+FIRST_TOKEN_HEADS = ("albert", "bert", "camembert", "data2vec-text", "deberta", "deberta-v2", "distilbert",
+                     "electra", "ernie", "megatron-bert", "mpnet", "roberta", "xlm-roberta", "xlm-roberta-xl")
 RUNTIME_ARGS = ("vocab_size", "pad_token_id", "pair", "vocab", "per_token")
 # The transformers auto classes a problem kind may ask for (`Kind.hf_auto_model`), by name: an allowlist, never
 # an arbitrary attribute of transformers.
@@ -100,6 +112,59 @@ def reinitialise_top(model: nn.Module, layers: int) -> None:
         module.apply(model._init_weights)
 
 
+def _mean_pooled(base: nn.Module, args: tuple, kwargs: dict, output):
+    """Forward hook of the base model (``pooling=mean``): the mean of the last hidden states over the real tokens
+    (the attention mask's ones) takes the place of the pooler output and of the first token's state, which the
+    classification head reads."""
+    hidden = output[0]
+    mask = kwargs.get("attention_mask")
+    if mask is None:
+        mask = args[1] if len(args) > 1 and args[1] is not None else hidden.new_ones(hidden.shape[:2])
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    output.last_hidden_state = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
+    if getattr(output, "pooler_output", None) is not None:
+        output.pooler_output = mean
+    return output
+
+
+def use_pooling(model: nn.Module, pooling: str) -> None:
+    """Make ``model``'s sequence-classification head read ``pooling`` (`POOLINGS`) and record it in the model's
+    config, which ``save_pretrained`` writes to config.json. Raises `ModelArgumentError` for a model type whose
+    head reads neither the first token nor the pooler (`FIRST_TOKEN_HEADS`)."""
+    check_choice("pooling", pooling, POOLINGS)
+    if pooling == "cls":  # a checkpoint fine-tuned with mean pooling, fine-tuned again with cls, must not keep it
+        if hasattr(model.config, POOLING_ATTRIBUTE):
+            delattr(model.config, POOLING_ATTRIBUTE)
+        return
+    model_type = getattr(model.config, "model_type", None)
+    if model_type not in FIRST_TOKEN_HEADS:
+        raise ModelArgumentError(f"pooling={pooling!r} is not available for model type {model_type!r}: its "
+                                 "classification head does not read the first token; set pooling=cls (mean "
+                                 f"pooling works for: {', '.join(FIRST_TOKEN_HEADS)})")
+    setattr(model.config, POOLING_ATTRIBUTE, pooling)
+    base = model.base_model
+    if _mean_pooled not in base._forward_hooks.values():  # once, however often it is asked
+        base.register_forward_hook(_mean_pooled, with_kwargs=True)
+
+
+def restore_pooling(model: nn.Module) -> nn.Module:
+    """Put back the pooling a saved model was trained with (its config's `POOLING_ATTRIBUTE`; none: cls)."""
+    use_pooling(model, getattr(model.config, POOLING_ATTRIBUTE, "cls"))
+    return model
+
+
+def saved_pooling(folder) -> str:
+    """The pooling of the transformers model saved in ``folder`` (its config.json; cls when unrecorded)."""
+    import json
+    from pathlib import Path
+
+    try:
+        return str(json.loads((Path(folder) / "config.json").read_text()).get(POOLING_ATTRIBUTE, "cls"))
+    except (OSError, ValueError, AttributeError):  # missing, unreadable or not an object: no choice recorded
+        return "cls"
+
+
 def _load_model(auto_model, name_or_path: str, config, **kwargs) -> nn.Module:
     try:  # SDPA is the fast fused attention; not every architecture implements it
         return auto_model.from_pretrained(name_or_path, config=config, attn_implementation="sdpa", **kwargs)
@@ -115,12 +180,13 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
                      revision: str | None = None, hidden_dropout: float | None = None,
                      attention_dropout: float | None = None, classifier_dropout: float | None = None,
                      freeze_embeddings: bool = False, freeze_layers: int = 0, reinit_layers: int = 0,
-                     trust_remote_code: bool = False, use_safetensors: bool = True,
+                     pooling: str = "cls", trust_remote_code: bool = False, use_safetensors: bool = True,
                      **ignored_runtime_args) -> nn.Module:
     """A pretrained checkpoint (hub id or local directory) with a fresh or existing head of ``num_labels``
     outputs. The problem kind gives ``problem_type``, transformers' name of what the outputs mean
     (`Kind.hf_problem_type`: "single_label_classification", "regression"; None leaves transformers to infer
     it), and ``auto_model``, the transformers auto class of the head (`Kind.hf_auto_model`, one of AUTO_MODELS).
+    ``pooling`` (`POOLINGS`): what a text classifier's head reads; a word tagger's head reads every token.
 
     The scratch runtime args (vocab_size, pad_token_id, pair, vocab) are accepted and ignored:
     the checkpoint brings its own tokenizer and encodes pairs as one sequence.
@@ -131,12 +197,16 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
         raise ValueError(f"pretrained model got unknown argument(s) {', '.join(unknown)}; it takes "
                          "name_or_path, num_labels, id2label, problem_type, auto_model, revision, hidden_dropout, "
                          "attention_dropout, classifier_dropout, freeze_embeddings, freeze_layers, "
-                         "reinit_layers, trust_remote_code, use_safetensors")
+                         "reinit_layers, pooling, trust_remote_code, use_safetensors")
     if auto_model not in AUTO_MODELS:
         raise ValueError(f"auto_model={auto_model!r} is not one of {', '.join(AUTO_MODELS)}")
     check_int("num_labels", num_labels)
     check_int("freeze_layers", freeze_layers, minimum=0)
     check_int("reinit_layers", reinit_layers, minimum=0)
+    check_choice("pooling", pooling, POOLINGS)
+    if pooling != "cls" and auto_model != "AutoModelForSequenceClassification":
+        raise ModelArgumentError(f"pooling={pooling!r} is for a classifier of whole texts; a word tagger's head "
+                                 "reads every token: set pooling=cls")
     hub = {"trust_remote_code": trust_remote_code}
     if revision is not None:  # from_pretrained's own default is "main"; None would override it
         hub["revision"] = revision
@@ -155,9 +225,11 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     with hub_or_cache(name_or_path):
         model = _load_model(AUTO_MODELS[auto_model], name_or_path, config, use_safetensors=use_safetensors, **hub)
     reinitialise_top(model, reinit_layers)
+    use_pooling(model, pooling)
     freeze(model, embeddings=freeze_embeddings, layers=freeze_layers)
     model.builder_args = {"name": PRETRAINED, **{k: plain_data(v) for k, v in args.items()}}
     return model
 
 
+build_pretrained.choices = {"pooling": POOLINGS}  # read by config validation
 build_pretrained.per_token = True  # read by config validation: a token-classification head tags every word

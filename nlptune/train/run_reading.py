@@ -243,9 +243,9 @@ def load_best_model(best: Path, info: dict, kind) -> tuple:
 
     tokenizer = load_tokenizer(str(best), max_length=info["max_length"])
     if info["joint_pairs"]:  # pretrained: a standard transformers folder
-        from nlptune.models.pretrained import AUTO_MODELS
+        from nlptune.models.pretrained import AUTO_MODELS, restore_pooling
 
-        model = AUTO_MODELS[kind.hf_auto_model].from_pretrained(best, use_safetensors=True)
+        model = restore_pooling(AUTO_MODELS[kind.hf_auto_model].from_pretrained(best, use_safetensors=True))
     else:
         from nlptune.models import load_scratch_model
 

@@ -51,6 +51,16 @@ def pretrained_run(run_cli, env, tmp_path_factory, tiny_pretrained) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def mean_pooled_run(run_cli, env, tmp_path_factory, tiny_pretrained) -> Path:
+    """sst2 with a tiny random BERT whose head reads the mean of the tokens (model.pooling=mean)."""
+    out = tmp_path_factory.mktemp("mean-pooled") / "run"
+    check_ok(run_cli(["--quiet", "train", "task=sst2", "model=pretrained", f"model.name_or_path={tiny_pretrained}",
+                      "model.pooling=mean", *SLICE, "trainer.max_epochs=1", "trainer.eval_every=2",
+                      "optimizer.lr=1e-3", f"output_dir={out}"], env=env))
+    return out
+
+
 def _records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -175,6 +185,23 @@ def test_hf_export_names_the_folder(run_cli, pretrained_run, tmp_path):
     copy = tmp_path / "copy"
     check_ok(run_cli(["export", pretrained_run, "--format", "hf", "--output", copy]))
     assert (copy / "config.json").is_file() and (copy / "model.safetensors").is_file()
+
+
+def test_a_mean_pooled_model_evaluates_exports_and_says_how_to_load_it(run_cli, env, data_dir, mean_pooled_run,
+                                                                      tmp_path):
+    assert json.loads((mean_pooled_run / "best" / "config.json").read_text())["nlptune_pooling"] == "mean"
+    rows = tmp_path / "validation-64.jsonl"  # the rows the run evaluated on (task.max_eval_samples=64)
+    with open(data_dir / "sst2" / "validation.jsonl", encoding="utf-8") as source:
+        rows.write_text("".join(line for line, _ in zip(source, range(64))), encoding="utf-8")
+    result = run_cli(["eval", mean_pooled_run, "--file", rows], env=env)
+    check_ok(result)
+    best = json.loads((mean_pooled_run / "metrics.json").read_text())["best"]
+    # the loaded model reads the mean again: the run's own best figures, not a first-token head's
+    assert json.loads(result.stdout)["loss"] == pytest.approx(best["loss"], abs=1e-6)
+    _export_checked(run_cli, env, mean_pooled_run)
+    result = run_cli(["export", mean_pooled_run, "--format", "hf"])
+    check_ok(result)
+    assert "restore_pooling" in result.stdout.replace("\n", "")
 
 
 def test_predict_reads_csv(run_cli, lstm_run, tmp_path):
