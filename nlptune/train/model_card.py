@@ -93,6 +93,11 @@ def _model(config: dict, summary: dict) -> list[str]:
     if is_pretrained(model.get("name")):
         lines += [f"Pretrained `{model.get('name_or_path')}` (revision {model.get('revision') or 'default'}) with a "
                   "sequence-classification head, fine-tuned.", ""]
+        if model.get("pooling", "cls") != "cls":  # plain transformers would read the first token: say so here
+            lines += [f"The head reads the {model['pooling']} of the last hidden states over the text's tokens "
+                      "(`model.pooling`), recorded in config.json: load it with "
+                      "`nlptune.models.pretrained.restore_pooling(AutoModelForSequenceClassification.from_pretrained"
+                      "(PATH))` or nlptune's own commands; transformers alone reads the first token.", ""]
     else:
         lines += [f"`{model.get('name')}` encoder trained from scratch, with a tokenizer "
                   f"({model.get('tokenizer')}) learned on the training split.", ""]

@@ -202,6 +202,7 @@ def test_a_mean_pooled_model_evaluates_exports_and_says_how_to_load_it(run_cli, 
     result = run_cli(["export", mean_pooled_run, "--format", "hf"])
     check_ok(result)
     assert "restore_pooling" in result.stdout.replace("\n", "")
+    assert "restore_pooling" in (mean_pooled_run / "best" / "README.md").read_text()  # the model card says it too
 
 
 def test_predict_reads_csv(run_cli, lstm_run, tmp_path):
