@@ -14,8 +14,15 @@ The final state of each direction (``h_n``, what ``pooling=last`` reads) is its 
 step. Layers are computed one at a time (a layer's input is the previous layer's two directions), with the
 module's inter-layer dropout in training. The parameters are the `nn.LSTM` / `nn.GRU` module's own, so
 checkpoints are unchanged.
+
+oneDNN has no bf16 (or fp16) LSTM on CPUs without bf16 units (AVX2, or AVX-512 without its bf16 extension), yet
+autocast sends the LSTM there in bf16 all the same, and the kernel fails ("could not create a primitive
+descriptor"). Whether the fused kernel runs in a precision is probed once per process (a 2-unit RNN, forward and
+backward); where it does not, the layer runs the same fused kernel in fp32, as a GRU does under autocast anyway.
 """
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -36,14 +43,46 @@ def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
 
 
+def _kernel(cell: type, x: torch.Tensor, params: list, hidden_size: int, bias: bool, training: bool) -> torch.Tensor:
+    """The fused kernel of ``cell`` (one layer, one direction, zero initial states) over ``x``: its outputs."""
+    zeros = x.new_zeros(1, x.size(0), hidden_size)
+    state = (zeros, zeros) if cell is nn.LSTM else zeros
+    output, *_ = _KERNELS[cell](x, state, params, bias, 1, 0.0, training, False, True)
+    return output
+
+
+@functools.lru_cache(maxsize=None)
+def fused_kernel_runs(cell: type, dtype: torch.dtype, autocast_dtype: torch.dtype | None) -> bool:
+    """Whether ``cell``'s fused CPU kernel runs (inference, training forward and backward) on ``dtype`` inputs,
+    under CPU autocast to ``autocast_dtype`` (None: no autocast). The module docstring says why it may not."""
+    gates = 4 if cell is nn.LSTM else 3
+    # constant weights, not a module's random ones: the probe must not move the caller's random stream
+    params = [torch.full(shape, 0.1, dtype=dtype, requires_grad=True) for shape in ((gates * 2, 2), (gates * 2, 2),
+                                                                                     (gates * 2,), (gates * 2,))]
+    x = torch.ones(1, 3, 2, dtype=dtype, requires_grad=True)
+    try:
+        with torch.enable_grad(), torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16,
+                                                 enabled=autocast_dtype is not None):
+            for training in (False, True):
+                output = _kernel(cell, x, params, 2, True, training)
+            output.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _one_direction(rnn: nn.Module, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
     """The outputs ``[B, T, H]`` of one layer and direction of ``rnn`` run forward in time from zero states."""
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
     params = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in names]
-    zeros = x.new_zeros(1, x.size(0), rnn.hidden_size)
-    state = (zeros, zeros) if isinstance(rnn, nn.LSTM) else zeros
-    output, *_ = _KERNELS[type(rnn)](x, state, params, rnn.bias, 1, 0.0, rnn.training, False, True)
-    return output
+    cell = type(rnn)
+    if x.device.type == "cpu" and (x.dtype != torch.float32 or torch.is_autocast_enabled("cpu")):
+        autocast_dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+        if not fused_kernel_runs(cell, x.dtype, autocast_dtype):
+            with torch.autocast("cpu", enabled=False):  # fp32, the precision every CPU kernel has
+                output = _kernel(cell, x.float(), [p.float() for p in params], rnn.hidden_size, rnn.bias, rnn.training)
+            return output.to(x.dtype)
+    return _kernel(cell, x, params, rnn.hidden_size, rnn.bias, rnn.training)
 
 
 def run_unpacked(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,3 +79,31 @@ def test_rows_without_padding_take_a_shortcut_with_the_same_bits(cell, bidirecti
         assert torch.equal(fast, general)
     with torch.no_grad():
         assert torch.equal(run_unpacked(rnn.eval(), x, lengths)[0], unpacked_rnn._run_full(rnn, x)[0])
+
+
+def test_a_precision_the_fused_kernel_lacks_runs_it_in_fp32(monkeypatch):
+    """oneDNN has no bf16 LSTM on CPUs without bf16 units, yet autocast sends it there: where the probe says the
+    fused kernel fails, the layer computes in fp32, the same bits as without autocast, gradients included."""
+    torch.manual_seed(0)
+    rnn = nn.LSTM(5, 4, bidirectional=True, batch_first=True).train()
+    x, lengths = torch.randn(3, 6, 5, requires_grad=True), torch.tensor([6, 3, 1])
+    expected, expected_h = run_unpacked(rnn, x, lengths)
+    monkeypatch.setattr(unpacked_rnn, "fused_kernel_runs", lambda *key: False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, got_h = run_unpacked(rnn, x, lengths)
+    assert got.dtype == torch.float32 and torch.equal(got, expected) and torch.equal(got_h, expected_h)
+    grads = [torch.autograd.grad(out.sum(), [x, *rnn.parameters()]) for out in (expected, got)]
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+
+
+def test_the_probe_tells_a_failing_kernel_and_leaves_the_random_stream_alone(monkeypatch):
+    probe = unpacked_rnn.fused_kernel_runs.__wrapped__  # uncached
+    state = torch.random.get_rng_state()
+    assert probe(nn.GRU, torch.float32, None) is True
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+    def no_primitive(*args):
+        raise RuntimeError("could not create a primitive descriptor for the LSTM forward propagation primitive")
+    monkeypatch.setitem(unpacked_rnn._KERNELS, nn.LSTM, no_primitive)
+    assert probe(nn.LSTM, torch.float32, torch.bfloat16) is False
