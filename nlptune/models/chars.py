@@ -6,11 +6,14 @@ token, a padded position) gets a zero feature vector. All ``B * T`` words go thr
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from nlptune.models.layers import check_int, masked_max
+from nlptune.models.unpacked_rnn import needs_fp32
 
 NUM_BYTE_IDS = 257  # 0 = padding, 1..256 = byte + 1
 
@@ -50,11 +53,14 @@ class CharLSTM(nn.Module):
         batch, length, chars = char_ids.shape
         ids = char_ids.reshape(batch * length, chars)
         counts = (ids != 0).sum(dim=1)
+        embedded = self.embed(ids)
+        fp32 = needs_fp32(nn.LSTM, embedded)  # bf16 autocast on a CPU without a bf16 LSTM kernel (unpacked_rnn)
         # packing needs the lengths on the CPU (one host sync, as in the word RNN); an empty word runs one
         # padding step and is zeroed below
-        packed = pack_padded_sequence(self.embed(ids), counts.clamp(min=1).cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        _, (h_n, _) = self.lstm(packed)  # h_n: [2, N, char_dim], forward then backward
+        packed = pack_padded_sequence(embedded.float() if fp32 else embedded, counts.clamp(min=1).cpu(),
+                                      batch_first=True, enforce_sorted=False)
+        with torch.autocast("cpu", enabled=False) if fp32 else contextlib.nullcontext():
+            _, (h_n, _) = self.lstm(packed)  # h_n: [2, N, char_dim], forward then backward
         out = torch.cat([h_n[0], h_n[1]], dim=-1) * (counts > 0).unsqueeze(-1).to(h_n.dtype)
         return out.reshape(batch, length, -1)
 

@@ -71,17 +71,24 @@ def fused_kernel_runs(cell: type, dtype: torch.dtype, autocast_dtype: torch.dtyp
     return True
 
 
+def needs_fp32(cell: type, x: torch.Tensor) -> bool:
+    """Whether ``cell`` (`nn.LSTM` / `nn.GRU`), run on ``x`` here (its dtype, the CPU autocast in force), would
+    reach a fused CPU kernel that cannot run in that precision, so must run in fp32 without autocast instead."""
+    autocast_on = torch.is_autocast_enabled("cpu")
+    if x.device.type != "cpu" or (x.dtype == torch.float32 and not autocast_on):
+        return False
+    return not fused_kernel_runs(cell, x.dtype, torch.get_autocast_dtype("cpu") if autocast_on else None)
+
+
 def _one_direction(rnn: nn.Module, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
     """The outputs ``[B, T, H]`` of one layer and direction of ``rnn`` run forward in time from zero states."""
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
     params = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in names]
     cell = type(rnn)
-    if x.device.type == "cpu" and (x.dtype != torch.float32 or torch.is_autocast_enabled("cpu")):
-        autocast_dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
-        if not fused_kernel_runs(cell, x.dtype, autocast_dtype):
-            with torch.autocast("cpu", enabled=False):  # fp32, the precision every CPU kernel has
-                output = _kernel(cell, x.float(), [p.float() for p in params], rnn.hidden_size, rnn.bias, rnn.training)
-            return output.to(x.dtype)
+    if needs_fp32(cell, x):
+        with torch.autocast("cpu", enabled=False):
+            output = _kernel(cell, x.float(), [p.float() for p in params], rnn.hidden_size, rnn.bias, rnn.training)
+        return output.to(x.dtype)
     return _kernel(cell, x, params, rnn.hidden_size, rnn.bias, rnn.training)
 
 

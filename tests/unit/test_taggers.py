@@ -103,6 +103,27 @@ def test_char_features(cls, width):
     assert not torch.allclose(chars(changed)[0, 0], out[0, 0]) and torch.equal(chars(changed)[0, 1:], out[0, 1:])
 
 
+@pytest.mark.parametrize("kernel", ["this cpu's", "without bf16"])
+def test_char_lstm_runs_under_bf16_autocast_on_any_cpu(monkeypatch, kernel):
+    """Where oneDNN has no bf16 LSTM (CPUs without bf16 units) the character BiLSTM runs in fp32 under autocast:
+    the same bits as without autocast, gradients included; on this CPU, whichever it is, it runs."""
+    from nlptune.models import unpacked_rnn
+    if kernel == "without bf16":
+        monkeypatch.setattr(unpacked_rnn, "fused_kernel_runs", lambda *key: False)
+    torch.manual_seed(0)
+    chars = CharLSTM(5)
+    _, char_ids, _, _ = batch()
+    expected = chars(char_ids)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = chars(char_ids)
+    if kernel == "without bf16":
+        assert got.dtype == torch.float32 and torch.equal(got, expected)
+    torch.testing.assert_close(got.float(), expected, atol=0.05, rtol=0.05)
+    grads = [torch.autograd.grad(out.float().sum(), list(chars.parameters())) for out in (expected, got)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b.float(), atol=0.05, rtol=0.05)
+
+
 def test_cnn_contextual_windows_are_centred():
     """Position t sees the width-k window [t - (k-1)//2, t + k//2]: a change at s moves exactly those outputs."""
     torch.manual_seed(0)
