@@ -36,12 +36,14 @@ def make_model(shape: str, tokenizer_dir: str, out: Path) -> dict:
             "layers": config.num_hidden_layers, "hidden": config.hidden_size}
 
 
-def mean_tokens(tokenizer_dir: str) -> float:
-    """Mean real (non-padding) token count of an sst2 training example, as both contenders feed it."""
+def mean_tokens(tokenizer_dir: str, limit: int = 0) -> float:
+    """Mean real (non-padding) token count of an sst2 training example (of the first ``limit`` when set), as both
+    contenders feed it."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     rows = [json.loads(x)["sentence"] for x in (DATA_DIR / "sst2" / "train.jsonl").read_text().splitlines() if x]
+    rows = rows[:limit] if limit else rows
     lengths = [len(ids) for ids in tokenizer(rows, truncation=True, max_length=128)["input_ids"]]
     return sum(lengths) / len(lengths)
 
@@ -56,12 +58,13 @@ def main() -> None:
     parser.add_argument("--shapes", default="minilm-l6,bert-base")
     parser.add_argument("--precisions", default="bf16,fp32")
     parser.add_argument("--json-out")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke test)")
     args = parser.parse_args()
     print_machine()
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    tokens = mean_tokens(args.tokenizer_dir)
+    tokens = mean_tokens(args.tokenizer_dir, args.limit)
     rows = []
     for shape in args.shapes.split(","):
         model_dir = Path(args.work_dir) / shape
@@ -72,6 +75,7 @@ def main() -> None:
                 child = ["--task", "sst2", "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                          "--model-dir", str(model_dir), "--precision", precision, "--threads", str(args.threads),
                          "--output-dir", f"{args.work_dir}/runs", "--child", contender]
+                child += ["--limit", str(args.limit)] if args.limit else []
                 result = run_child(str(Path(__file__).with_name("vs_trainer.py")), child, args.threads)
                 tflops = result["samples_per_s"] * tokens * flops_per_token / 1e12
                 rows.append({"model": shape, "precision": precision, "contender": contender,

@@ -47,7 +47,8 @@ from vs_trainer import METRIC  # noqa: E402
 HAND_SET = ["optimizer.lr=5e-5", "scheduler.warmup_ratio=0.1", "trainer.max_epochs=3", "optimizer.weight_decay=0.01",
             "optimizer.layer_decay=1.0", "model.reinit_layers=0", "model.pooling=cls"]
 RUN_GLUE = ["--lr", "2e-5", "--epochs", "3", "--batch-size", "32", "--warmup-ratio", "0", "--weight-decay", "0"]
-SMOKE_ROWS = 64
+# --smoke checks the plumbing only: 2 steps of 4 rows on 32-row slices (a MiniLM step on 32 rows costs seconds)
+SMOKE_ROWS, SMOKE_BATCH = 32, 4
 
 
 def train_recipe(task: str, seed: int, extra: list[str], out: Path, smoke: bool) -> dict:
@@ -58,7 +59,7 @@ def train_recipe(task: str, seed: int, extra: list[str], out: Path, smoke: bool)
             "trainer.report_to=[]", "trainer.measure_cost=false", *extra]
     if smoke:
         args += [f"task.max_train_samples={SMOKE_ROWS}", f"task.max_eval_samples={SMOKE_ROWS}", "trainer.max_steps=2",
-                 "trainer.eval_every=1"]
+                 "trainer.eval_every=1", f"trainer.batch_size={SMOKE_BATCH}"]
     proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -112,7 +113,7 @@ def train_trainer(task: str, seed: int, out: Path, threads: int, smoke: bool) ->
     args = ["--task", task, *RUN_GLUE, "--seed", str(seed), "--threads", str(threads), "--output-dir", str(out),
             "--child", "trainer_grouped"]
     if smoke:
-        args += ["--limit", str(SMOKE_ROWS), "--steps", "2"]
+        args += ["--limit", str(SMOKE_ROWS), "--steps", "2", "--batch-size", str(SMOKE_BATCH)]
     row = run_child(str(REPO / "benchmarks" / "vs_trainer.py"), args, threads)
     return {"metric": row["metric"], "final": row["metric"], "train_wall_s": row["train_wall_s"], "epochs": 3}
 

@@ -46,11 +46,11 @@ def train_run(args) -> Path:
     """A short sst2 fine-tuning of MiniLM into <output-dir>/run (a fresh one each time)."""
     out = Path(args.output_dir) / "run"
     shutil.rmtree(out, ignore_errors=True)
-    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={MODEL}", f"task.data_dir={DATA_DIR}",
+    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={args.model}", f"task.data_dir={DATA_DIR}",
                  f"trainer.max_steps={args.train_steps}", "trainer.max_epochs=1000", "trainer.measure_cost=false",
                  "trainer.report_to=[]", "trainer.keep_last=0", "trainer.log_every=1000000", f"output_dir={out}"]
-    if args.limit:  # a smoke test: no full evaluation during training either
-        overrides += [f"task.max_eval_samples={args.limit}"]
+    if args.limit:  # a smoke test: neither the full training set nor a full evaluation during training
+        overrides += [f"task.max_train_samples={args.limit}", f"task.max_eval_samples={args.limit}"]
     _nlptune(["--quiet", "train", *overrides], args.threads)
     return out
 
@@ -102,8 +102,9 @@ def compare(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a finished nlptune run (a single_label task) to predict with; default: train "
-                        "MiniLM on --task for --train-steps into --output-dir first")
+                        "--model (MiniLM) on --task for --train-steps into --output-dir first")
     parser.add_argument("--task", default="sst2", help="the task to train on when no --run is given")
+    parser.add_argument("--model", default=MODEL, help="the pretrained model to train when no --run is given")
     parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--onnx", help="a folder `nlptune export --format onnx` wrote for --run (default: export "
                         "into --output-dir)")

@@ -24,7 +24,9 @@ TAGGERS = {"lstm": ["model.char_embedding=cnn", "model.crf=true", "model.char_di
            "gru": ["model.char_embedding=lstm", "model.char_dim=8"],
            "cnn": ["model.kernel_sizes=[3]", "model.num_filters=16", "model.crf=true"],
            "transformer": ["model.num_heads=2", "model.ff_size=32", "model.max_positions=128"]}
-RUNS = [("wikiann_en", name) for name in TAGGERS] + [("wnut17", "lstm"), ("wnut17", "pretrained")]
+# every tagger on wikiann_en (jsonl); the CoNLL-column reader of wnut17 once, under the tiny BERT (its windows of
+# word pieces are the other path from words to model inputs)
+RUNS = [("wikiann_en", name) for name in TAGGERS] + [("wnut17", "pretrained")]
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +146,12 @@ def test_onnx_export_matches_pytorch(run, run_cli, data_dir):
     assert (run / "onnx" / "tag_transitions.json").is_file() == (not crf)
 
 
-@pytest.mark.parametrize("model", [*TAGGERS, "pretrained"])
+@pytest.mark.parametrize("model", ["lstm", "gru", "pretrained"])
 def test_killed_tagger_resumes_exactly(model, run_cli, data_dir, cache_dir, tmp_path, request):
-    """Every tagger (with character features and a CRF where its TAGGERS entry sets them) and a tiny BERT, killed
-    after its step-4 checkpoint and resumed, ends bit for bit where an uninterrupted run ends."""
+    """A tagger with each part that holds state or draws random numbers of its own (lstm: character CNN, CRF and
+    dropout; gru: the character BiLSTM) and a tiny BERT, killed after its step-4 checkpoint and resumed, ends bit
+    for bit where an uninterrupted run ends. (The CNN and transformer taggers add no such part: their resume is
+    the one path these share, and every tagger trains, evaluates and exports above.)"""
     extra = [f"model.name_or_path={request.getfixturevalue('tiny_pretrained')}", "task.max_length=12"] \
         if model == "pretrained" else [*SLICE[3:], *TAGGERS[model], "model.dropout=0.3"]
     args = ["task=wnut17", f"model={model}", *SLICE[:3], *extra, "trainer.batch_size=8", "trainer.save_every=2",

@@ -58,12 +58,14 @@ def test_model_matrix_runs_on_a_slice(tmp_path):
 
 
 @needs_data
-def test_vs_pipeline_trains_a_run_and_compares_on_a_slice(tmp_path):
+def test_vs_pipeline_trains_a_run_and_compares_on_a_slice(tmp_path, tiny_pretrained):
+    """The plumbing (train, export, three predictors, the comparison) on a tiny random BERT: MiniLM's figures are
+    the benchmark's, not a test's."""
     import importlib.util
 
     contenders = ["nlptune", "pipeline"] + (["onnxruntime"] if importlib.util.find_spec("onnxruntime") else [])
     out = _run("benchmarks/vs_pipeline.py", "--limit", "32", "--train-steps", "2", "--repeats", "1", "--threads", "1",
-               "--contenders", ",".join(contenders), "--output-dir", str(tmp_path))
+               "--model", str(tiny_pretrained), "--contenders", ",".join(contenders), "--output-dir", str(tmp_path))
     summary = _json_line(out)
     assert [r["name"] for r in summary["results"]] == contenders
     assert all(r["texts"] == 32 and r["texts_per_s"] > 0 and r["differing_labels"] >= 0 for r in summary["results"])

