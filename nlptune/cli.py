@@ -65,12 +65,18 @@ def _report(err: BaseException, debug: bool) -> int:
     return code
 
 
+# the commands' list-valued positionals (nargs "*" or "+"): the words that fill them may continue after an option
+LIST_POSITIONALS = ("overrides", "texts", "run_dirs", "recipes")
+
+
 def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """``parser.parse_args``, except that key=value overrides may follow an option (``nlptune train a=1 --cfg job
-    b=2``): argparse fills a ``nargs="*"`` list once, and would call ``b=2`` an unrecognized argument."""
+    """``parser.parse_args``, except that a list-valued positional may continue after an option (``nlptune train
+    a=1 --cfg job b=2``, ``nlptune predict RUN --precision fp32 "a text"``): argparse fills such a list once, and
+    would call ``b=2`` or the text an unrecognized argument."""
     args, extra = parser.parse_known_args(argv)
-    if extra and isinstance(getattr(args, "overrides", None), list) and not any(e.startswith("-") for e in extra):
-        args.overrides += extra  # in command-line order: the first chunk of overrides came before them
+    listed = next((name for name in LIST_POSITIONALS if isinstance(getattr(args, name, None), list)), None)
+    if extra and listed and not any(e.startswith("-") for e in extra):
+        setattr(args, listed, getattr(args, listed) + extra)  # in command-line order: the first chunk came before
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args

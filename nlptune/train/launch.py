@@ -10,7 +10,8 @@ from accelerate.utils import DataLoaderConfiguration
 
 from nlptune.config.errors import NlptuneError
 from nlptune.train import faults
-from nlptune.train.precision import resolve_precision
+from nlptune.train.precision import emulated_bf16_warning, emulates_bf16, resolve_precision
+from nlptune.utils.console import warn
 
 
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
@@ -40,4 +41,8 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
             "`accelerate launch --multi_gpu --cpu --num_processes N -m nlptune train ...`")
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
+    if accelerator.device.type == "cpu" and accelerator.mixed_precision == "bf16" and emulates_bf16():
+        warn(emulated_bf16_warning(f"trainer.mixed_precision={trainer.mixed_precision}",
+                                   "set trainer.mixed_precision=auto (fp32 on this CPU), unless this run must "
+                                   "compute as a bf16 run on a CPU with bf16 units did"))
     return accelerator

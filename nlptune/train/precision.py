@@ -6,6 +6,8 @@ No Accelerate here: `nlptune eval` and `nlptune predict` read a run's precision 
 from __future__ import annotations
 
 import contextlib
+import functools
+import platform
 
 import torch
 
@@ -26,6 +28,25 @@ def cpu_precision(requested: str) -> str:
     """What a CPU computes a run of ``trainer.mixed_precision`` = ``requested`` in: "bf16" (autocast) or "fp32"
     (Accelerate runs fp16 in fp32 on a CPU, so evaluation there did too)."""
     return "bf16" if resolve_precision(requested, cpu=True) == "bf16" else "fp32"
+
+
+@functools.lru_cache(maxsize=None)
+def emulates_bf16() -> bool:
+    """Whether this is an x86 CPU without bf16 units (neither AMX tiles nor AVX-512 BF16: an AVX2-only EPYC, say),
+    where oneDNN emulates bf16 autocast. There MiniLM trained at 2.0 samples/s in bf16 against 39 in fp32, a BiLSTM
+    at the same speed either way (benchmarks/RESULTS.md, "bf16 on a CPU without bf16 units"). Other architectures
+    are not judged (False)."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return not any(probe is not None and probe() for probe in probes)  # private, so probed: absent means no
+
+
+def emulated_bf16_warning(what: str, fix: str) -> str:
+    """The warning for ``what`` computing in bf16 on a CPU that `emulates_bf16`, ending in ``fix``."""
+    return (f"{what} computes in bf16 autocast, but this CPU has no bf16 units (no AMX, no AVX-512 BF16): bf16 is "
+            "emulated here, and models made of large matrix products run many times slower than in fp32 (a "
+            f"MiniLM trained 20x slower on an AVX2 CPU; a BiLSTM about as fast); {fix}")
 
 
 def autocast(device_type: str, precision: str):

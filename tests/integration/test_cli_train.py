@@ -327,6 +327,13 @@ def test_predict_and_eval_batch_size_and_precision_flags(demo_run, run_cli, tmp_
     assert scores[0]["accuracy"] == pytest.approx(scores[1]["accuracy"], abs=1e-9)
     refused = run_cli(["predict", demo_run["dir"], "--batch-size", "0", "a text"])
     assert refused.returncode == 2 and "--batch-size" in refused.stderr and "Traceback" not in refused.stderr
+    # bf16 on a CPU without bf16 units is emulated, many times slower: said once, with the flag that avoids it
+    from nlptune.train.precision import emulates_bf16
+
+    check_ok(result := run_cli(["predict", demo_run["dir"], "a text", "--precision", "bf16"]))
+    said = " ".join(result.stderr.split())
+    assert ("no bf16 units" in said and "pass --precision fp32" in said) is emulates_bf16()
+    assert said.count("no bf16 units") <= 1
 
 
 def test_predict_wrong_number_of_texts(demo_run, run_cli):

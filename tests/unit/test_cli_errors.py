@@ -261,6 +261,17 @@ def test_overrides_may_follow_an_option(argv, overrides):
     assert parse_command_line(build_parser(), argv).overrides == overrides
 
 
+@pytest.mark.parametrize("argv, name, values", [
+    (["predict", "RUN", "--precision", "fp32", "a text"], "texts", ["a text"]),
+    (["predict", "RUN", "first", "--batch-size", "2", "second"], "texts", ["first", "second"]),
+    (["compare", "A", "--allow-different-tasks", "B"], "run_dirs", ["A", "B"])])
+def test_any_list_of_positionals_may_follow_an_option(argv, name, values):
+    """`nlptune predict RUN --precision fp32 "a text"` once said "unrecognized arguments: a text"."""
+    from nlptune.cli import build_parser, parse_command_line
+
+    assert getattr(parse_command_line(build_parser(), argv), name) == values
+
+
 def test_an_unknown_option_after_the_overrides_is_still_refused(capsys):
     from nlptune.cli import build_parser, parse_command_line
 

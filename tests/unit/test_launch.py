@@ -16,3 +16,20 @@ def test_cuda_asked_for_without_a_gpu_is_refused_not_run_on_the_cpu():
                               dist_timeout_s=300, threads=0)
     with pytest.raises(NlptuneError, match="trainer.device=cuda, but no CUDA GPU is visible"):
         make_accelerator(trainer)
+
+
+@pytest.mark.parametrize("requested, emulated, warned", [("bf16", True, True), ("bf16", False, False),
+                                                          ("no", True, False), ("auto", True, False)])
+def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch, capsys, requested, emulated, warned):
+    """An explicit bf16 run on a CPU without bf16 units trains many times slower than fp32: the run says so and
+    how to avoid it. ``auto`` never picks bf16 there (no AMX), so it is never warned about."""
+    from nlptune.train import launch
+
+    monkeypatch.setattr(launch, "emulates_bf16", lambda: emulated)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: not emulated, raising=False)
+    trainer = SimpleNamespace(device="cpu", mixed_precision=requested, gradient_accumulation_steps=1, compile=False,
+                              dist_timeout_s=300, threads=0)
+    make_accelerator(trainer)
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert ("no bf16 units" in err and f"trainer.mixed_precision={requested}" in err
+            and "set trainer.mixed_precision=auto" in err) is warned

@@ -132,3 +132,20 @@ def test_deterministic_kernels_are_switched_on_and_off_and_a_warn_only_mode_is_r
     finally:
         torch.use_deterministic_algorithms(False)
         torch.backends.cudnn.deterministic = False
+
+
+@pytest.mark.parametrize("machine, amx, avx512_bf16, emulated", [
+    ("x86_64", False, False, True), ("x86_64", True, False, False), ("x86_64", False, True, False),
+    ("AMD64", False, False, True), ("aarch64", False, False, False)])
+def test_which_cpus_emulate_bf16(monkeypatch, machine, amx, avx512_bf16, emulated):
+    """x86 CPUs without AMX tiles or AVX-512 BF16 emulate bf16 autocast; other architectures are not judged."""
+    from nlptune.train import precision
+
+    monkeypatch.setattr(precision.platform, "machine", lambda: machine)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    precision.emulates_bf16.cache_clear()
+    try:
+        assert precision.emulates_bf16() is emulated
+    finally:
+        precision.emulates_bf16.cache_clear()
