@@ -43,12 +43,13 @@ WARMUP_TEXTS = 32
 
 # ---------------------------------------------------------------------------------------------- the parent
 def train_run(args) -> Path:
-    """A short sst2 fine-tuning of MiniLM into <output-dir>/run (a fresh one each time)."""
+    """A short fine-tuning of --model (MiniLM) on --task into <output-dir>/run (a fresh one each time)."""
     out = Path(args.output_dir) / "run"
     shutil.rmtree(out, ignore_errors=True)
-    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={args.model}", f"task.data_dir={DATA_DIR}",
-                 f"trainer.max_steps={args.train_steps}", "trainer.max_epochs=1000", "trainer.measure_cost=false",
-                 "trainer.report_to=[]", "trainer.keep_last=0", "trainer.log_every=1000000", f"output_dir={out}"]
+    overrides = [f"task={args.task}", "model=pretrained", f"model.name_or_path={args.model}",
+                 f"task.data_dir={DATA_DIR}", f"trainer.max_steps={args.train_steps}", "trainer.max_epochs=1000",
+                 "trainer.measure_cost=false", "trainer.report_to=[]", "trainer.keep_last=0",
+                 "trainer.log_every=1000000", f"output_dir={out}"]
     if args.limit:  # a smoke test: neither the full training set nor a full evaluation during training
         overrides += [f"task.max_train_samples={args.limit}", f"task.max_eval_samples={args.limit}"]
     _nlptune(["--quiet", "train", *overrides], args.threads)

@@ -29,8 +29,9 @@ def set_deterministic(enabled: bool) -> None:
 
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    # only on a change: the call imports torch's compiler stack (about a second of every run's start) to tell it
-    if enabled != torch.are_deterministic_algorithms_enabled() or torch.is_deterministic_algorithms_warn_only_enabled():
+    # only on a change: the call imports torch's compiler stack (torch._dynamo), which a run needs for nothing else
+    changed = enabled != torch.are_deterministic_algorithms_enabled()
+    if changed or torch.is_deterministic_algorithms_warn_only_enabled():
         torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = False if enabled else torch.backends.cudnn.benchmark
