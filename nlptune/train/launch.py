@@ -1,6 +1,7 @@
 """The Accelerator a run trains with: device, precision, processes, and the checks that they agree."""
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -42,7 +43,12 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
     if accelerator.device.type == "cpu" and accelerator.mixed_precision == "bf16" and emulates_bf16():
-        warn(emulated_bf16_warning(f"trainer.mixed_precision={trainer.mixed_precision}",
-                                   "set trainer.mixed_precision=auto (fp32 on this CPU), unless this run must "
-                                   "compute as a bf16 run on a CPU with bf16 units did"))
+        _say_bf16_is_emulated(trainer.mixed_precision)
     return accelerator
+
+
+@functools.lru_cache(maxsize=None)
+def _say_bf16_is_emulated(requested: str) -> None:
+    """Once per process (a sweep's in-process trials would repeat it): this CPU emulates bf16, and the fix."""
+    warn(emulated_bf16_warning(f"trainer.mixed_precision={requested}", "set trainer.mixed_precision=auto (fp32 on "
+                               "this CPU), unless this run must compute as a bf16 run on a CPU with bf16 units did"))

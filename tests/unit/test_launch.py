@@ -26,10 +26,13 @@ def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch, capsys, req
     from nlptune.train import launch
 
     monkeypatch.setattr(launch, "emulates_bf16", lambda: emulated)
+    launch._say_bf16_is_emulated.cache_clear()
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: not emulated, raising=False)
     trainer = SimpleNamespace(device="cpu", mixed_precision=requested, gradient_accumulation_steps=1, compile=False,
                               dist_timeout_s=300, threads=0)
     make_accelerator(trainer)
+    make_accelerator(trainer)  # a second run in the same process (a sweep's trial) is not told again
     err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert err.count("no bf16 units") <= 1
     assert ("no bf16 units" in err and f"trainer.mixed_precision={requested}" in err
             and "set trainer.mixed_precision=auto" in err) is warned
