@@ -29,7 +29,8 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
     AcceleratorState._reset_state()
     # split_batches: the sampler yields global batches (trainer.batch_size x processes) that are cut into one
     # shard per process, so N processes see exactly the batches one process would with the same global batch
-    accelerator = Accelerator(cpu=cpu, mixed_precision=resolve_precision(trainer.mixed_precision, cpu),
+    precision = resolve_precision(trainer.mixed_precision, cpu)
+    accelerator = Accelerator(cpu=cpu, mixed_precision=precision,
                               dataloader_config=DataLoaderConfiguration(split_batches=True),
                               gradient_accumulation_steps=trainer.gradient_accumulation_steps,
                               dynamo_backend="inductor" if trainer.compile else None,
@@ -42,7 +43,7 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
             "`accelerate launch --multi_gpu --cpu --num_processes N -m nlptune train ...`")
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
-    if accelerator.device.type == "cpu" and accelerator.mixed_precision == "bf16" and emulates_bf16():
+    if cpu and precision == "bf16" and emulates_bf16():
         _say_bf16_is_emulated(trainer.mixed_precision)
     return accelerator
 
