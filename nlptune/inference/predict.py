@@ -14,10 +14,9 @@ from nlptune.data.loading import load_raw_splits, read_file, read_lines
 from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate, forward
-from nlptune.train.precision import at_precision, cpu_precision, emulated_bf16_warning, emulates_bf16
+from nlptune.train.precision import at_precision, cpu_precision, say_if_bf16_is_emulated
 from nlptune.train.rundir import read_task_info
 from nlptune.train.run_reading import load_best_model, read_run_config, task_kind
-from nlptune.utils.console import warn
 from nlptune.utils.plain import parse_json
 
 
@@ -38,7 +37,6 @@ class LoadedRun:
         # eval and predict compute in the run's precision by default, as a CPU runs it (bf16 autocast, or fp32):
         # what its evaluation during training computed in
         self.precision = cpu_precision(self.config.trainer.mixed_precision)
-        self._warned_bf16 = False
         self.decode_tags()
 
     def decode_tags(self, constrained: bool | None = None) -> None:
@@ -84,11 +82,9 @@ class LoadedRun:
     def model_at(self, precision: str | None = None) -> torch.nn.Module:
         """The best model computing in ``precision`` ("bf16": autocast, "fp32"; None: the run's, `precision`)."""
         precision = precision or self.precision
-        if precision == "bf16" and emulates_bf16() and not self._warned_bf16:
-            self._warned_bf16 = True
-            warn(emulated_bf16_warning(f"the run {self.run_dir}", "pass --precision fp32 to eval and predict "
-                                       "(precision='fp32' from Python); scores may then differ from the run's "
-                                       "own evaluation in the last digits"))
+        say_if_bf16_is_emulated(precision, f"the run {self.run_dir}", "pass --precision fp32 to eval and predict "
+                                "(precision='fp32' from Python); scores may then differ from the run's own "
+                                "evaluation in the last digits")
         return at_precision(self.model, precision)
 
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int | None = None,

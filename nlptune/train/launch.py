@@ -1,7 +1,6 @@
 """The Accelerator a run trains with: device, precision, processes, and the checks that they agree."""
 from __future__ import annotations
 
-import functools
 import os
 
 import torch
@@ -11,8 +10,7 @@ from accelerate.utils import DataLoaderConfiguration
 
 from nlptune.config.errors import NlptuneError
 from nlptune.train import faults
-from nlptune.train.precision import emulated_bf16_warning, emulates_bf16, resolve_precision
-from nlptune.utils.console import warn
+from nlptune.train.precision import resolve_precision, say_if_bf16_is_emulated
 
 
 def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
@@ -43,13 +41,7 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
             "`accelerate launch --multi_gpu --cpu --num_processes N -m nlptune train ...`")
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
-    if cpu and precision == "bf16" and emulates_bf16():
-        _say_bf16_is_emulated(trainer.mixed_precision)
+    say_if_bf16_is_emulated(precision if cpu else "no", f"trainer.mixed_precision={trainer.mixed_precision}",
+                            "set trainer.mixed_precision=auto (fp32 on this CPU), unless this run must compute as "
+                            "a bf16 run on a CPU with bf16 units did")
     return accelerator
-
-
-@functools.lru_cache(maxsize=None)
-def _say_bf16_is_emulated(requested: str) -> None:
-    """Once per process (a sweep's in-process trials would repeat it): this CPU emulates bf16, and the fix."""
-    warn(emulated_bf16_warning(f"trainer.mixed_precision={requested}", "set trainer.mixed_precision=auto (fp32 on "
-                               "this CPU), unless this run must compute as a bf16 run on a CPU with bf16 units did"))

@@ -30,7 +30,6 @@ def cpu_precision(requested: str) -> str:
     return "bf16" if resolve_precision(requested, cpu=True) == "bf16" else "fp32"
 
 
-@functools.lru_cache(maxsize=None)
 def emulates_bf16() -> bool:
     """Whether this is an x86 CPU without bf16 units (neither AMX tiles nor AVX-512 BF16: an AVX2-only EPYC, say),
     where oneDNN emulates bf16 autocast. There MiniLM trained at 2.0 samples/s in bf16 against 39 in fp32, a BiLSTM
@@ -42,11 +41,20 @@ def emulates_bf16() -> bool:
     return not any(probe is not None and probe() for probe in probes)  # private, so probed: absent means no
 
 
-def emulated_bf16_warning(what: str, fix: str) -> str:
-    """The warning for ``what`` computing in bf16 on a CPU that `emulates_bf16`, ending in ``fix``."""
-    return (f"{what} computes in bf16 autocast, but this CPU has no bf16 units (no AMX, no AVX-512 BF16): bf16 is "
-            "emulated here, and models made of large matrix products run many times slower than in fp32 (a "
-            f"MiniLM trained 20x slower on an AVX2 CPU; a BiLSTM about as fast); {fix}")
+def say_if_bf16_is_emulated(precision: str, what: str, fix: str) -> None:
+    """Warn, once per process for each ``what`` (a sweep's in-process trials, or repeated predictions, would repeat
+    it), when ``precision`` is bf16 on a CPU that `emulates_bf16`; the warning ends in ``fix``."""
+    if precision == "bf16" and emulates_bf16():
+        _say_once(what, fix)
+
+
+@functools.lru_cache(maxsize=None)
+def _say_once(what: str, fix: str) -> None:
+    from nlptune.utils.console import warn
+
+    warn(f"{what} computes in bf16 autocast, but this CPU has no bf16 units (no AMX, no AVX-512 BF16): bf16 is "
+         "emulated here, and models made of large matrix products run many times slower than in fp32 (a MiniLM "
+         f"trained 20x slower on an AVX2 CPU; a BiLSTM about as fast); {fix}")
 
 
 def autocast(device_type: str, precision: str):

@@ -23,10 +23,10 @@ def test_cuda_asked_for_without_a_gpu_is_refused_not_run_on_the_cpu():
 def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch, capsys, requested, emulated, warned):
     """An explicit bf16 run on a CPU without bf16 units trains many times slower than fp32: the run says so and
     how to avoid it. ``auto`` never picks bf16 there (no AMX), so it is never warned about."""
-    from nlptune.train import launch
+    from nlptune.train import precision
 
-    monkeypatch.setattr(launch, "emulates_bf16", lambda: emulated)
-    launch._say_bf16_is_emulated.cache_clear()
+    monkeypatch.setattr(precision, "emulates_bf16", lambda: emulated)
+    precision._say_once.cache_clear()
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: not emulated, raising=False)
     trainer = SimpleNamespace(device="cpu", mixed_precision=requested, gradient_accumulation_steps=1, compile=False,
                               dist_timeout_s=300, threads=0)
