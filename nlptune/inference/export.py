@@ -57,15 +57,20 @@ class _Logits(nn.Module):
 
 
 class _SiameseLogits(nn.Module):
-    """A sentence-pair scratch model with one encoder call per sentence (same result as its stacked call)."""
+    """A sentence-pair scratch model with one encoder call per sentence (same result as its stacked call, whose
+    padding of both texts to one length a trace would fix at the example's lengths)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, input_ids, attention_mask, input_ids_b, attention_mask_b):
-        model = self.model
-        u, v = model.encoder(input_ids, attention_mask.bool()), model.encoder(input_ids_b, attention_mask_b.bool())
+        model, encoder, mask_a, mask_b = self.model, self.model.encoder, attention_mask.bool(), attention_mask_b.bool()
+        if model.pair_attention is None:
+            u, v = encoder(input_ids, mask_a), encoder(input_ids_b, mask_b)
+        else:  # each text's tokens alone, then aligned with the other's: no padding of both to one length
+            u, v = model.pair_attention(encoder.contextual(encoder.embedding(input_ids), mask_a), mask_a,
+                                        encoder.contextual(encoder.embedding(input_ids_b), mask_b), mask_b)
         return model.head(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
 
 

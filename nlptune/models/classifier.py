@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from nlptune.models.layers import MLP, TokenEmbedding, check_int, check_prob
+from nlptune.models.layers import MLP, ModelArgumentError, TokenEmbedding, check_int, check_prob
+from nlptune.models.pair_attention import PairAttention
 from nlptune.models.tagger import TokenTagger
 from nlptune.utils.plain import plain_data
 
@@ -22,17 +23,21 @@ class SequenceClassifier(nn.Module):
     """Encoder + MLP head with ``num_labels`` outputs; single sentences or sentence pairs.
 
     For pairs the one (shared) encoder maps both sentences to ``u`` and ``v`` and the head sees
-    ``[u, v, |u - v|, u * v]``. Logits are ``[batch, num_labels]``; the problem kind computes the loss.
+    ``[u, v, |u - v|, u * v]``. With ``pair_attention`` the two come from the encoder's per-token outputs aligned
+    with each other (`PairAttention`; the encoder's own pooling is then unused), so the encoder needs ``embedding``
+    and ``contextual`` as a tagger's does. Logits are ``[batch, num_labels]``; the problem kind computes the loss.
     """
 
     def __init__(self, encoder: nn.Module, *, num_labels: int, pair: bool, pad_token_id: int,
-                 hidden_size: int, activation: str = "relu", dropout: float = 0.0):
+                 hidden_size: int, activation: str = "relu", dropout: float = 0.0, pair_attention: bool = False):
         super().__init__()
         check_int("num_labels", num_labels)
         check_int("hidden_size", hidden_size)
         self.encoder = encoder
         self.num_labels, self.pair, self.pad_token_id = num_labels, bool(pair), pad_token_id
-        in_dim = encoder.output_dim * (4 if self.pair else 1)
+        self.pair_attention = _pair_attention(encoder, pair, pair_attention, dropout)
+        pooled_dim = encoder.output_dim if self.pair_attention is None else self.pair_attention.output_dim
+        in_dim = pooled_dim * (4 if self.pair else 1)
         self.head = MLP(in_dim, [hidden_size], num_labels, activation=activation, dropout=dropout)
         self.builder_args: dict = {}
 
@@ -59,7 +64,11 @@ class SequenceClassifier(nn.Module):
         length = max(ids_a.size(1), ids_b.size(1))
         ids = torch.cat([F.pad(t, (0, length - t.size(1)), value=self.pad_token_id) for t in (ids_a, ids_b)])
         mask = torch.cat([F.pad(m, (0, length - m.size(1)), value=False) for m in (mask_a, mask_b)])
-        return self.encoder(ids, mask).split(ids_a.size(0))
+        if self.pair_attention is None:
+            return self.encoder(ids, mask).split(ids_a.size(0))
+        tokens = self.encoder.contextual(self.encoder.embedding(ids), mask)
+        (a, b), (mask_a, mask_b) = tokens.split(ids_a.size(0)), mask.split(ids_a.size(0))
+        return self.pair_attention(a, mask_a, b, mask_b)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 input_ids_b: torch.Tensor | None = None, attention_mask_b: torch.Tensor | None = None
@@ -78,6 +87,22 @@ class SequenceClassifier(nn.Module):
         return SequenceClassifierOutput(logits=self.head(features))
 
 
+NOT_A_PAIR = ("pair_attention=true is not valid for this task: it aligns the two texts of a sentence pair, and the "
+              "task has one text field; set model.pair_attention=false")
+
+
+def _pair_attention(encoder: nn.Module, pair: bool, wanted: bool, dropout: float) -> PairAttention | None:
+    if not wanted:
+        return None
+    if not pair:
+        raise ModelArgumentError(NOT_A_PAIR)
+    if not hasattr(encoder, "contextual"):
+        raise ModelArgumentError("pair_attention=true is not valid for this model: its encoder has no per-token "
+                                 "outputs to align (lstm, gru, cnn and transformer have); set "
+                                 "model.pair_attention=false")
+    return PairAttention(encoder.output_dim, dropout)
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers used by every scratch builder
 # ---------------------------------------------------------------------------------------------
@@ -93,11 +118,14 @@ def finish(name: str, args: dict, encoder: nn.Module, chars: nn.Module | None = 
     ``builder_args`` (name included, vocab not), from which nlptune.models.io rebuilds the model."""
     check_prob("dropout", args["dropout"])
     if args.get("per_token", False):
+        if args.get("pair_attention", False):  # a word-level task has one text per row
+            raise ModelArgumentError(NOT_A_PAIR)
         model = TokenTagger(encoder, num_labels=args["num_labels"], pad_token_id=args["pad_token_id"],
                             chars=chars, crf=args["crf"], dropout=args["dropout"])
     else:
         model = SequenceClassifier(encoder, num_labels=args["num_labels"], pair=args["pair"],
                                    pad_token_id=args["pad_token_id"], hidden_size=args["hidden_size"],
-                                   activation=args["activation"], dropout=args["dropout"])
+                                   activation=args["activation"], dropout=args["dropout"],
+                                   pair_attention=args.get("pair_attention", False))
     model.builder_args = {"name": name, **{k: plain_data(v) for k, v in args.items() if k != "vocab"}}
     return model

@@ -74,12 +74,14 @@ def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
               activation: str = "relu", pretrained_vectors: str | None = None,
               freeze_embeddings: bool = False,
               kernel_sizes: Sequence[int] = (3, 4, 5), num_filters: int = 100, per_token: bool = False,
-              char_embedding: str | None = None, char_dim: int = 50, crf: bool = False) -> nn.Module:
+              char_embedding: str | None = None, char_dim: int = 50, crf: bool = False,
+              pair_attention: bool = False) -> nn.Module:
     """Kim-style CNN sentence classifier; ``num_layers`` is accepted (shared arg) but must be 1.
 
     ``per_token=True`` (set by the trainer for task.kind=tokens) builds a `TokenTagger` instead: each word's
     features are the convolutions centred on it, with ``char_embedding`` ("cnn" | "lstm", ``char_dim`` wide) and a
-    CRF layer (``crf``) optional."""
+    CRF layer (``crf``) optional. ``pair_attention=True`` (sentence-pair tasks) aligns the two texts' per-position
+    features with each other before pooling (nlptune/models/pair_attention.py)."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
     if num_layers != 1:  # accepted so shared model defaults apply, but Kim's CNN has one layer
         raise ModelArgumentError(f"num_layers={num_layers!r} is not valid for cnn; it has exactly 1 "

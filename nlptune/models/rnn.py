@@ -79,12 +79,14 @@ def build_lstm(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: boo
                activation: str = "relu", pretrained_vectors: str | None = None,
                freeze_embeddings: bool = False, bidirectional: bool = True,
                pooling: str = "max", per_token: bool = False, char_embedding: str | None = None,
-               char_dim: int = 50, crf: bool = False) -> nn.Module:
+               char_dim: int = 50, crf: bool = False,
+               pair_attention: bool = False) -> nn.Module:
     """(Bi)LSTM classifier; ``hidden_size`` is per direction and also the head's hidden size.
 
     ``per_token=True`` (set by the trainer for task.kind=tokens) builds a `TokenTagger` instead: the per-position
     (bi)LSTM outputs, with ``char_embedding`` ("cnn" | "lstm", ``char_dim`` wide) and a CRF layer (``crf``)
-    optional; ``pooling`` is then unused."""
+    optional; ``pooling`` is then unused. ``pair_attention=True`` (sentence-pair tasks) aligns the two texts'
+    per-token outputs with each other before pooling (nlptune/models/pair_attention.py)."""
     return _build("lstm", dict(locals()))
 
 
@@ -95,12 +97,14 @@ def build_gru(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
               activation: str = "relu", pretrained_vectors: str | None = None,
               freeze_embeddings: bool = False, bidirectional: bool = True,
               pooling: str = "max", per_token: bool = False, char_embedding: str | None = None,
-              char_dim: int = 50, crf: bool = False) -> nn.Module:
+              char_dim: int = 50, crf: bool = False,
+              pair_attention: bool = False) -> nn.Module:
     """(Bi)GRU classifier; ``hidden_size`` is per direction and also the head's hidden size.
 
     ``per_token=True`` (set by the trainer for task.kind=tokens) builds a `TokenTagger` instead: the per-position
     (bi)GRU outputs, with ``char_embedding`` ("cnn" | "lstm", ``char_dim`` wide) and a CRF layer (``crf``)
-    optional; ``pooling`` is then unused."""
+    optional; ``pooling`` is then unused. ``pair_attention=True`` (sentence-pair tasks) aligns the two texts'
+    per-token outputs with each other before pooling (nlptune/models/pair_attention.py)."""
     return _build("gru", dict(locals()))
 
 

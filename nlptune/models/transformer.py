@@ -100,13 +100,15 @@ def build_transformer(*, vocab_size: int, pad_token_id: int, num_labels: int, pa
                       num_heads: int = 4, d_model: int | None = None, ff_size: int = 512,
                       positional: str = "sinusoidal", max_positions: int = 512, pooling: str = "cls",
                       norm_first: bool = True, per_token: bool = False, char_embedding: str | None = None,
-                      char_dim: int = 50, crf: bool = False) -> nn.Module:
+                      char_dim: int = 50, crf: bool = False,
+                      pair_attention: bool = False) -> nn.Module:
     """Transformer classifier; ``d_model`` None means ``embedding_dim`` (else the embeddings are
     projected); ``hidden_size`` is the head's hidden size, ``ff_size`` the feed-forward width.
 
     ``per_token=True`` (set by the trainer for task.kind=tokens) builds a `TokenTagger` instead: the encoder stack's
     output at every position (no pooling), with ``char_embedding`` ("cnn" | "lstm", ``char_dim`` wide; the
-    concatenation is projected to d_model) and a CRF layer (``crf``) optional."""
+    concatenation is projected to d_model) and a CRF layer (``crf``) optional. ``pair_attention=True`` (sentence-pair
+    tasks) aligns the two texts' outputs with each other before pooling (nlptune/models/pair_attention.py)."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
     width = embedding_dim if d_model is None else d_model
     check_transformer_args(num_heads=num_heads, d_model=width, ff_size=ff_size, positional=positional,

@@ -52,6 +52,15 @@ def pretrained_run(run_cli, env, tmp_path_factory, tiny_pretrained) -> Path:
 
 
 @pytest.fixture(scope="module")
+def aligned_pair_run(run_cli, env, tmp_path_factory) -> Path:
+    """stsb (sentence pairs, regression) with a tiny BiLSTM whose two texts are aligned (model.pair_attention)."""
+    out = tmp_path_factory.mktemp("aligned") / "run"
+    check_ok(run_cli(["--quiet", "train", "task=stsb", *TINY_LSTM, "model.pair_attention=true", *SLICE,
+                      "trainer.max_epochs=1", f"output_dir={out}"], env=env))
+    return out
+
+
+@pytest.fixture(scope="module")
 def mean_pooled_run(run_cli, env, tmp_path_factory, tiny_pretrained) -> Path:
     """sst2 with a tiny random BERT whose head reads the mean of the tokens (model.pooling=mean)."""
     out = tmp_path_factory.mktemp("mean-pooled") / "run"
@@ -172,6 +181,17 @@ def test_onnx_export_of_a_scratch_model(run_cli, env, lstm_run):
     probabilities = json.loads(result.stdout.splitlines()[-1])["probabilities"]
     softmax = np.exp(logits[0]) / np.exp(logits[0]).sum()
     assert list(probabilities.values()) == pytest.approx(softmax.tolist(), abs=1e-4)
+
+
+def test_a_pair_model_with_aligned_texts_predicts_and_exports(run_cli, env, aligned_pair_run, tmp_path):
+    _export_checked(run_cli, env, aligned_pair_run)
+    texts = tmp_path / "pairs.jsonl"
+    texts.write_text('{"sentence1": "a man is playing a guitar", "sentence2": "a man plays the guitar"}\n'
+                     '{"sentence1": "a cat sleeps", "sentence2": ""}\n')
+    result = run_cli(["predict", aligned_pair_run, "--input", texts], env=env)
+    check_ok(result)
+    scores = [json.loads(line)["score"] for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(scores) == 2 and all(isinstance(score, float) for score in scores)
 
 
 def test_onnx_export_of_a_pretrained_model(run_cli, env, pretrained_run):
