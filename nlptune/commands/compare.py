@@ -215,9 +215,15 @@ def check_comparable(runs: list[dict], labels: list[str], allow: bool) -> list[s
     return keys
 
 
+def _evaluated(runs: list[dict]) -> list[str]:
+    """The metrics the runs' evaluations hold (eval_<metric> keys), sorted."""
+    return sorted({key[5:] for run in runs for record in run["evals"] for key in record if key.startswith("eval_")})
+
+
 def handle(args: argparse.Namespace) -> int:
     """Check the runs and the output folder, then write the plot and print the tables (nothing is written before
     every check has passed)."""
+    from nlptune.config.errors import NlptuneError
     from nlptune.train.plots import plot_compare
     from nlptune.utils.console import console, warn
 
@@ -229,6 +235,9 @@ def handle(args: argparse.Namespace) -> int:
     if metric is None:
         metric = next((k[5:] for r in runs for rec in r["evals"] for k in rec if k.startswith("eval_")), "loss")
     if not any(f"eval_{metric}" in rec for r in runs for rec in r["evals"]):
+        if args.metric:  # asked for by name: a typo must not draw an empty plot and exit 0
+            raise NlptuneError(f"--metric {metric}: no run has evaluations of it -> use one the runs have: "
+                               f"{', '.join(_evaluated(runs)) or '(none: the runs have no evaluation yet)'}")
         warn(f"no run has evaluations of {metric!r}; try --metric with one of the run's metrics")
     path = plot_path(args.output, runs[0]["path"], [r["path"] for r in runs])
     plot_compare(list(zip(labels, [r["evals"] for r in runs])), metric, path,  # atomic, never through a link

@@ -209,6 +209,18 @@ def check_training_targets(task: TaskConfig, train: RawSplit, examples: Examples
         warn(f"{train.source}: {message}")
 
 
+def check_validation_targets(task: TaskConfig, validation: RawSplit, examples: Examples,
+                             problems: ProblemCollector) -> None:
+    """What the kind refuses in the validation targets as a whole for the task's metrics goes to ``problems``."""
+    if not examples.labels or any(target is None for target in examples.labels):
+        return  # no labels to score, or rows were refused: those problems come first
+    try:
+        get_kind(task.kind).check_validation(examples.labels, task.metrics)
+    except LabelProblem as err:
+        problems.add(DataError(err.problem, fix=err.fix, file=validation.source, split="validation",
+                               column=task.label_field))
+
+
 def split_examples(task: TaskConfig, raw: dict[str, RawSplit]) -> tuple[Examples, Examples, list[str] | None]:
     """Train and validation examples of a run and the output names, every label problem of both splits raised
     together (one `DataError`, or `DataProblems`)."""
@@ -218,5 +230,6 @@ def split_examples(task: TaskConfig, raw: dict[str, RawSplit]) -> tuple[Examples
     train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples, problems, keys)
     validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples, problems)
     check_training_targets(task, raw["train"], train, label_names, problems)
+    check_validation_targets(task, raw["validation"], validation, problems)
     raise_problems(problems)
     return train, validation, label_names

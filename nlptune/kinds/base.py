@@ -88,6 +88,9 @@ class Kind:
         """Refuse (`LabelProblem`) training targets nothing can be learnt from; return warnings to show."""
         return []
 
+    def check_validation(self, targets: Sequence, metrics: Sequence[str]) -> None:
+        """Refuse (`LabelProblem`) validation targets on which one of ``metrics`` (task.metrics) means nothing."""
+
     def stratify_keys(self, values: Sequence, folds: int = 2) -> list[str] | None:
         """Per-row group keys that ``folds`` cross-validation folds keep in proportion, or None (plain k-fold)."""
         return None

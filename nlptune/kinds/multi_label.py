@@ -23,7 +23,8 @@ from nlptune.kinds.single_label import checked_names, class_key
 from nlptune.utils.text import listed
 
 _SHOWN = 12
-_ONE, _ZERO = {"1", "1.0", "true"}, {"0", "0.0", "false", ""}  # how a 0/1 column spells its values in text
+# how a 0/1 column spells its values in text; an empty cell is neither (a value left out, as JSON's null is)
+_ONE, _ZERO = {"1", "1.0", "true"}, {"0", "0.0", "false"}
 _listed = functools.partial(listed, shown=_SHOWN, quote=True)  # names as a message lists them
 
 

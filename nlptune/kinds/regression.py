@@ -9,6 +9,8 @@ from typing import Any, Callable, Sequence
 from nlptune.config.registry import register
 from nlptune.kinds.base import Kind, LabelProblem
 
+CORRELATIONS = ("pearson", "spearman")  # the metrics a constant set of gold scores leaves undefined
+
 
 def score(value: Any) -> float:
     """The float of one raw label (a number, or a numeric string from a text file); raises `LabelProblem`."""
@@ -61,6 +63,22 @@ class Regression(Kind):
         from nlptune.kinds.losses import logit_mse
 
         return logit_mse(logits.reshape(logits.shape[0], -1), teacher_logits.reshape(logits.shape[0], -1))
+
+    def check_training(self, targets: Sequence[float], names: None) -> list[str]:
+        if len(set(targets)) == 1:
+            raise LabelProblem(f"the training scores are all {targets[0]!r}: there is nothing to learn",
+                               "a regression needs scores that vary: check task.label_field and the training rows "
+                               "(task.max_train_samples keeps only the first ones)")
+        return []
+
+    def check_validation(self, targets: Sequence[float], metrics: Sequence[str]) -> None:
+        correlations = [name for name in metrics if name in CORRELATIONS]
+        if correlations and len(set(targets)) == 1:
+            # a correlation with a constant is undefined: every model would score 0 and the best one is arbitrary
+            raise LabelProblem(f"the validation scores are all {targets[0]!r}: {' and '.join(correlations)} "
+                               "are undefined on them",
+                               "validate on rows whose scores vary (task.max_eval_samples keeps only the first "
+                               "ones), or score by error alone: task.metrics=[mse] task.main_metric=mse")
 
     def start_model(self, model, train_targets: Sequence[float], names: None, scheme: str) -> None:
         """Start the output at the mean training label (see SequenceClassifier.init_output_bias)."""

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nlptune.metrics import METRICS
 from nlptune.utils.files import atomic_write_bytes, os_errors_as_disk_errors
 from nlptune.utils.plain import parse_json
 
@@ -158,7 +159,7 @@ def plot_scatter(outputs: dict, label_names: None, path: Path) -> Path:
     low = float(min(references.min(), predictions.min()))
     high = float(max(references.max(), predictions.max()))
     ax.plot([low, high], [low, high], color="gray", linestyle="--", linewidth=1, label="predicted = gold")
-    pearson = np.corrcoef(references, predictions)[0, 1] if len(references) > 1 else np.nan
+    pearson = METRICS["pearson"](predictions, references)  # as the run reports it: 0.0, not NaN, if constant
     ax.set_title(f"Best model on validation (Pearson {pearson:.3f}, n={len(references)})")
     ax.set_xlabel("gold")
     ax.set_ylabel("predicted")

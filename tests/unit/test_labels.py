@@ -91,6 +91,18 @@ def test_regression_problems_are_reported_together(tmp_path):
     assert [p.line for p in info.value.problems] == [3, 5, 6]
 
 
+def test_constant_regression_scores_are_refused_where_nothing_can_be_learnt_or_correlated(tmp_path):
+    correlated = task(kind="regression", metrics=("pearson", "spearman", "mse"), main_metric="pearson")
+    varied, constant = jsonl(tmp_path / "v.jsonl", [1.0, 2.5]), jsonl(tmp_path / "c.jsonl", [1.0, 1.0, 1])
+    with pytest.raises(DataProblems) as info:  # both splits' problems at once
+        examples(correlated, constant, constant)
+    train, validation = info.value.problems
+    assert train.split == "train" and "training scores are all 1.0: there is nothing to learn" in str(train)
+    assert validation.split == "validation" and validation.file == str(constant)
+    assert "pearson and spearman are undefined" in str(validation) and "task.main_metric=mse" in str(validation)
+    examples(task(kind="regression", metrics=("mse",), main_metric="mse"), varied, constant)  # an error is defined
+
+
 @pytest.mark.parametrize("declared", [None, ("negative", "positive"), ("0", "1")])
 def test_a_single_training_class_is_refused_whatever_is_declared(tmp_path, declared):
     with pytest.raises(DataError, match="only one class") as info:

@@ -141,6 +141,14 @@ def test_a_zero_one_column_with_another_value(tmp_path):
     assert (err.file, err.line, err.column) == (str(csv), 3, "joy") and "not 0 or 1" in str(err)
 
 
+def test_an_empty_zero_one_cell_is_refused_as_null_is(tmp_path):
+    csv = write(tmp_path / "t.csv", "text,anger,joy\na,0,1\nb,1,\n")
+    with pytest.raises(DataError) as info:
+        examples(task(label_fields=("anger", "joy")), csv)
+    err = info.value
+    assert (err.file, err.line, err.column) == (str(csv), 3, "joy") and "holds '', not 0 or 1" in str(err)
+
+
 def test_a_missing_zero_one_column(tmp_path):
     csv = write(tmp_path / "t.csv", "text,anger\na,0\n")
     with pytest.raises(DataError) as info:

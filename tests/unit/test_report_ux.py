@@ -177,11 +177,20 @@ def fake_run(folder: Path, lr: float, accuracy: float, cost: dict | None = None,
     return folder
 
 
-def compare(*run_dirs: Path, output: str | None = None, allow: bool = False) -> int:
+def compare(*run_dirs: Path, output: str | None = None, allow: bool = False, metric: str | None = None) -> int:
     from nlptune.commands.compare import handle
 
-    return handle(argparse.Namespace(run_dirs=[str(d) for d in run_dirs], metric=None, output=output,
+    return handle(argparse.Namespace(run_dirs=[str(d) for d in run_dirs], metric=metric, output=output,
                                      allow_different_tasks=allow))
+
+
+def test_compare_refuses_a_metric_no_run_has_before_writing(tmp_path, recorded):
+    runs = [fake_run(tmp_path / name, 1e-3, 0.8) for name in ("a", "b")]
+    with pytest.raises(NlptuneError, match=r"--metric acuracy: no run has evaluations of it -> use one the runs "
+                                           r"have: accuracy, loss"):
+        compare(*runs, metric="acuracy")
+    assert not (runs[0] / "compare.png").exists()
+    assert compare(*runs, metric="loss") == 0  # one they have, named
 
 
 def test_compare_writes_into_the_first_run_folder_not_the_working_directory(tmp_path, monkeypatch, recorded):
