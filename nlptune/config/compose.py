@@ -36,6 +36,67 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 
+# keys whose value is a mapping the user fills with keys of their own (TaskConfig.column_map: {source: target})
+MAPPING_KEYS = ("task.column_map",)
+
+
+def _as_text(key: str, value: str) -> str | None:
+    """``key=value`` with the value quoted for Hydra, inside the shell's quotes (None: no quoting fits)."""
+    inner = f'"{value}"' if '"' not in value else f"'{value}'" if "'" not in value else None
+    if inner is None:
+        return None
+    return f"'{key}={inner}'" if "'" not in inner else f'"{key}={inner}"'
+
+
+def _syntax_issues(overrides: Sequence[str]) -> tuple[list[str], list[ConfigIssue]]:
+    """The overrides Hydra can read as one plain value each, and an issue for every other one (Hydra's parser
+    stops at the first; a value such as ``;`` or ``,`` needs quoting that the shell's own quotes do not give)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser, readable, issues = OverridesParser.create(), [], []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            readable.append(item)  # _parse names it
+            continue
+        try:
+            sweep = parser.parse_overrides([item])[0].is_sweep_override()
+        except HydraException as err:
+            problem, sweep = f"Hydra cannot read the value {value!r} ({str(err).splitlines()[0]})", False
+        else:
+            if not sweep:
+                readable.append(item)
+                continue
+            problem = f"{value!r} is a list of values to sweep, which a single run cannot take"
+        quoted = _as_text(key, value)
+        fix = (f"a list is written [a,b]; to give the value as text, quote it for Hydra inside the shell's "
+               f"quotes: {quoted}" if sweep else f"to give the value as text, quote it for Hydra inside the "
+               f"shell's quotes: {quoted}") if quoted else "check the override syntax"
+        issues.append(ConfigIssue(key.lstrip("+~"), problem, fix))
+    return readable, issues
+
+
+def _in_mapping(key: str) -> bool:
+    """Whether ``key`` names one entry of a `MAPPING_KEYS` mapping (``task.column_map.review``)."""
+    return any(key.startswith(f"{mapping}.") for mapping in MAPPING_KEYS)
+
+
+def _open_mappings(values: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Overrides of `MAPPING_KEYS` as Hydra takes them in struct mode: ``task.column_map={a:b}`` replaces the
+    mapping (delete, then add), ``task.column_map.a=b`` adds or changes one entry (Hydra's ``++``)."""
+    opened = []
+    for key, item in values:
+        value = item.partition("=")[2]
+        if key in MAPPING_KEYS:
+            opened += [(f"~{key}", f"~{key}"), (f"+{key}", f"+{key}={value}")]
+        elif _in_mapping(key):
+            opened.append((f"++{key}", f"++{item}"))
+        else:
+            opened.append((key, item))
+    return opened
+
+
 def _parse(overrides: Sequence[str], issues: list[ConfigIssue]) -> tuple[list[str], list[tuple[str, str]]]:
     groups, values = [], []
     for item in overrides:
@@ -99,8 +160,9 @@ def compose(overrides: Sequence[str] = ()) -> "Any":
 
     check_overrides(overrides)  # _target_, trust flags, ...: refused before Hydra reads anything (safety.py)
     check_conf_dir(conf_dir())
-    issues: list[ConfigIssue] = []
-    groups, values = _parse(overrides, issues)
+    readable, issues = _syntax_issues(overrides)
+    groups, values = _parse(readable, issues)
+    values = _open_mappings(values)
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         base = hydra_compose("config", overrides=groups)
         _check_keys(base, values, issues)
@@ -130,7 +192,30 @@ def load_run_config(overrides: Sequence[str] = ()):
     from nlptune.config.schema import build_run_config
     from nlptune.config.sources import resolve_plain
 
-    return build_run_config(resolve_plain(to_plain(compose(overrides))))
+    try:
+        composed = compose(overrides)
+    except ConfigError as err:
+        raise ConfigError(err.issues + _issues_of_the_rest(overrides, err.issues)) from None
+    return build_run_config(resolve_plain(to_plain(composed)))
+
+
+def _issues_of_the_rest(overrides: Sequence[str], found: list[ConfigIssue]) -> list[ConfigIssue]:
+    """What validating the config gives without the overrides ``found`` names (a typo'd key, an unreadable
+    value): a range error beside a typo is then reported with it, not on the next run. [] when every problem is
+    already found, or an issue cannot be traced to one override."""
+    from nlptune.config.schema import build_run_config
+
+    named = {issue.key for issue in found}
+    rest = [item for item in overrides if item.partition("=")[0].lstrip("+~") not in named]
+    if len(rest) == len(overrides):
+        return []
+    try:
+        build_run_config(to_plain(compose(rest)))
+    except ConfigError as err:
+        return [issue for issue in err.issues if issue.key not in named]
+    except NlptuneError:
+        return []  # a problem of another kind: it shows once the config's own are fixed
+    return []
 
 
 def conf_defaults(config: Mapping[str, Any]) -> dict:
@@ -158,24 +243,25 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
     from nlptune.config.safety import check_overrides
 
     check_overrides(overrides)
+    readable, issues = _syntax_issues(overrides)  # reported with the other overrides' problems
     try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        parsed = OverridesParser.create().parse_overrides(list(readable))
     except HydraException as err:
         raise ConfigError([ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")]) from None
     cfg = OmegaConf.create(copy.deepcopy(config))
     OmegaConf.set_struct(cfg, True)
-    issues: list[ConfigIssue] = []
     # conf/'s config for the recipe's task and model, composed at most once and only when a key is missing
     defaults = functools.cache(lambda: OmegaConf.create(conf_defaults(config)))
     later = _later_keys(cfg, defaults, [o.key_or_group for o in parsed])
-    for item, override in zip(overrides, parsed):
+    for item, override in zip(readable, parsed):
         key = override.key_or_group
         if override.is_sweep_override() or override.package is not None:
             issues.append(ConfigIssue(key, f"'{item}' is a sweep or package override", "give one plain value"))
         elif key in GROUPS and not override.is_delete():
             issues.append(ConfigIssue(key, f"'{item}' would replace the recipe's whole '{key}' section",
                                       f"override single keys, e.g. {key}.<key>=VALUE (or train without recipe=)"))
-        elif not override.is_add() and key not in later:  # a typo: suggest from conf/'s keys too
+        elif not override.is_add() and key not in later and not _in_mapping(key):
+            # a typo: suggest from conf/'s keys too
             _check_keys(cfg, [(key, item)], issues, lambda: _all_keys(defaults()))
     if issues:
         raise ConfigError(issues, source="overrides of the recipe")
@@ -188,7 +274,7 @@ def apply_overrides(config: dict, overrides: Sequence[str]) -> dict:
                     node = OmegaConf.select(cfg, parent) if parent else cfg
                     node.pop(leaf, None)
             else:
-                with open_dict(cfg) if override.is_add() or key in later else nullcontext():
+                with open_dict(cfg) if override.is_add() or key in later or _in_mapping(key) else nullcontext():
                     OmegaConf.update(cfg, key, override.value(), merge=False)
         except OmegaConfBaseException as err:
             raise ConfigError([ConfigIssue(key, str(err).splitlines()[0], "check the override")]) from None

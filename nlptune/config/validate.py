@@ -72,7 +72,7 @@ def _multi_label_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
         issues += range_issues("task.threshold", task.threshold, 0.0, 1.0, low_open=True, high_open=True)
     if task.label_separator == "":
         issues.append(ConfigIssue("task.label_separator", "an empty separator splits nothing",
-                                  "e.g. task.label_separator=',' (or null for list columns)"))
+                                  "e.g. 'task.label_separator=\",\"' (or null for list columns)"))
     fields = task.label_fields
     if fields is not None:
         if not fields or not all(isinstance(f, str) and f for f in fields) or len(set(fields)) != len(fields):

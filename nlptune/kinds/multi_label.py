@@ -66,8 +66,8 @@ class MultiLabel(Kind):
         if hasattr(value, "tolist") and not isinstance(value, str):  # a parquet list read as an array
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
-            hint = (" (a csv/tsv column holds text: set task.label_separator, e.g. ',', to split it)"
-                    if isinstance(value, str) else "")
+            hint = (" (a csv/tsv column holds text: set task.label_separator to split it, e.g. "
+                    "'task.label_separator=\",\"')" if isinstance(value, str) else "")
             raise LabelProblem(f"the labels are {type(value).__name__} {_short(value)}, not a list of labels{hint}",
                                "give each row's labels as a list (JSON [\"joy\", \"love\"], [] for none), or one "
                                "0/1 column per label with task.label_fields")
