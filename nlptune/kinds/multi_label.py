@@ -93,6 +93,7 @@ class MultiLabel(Kind):
         index = {name: i for i, name in enumerate(names)}
         positional = declared and not any(str(n).lstrip("+-").isdigit() for n in names)
         unseen = "" if declared else " (it does not occur in train)"
+        known = _listed(names) if names else "(none: no training row has a label)"
 
         def encode(key: tuple) -> tuple[float, ...]:
             target = [0.0] * len(names)
@@ -102,7 +103,7 @@ class MultiLabel(Kind):
                 elif positional and isinstance(label, int) and 0 <= label < len(names):
                     target[label] = 1.0
                 else:
-                    raise LabelProblem(f"label {label!r} is not one of the task's labels {_listed(names)}{unseen}",
+                    raise LabelProblem(f"label {label!r} is not one of the task's labels {known}{unseen}",
                                        "fix the label, or declare the full set with task.label_names")
             return tuple(target)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nlptune.config.schema import TaskConfig
-from nlptune.data.errors import DataError
+from nlptune.data.errors import DataError, DataProblems
 from nlptune.data.labels import split_examples
 from nlptune.data.loading import read_file
 from nlptune.kinds import get_kind, losses, thresholds
@@ -86,6 +86,14 @@ def test_unknown_label_in_validation(tmp_path):
     err = info.value
     assert (err.file, err.split, err.line, err.column) == (str(validation), "validation", 2, "labels")
     assert "'rage'" in str(err) and "does not occur in train" in str(err)
+
+
+def test_validation_labels_when_no_training_row_has_one(tmp_path):
+    with pytest.raises(DataProblems) as info:
+        examples(task(), jsonl(tmp_path / "t.jsonl", [[], []]), jsonl(tmp_path / "v.jsonl", [["joy"]]))
+    text = str(info.value)
+    assert "no training row has any label" in text
+    assert "'joy' is not one of the task's labels (none: no training row has a label)" in text
 
 
 def test_labels_that_are_not_a_list(tmp_path):
