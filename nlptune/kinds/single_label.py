@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from nlptune.config.registry import register
 from nlptune.kinds.base import Kind, LabelProblem
-from nlptune.utils.text import describe_hidden, hidden_characters
+from nlptune.utils.text import describe_hidden, hidden_characters, listed
 
 # an integer as a text file writes it: "1", "-2", "+3", "1.0"
 _INTEGER = re.compile(r"[+-]?\d+(\.0*)?")
@@ -85,13 +85,15 @@ class SingleLabel(Kind):
         index = {name: i for i, name in enumerate(names)}
         positional = declared and not any(_INTEGER.fullmatch(name) for name in names)
         unseen = "" if declared else " (it does not occur in train)"
+        # a dozen names say what the labels look like; all of them, on every refused row, bury the message
+        known = f"[{listed(names, 12, quote=True)}]"
 
         def encode(key) -> int:
             if str(key) in index:
                 return index[str(key)]
             if positional and isinstance(key, int) and 0 <= key < len(names):
                 return key
-            raise LabelProblem(f"label {key!r} is not one of the task's labels {names}{unseen}",
+            raise LabelProblem(f"label {key!r} is not one of the task's labels {known}{unseen}",
                                "fix the label, or declare the full set with task.label_names")
 
         return encode

@@ -205,3 +205,13 @@ def test_cli_reports_label_problems_at_once_and_writes_nothing(tmp_path):
     assert "3 data problems" in output and "line 4" in output and "line 2" in output
     assert "line 6" in output and r"'neg\x00'" in output and "U+0000" in output
     assert "Traceback" not in output and not out.exists()
+
+
+def test_an_unknown_label_lists_a_dozen_of_many_names():
+    from nlptune.kinds import get_kind
+
+    encode = get_kind("single_label").encoder([f"class{i}" for i in range(30)], False)
+    with pytest.raises(ValueError) as info:
+        encode("a whole sentence from the text column")
+    assert "'class11' and 18 more] (it does not occur in train)" in str(info.value)
+    assert "class12" not in str(info.value)
