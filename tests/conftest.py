@@ -102,7 +102,8 @@ def free_port_fixture() -> Callable[[], int]:
 
 @pytest.fixture(scope="session")
 def run_cli(cache_dir, tmp_path_factory) -> Callable[..., subprocess.CompletedProcess]:
-    """``run_cli(args, env=None, timeout=180, cwd=None)``: run ``python -m nlptune *args`` in a subprocess.
+    """``run_cli(args, env=None, timeout=180, cwd=None, stdin=None)``: run ``python -m nlptune *args`` in a
+    subprocess (``stdin``: text given to its standard input).
 
     Offline (HF_HUB_OFFLINE=1), with the session's NLPTUNE_CACHE_DIR; ``env`` adds or overrides variables.
     The working directory defaults to a scratch folder so a run without output_dir never writes into the repo.
@@ -111,9 +112,10 @@ def run_cli(cache_dir, tmp_path_factory) -> Callable[..., subprocess.CompletedPr
     scratch = tmp_path_factory.mktemp("cli-cwd")
 
     def run(args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 180,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+            cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "nlptune", *map(str, args)], cwd=cwd or scratch,
-                              env=child_env(cache_dir, env), capture_output=True, text=True, timeout=timeout)
+                              env=child_env(cache_dir, env), capture_output=True, text=True, timeout=timeout,
+                              input=stdin)
 
     return run
 

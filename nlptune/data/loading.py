@@ -189,14 +189,19 @@ def read_lines(path: str | Path, split: str, origin: str) -> list[str]:
     problem = file_problem(path, split, origin, any_type=True)
     if problem:
         raise problem
+    return split_lines(_read_bytes(path, split), path, split)
+
+
+def split_lines(raw: bytes, source: Path, split: str) -> list[str]:
+    """The texts of `read_lines` from the bytes ``raw`` of ``source`` (a file, or standard input)."""
     problems = ProblemCollector()
-    text = readers.decode(_read_bytes(path, split), path, split, problems)
+    text = readers.decode(raw, source, split, problems)
     problems.raise_if_any()
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
     if not lines:
-        raise DataError("the file has no lines of text", file=str(path), split=split,
+        raise DataError("the file has no lines of text", file=str(source), split=split,
                         fix="write one text per line, or pick another file")
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 

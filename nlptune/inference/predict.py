@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -10,7 +11,7 @@ from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset, eval_order
 from nlptune.data.labels import to_examples
-from nlptune.data.loading import load_raw_splits, read_file, read_lines
+from nlptune.data.loading import load_raw_splits, read_file, read_lines, split_lines
 from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate, forward
@@ -150,18 +151,23 @@ def predict_logits(model, dataset: EncodedDataset, collate, batch_size: int) -> 
     return logits
 
 
+STDIN = "-"  # --input - : standard input, one text per line
+
+
 def read_inputs(path: str, text_fields: list[str], words: bool = False, task=None) -> list[list]:
     """Texts to predict from a jsonl/csv/tsv/parquet file with the task's text columns (labels optional), or a
-    .txt file with one text per line (a model that reads one text); with ``words`` (a per-word task) a row holds a
-    list of words, or a text that is split into words, and ``task`` (the run's TaskConfig) says how to read CoNLL
-    columns (the words only: a tag column may be there or not)."""
+    .txt file or standard input (``path`` "-") with one text per line (a model that reads one text); with
+    ``words`` (a per-word task) a row holds a list of words, or a text that is split into words, and ``task`` (the
+    run's TaskConfig) says how to read CoNLL columns (the words only: a tag column may be there or not)."""
     import dataclasses
 
-    if Path(path).suffix.lower() == ".txt":
+    if Path(path).suffix.lower() == ".txt" or path == STDIN:
         if len(text_fields) != 1:
-            raise NlptuneError(f"{path}: a .txt file holds one text per line, but this model reads "
-                               f"{len(text_fields)} texts a row ({', '.join(text_fields)}); use a jsonl/csv/tsv file "
-                               f"with those columns")
+            raise NlptuneError(f"{path}: a .txt file or standard input holds one text per line, but this model "
+                               f"reads {len(text_fields)} texts a row ({', '.join(text_fields)}); use a "
+                               f"jsonl/csv/tsv file with those columns")
+        if path == STDIN:
+            return [split_lines(sys.stdin.buffer.read(), Path("standard input"), "input")]
         return [read_lines(path, "input", origin="--input")]
     words_only = None if task is None else dataclasses.replace(task, label_field=None)
     raw = read_file(path, "input", [] if words else text_fields, origin="--input", task=words_only)

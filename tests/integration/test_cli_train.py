@@ -303,8 +303,12 @@ def test_predict_text_lines(demo_run, run_cli, tmp_path):
         target = tmp_path / f"{source.suffix[1:]}.out"
         check_ok(run_cli(["predict", demo_run["dir"], "--input", source, "--output", target]))
         outputs.append([json.loads(line) for line in target.read_text().splitlines()])
+    piped = run_cli(["predict", demo_run["dir"], "--input", "-"], stdin=lines.read_text())  # standard input
+    check_ok(piped)
+    outputs.append([json.loads(line) for line in piped.stdout.splitlines() if line.startswith("{")])
     assert [r["text"] for r in outputs[0]] == texts
     assert outputs[0] == outputs[1]
+    assert [{k: v for k, v in row.items() if k != "text"} for row in outputs[0]] == outputs[2]  # stdout: no texts
 
 
 def test_predict_and_eval_batch_size_and_precision_flags(demo_run, run_cli, tmp_path):
