@@ -103,8 +103,8 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
                                for note in notes)
             keys.append(key)
         except LabelProblem as err:
-            problems.add(DataError(err.problem, fix=err.fix,
-                                   **_where(raw, split, i, err.column or task.label_field, err.position)))
+            column = task.text_fields[0] if err.in_text else err.column or task.label_field
+            problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, column, err.position)))
             keys.append(_INVALID)
     if repairs:
         _warn_repairs(task, split, repairs)

@@ -14,12 +14,15 @@ from nlptune.config.schema import METRICS
 class LabelProblem(ValueError):
     """A label (or a split's labels) a kind cannot train on; ``fix`` says what to do."""
 
-    def __init__(self, problem: str, fix: str, column: str | None = None, position: int | None = None):
+    def __init__(self, problem: str, fix: str, column: str | None = None, position: int | None = None,
+                 in_text: bool = False):
         super().__init__(problem)
         # ``column``: the column at fault when it is not task.label_field (a 0/1 column of task.label_fields);
+        # ``in_text``: the fault is in the row's text (a tagger's words), whose column the data layer knows;
         # ``position``: the 0-based word whose tag is at fault (tokens), so that the data layer can name that
         # word's own line in a file with a word per line (CoNLL), not the line its sentence starts on
         self.problem, self.fix, self.column, self.position = problem, fix, column, position
+        self.in_text = in_text
 
 
 class Note(str):

@@ -65,13 +65,15 @@ class Tokens(Kind):
         words = texts[0]
         if isinstance(words, str) or not isinstance(words, (list, tuple)):
             raise LabelProblem(f"the words are {type(words).__name__} {_short(words)}, not a list of words",
-                               "give the words of a sentence as a list of strings, or read a .conll file")
+                               "give the words of a sentence as a list of strings, or read a .conll file",
+                               in_text=True)
         if not words:
-            raise LabelProblem("empty sentence: the row has no words", "drop the row, or give its words and tags")
+            raise LabelProblem("empty sentence: the row has no words", "drop the row, or give its words and tags",
+                               in_text=True)
         not_text = [w for w in words if not isinstance(w, str)]
         if not_text:
             raise LabelProblem(f"a word is {type(not_text[0]).__name__} {_short(not_text[0])}, not a string",
-                               "write every word as a string")
+                               "write every word as a string", in_text=True)
         if len(words) != len(key):
             raise LabelProblem(f"{len(words)} tokens but {len(key)} tags", "give exactly one tag per word")
         if scheme == "plain":

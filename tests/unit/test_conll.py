@@ -116,16 +116,18 @@ def bad(tmp_path: Path, rows, validation=None) -> DataError:
 GOOD = {"tokens": ["a", "b"], "ner_tags": ["B-X", "O"]}
 
 
-@pytest.mark.parametrize("row, text", [
-    ({"tokens": ["a", "b", "c"], "ner_tags": ["O", "B-X"]}, "3 tokens but 2 tags"),
-    ({"tokens": [], "ner_tags": []}, "empty sentence"),
-    ({"tokens": ["a", 3], "ner_tags": ["O", "O"]}, "word 2 of the row is a number"),
-    ({"tokens": "a b", "ner_tags": ["O", "O"]}, "not a list of words"),
-    ({"tokens": ["a"], "ner_tags": ["E-X"]}, "E-X"),
+@pytest.mark.parametrize("row, text, column", [
+    ({"tokens": ["a", "b", "c"], "ner_tags": ["O", "B-X"]}, "3 tokens but 2 tags", "ner_tags"),
+    ({"tokens": [], "ner_tags": []}, "empty sentence: the row has no tags", "ner_tags"),
+    ({"tokens": [], "ner_tags": ["O"]}, "empty sentence: the row has no words", "tokens"),
+    ({"tokens": ["a", 3], "ner_tags": ["O", "O"]}, "word 2 of the row is a number", "tokens"),
+    ({"tokens": "a b", "ner_tags": ["O", "O"]}, "not a list of words", "tokens"),
+    ({"tokens": ["a"], "ner_tags": ["E-X"]}, "E-X", "ner_tags"),
 ])
-def test_bad_rows_name_file_and_line(tmp_path, row, text):
+def test_bad_rows_name_file_line_and_column(tmp_path, row, text, column):
     error = bad(tmp_path, [GOOD, row])
     assert text in str(error) and error.line == 2 and error.file.endswith("train.jsonl")
+    assert error.column == column
 
 
 def test_unknown_tag_in_validation(tmp_path):
