@@ -15,6 +15,7 @@ from nlptune.config.schema import RunConfig, kind_of, with_later_sections
 from nlptune.data.sources import is_teacher
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
+from nlptune.train.rundir import refuse_foreign_contents
 from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
 from nlptune.utils.plain import flatten, parse_json, plain_data
 
@@ -164,14 +165,17 @@ def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
     """Decide where the run starts; verify the checkpoint and refuse config changes (before any data work)."""
     if config.resume is None:
         refuse_earlier_run(Path(output_dir))
+        refuse_foreign_contents(output_dir)
         return ResumePlan(run_dir=Path(output_dir))
     found = _locate(config, Path(output_dir))
     result = ResumePlan(run_dir=Path(output_dir), resuming=True)
     if found is None:
         _finished_without_checkpoint(Path(output_dir))
+        refuse_foreign_contents(output_dir)  # a fresh start: someone else's files must not be written over
         return result
     if found.parent.parent.resolve() != Path(output_dir).resolve():  # continued in another folder: not over a run
         refuse_earlier_run(Path(output_dir))
+        refuse_foreign_contents(output_dir)
     result.checkpoint, result.manifest = found, checkpoint.verify(found)
     result.state = checkpoint.read_train_state(found)
     changes = config_diff(result.state.get("config", {}), plain_config(config))

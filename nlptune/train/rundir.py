@@ -21,6 +21,7 @@ from nlptune.utils.files import (LinkError, atomic_write_text, disk_error, ensur
 from nlptune.utils.errors import NlptuneError
 from nlptune.utils.lock import LOCK_FILE, FolderLock
 from nlptune.utils.plain import parse_json, plain_data
+from nlptune.utils.text import listed
 
 # everything nlptune writes in a run directory (folders are checked inside too): none may be a link
 WRITTEN = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.json", "resume_changes.json", LOCK_FILE,
@@ -124,6 +125,83 @@ def refuse_nested_run(output_dir: str | Path) -> None:
         raise NlptuneError(f"output_dir {output_dir} {found}; a new run's files would be mixed into it -> "
                            "choose an output_dir outside saved models and runs' best/, checkpoints/ and plots/ "
                            "(or leave it unset for a new timestamped folder)")
+
+
+# what other nlptune commands write into a run directory before its training starts: a multi-process sweep
+# trial's launch spec, log and result (tuning/objective.py, `_train_launched`)
+LAUNCH_FILES = ("trial_spec.json", "trial.log", "trial_result.json")
+FRESH_FIX = ("give a new or empty output_dir (or leave it unset for a new timestamped folder); to continue an "
+             "interrupted run, give its own folder with resume=auto")
+
+
+def not_written(folder: str | Path, own: Iterable[str]) -> list[str]:
+    """The names in ``folder`` that are none of ``own`` nor a temporary file of one of them (an interrupted atomic
+    write leaves ``.<name>.<pid>-<hex>.tmp``, a lock ``.<name>.<pid>.<hex>.tmp``, a best/ swap
+    ``.best.<pid>.tmp``), sorted; [] when ``folder`` is not a folder."""
+    own = tuple(own)
+    temporary = tuple(f".{name}." for name in own)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(name for name in names if name not in own and not (name.startswith(temporary)
+                                                                     and name.endswith(".tmp")))
+
+
+def shown(folder: Path, names: list[str]) -> list[str]:
+    """``names`` (entries of ``folder``) as a message lists them: a folder with a trailing "/"."""
+    return [f"{name}/" if (folder / name).is_dir() and not (folder / name).is_symlink() else name for name in names]
+
+
+def refuse_foreign_contents(output_dir: str | Path) -> None:
+    """Refuse ``output_dir`` for a run that starts afresh in it (no checkpoint of its own is continued) unless
+    nlptune may write there: it is new or empty (its lock and a sweep trial's launch files aside), or it holds an
+    interrupted run nlptune started: only names a run writes (`WRITTEN`), and its metrics.jsonl (opened first),
+    config.yaml and manifest.json are nlptune's own. Anything else is someone's files: the new run would write
+    its config.yaml, manifest.json and plots over them, or append its metrics to them."""
+    folder = Path(output_dir)
+    present = not_written(folder, (LOCK_FILE, *LAUNCH_FILES))
+    if not present:
+        return
+    foreign = not_written(folder, (*WRITTEN, *LAUNCH_FILES))
+    if foreign:
+        raise NlptuneError(f"output_dir {folder} already holds files a run does not write "
+                           f"({listed(shown(folder, foreign), 3)}); "
+                           f"nlptune never writes a run among files it did not write -> {FRESH_FIX}")
+    why = _not_own_run(folder)
+    if why:
+        raise NlptuneError(f"output_dir {folder} holds {listed(shown(folder, present), 3)} but not as a run nlptune "
+                           f"started ({why}); a new run would write over them -> {FRESH_FIX}")
+
+
+def _not_own_run(folder: Path) -> str | None:
+    """Why ``folder``'s run files are not those of a run nlptune started; None when they are."""
+    from nlptune.train.run_reading import read_json, read_run_config
+
+    if not (folder / "metrics.jsonl").is_file():  # the first file a run makes: every other one comes after it
+        return "no metrics.jsonl"
+    if not _is_metrics_log(folder / "metrics.jsonl"):
+        return "its metrics.jsonl is not a log of metrics records"
+    checks = {"config.yaml": lambda: {"task", "trainer"} <= set(read_run_config(folder)),
+              "manifest.json": lambda: "environment" in read_json(folder / "manifest.json")}
+    for name, check in checks.items():
+        if not (folder / name).is_file():
+            continue
+        try:
+            own = check()
+        except (OSError, NlptuneError):  # unreadable, or not YAML/JSON: not a file nlptune wrote
+            own = False
+        if not own:
+            return f"its {name} is not a run's"
+    return None
+
+
+def _is_metrics_log(path: Path) -> bool:
+    """``path`` holds only metrics records (JSON objects with an integer step), as `RunDir.log` writes them; text
+    after the last newline is the half-written record of a killed run and is not judged."""
+    try:
+        lines = path.read_bytes().decode("utf-8").split("\n")[:-1]
+        records = [parse_json(line) for line in lines if line.strip()]
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return False
+    return all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in records)
 
 
 def new_directory(base: Path) -> Path:

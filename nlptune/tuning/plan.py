@@ -244,10 +244,30 @@ def find_sweep_dir(tune: TuneConfig, args: TuneArgs, task: str, model: str) -> t
         if exists and resume != "auto":
             raise NlptuneError(f"tune.dir={path} already holds a sweep -> add resume=auto to continue it, "
                                "or choose another tune.dir")
+        if not exists:
+            refuse_foreign_sweep_dir(path)
         return path, exists
     if resume == "auto":
         parent = default_sweep_dir(task, model).parent
         earlier = sorted(p.parent for p in parent.glob(f"*/{PLAN_FILE}")) if parent.is_dir() else []
         if earlier:
             return earlier[-1], True
-    return default_sweep_dir(task, model), False
+    path = default_sweep_dir(task, model)
+    refuse_foreign_sweep_dir(path)  # two sweeps started in the same second share the name
+    return path, False
+
+
+def refuse_foreign_sweep_dir(sweep_dir: Path) -> None:
+    """Refuse ``sweep_dir`` for a new sweep unless it is new or empty (a lock aside: whether its holder still runs
+    is for the lock to tell): a new sweep writes its leaderboard.csv, summary.md, plots/, best/ ... there, over
+    whatever files of the same names it holds. An earlier sweep (its sweep.json) is continued, never started anew."""
+    from nlptune.train.rundir import not_written, shown
+    from nlptune.utils.lock import LOCK_FILE
+    from nlptune.utils.text import listed
+
+    foreign = not_written(sweep_dir, (LOCK_FILE,))
+    if foreign:
+        raise NlptuneError(f"the sweep directory {sweep_dir} (tune.dir) already holds files but no sweep "
+                           f"({PLAN_FILE}): {listed(shown(sweep_dir, foreign), 3)}; nlptune never starts a sweep among files it did "
+                           "not write -> give a new or empty tune.dir (or leave it unset for a new timestamped "
+                           "folder); to continue an earlier sweep, give its own folder with resume=auto")

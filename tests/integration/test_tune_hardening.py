@@ -41,10 +41,13 @@ def test_unreachable_storage_leaves_nothing_and_the_corrected_command_runs(run_c
 def test_failed_start_in_an_existing_folder_keeps_what_was_there(run_cli, tmp_path):
     sweep = tmp_path / "mine"
     sweep.mkdir()
-    (sweep / "notes.txt").write_text("keep me")
     proc = run_cli(["tune", *TINY, "tune.n_trials=1", f"tune.dir={sweep}",
                     "tune.storage=sqlite:////nonexistent/dir/x.db"])
     check_one_error(proc, "/nonexistent/dir does not exist")
+    assert sweep.is_dir() and not any(sweep.iterdir())  # the folder it did not make stays, empty
+    (sweep / "notes.txt").write_text("keep me")  # someone's files: no new sweep starts among them
+    proc = run_cli(["tune", *TINY, "tune.n_trials=1", f"tune.dir={sweep}"])
+    check_one_error(proc, f"{sweep} (tune.dir) already holds files but no sweep (sweep.json): notes.txt")
     assert sorted(p.name for p in sweep.iterdir()) == ["notes.txt"]
     assert (sweep / "notes.txt").read_text() == "keep me"
 
