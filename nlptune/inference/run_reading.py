@@ -5,13 +5,16 @@ with them too); they are imported here for the commands that reach them through 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from nlptune.data.errors import DataError
+from nlptune.data.sources import source_kind, split_files, task_folder
 from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, check_records, check_run, check_weights,
                                        loading_best, read_json, run_folder)
 
-__all__ = ["DAMAGED_HINT", "TRAIN_HINT", "check_records", "check_run", "check_weights", "load_run", "loading_best",
-           "read_json", "run_folder"]
+__all__ = ["DAMAGED_HINT", "TRAIN_HINT", "check_records", "check_run", "check_weights", "check_split_file",
+           "load_run", "loading_best", "read_json", "recorded_sha256", "run_folder", "warn_if_data_changed"]
 
 
 def load_run(run_dir: str | Path):
@@ -24,3 +27,61 @@ def load_run(run_dir: str | Path):
 
     with loading_best(path):
         return LoadedRun(path)
+
+
+def _path_key(task, split: str) -> tuple[str, str]:
+    """The config key (and its value) that places ``split``'s file of a local-files task."""
+    key = f"{split}_file" if source_kind(task) == "files" else "data_dir"
+    return f"task.{key}", str(getattr(task, key))
+
+
+def _relative_note(value: str) -> str:
+    """Why a relative path recorded by a run may name another file now ("" for an absolute one)."""
+    if os.path.isabs(os.path.expanduser(value)):  # as the loader reads it
+        return ""
+    return (f"; {value} is a relative path: the run (made before nlptune recorded absolute data paths) read it "
+            f"from the folder `nlptune train` ran in, here it is read from the current folder {os.getcwd()}")
+
+
+def recorded_sha256(run_dir: Path, split: str) -> str | None:
+    """The sha256 of ``split``'s data that the run's manifest.json records (None: not recorded)."""
+    try:
+        manifest = read_json(Path(run_dir) / "manifest.json")
+    except (OSError, ValueError):  # no manifest (check_run refuses a damaged one): nothing to compare with
+        return None
+    recorded = ((manifest.get("data") or {}).get("sha256") or {}).get(split)
+    return recorded if isinstance(recorded, str) else None
+
+
+def check_split_file(run_dir: Path, task, split: str) -> None:
+    """Refuse, before anything is read, a split of the run's task whose local file is gone, with a fix that
+    `nlptune eval` (which takes no overrides) can act on: restore the file, run from the folder a relative path is
+    read from, or score a copy with --file. Other problems with the file are the loader's to report."""
+    if source_kind(task) not in ("files", "data_dir"):
+        return  # generated or hub data: nothing recorded as a path
+    path = split_files(task)[split]
+    if path is not None and os.path.lexists(path):
+        return
+    key, value = _path_key(task, split)
+    shown = path if path is not None else task_folder(task)
+    recorded = recorded_sha256(run_dir, split)
+    note = _relative_note(value)
+    fix = ("run nlptune eval from the folder the run was made in, " if note else
+           f"restore the file there{f' (the run read sha256 {recorded})' if recorded else ''}, ")
+    raise DataError(f"the run's {split} data was not found ({key}={value} in {Path(run_dir) / 'config.yaml'}){note}",
+                    file=str(shown), split=split,
+                    fix=f"{fix}or score the file where it is now: nlptune eval {run_dir} --file PATH")
+
+
+def warn_if_data_changed(run_dir: Path, task, raw, split: str) -> None:
+    """Warn when the local ``split`` file just read (``raw``, a `RawSplit`) is not the one the run was trained and
+    evaluated on: its sha256 differs from the one the run's manifest.json records. Hub and generated data are not
+    compared (their identities are the loader's, and are checked where a recipe pins them)."""
+    from nlptune.utils.console import warn
+
+    recorded = recorded_sha256(run_dir, split)
+    if source_kind(task) not in ("files", "data_dir") or recorded is None or recorded == raw.sha256:
+        return
+    warn(f"the {split} file {raw.source} is not the one the run {run_dir} was trained with: its sha256 is "
+         f"{raw.sha256}, the run's manifest.json records {recorded}{_relative_note(_path_key(task, split)[1])}; "
+         "these scores are of other data than the run's own evaluation")
