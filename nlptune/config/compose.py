@@ -68,11 +68,10 @@ def _syntax_issues(overrides: Sequence[str]) -> tuple[list[str], list[ConfigIssu
             if not sweep:
                 readable.append(item)
                 continue
-            problem = f"{value!r} is a list of values to sweep, which a single run cannot take"
+            problem = f"{value!r} is a list of values to sweep, which a single run cannot take (a list is [a,b])"
         quoted = _as_text(key, value)
-        fix = (f"a list is written [a,b]; to give the value as text, quote it for Hydra inside the shell's "
-               f"quotes: {quoted}" if sweep else f"to give the value as text, quote it for Hydra inside the "
-               f"shell's quotes: {quoted}") if quoted else "check the override syntax"
+        fix = f"to give the value as text, quote it for Hydra inside the shell's quotes: {quoted}" if quoted \
+            else "check the override syntax"
         issues.append(ConfigIssue(key.lstrip("+~"), problem, fix))
     return readable, issues
 

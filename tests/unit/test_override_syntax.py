@@ -37,7 +37,7 @@ def test_every_problem_of_the_command_line_at_once():
                           "task.text_fields"}
     assert "did you mean 'trainer.max_steps'" in found["trainer.max_step"]
     assert "out of range" in found["trainer.batch_size"] and "out of range" in found["optimizer.lr"]
-    assert "a list is written [a,b]" in found["task.text_fields"]
+    assert "(a list is [a,b])" in found["task.text_fields"]
 
 
 def test_the_column_map_is_set_whole_or_one_entry_at_a_time():
