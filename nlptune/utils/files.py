@@ -107,6 +107,23 @@ def refuse_link(path: str | Path, what: str = "") -> None:
         raise LinkError(path, what)
 
 
+def refuse_special_file(path: str | Path) -> None:
+    """Raise `NlptuneError` when ``path`` exists and is neither a regular file nor a link (which `refuse_link`
+    judges): a write renames a new file over its destination, which would replace a device such as /dev/null,
+    a named pipe or a socket with a plain file."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # missing (or unreadable: the write itself reports that)
+        return
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return
+    kind = "a folder" if stat.S_ISDIR(mode) else "a device, named pipe or socket"
+    raise NlptuneError(f"{path} is {kind}, not a file; nlptune writes only regular files and never replaces "
+                       "anything else -> give the path of a new or regular file")
+
+
 def links_under(root: str | Path, names: Iterable[str]) -> list[Path]:
     """The symbolic links among ``root/name`` for each name, and anywhere inside those that are folders."""
     root, found = Path(root), []
@@ -164,6 +181,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> P
     leaves the old file as it was and raises `DiskError`."""
     path = Path(path)
     refuse_link(path)
+    refuse_special_file(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")  # "*.tmp": easy to spot
     try:
         fd = create_new_file(tmp)

@@ -63,6 +63,24 @@ def test_atomic_write_refuses_a_link_and_leaves_its_target(tmp_path, victim):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "outside"]  # no temporary file left
 
 
+def test_atomic_write_never_replaces_a_pipe_a_socket_or_a_folder(tmp_path):
+    """A write renames a new file over its destination: over /dev/null (as root), a named pipe or a socket, that
+    would put a plain file in their place (seen with freeze/recipes copy --force and predict --overwrite)."""
+    pipe, folder = tmp_path / "pipe", tmp_path / "folder"
+    os.mkfifo(pipe)
+    folder.mkdir()
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "sock"))
+    try:
+        for target in (pipe, tmp_path / "sock", folder):
+            with pytest.raises(NlptuneError, match="not a file; nlptune writes only regular files"):
+                atomic_write_text(target, "x")
+        assert pipe.is_fifo() and (tmp_path / "sock").is_socket() and folder.is_dir()
+    finally:
+        listening.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe", "sock"]  # no temporary file left
+
+
 def test_atomic_write_replaces_whole_file(tmp_path):
     path = tmp_path / "a.json"
     atomic_write_bytes(path, b"old")
