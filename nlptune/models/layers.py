@@ -79,8 +79,15 @@ class TokenEmbedding(nn.Module):
                                  "({token: id}), got vocab=None")
             from nlptune.models.vectors import load_vectors  # only needed when a file is given
 
-            weights, self.coverage = load_vectors(vectors_path, vocab, embedding_dim,
-                                                  vocab_size=vocab_size, pad_token_id=pad_token_id)
+            try:
+                weights, self.coverage = load_vectors(vectors_path, vocab, embedding_dim,
+                                                      vocab_size=vocab_size, pad_token_id=pad_token_id)
+            except ModelArgumentError:
+                raise
+            except (OSError, ValueError) as err:  # unreadable, or a folder transformers cannot load
+                raise ModelArgumentError(f"pretrained_vectors={vectors_path!r} cannot be read: "
+                                         f"{str(err).strip().splitlines()[0][:300]}; give a GloVe/word2vec text "
+                                         "file, a transformer's folder, packaged:<hub id> or a hub id") from None
             with torch.no_grad():
                 self.embed.weight.copy_(weights)
         if freeze:

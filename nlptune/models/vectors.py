@@ -17,6 +17,8 @@ from typing import Iterator, TextIO
 
 import torch
 
+from nlptune.models.layers import ModelArgumentError
+
 # Std of the random rows for words missing from the file: small, so they start near the origin
 # like most pretrained vectors instead of dominating them.
 MISSING_STD = 0.1
@@ -53,15 +55,18 @@ def _records(path: str, embedding_dim: int) -> Iterator[tuple[int, str, list[str
                 dim = len(parts) - 1  # GloVe: no header
                 _check_dim(path, dim, embedding_dim)
             if len(parts) < dim + 1:
-                raise ValueError(f"{path}, line {lineno}: expected a word and {dim} values, "
-                                 f"got {len(parts)} fields")
+                raise ModelArgumentError(f"pretrained_vectors file {path}, line {lineno}: expected a word and "
+                                         f"{dim} values, got {len(parts)} fields; fix or drop that line")
             yield lineno, " ".join(parts[:-dim]), parts[-dim:]
 
 
 def _check_dim(path: str, file_dim: int, embedding_dim: int) -> None:
+    if file_dim < 1:  # one field on the first line: no vector, e.g. a binary file read as text
+        raise ModelArgumentError(f"pretrained_vectors file {path} is not a GloVe or word2vec text file (its first "
+                                 "line holds no vector); give a text file of lines 'word value value ...'")
     if file_dim != embedding_dim:
-        raise ValueError(f"pretrained_vectors file {path} has dimension {file_dim}, "
-                         f"but embedding_dim is {embedding_dim}; set embedding_dim={file_dim}")
+        raise ModelArgumentError(f"pretrained_vectors file {path} has dimension {file_dim}, "
+                                 f"but embedding_dim is {embedding_dim}; set model.embedding_dim={file_dim}")
 
 
 # the endings of word-vector text files: a value with one of them is always read as a file
@@ -93,8 +98,8 @@ def transformer_vectors(source: str, vocab: dict[str, int], embedding_dim: int, 
     tokenizer = AutoTokenizer.from_pretrained(name)
     table = AutoModel.from_pretrained(name).get_input_embeddings().weight.detach().float()
     if table.shape[1] != embedding_dim:
-        raise ValueError(f"pretrained_vectors {source!r} has embeddings of dimension {table.shape[1]}, but "
-                         f"embedding_dim is {embedding_dim}; set embedding_dim={table.shape[1]}")
+        raise ModelArgumentError(f"pretrained_vectors {source!r} has embeddings of dimension {table.shape[1]}, but "
+                                 f"embedding_dim is {embedding_dim}; set model.embedding_dim={table.shape[1]}")
     weights = torch.randn(vocab_size, embedding_dim) * MISSING_STD
     found = torch.zeros(vocab_size, dtype=torch.bool)
     own = tokenizer.get_vocab()
@@ -139,11 +144,18 @@ def load_vectors(path: str, vocab: dict[str, int], embedding_dim: int, *,
         if idx is None or found[idx]:
             continue
         try:
-            weights[idx] = torch.tensor([float(v) for v in values])
-        except ValueError as err:
-            raise ValueError(f"{path}, line {lineno}: bad number in the vector of {word!r}") from err
+            vector = torch.tensor([float(v) for v in values])
+        except ValueError:
+            vector = None
+        if vector is None or not torch.isfinite(vector).all():  # a nan row would make the first loss nan
+            raise ModelArgumentError(f"pretrained_vectors file {path}, line {lineno}: the vector of {word!r} "
+                                     "holds a value that is not a finite number; fix or drop that line")
+        weights[idx] = vector
         found[idx] = True
     if pad_token_id is not None:
         weights[pad_token_id] = 0.0
     coverage = float(found[list(set(vocab.values()))].sum()) / len(set(vocab.values()))
+    if coverage == 0:  # an empty file, or one of another language or casing: training would start from noise
+        raise ModelArgumentError(f"pretrained_vectors file {path} has a vector for no word of the vocabulary; "
+                                 "check the file (its language, its casing against model.lowercase)")
     return weights, coverage

@@ -10,7 +10,7 @@ import torch
 from nlptune.kinds import get_kind
 from nlptune.models import (build_model, is_pretrained, load_scratch_model, parameter_report,
                             save_scratch_model)
-from nlptune.models.layers import make_activation, masked_max, masked_mean
+from nlptune.models.layers import ModelArgumentError, make_activation, masked_max, masked_mean
 from nlptune.models.vectors import load_vectors
 
 SCRATCH = ("bag", "cnn", "lstm", "gru", "transformer")
@@ -257,6 +257,26 @@ def test_vector_dim_mismatch(tmp_path):
         tiny("bag", vocab=VOCAB, pretrained_vectors=str(path))
 
 
+@pytest.mark.parametrize("content, problem", [
+    ("the 1 2 3 nan\n", r"line 1: the vector of 'the' holds a value that is not a finite number"),
+    ("the 1 2 3 x\n", r"line 1: the vector of 'the' holds a value that is not a finite number"),
+    ("cat 1 2 3 4\nthe 1 2\n", r"line 2: expected a word and 4 values, got 3 fields"),
+    ("", r"has a vector for no word of the vocabulary"),
+    ("elsewhere 1 2 3 4\n", r"has a vector for no word of the vocabulary"),
+    ("\x7fELF\x02\x01\n", r"is not a GloVe or word2vec text file"),
+])
+def test_a_vectors_file_nlptune_cannot_use_is_a_users_error(tmp_path, content, problem):
+    path = tmp_path / "vec.txt"
+    path.write_text(content)
+    with pytest.raises(ModelArgumentError, match=r"model\.pretrained_vectors file .*vec\.txt.*" + problem):
+        tiny("bag", vocab=VOCAB, pretrained_vectors=str(path), embedding_dim=4)
+
+
+def test_a_folder_that_is_no_model_is_a_users_error(tmp_path):
+    with pytest.raises(ModelArgumentError, match=r"pretrained_vectors=.* cannot be read: .*give a GloVe/word2vec"):
+        tiny("bag", vocab=VOCAB, pretrained_vectors=str(tmp_path), embedding_dim=4)
+
+
 @pytest.mark.parametrize("word2vec", [False, True])
 @pytest.mark.parametrize("freeze", [False, True])
 def test_model_with_vectors(tmp_path, word2vec, freeze):
@@ -452,7 +472,7 @@ def test_word_pieces_are_averaged(tiny_pretrained):
 
 
 def test_transformer_vectors_check_the_dimension(tiny_pretrained):
-    with pytest.raises(ValueError, match=r"dimension 32.*embedding_dim is 16; set embedding_dim=32"):
+    with pytest.raises(ValueError, match=r"dimension 32.*embedding_dim is 16; set model.embedding_dim=32"):
         load_vectors(str(tiny_pretrained), {"[PAD]": 0, "film": 1}, 16)
     model = tiny("lstm", vocab={"[PAD]": 0, "film": 1}, pretrained_vectors=str(tiny_pretrained), embedding_dim=32)
     assert model.encoder.embedding.coverage == pytest.approx(1.0)
