@@ -220,8 +220,8 @@ def _issues_of_the_rest(overrides: Sequence[str], found: list[ConfigIssue]) -> l
 def conf_defaults(config: Mapping[str, Any]) -> dict:
     """conf/'s composed plain values for the task and model a (recipe's) ``config`` names: a conf/ option's
     own values when the name is one, the root defaults otherwise; empty when conf/ cannot be composed."""
-    task = (config.get("task") or {}).get("name")
-    model = (config.get("model") or {}).get("name")
+    task, model = (section.get("name") if isinstance(section, Mapping) else None
+                   for section in (config.get("task"), config.get("model")))  # not a mapping: the checks say so
     overrides = [f"task={task}"] if task in group_options("task") else []
     overrides += [f"model={model}"] if model in group_options("model") else []
     try:

@@ -341,8 +341,13 @@ def build_run_config(plain: Mapping[str, Any]) -> RunConfig:
     plain = with_later_sections(plain)
     plain.pop("tune", None)  # the sweep's own section (nlptune/config/tune.py); it never reaches training
     for section in SECTIONS:
-        if not isinstance(plain.get(section), Mapping):
+        value = plain.get(section)
+        if value is None:
             issues.append(ConfigIssue(section, "missing section", f"select one, e.g. {section}=<name>"))
+        elif not isinstance(value, Mapping):  # e.g. a hand-written recipe's `task: sst2`, Hydra's way of naming it
+            issues.append(ConfigIssue(section, f"{value!r} is not a section of keys", f"give its keys (a recipe's "
+                                      f"config lists them all: see `nlptune recipes show sst2-lstm`), or select one "
+                                      f"on the command line, e.g. {section}=<name>"))
     for key in RUN_KEYS:
         if key not in plain:
             issues.append(ConfigIssue(key, "missing key", "set it (conf/config.yaml gives it a value; a recipe's "

@@ -187,6 +187,12 @@ def test_missing_sections_and_defaults_list(recipe_file):
     assert "defaults list" in issues["config.defaults"]
 
 
+def test_a_section_given_by_name_as_on_the_command_line_is_named(recipe_file):
+    issues = refused(edited(recipe_file, lambda d: d["config"].update(task="sst2", model=["lstm"])))
+    assert "'sst2' is not a section of keys" in issues["config.task"]
+    assert "['lstm'] is not a section of keys" in issues["config.model"]
+
+
 def test_expected_metric_must_be_a_task_metric(recipe_file):
     issues = refused(edited(recipe_file, lambda d: d["expected"].update(metric="f1")))
     assert "not one of config.task.metrics" in issues["expected.metric"]
