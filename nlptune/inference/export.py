@@ -182,7 +182,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
     from nlptune.inference.predict import LoadedRun
 
     folder = Path(output) if output else Path(run_dir) / "onnx"
-    check_onnx_folder(folder)  # before the model loads: a refused folder fails at once
+    check_onnx_folder(folder, run_dir)  # before the model loads: a refused folder fails at once
     loaded = LoadedRun(run_dir)
     model = loaded.model.float().eval()
     batches = _check_batches(loaded, _texts(loaded, file, rows))
@@ -235,11 +235,12 @@ def _is_export_file(name: str) -> bool:
     return name in ONNX_FILES or name.startswith("tokenizer")
 
 
-def check_onnx_folder(folder: str | Path) -> None:
+def check_onnx_folder(folder: str | Path, run_dir: str | Path | None = None) -> None:
     """Refuse an ONNX export folder that is or holds a link, is a file, holds files an export did not write (they
-    would be mixed with the model, or lost when an export is replaced), or is or lies inside a saved model folder
-    or a run's best/, checkpoints/ or plots/. A missing or empty folder, or an earlier export, is accepted."""
-    from nlptune.train.rundir import model_or_run_part
+    would be mixed with the model, or lost when an export is replaced), is or lies inside a saved model folder
+    or a run's best/, checkpoints/ or plots/, or holds the export of a run other than ``run_dir`` (a folder in
+    that run's directory). A missing or empty folder, or an earlier export, is accepted."""
+    from nlptune.train.rundir import is_run_dir, model_or_run_part
     from nlptune.utils.files import refuse_links_in
 
     folder = Path(folder)
@@ -255,6 +256,9 @@ def check_onnx_folder(folder: str | Path) -> None:
     if "model.onnx" in entries:  # an earlier export, replaced as a whole: only where it lies matters
         found = model_or_run_part(folder.parent)
         found = None if found is None else f"lies in {folder.parent}, which {found}"
+        owner = folder.parent.resolve()
+        if found is None and run_dir is not None and is_run_dir(owner) and owner != Path(run_dir).resolve():
+            found = f"holds the export of the run {folder.parent}, which would be lost"
     else:
         found = model_or_run_part(folder)
     if found is not None:

@@ -404,8 +404,12 @@ def test_export_folders_never_go_into_a_saved_model_or_mix_with_other_files(tmp_
     (run / "onnx").mkdir()
     for name in ("model.onnx", "nlptune_task.json", "tokenizer.json", "thresholds.json"):
         (run / "onnx" / name).write_text("{}")
+    other = finished_layout(tmp_path / "other")
     before = tree(tmp_path)
     check_onnx_folder(run / "onnx")  # an earlier export: replaced
+    check_onnx_folder(run / "onnx", run)  # the run's own
+    with pytest.raises(NlptuneError, match=re.escape(f"holds the export of the run {run}, which would be lost")):
+        check_onnx_folder(run / "onnx", other)  # another run's export
     check_onnx_folder(tmp_path / "fresh")
     for folder, said in ((tmp_path / "notes", "already holds files an ONNX export does not write (keep.txt)"),
                          (run / "best", "best is the saved model folder"),
