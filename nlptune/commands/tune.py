@@ -31,7 +31,20 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.utils.console import console
 
     quiet = getattr(args, "quiet", False)
-    outcome = run_sweep(args.overrides, quiet=quiet)
+    try:
+        outcome = run_sweep(args.overrides, quiet=quiet)
+    except KeyboardInterrupt:
+        import shlex
+        import sys
+
+        from nlptune.utils.processes import forget_unhandled_interrupt
+
+        # resume=auto continues tune.dir when the command gives one, else the newest sweep of its task and model
+        again = [item for item in args.overrides if not item.startswith("resume=")] + ["resume=auto"]
+        print(f"interrupted: the sweep stopped; its finished trials are kept. Continue it with:\n  nlptune tune "
+              f"{shlex.join(again)}", file=sys.stderr, flush=True)
+        forget_unhandled_interrupt()  # exit with 130, not by SIGINT
+        return 130
     out = console()
     n = outcome.counts
     out.print(f"sweep: {n.get('complete', 0)} complete, {n.get('pruned', 0)} pruned, {n.get('fail', 0)} failed "

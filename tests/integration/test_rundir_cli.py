@@ -236,6 +236,28 @@ def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
     assert not (out / LOCK_FILE).exists()
 
 
+def test_ctrl_c_during_a_sweep_says_how_to_continue_it(make_env, tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "nlptune", "--quiet", "tune", *TINY, "trainer.max_steps=20", "tune.n_trials=1000",
+               f"tune.dir={sweep}"]
+    proc = subprocess.Popen(command, env=make_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not (sweep / "sweep.json").exists():
+            time.sleep(0.2)
+        time.sleep(2)  # into the first trials
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:  # never leave a sweep running behind a failed test
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert "Continue it with:\n  nlptune tune " in stderr and f"tune.dir={sweep} resume=auto" in stderr
+
+
 def test_output_folders_of_export_and_lr_find_never_hold_links(run_cli, finished_run, tmp_path):
     victim = tmp_path / "victim.onnx"
     victim.write_bytes(b"not yours")
