@@ -212,50 +212,49 @@ def test_a_full_disk_during_a_checkpoint_ends_in_one_message(run_cli, small_disk
     assert not (out / LOCK_FILE).exists()
 
 
-def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
-    out = tmp_path / "run"
-    command = [sys.executable, "-m", "nlptune", "--quiet", "train", *TINY, "trainer.max_steps=1000000",
-               "trainer.save_every=10", f"output_dir={out}"]
+def interrupted(args: list[str], env: dict, cwd: Path, started) -> subprocess.CompletedProcess:
+    """Run ``nlptune --quiet *args``, send it Ctrl-C (SIGINT) once ``started()`` is true (or after 120 s) and
+    return how it ended."""
     # SIGINT back to its default in the child: a test run started in the background (`pytest &`) inherits it
     # ignored, and Python keeps an inherited "ignore"
-    proc = subprocess.Popen(command, env=make_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen([sys.executable, "-m", "nlptune", "--quiet", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("step-*")):
+        while time.time() < deadline and proc.poll() is None and not started():
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
+        stdout, stderr = proc.communicate(timeout=120)
     finally:  # never leave a training running behind a failed test
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
-    assert f"output_dir={out} resume=auto" in stderr and "trainer.max_steps=1000000" in stderr
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def test_ctrl_c_says_how_to_resume_and_releases_the_lock(make_env, tmp_path):
+    out = tmp_path / "run"
+    result = interrupted(["train", *TINY, "trainer.max_steps=1000000", "trainer.save_every=10", f"output_dir={out}"],
+                         make_env(), tmp_path, lambda: list((out / "checkpoints").glob("step-*")))
+    assert f"output_dir={out} resume=auto" in result.stderr and "trainer.max_steps=1000000" in result.stderr
     assert not (out / LOCK_FILE).exists()
 
 
 def test_ctrl_c_during_a_sweep_says_how_to_continue_it(make_env, tmp_path):
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "nlptune", "--quiet", "tune", *TINY, "trainer.max_steps=20", "tune.n_trials=1000",
-               f"tune.dir={sweep}"]
-    proc = subprocess.Popen(command, env=make_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None and not (sweep / "sweep.json").exists():
-            time.sleep(0.2)
-        time.sleep(2)  # into the first trials
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:  # never leave a sweep running behind a failed test
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, stderr[-3000:]
-    assert "Traceback" not in stderr
-    assert "Continue it with:\n  nlptune tune " in stderr and f"tune.dir={sweep} resume=auto" in stderr
+    begun = []
+
+    def in_the_first_trials() -> bool:  # two seconds after the sweep wrote its plan
+        if (sweep / "sweep.json").exists() and not begun:
+            begun.append(time.time())
+        return bool(begun) and time.time() > begun[0] + 2
+
+    result = interrupted(["tune", *TINY, "trainer.max_steps=20", "tune.n_trials=1000", f"tune.dir={sweep}"],
+                         make_env(), tmp_path, in_the_first_trials)
+    assert "Continue it with:\n  nlptune tune " in result.stderr and f"tune.dir={sweep} resume=auto" in result.stderr
 
 
 def test_output_folders_of_export_and_lr_find_never_hold_links(run_cli, finished_run, tmp_path):
