@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TextIO
 
@@ -111,8 +112,6 @@ def refuse_special_file(path: str | Path) -> None:
     """Raise `NlptuneError` when ``path`` exists and is neither a regular file nor a link (which `refuse_link`
     judges): a write renames a new file over its destination, which would replace a device such as /dev/null,
     a named pipe or a socket with a plain file."""
-    import stat
-
     try:
         mode = os.lstat(path).st_mode
     except OSError:  # missing (or unreadable: the write itself reports that)
