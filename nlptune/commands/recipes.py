@@ -37,7 +37,8 @@ def _runtime(expected: dict) -> str:
         return "-"
     text = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
     hardware = (expected.get("hardware") or "").split(" (")[0]  # "cpu (x86_64, 1 threads)" -> "cpu"
-    return f"{text} {hardware}".strip()
+    # a CPU time goes unmarked (the table's caption says so), which keeps the table within 80 columns
+    return text if hardware in ("", "cpu") else f"{text} {hardware}"
 
 
 def _model(config: dict) -> str:
@@ -57,18 +58,20 @@ def handle_list(args: argparse.Namespace) -> int:
     from nlptune.recipes.format import read_recipe, recipes_dir, shipped_recipes
     from nlptune.utils.console import console
 
-    # no edge padding, collapsed padding, only the model column folds: fits 80 columns, no name cut
+    # no edge padding, collapsed padding, only the model column folds (never below 8 characters, where it would
+    # fold a character a line): fits 80 columns, no name cut
     table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
+                  collapse_padding=True, caption="runtime: on a CPU unless another device is named",
+                  caption_justify="left")
     for column in ("name", "task", "model", "metric", "expected", "runtime"):
         table.add_column(column, justify="right" if column == "expected" else "left",
-                         no_wrap=column != "model", overflow="fold")
+                         no_wrap=column != "model", overflow="fold", min_width=8 if column == "model" else None)
     for path in shipped_recipes():
         try:
             data = read_recipe(path)
             config, expected = data["config"], data["expected"]
             value = expected.get("value")
-            shown = "unmeasured" if value is None else f"{value:.4f} ± {expected.get('tolerance', 0):g}"
+            shown = "unmeasured" if value is None else f"{value:.4f} ± {expected.get('tolerance', 0):.2g}"
             table.add_row(path.stem, str(config["task"]["name"]), _model(config), str(expected.get("metric")),
                           shown, _runtime(expected))
         except (NlptuneError, KeyError, TypeError, AttributeError):

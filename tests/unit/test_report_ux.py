@@ -451,6 +451,8 @@ def test_recipes_list_fits_80_columns(recorded):
     text = recorded.export_text()
     assert_fits(text, "expected", "runtime", *[p.stem for p in shipped_recipes()])
     assert "…" not in text
+    # the model column folds in readable pieces, never a character a line
+    assert "all-Mini" in text
 
 
 def test_warnings_reach_stderr_even_when_quiet(capsys):
