@@ -21,9 +21,18 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from nlptune.config.errors import ConfigError
     from nlptune.recipes.run import load_run_config
+    from nlptune.train.lr_find import settings_issues
 
-    config = load_run_config(args.overrides)
+    # the range test's own settings and the config's problems, reported together
+    issues = settings_issues(args.start_lr, args.end_lr, args.steps, args.smoothing)
+    try:
+        config = load_run_config(args.overrides)
+    except ConfigError as err:
+        raise ConfigError(issues + err.issues) from None
+    if issues:
+        raise ConfigError(issues)
     from rich.table import Table
 
     from nlptune.train.lr_find import lr_range_test

@@ -36,8 +36,9 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 
-# keys whose value is a mapping the user fills with keys of their own (TaskConfig.column_map: {source: target})
-MAPPING_KEYS = ("task.column_map",)
+# keys whose value is a mapping the user fills with keys of their own (TaskConfig.column_map: {source: target});
+# tune.constraints' names are checked by the tune section's own checks, which say why a metric is no constraint
+MAPPING_KEYS = ("task.column_map", "tune.constraints")
 
 
 def _as_text(key: str, value: str) -> str | None:
@@ -194,14 +195,15 @@ def load_run_config(overrides: Sequence[str] = ()):
     try:
         composed = compose(overrides)
     except ConfigError as err:
-        raise ConfigError(err.issues + _issues_of_the_rest(overrides, err.issues)) from None
+        raise ConfigError(err.issues + issues_of_the_rest(overrides, err.issues)) from None
     return build_run_config(resolve_plain(to_plain(composed)))
 
 
-def _issues_of_the_rest(overrides: Sequence[str], found: list[ConfigIssue]) -> list[ConfigIssue]:
-    """What validating the config gives without the overrides ``found`` names (a typo'd key, an unreadable
-    value): a range error beside a typo is then reported with it, not on the next run. [] when every problem is
-    already found, or an issue cannot be traced to one override."""
+def issues_of_the_rest(overrides: Sequence[str], found: list[ConfigIssue], build=None) -> list[ConfigIssue]:
+    """What checking the config gives without the overrides ``found`` names (a typo'd key, an unreadable
+    value): a range error beside a typo is then reported with it, not on the next run. ``build(plain)`` checks
+    the composed config (default: the run config's checks). [] when every problem is already found, or an issue
+    cannot be traced to one override."""
     from nlptune.config.schema import build_run_config
 
     named = {issue.key for issue in found}
@@ -209,7 +211,7 @@ def _issues_of_the_rest(overrides: Sequence[str], found: list[ConfigIssue]) -> l
     if len(rest) == len(overrides):
         return []
     try:
-        build_run_config(to_plain(compose(rest)))
+        (build or build_run_config)(to_plain(compose(rest)))
     except ConfigError as err:
         return [issue for issue in err.issues if issue.key not in named]
     except NlptuneError:

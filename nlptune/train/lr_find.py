@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlptune.config.errors import NlptuneError
+from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.schema import RunConfig
 from nlptune.utils.files import atomic_write_text, ensure_dir
 
@@ -127,17 +127,28 @@ def check_output_dir(folder: str | Path) -> None:
                            f"its curve and plot would be mixed in with them -> {fix}")
 
 
-def check_settings(start_lr: float, end_lr: float, steps: int, beta: float) -> None:
-    """Refuse range-test settings it cannot run with, before anything is loaded."""
+def settings_issues(start_lr: float, end_lr: float, steps: int, beta: float) -> list[ConfigIssue]:
+    """Every problem with the range-test settings (each one the test cannot run with), all at once."""
+    issues = []
     # written so that NaN fails too: every comparison with NaN is false
     if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
-        raise NlptuneError(f"need 0 < --start-lr < --end-lr, both finite, got {start_lr:g} and {end_lr:g}")
+        issues.append(ConfigIssue("--start-lr/--end-lr", f"need 0 < --start-lr < --end-lr, both finite, got "
+                                  f"{start_lr:g} and {end_lr:g}", "e.g. --start-lr 1e-7 --end-lr 10 (the defaults)"))
     if not 0 <= beta < 1:  # the EMA's bias correction divides by 1 - beta**n: 0 at beta 1, and at -1 for even n
-        raise NlptuneError(f"--smoothing {beta:g} is not in [0, 1): it is the weight of the past in the loss's "
-                           "moving average -> use e.g. 0.98 (the default), or 0 for no smoothing")
+        issues.append(ConfigIssue("--smoothing", f"--smoothing {beta:g} is not in [0, 1): it is the weight of the "
+                                  "past in the loss's moving average", "use e.g. 0.98 (the default), or 0 for no "
+                                  "smoothing"))
     if steps < MIN_STEPS:
-        raise NlptuneError(f"--steps {steps} is too few for a range test: at least {MIN_STEPS} are needed, "
-                           "100 or more recommended (the default is 300)")
+        issues.append(ConfigIssue("--steps", f"--steps {steps} is too few for a range test: at least {MIN_STEPS} "
+                                  "are needed, 100 or more recommended", "leave it out for the default, 300"))
+    return issues
+
+
+def check_settings(start_lr: float, end_lr: float, steps: int, beta: float) -> None:
+    """Refuse range-test settings it cannot run with, before anything is loaded."""
+    issues = settings_issues(start_lr, end_lr, steps, beta)
+    if issues:
+        raise ConfigError(issues)
 
 
 def lr_range_test(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 300,

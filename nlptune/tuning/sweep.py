@@ -162,15 +162,34 @@ def _resumed_plan(sweep_dir: Path, tune: TuneConfig, args: TuneArgs) -> SweepPla
     return plan
 
 
+def _configs(args: TuneArgs) -> tuple[TuneConfig, object]:
+    """The sweep's tune section and the trials' base config (as `nlptune train` would make it, a recipe=
+    included); the problems of both in one `ConfigError`."""
+    from nlptune.config.compose import compose, issues_of_the_rest, to_plain
+    from nlptune.recipes.run import load_run_config
+
+    def build(plain: dict) -> TuneConfig:
+        return build_tune_config(plain.get("tune"), args.space)
+
+    issues, tune, base = [], None, None
+    try:
+        tune = build(to_plain(compose(args.tune_overrides)))
+    except ConfigError as err:
+        issues += err.issues + issues_of_the_rest(args.tune_overrides, err.issues, build)
+    try:
+        base = load_run_config(args.trial_overrides)
+    except ConfigError as err:
+        issues += [issue for issue in err.issues if issue not in issues]
+    if issues:
+        raise ConfigError(issues)
+    return tune, base
+
+
 def prepare(overrides: Sequence[str], hold: Callable[[Path], object] | None = None) -> tuple[SweepPlan, bool]:
     """Compose and check everything; return the plan (saved) and whether it continues an earlier sweep.
     ``hold(sweep_dir)`` is called before anything is written there (run_sweep: take its lock)."""
-    from nlptune.config.compose import compose, to_plain
-    from nlptune.recipes.run import load_run_config
-
     args = split_tune_args(overrides)
-    tune = build_tune_config(to_plain(compose(args.tune_overrides)).get("tune"), args.space)
-    base = load_run_config(args.trial_overrides)  # as `nlptune train` would (a recipe= included)
+    tune, base = _configs(args)
     if base.output_dir:
         raise NlptuneError("output_dir is set per trial in a sweep -> use tune.dir=PATH for the sweep directory")
     sweep_dir, resumed = find_sweep_dir(tune, args, base.task.name, base.model.name)

@@ -101,6 +101,20 @@ def test_lr_find_refuses_settings_it_cannot_run_with_before_training(monkeypatch
     assert words in str(caught.value)
 
 
+def test_lr_find_reports_its_settings_and_the_config_problems_at_once():
+    """Every bad argument and override in one message (they used to come one run at a time)."""
+    import argparse
+
+    from nlptune.commands.lr_find import handle
+    from nlptune.config.errors import ConfigError
+
+    args = argparse.Namespace(overrides=["trainer.batch_size=0"], start_lr=-1.0, end_lr=0.0, steps=5, smoothing=2.0)
+    with pytest.raises(ConfigError) as caught:
+        handle(args)
+    assert [issue.key for issue in caught.value.issues] == ["--start-lr/--end-lr", "--smoothing", "--steps",
+                                                            "trainer.batch_size"]
+
+
 def test_lr_find_takes_the_minimum_number_of_steps(monkeypatch):
     from nlptune.recipes.run import load_run_config
     from nlptune.train import lr_find

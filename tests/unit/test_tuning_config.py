@@ -135,10 +135,23 @@ def test_bad_objectives_and_constraints_are_config_errors(overrides, key, words)
     assert [issue.key for issue in err.value.issues] == [key] and words in str(err.value)
 
 
-def test_a_misspelt_bound_is_caught_by_composition():
+def test_a_misspelt_bound_and_a_metric_as_a_bound_are_named_with_their_fix():
     with pytest.raises(ConfigError) as err:
-        compose(["tune.constraints.latncy_ms=5"])
-    assert "tune.constraints.latency_ms" in str(err.value)
+        tune_of("tune.constraints.latncy_ms=5")
+    assert "did you mean 'latency_ms'" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # not "unknown key, did you mean params": why a metric is no bound
+        tune_of("tune.constraints.accuracy=0.9")
+    assert "a metric cannot be a constraint" in str(err.value) and "tune.objectives" in str(err.value)
+
+
+def test_a_sweep_reports_the_tune_sections_and_the_trials_problems_at_once():
+    from nlptune.tuning.sweep import prepare
+
+    with pytest.raises(ConfigError) as err:  # nothing is written before the config is whole
+        prepare(["tune.n_trial=3", "tune.workers=0", "tune.constraints.accuracy=0.9", "trainer.batchsize=3",
+                 "trainer.max_epochs=0"])
+    assert {issue.key for issue in err.value.issues} == {"tune.n_trial", "tune.workers", "tune.constraints.accuracy",
+                                                         "trainer.batchsize", "trainer.max_epochs"}
 
 
 def test_multi_objective_samplers_and_bounds_with_one_objective_are_fine():
