@@ -25,6 +25,10 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.utils.console import console
     from nlptune.utils.files import refuse_links_in
 
+    if args.format == "onnx":
+        from nlptune.inference.export import check_tolerance
+
+        check_tolerance(args.atol)  # before the run is read: nothing is loaded for a check that cannot pass
     check_run(args.run_dir, finished=True)
     if args.output or args.format == "onnx":  # the folder written into: never through a link
         refuse_links_in(args.output or Path(args.run_dir) / "onnx", "(the export folder)")

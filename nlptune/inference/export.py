@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import shutil
 import warnings
@@ -116,28 +117,32 @@ def _check_batches(loaded, texts: list[list[str]]) -> list[dict[str, torch.Tenso
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 too: torch's C++ exporter prints shape-inference notes there directly."""
+def _quiet_output():
+    """Silence file descriptors 1 and 2 too: torch's C++ exporter prints shape-inference notes on 2, and a failed
+    TorchScript pass its whole IR graph on 1, directly (the reasons reach the user in the export's error)."""
     import os
     import sys
     import tempfile
 
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
+        for fd in saved:
+            os.dup2(sink.fileno(), fd)
         try:
             yield
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def _export(module: nn.Module, example: dict, path: Path, exporter: str) -> None:
     names = list(example)
     axes = [{0: "batch", 1: "sequence_b" if name.endswith("_b") else "sequence"} for name in names]
     args = tuple(example.values())
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_output():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes are not for the user
         if exporter.startswith("dynamo"):
             # *tensors is one positional parameter: its shapes are given as one tuple
@@ -173,11 +178,19 @@ def _clear(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def check_tolerance(atol: float) -> None:
+    """Refuse an ``atol`` no check can pass (negative) or that checks nothing (inf, NaN)."""
+    if not (math.isfinite(atol) and atol >= 0):
+        raise NlptuneError(f"--atol {atol:g} is not a tolerance: the largest accepted |onnx - pytorch| is a finite "
+                           "number >= 0 -> e.g. --atol 1e-4 (the default), or larger for a model in low precision")
+
+
 def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: str | None = None,
                 rows: int = 12, atol: float = 1e-4) -> ExportResult:
     """Export the run's best model to ``<output>/model.onnx`` (default ``<run_dir>/onnx``) and check it. The folder
     is built aside and swapped in when the check passed (`check_onnx_folder` says which folders it may replace):
     no file of an earlier export is left beside the new model, and a failed export leaves the earlier one."""
+    check_tolerance(atol)
     _check_installed()
     from nlptune.inference.predict import LoadedRun
 

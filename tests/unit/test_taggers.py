@@ -103,6 +103,22 @@ def test_char_features(cls, width):
     assert not torch.allclose(chars(changed)[0, 0], out[0, 0]) and torch.equal(chars(changed)[0, 1:], out[0, 1:])
 
 
+def test_char_lstm_export_path_gives_the_packed_states(monkeypatch):
+    """Under ONNX export the byte BiLSTM runs unpacked (no exporter traces packing): the same final states, for
+    words of every length, byte-less ones (zeros) and wider padding included."""
+    torch.manual_seed(0)
+    chars = CharLSTM(5).eval()
+    _, char_ids, _, mask = batch(chars=9)
+    char_ids[0, 0] = torch.arange(1, 10)  # a word filling every byte slot: no padding after it
+    with torch.no_grad():
+        packed = chars(char_ids)
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+        unpacked = chars(char_ids)
+        torch.testing.assert_close(unpacked, packed, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(chars(F.pad(char_ids, (0, 3))), packed, rtol=1e-5, atol=1e-6)
+    assert unpacked[~mask].abs().sum() == 0
+
+
 @pytest.mark.parametrize("kernel", ["this cpu's", "without bf16"])
 def test_char_lstm_runs_under_bf16_autocast_on_any_cpu(monkeypatch, kernel):
     """Where oneDNN has no bf16 LSTM (CPUs without bf16 units) the character BiLSTM runs in fp32 under autocast:
