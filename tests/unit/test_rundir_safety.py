@@ -515,3 +515,16 @@ def test_a_new_run_may_sit_beside_a_sweeps_best_model_but_not_inside_a_model_or_
     (tmp_path / "link").symlink_to(sweep / "best")  # a linked parent does not hide the model folder
     with pytest.raises(NlptuneError, match="saved model folder"):
         refuse_nested_run(tmp_path / "link" / "run")
+
+
+@pytest.mark.parametrize("atol", [-1.0, float("nan"), float("inf"), float("-inf")])
+def test_an_export_tolerance_no_check_can_pass_or_that_checks_nothing_is_refused_before_loading(atol, tmp_path):
+    from nlptune.inference.export import check_tolerance, export_onnx
+    from nlptune.utils.errors import NlptuneError
+
+    with pytest.raises(NlptuneError, match="is not a tolerance"):
+        check_tolerance(atol)
+    with pytest.raises(NlptuneError, match="is not a tolerance"):  # before the (missing) run is read
+        export_onnx(tmp_path / "no-run", atol=atol)
+    check_tolerance(0.0)
+    check_tolerance(1e-4)
