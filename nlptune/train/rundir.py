@@ -134,11 +134,16 @@ FRESH_FIX = ("give a new or empty output_dir (or leave it unset for a new timest
              "interrupted run, give its own folder with resume=auto")
 
 
+# what file browsers leave in any folder they show (macOS Finder, Windows Explorer): no one's data, and no name
+# nlptune writes, so a folder holding only these is as good as empty
+DESKTOP_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
 def not_written(folder: str | Path, own: Iterable[str]) -> list[str]:
-    """The names in ``folder`` that are none of ``own`` nor a temporary file of one of them (an interrupted atomic
+    """The names in ``folder`` that are none of ``own``, nor a temporary file of one of them (an interrupted atomic
     write leaves ``.<name>.<pid>-<hex>.tmp``, a lock ``.<name>.<pid>.<hex>.tmp``, a best/ swap
-    ``.best.<pid>.tmp``), sorted; [] when ``folder`` is not a folder."""
-    own = tuple(own)
+    ``.best.<pid>.tmp``), nor a file browser's `DESKTOP_FILES` file, sorted; [] when ``folder`` is not a folder."""
+    own = (*own, *DESKTOP_FILES)
     temporary = tuple(f".{name}." for name in own)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     return sorted(name for name in names if name not in own and not (name.startswith(temporary)

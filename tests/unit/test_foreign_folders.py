@@ -69,9 +69,11 @@ def test_a_fresh_run_refuses_a_folder_holding_files_nlptune_did_not_write(tmp_pa
 
 
 @pytest.mark.parametrize("files", [{}, {LOCK_FILE: ""}, {"trial_spec.json": "{}", "trial.log": ""}, INTERRUPTED,
-                                   {"metrics.jsonl": ""}],
+                                   {"metrics.jsonl": ""}, {".DS_Store": "x", "Thumbs.db": "x", "desktop.ini": "x"},
+                                   {**INTERRUPTED, ".DS_Store": "x"}],
                          ids=["empty", "a lock", "a sweep trial's launch files", "an interrupted run",
-                              "a run stopped as it opened its log"])
+                              "a run stopped as it opened its log", "only a file browser's files",
+                              "an interrupted run opened in Finder"])
 def test_a_fresh_run_accepts_a_new_or_empty_folder_or_an_interrupted_run_of_its_own(tmp_path, files):
     from nlptune.train.rundir import refuse_foreign_contents
 
@@ -148,6 +150,7 @@ def test_a_new_sweep_takes_a_new_or_empty_folder_and_an_earlier_sweep_is_continu
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / LOCK_FILE).write_text("")  # a lock: whether its holder still runs is the lock's to tell
+    (empty / ".DS_Store").write_text("x")  # what Finder leaves in a folder it showed: no one's data
     assert find_sweep_dir(tune_of(f"tune.dir={empty}"), fresh, "demo", "bag") == (empty, False)
     earlier = write(tmp_path / "earlier", {"sweep.json": "{}", "summary.md": "# sweep", "leaderboard.csv": "",
                                            "trials/trial-0000/metrics.jsonl": ""})
