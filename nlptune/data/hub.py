@@ -35,7 +35,7 @@ def load_hub_splits(task: TaskConfig) -> dict[str, RawSplit]:
     from nlptune.utils.network import hub_status
 
     status = hub_status()
-    name = f"'{task.hub_id}' ({task.hub_config})"
+    name = f"'{task.hub_id}'" + (f" (config {task.hub_config})" if task.hub_config else "")
     try:
         loaded = _load(task, status.reachable)
     except Exception as err:  # network, missing dataset or revision, cache miss: all surface to the user alike

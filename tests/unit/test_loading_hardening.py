@@ -424,6 +424,10 @@ def test_hub_task_without_local_data_fails_at_once_with_the_fix(monkeypatch, fre
     assert "task 'sst2' has no local data configured" in message and "offline mode is on (HF_HUB_OFFLINE=1)" in message
     assert "NLPTUNE_DATA_DIR=/path/to/data" in message and "sst2/train.jsonl" in message
     assert "task.train_file=PATH task.validation_file=PATH" in message
+    assert "'nlptune-tests/not-a-dataset' (config sst2) is not in the local datasets cache" in message
+    with pytest.raises(DataError) as info:  # a dataset without configs is named alone, not "(None)"
+        load_raw_splits(task(name="sst2", hub_id="nlptune-tests/not-a-dataset", hub_config=None))
+    assert "'nlptune-tests/not-a-dataset' is not in the local datasets cache" in str(info.value)
 
 
 def test_a_hub_model_with_the_hub_unreachable_fails_at_once_naming_why(monkeypatch, online):
