@@ -319,9 +319,25 @@ def load_raw_splits(task: TaskConfig, only: tuple[str, ...] = SPLITS) -> dict[st
     columns checked (every problem of those splits raised together)."""
     problems = ProblemCollector()
     splits = _load_sources(task, problems, only)
-    words = _words_in_text_column(task)
     for split, raw in splits.items():
-        _rename_columns(task, raw, split, problems)
-        check_text_columns(raw, task.text_fields, split, problems, words=words)
+        _mapped_and_checked(task, raw, split, problems, task.text_fields)
     problems.raise_if_any()
     return splits
+
+
+def read_task_file(path: str | Path, split: str, task: TaskConfig, origin: str,
+                   text_fields: Sequence[str] | None = None) -> RawSplit:
+    """A file of ``task``'s format given outside its splits (`eval --file`, `predict --input`), read as its split
+    files are: the column map applied (a file with the source's column names reads as the training files did),
+    then ``text_fields`` (default: the task's) checked; every problem raised together."""
+    problems = ProblemCollector()
+    raw = read_file(path, split, origin=origin, task=task)
+    _mapped_and_checked(task, raw, split, problems, task.text_fields if text_fields is None else text_fields)
+    problems.raise_if_any()
+    return raw
+
+
+def _mapped_and_checked(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCollector,
+                        text_fields: Sequence[str]) -> None:
+    _rename_columns(task, raw, split, problems)
+    check_text_columns(raw, text_fields, split, problems, words=_words_in_text_column(task))

@@ -11,7 +11,7 @@ from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset, eval_order
 from nlptune.data.labels import to_examples
-from nlptune.data.loading import load_raw_splits, read_file, read_lines, split_lines
+from nlptune.data.loading import load_raw_splits, read_file, read_lines, read_task_file, split_lines
 from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate, forward
@@ -96,7 +96,7 @@ class LoadedRun:
         task = self.config.task
         if file:
             split = "eval"  # a problem in the file is named as the file's, not as the task's validation split's
-        raw = read_file(file, split, task.text_fields, origin="--file", task=task) if file else self._split(split)
+        raw = read_task_file(file, split, task, origin="--file") if file else self._split(split)
         examples = to_examples(task, raw, split, self.info["label_names"], None, trained_model=str(self.run_dir))
         loader = self._loader(examples.texts, examples.labels, batch_size or self.config.trainer.eval_batch_size,
                               by_length=True)
@@ -178,8 +178,9 @@ def read_inputs(path: str, text_fields: list[str], words: bool = False, task=Non
         if path == STDIN:
             return [split_lines(sys.stdin.buffer.read(), Path("standard input"), "input")]
         return [read_lines(path, "input", origin="--input")]
-    words_only = None if task is None else dataclasses.replace(task, label_field=None)
-    raw = read_file(path, "input", [] if words else text_fields, origin="--input", task=words_only)
+    checked = [] if words else text_fields
+    raw = read_file(path, "input", checked, origin="--input") if task is None else \
+        read_task_file(path, "input", dataclasses.replace(task, label_field=None), "--input", checked)
     missing = [f for f in text_fields if f not in raw.columns]
     if missing:
         raise NlptuneError(f"{path}: column(s) {missing} not found; columns present: {', '.join(raw.columns)}. "

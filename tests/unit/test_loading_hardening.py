@@ -467,3 +467,18 @@ def test_an_empty_or_missing_text_file_is_refused(tmp_path, content, message):
         write(path, content)
     with pytest.raises(DataError, match=message):
         read_lines(path, "input", "--input")
+
+
+def test_a_file_given_outside_the_splits_reads_as_the_split_files_do_column_map_included(tmp_path):
+    """`eval --file` / `predict --input` on a file with the source's column names: the run's task.column_map
+    renames them as it did for training (the file was refused as missing its text column before)."""
+    from nlptune.data.loading import read_task_file
+
+    mapped = task(column_map={"review": "text", "stars": "label"})
+    rows = write(tmp_path / "more.jsonl", '{"review": "good", "stars": "pos"}\n{"review": "bad", "stars": "neg"}\n')
+    raw = read_task_file(rows, "eval", mapped, origin="--file")
+    assert raw.columns == {"text": ["good", "bad"], "label": ["pos", "neg"]}
+    clash = write(tmp_path / "clash.jsonl", '{"review": "good", "text": "other", "stars": "pos"}\n')
+    with pytest.raises((DataError, DataProblems)) as info:  # a rename never replaces a column the file has
+        read_task_file(clash, "eval", mapped, origin="--file")
+    assert "renames 'review' to 'text', but there is a column 'text' already" in str(info.value)
