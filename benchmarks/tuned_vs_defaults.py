@@ -9,8 +9,8 @@ Contenders (all-MiniLM-L6-v2, ../shared/data, this machine):
   with AMX, fp32 elsewhere). `metric` is its best evaluation on validation, as the recipe reports it (the checkpoint
   it keeps); `final` is its last evaluation.
 - hand_set: the same recipe with every key the sweeps search put back to the hand-set values the recipes had
-  before (HAND_SET below: lr 5e-5, warmup 0.1, 3 epochs, weight decay 0.01, no layer decay, no re-initialisation,
-  the checkpoint's own first-token head: model.pooling=cls).
+  before (HAND_SET below: lr 5e-5, warmup 0.1, 3 epochs, batch 32, weight decay 0.01, no layer decay, no
+  re-initialisation, the checkpoint's own first-token head: model.pooling=cls).
 - trainer: transformers.Trainer with run_glue.py's default hyperparameters: lr 2e-5, 3 epochs, batch 32, no
   warmup, weight decay 0, fp32, scored once at the end (it keeps no best checkpoint: metric = final). It runs
   vs_trainer.py's child with dynamic padding and length-grouped batches instead of run_glue's padding to 128:
@@ -45,7 +45,7 @@ from vs_trainer import METRIC  # noqa: E402
 
 # the values the hand-set MiniLM recipes had, for every key the sweeps search
 HAND_SET = ["optimizer.lr=5e-5", "scheduler.warmup_ratio=0.1", "trainer.max_epochs=3", "optimizer.weight_decay=0.01",
-            "optimizer.layer_decay=1.0", "model.reinit_layers=0", "model.pooling=cls"]
+            "optimizer.layer_decay=1.0", "model.reinit_layers=0", "model.pooling=cls", "trainer.batch_size=32"]
 RUN_GLUE = ["--lr", "2e-5", "--epochs", "3", "--batch-size", "32", "--warmup-ratio", "0", "--weight-decay", "0"]
 # --smoke checks the plumbing only: 2 steps of 4 rows on 32-row slices (a MiniLM step on 32 rows costs seconds)
 SMOKE_ROWS, SMOKE_BATCH = 32, 4
