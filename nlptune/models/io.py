@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import load_model, save_model
 from torch import nn
 
 from nlptune.config.names import is_pretrained
 from nlptune.utils.plain import parse_json
+from nlptune.utils.weights import load_module, save_module
 
 WEIGHTS_FILE = "model.safetensors"
 ARGS_FILE = "nlptune_model.json"
@@ -28,9 +28,7 @@ def save_scratch_model(model: nn.Module, directory: str | Path) -> Path:
                          "not save_scratch_model")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # save_model (not save_file) drops duplicate names of tied/shared tensors, which
-    # save_file refuses; load_model restores them
-    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    save_module(model, directory / WEIGHTS_FILE)  # tied tensors once, cuDNN-packed RNN weights each on its own
     (directory / ARGS_FILE).write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")
     return directory
 
@@ -51,6 +49,6 @@ def load_scratch_model(directory: str | Path, map_location: str = "cpu") -> nn.M
     if "pretrained_vectors" in args:
         args["pretrained_vectors"] = None
     model = build_model(name, **args)
-    load_model(model, str(directory / WEIGHTS_FILE), strict=True)  # raises on any mismatch
+    load_module(model, directory / WEIGHTS_FILE)  # raises on any mismatch
     model.builder_args = stored
     return model.to(map_location)

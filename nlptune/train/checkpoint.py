@@ -35,6 +35,7 @@ from nlptune.utils.console import process_rank
 from nlptune.utils.files import (ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree, sha256_file,
                                  write_new_bytes)
 from nlptune.utils.plain import parse_json
+from nlptune.utils.weights import load_module, save_module
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -116,11 +117,11 @@ def _json_save(obj, path: Path) -> None:
 
 
 def _save_weights(model: torch.nn.Module | None, tensors: dict | None, path: Path) -> None:
-    from safetensors.torch import save_file, save_model
+    from safetensors.torch import save_file
 
     with os_errors_as_disk_errors(path):
         if model is not None:
-            save_model(model, str(path), metadata={"format": "pt"})  # drops duplicate names of tied weights
+            save_module(model, path)  # tied tensors once, cuDNN-packed RNN weights each on its own
         else:
             save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
     fsync_path(path)
@@ -332,11 +333,9 @@ def read_train_state(path: Path) -> dict:
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
     """Load ``model.safetensors`` into ``model`` (strict: every tensor must match)."""
-    from safetensors.torch import load_model
-
     file = Path(path) / MODEL
     try:
-        load_model(model, str(file), strict=True)
+        load_module(model, file)
     except Exception as err:
         raise CheckpointError(f"{file} does not fit the configured model ({str(err).splitlines()[0][:300]}); "
                               "resume with the model config the checkpoint was trained with") from None
