@@ -38,8 +38,8 @@ def test_startup_script_reports_both_commands():
 
 @needs_data
 def test_vs_plain_loop_runs_on_a_slice(tmp_path):
-    out = _run("benchmarks/vs_plain_loop.py", "--epochs", "1", "--limit", "64", "--seeds", "1,2", "--output-dir",
-               str(tmp_path))
+    out = _run("benchmarks/vs_plain_loop.py", "--epochs", "1", "--limit", "32", "--seeds", "1,2", "--threads", "1",
+               "--output-dir", str(tmp_path))
     summary = _json_line(out)
     assert {r["name"] for r in summary["results"]} == {"nlptune", "plain_loop"}
     assert all(r["samples_per_s"] > 0 and r["seeds"] == 2 and r["precision"] == "fp32" for r in summary["results"])
@@ -74,13 +74,13 @@ def test_vs_pipeline_trains_a_run_and_compares_on_a_slice(tmp_path, tiny_pretrai
 
 @needs_data
 def test_data_scale_measures_both_tokenizers_at_each_size():
-    out = _run("benchmarks/data_scale.py", "--rows", "300", "600", "--no-cached")
+    out = _run("benchmarks/data_scale.py", "--rows", "100", "200", "--no-cached")
     summary = _json_line(out)
     assert [(r["tokenizer"], r["rows"], r["cache"]) for r in summary["results"]] == [
-        ("minilm", 300, "fresh"), ("lstm", 300, "fresh"), ("minilm", 600, "fresh"), ("lstm", 600, "fresh")]
+        ("minilm", 100, "fresh"), ("lstm", 100, "fresh"), ("minilm", 200, "fresh"), ("lstm", 200, "fresh")]
     assert all(r["rows_per_s"] > 0 and r["encode_cores"] > 0 and r["peak_mb"] > r["base_mb"] > 0 < r["token_mb"]
                for r in summary["results"])
-    assert [(c["tokenizer"], c["rows"]) for c in summary["checks"]] == [("minilm", "300->600"), ("lstm", "300->600")]
+    assert [(c["tokenizer"], c["rows"]) for c in summary["checks"]] == [("minilm", "100->200"), ("lstm", "100->200")]
     assert out.splitlines()[0].startswith("machine: ") and "limit_mb" in out
 
 
@@ -97,7 +97,8 @@ def test_the_machine_line_names_the_cpu_and_its_features(capsys):
 def test_distill_compares_a_teacher_and_student_groups(tmp_path):
     def train(name: str, model: str, seed: int) -> str:
         _run("-m", "nlptune", "--quiet", "train", "task=demo", f"model={model}", f"seed={seed}",
-             "trainer.max_steps=2", "trainer.report_to=[]", f"output_dir={tmp_path / name}")
+             "trainer.max_steps=2", "trainer.report_to=[]",
+             "trainer.measure_cost=false", "trainer.threads=1", f"output_dir={tmp_path / name}")
         return str(tmp_path / name)
 
     teacher = train("teacher", "cnn", 1)

@@ -14,7 +14,7 @@ def test_vs_trainer_runs_on_a_slice(tmp_path):
     """Every contender trains and the table compares them: 2 steps of 4 rows (the Trainer's bf16 contender runs
     emulated bf16 on a CPU without bf16 units, 20x slower than fp32)."""
     out = _run("benchmarks/vs_trainer.py", "--task", "sst2", "--steps", "2", "--limit", "16", "--batch-size", "4",
-               "--output-dir", str(tmp_path))
+               "--threads", "1", "--output-dir", str(tmp_path))
     summary = _json_line(out)
     names = {r["name"] for r in summary["summary"]}
     assert names == {"nlptune", "trainer_grouped", "trainer_run_glue", "trainer_grouped_bf16"}
