@@ -19,15 +19,23 @@ def _identity(tensor: torch.Tensor) -> tuple:
             tensor.stride(), tensor.dtype)
 
 
+def _owns_its_storage(tensor: torch.Tensor) -> bool:
+    """A CPU tensor that is the whole of its memory: safetensors writes it as it is, no copy needed."""
+    return (tensor.device.type == "cpu" and tensor.is_contiguous() and tensor.storage_offset() == 0
+            and tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size())
+
+
 def writable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``module``'s state dict as safetensors can write it: each tied tensor once, each tensor a CPU copy."""
+    """``module``'s state dict as safetensors can write it: each tied tensor once, and a CPU copy of each tensor
+    that is on a GPU or part of a larger buffer (the others are written as they are: no copy of a CPU model)."""
     kept: dict[str, torch.Tensor] = {}
     seen: set[tuple] = set()
     for name, tensor in module.state_dict().items():
         identity = _identity(tensor)
         if identity not in seen:
             seen.add(identity)
-            kept[name] = tensor.detach().to("cpu", copy=True).contiguous()
+            tensor = tensor.detach()
+            kept[name] = tensor if _owns_its_storage(tensor) else tensor.to("cpu", copy=True).contiguous()
     return kept
 
 
