@@ -1,10 +1,18 @@
 """Shared fixtures: paths, a CLI runner (subprocess, offline) and a tiny random "pretrained" model."""
 from __future__ import annotations
 
+import json
+import locale
 import os
+import select
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -100,24 +108,113 @@ def free_port_fixture() -> Callable[[], int]:
     return free_port
 
 
+class _CliServer:
+    """The client of tests/cli_server.py: runs ``python -m nlptune`` in children forked from one process that has
+    imported the heavy dependencies already (see that file for why). Falls back to a plain subprocess when the
+    server cannot fork safely or has died."""
+
+    # Extra variables a forked child may get: read by nlptune when it runs. Others (HF_*, OMP_*, PYTHON*, ...) are
+    # read by a library at import time, which the server did once with the base environment: those calls get a
+    # fresh interpreter instead.
+    _RUNTIME_VARS = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM")
+
+    def __init__(self, env: Mapping[str, str], scratch: Path):
+        self.scratch = scratch
+        self.lock = threading.Lock()
+        to_server, self._request_fd = os.pipe()
+        self._reply_fd, from_server = os.pipe()
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("cli_server.py")),
+                                         str(to_server), str(from_server)], env=dict(env), cwd=scratch,
+                                        pass_fds=(to_server, from_server), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_server)
+        os.close(from_server)
+        self.requests = os.fdopen(self._request_fd, "w")
+        self.pending = b""  # reply bytes read but not yet returned as a line
+        self.ready: bool | None = None  # unknown until the first call, so a session with no CLI call never waits
+
+    def accepts(self, extra_env: Mapping[str, str] | None) -> bool:
+        if self.ready is None:
+            line = self._reply(timeout=300)
+            self.ready = line == "ready to fork"
+        return self.ready and all(k.startswith("NLPTUNE_") or k in self._RUNTIME_VARS for k in extra_env or {})
+
+    def _reply(self, timeout: float) -> str | None:
+        """The server's next line, or None after ``timeout`` seconds (read unbuffered so select sees everything)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            readable, _, _ = select.select([self._reply_fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self._reply_fd, 4096) if readable else b""
+            if not chunk:
+                return None
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line.decode()
+
+    def run(self, args: list[str], env: Mapping[str, str], cwd: Path, stdin: str | None,
+            timeout: float) -> subprocess.CompletedProcess | None:
+        """The finished child, or None when the server is gone (the caller then starts a fresh interpreter)."""
+        files = Path(tempfile.mkdtemp(dir=self.scratch))
+        (files / "stdin").write_text(stdin or "", encoding="utf-8")
+        request = {"args": args, "env": dict(env), "cwd": str(cwd), "stdin": str(files / "stdin"),
+                   "stdout": str(files / "stdout"), "stderr": str(files / "stderr")}
+        for name in ("stdout", "stderr"):
+            (files / name).touch()
+        with self.lock:
+            self.requests.write(json.dumps(request) + "\n")
+            self.requests.flush()
+            started = self._reply(timeout=60)
+            if not (started or "").startswith("pid "):
+                self.ready = False
+                shutil.rmtree(files, ignore_errors=True)
+                return None
+            pid = int(started.split()[1])
+            ended = self._reply(timeout=timeout)
+            if ended is None:
+                os.kill(pid, signal.SIGKILL)
+                self._reply(timeout=60)
+        encoding = locale.getpreferredencoding(False)
+        out, err = ((files / name).read_text(encoding=encoding) for name in ("stdout", "stderr"))
+        shutil.rmtree(files, ignore_errors=True)
+        command = [sys.executable, "-m", "nlptune", *args]
+        if ended is None:
+            raise subprocess.TimeoutExpired(command, timeout, output=out, stderr=err)
+        return subprocess.CompletedProcess(command, int(ended.split()[1]), out, err)
+
+    def close(self) -> None:
+        """Stop the server (no child is running: every call waits for its child), even mid-way through its imports."""
+        self.requests.close()
+        self.process.kill()
+        self.process.wait()
+        os.close(self._reply_fd)
+
+
 @pytest.fixture(scope="session")
 def run_cli(cache_dir, tmp_path_factory) -> Callable[..., subprocess.CompletedProcess]:
-    """``run_cli(args, env=None, timeout=180, cwd=None, stdin=None)``: run ``python -m nlptune *args`` in a
-    subprocess (``stdin``: text given to its standard input).
+    """``run_cli(args, env=None, timeout=180, cwd=None, stdin=None, fresh=False)``: run ``python -m nlptune *args``
+    in a child process (``stdin``: text given to its standard input; none: an empty one).
 
     Offline (HF_HUB_OFFLINE=1), with the session's NLPTUNE_CACHE_DIR; ``env`` adds or overrides variables.
     The working directory defaults to a scratch folder so a run without output_dir never writes into the repo.
-    Returns the CompletedProcess (text mode, stdout and stderr captured).
+    The child is forked from a process that has imported torch & co. already (tests/cli_server.py); ``fresh=True``
+    starts a new interpreter instead. Returns the CompletedProcess (text mode, stdout and stderr captured).
     """
     scratch = tmp_path_factory.mktemp("cli-cwd")
+    server = _CliServer(child_env(cache_dir), tmp_path_factory.mktemp("cli-server"))
 
     def run(args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 180,
-            cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "nlptune", *map(str, args)], cwd=cwd or scratch,
+            cwd: Path | None = None, stdin: str | None = None, fresh: bool = False) -> subprocess.CompletedProcess:
+        args = [str(a) for a in args]
+        if not fresh and server.accepts(env):
+            done = server.run(args, child_env(cache_dir, env), cwd or scratch, stdin, timeout)
+            if done is not None:
+                return done
+        return subprocess.run([sys.executable, "-m", "nlptune", *args], cwd=cwd or scratch,
                               env=child_env(cache_dir, env), capture_output=True, text=True, timeout=timeout,
-                              input=stdin)
+                              input=stdin or "")
 
-    return run
+    yield run
+    server.close()
 
 
 def write_vocab(path: Path, words: Sequence[str] = TINY_WORDS) -> Path:
