@@ -1,4 +1,5 @@
-"""Shared fixtures: paths, a CLI runner (subprocess, offline) and a tiny random "pretrained" model."""
+"""Shared fixtures: paths, a CLI runner (child processes, offline; see tests/cli_server.py) and a tiny random
+"pretrained" model."""
 from __future__ import annotations
 
 import json
@@ -155,7 +156,8 @@ class _CliServer:
             timeout: float) -> subprocess.CompletedProcess | None:
         """The finished child, or None when the server is gone (the caller then starts a fresh interpreter)."""
         files = Path(tempfile.mkdtemp(dir=self.scratch))
-        (files / "stdin").write_text(stdin or "", encoding="utf-8")
+        encoding = locale.getpreferredencoding(False)  # what subprocess's text mode would use both ways
+        (files / "stdin").write_text(stdin or "", encoding=encoding)
         request = {"args": args, "env": dict(env), "cwd": str(cwd), "stdin": str(files / "stdin"),
                    "stdout": str(files / "stdout"), "stderr": str(files / "stderr")}
         for name in ("stdout", "stderr"):
@@ -171,9 +173,11 @@ class _CliServer:
             pid = int(started.split()[1])
             ended = self._reply(timeout=timeout)
             if ended is None:
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:  # it ended just now; the server has its exit status on the way
+                    pass
                 self._reply(timeout=60)
-        encoding = locale.getpreferredencoding(False)
         out, err = ((files / name).read_text(encoding=encoding) for name in ("stdout", "stderr"))
         shutil.rmtree(files, ignore_errors=True)
         command = [sys.executable, "-m", "nlptune", *args]
