@@ -190,6 +190,8 @@ class TrainerConfig:
     fast_dropout: bool  # CPU: dropout masks from a faster generator (nlptune/models/fast_dropout.py)
     clip_in_optimizer: bool  # the clip's scale applied inside fused Adam/AdamW (nlptune/train/clipping.py)
     longest_first: bool  # each epoch's first batch holds its longest row (nlptune/data/batching.py)
+    average_from: float | None  # None = off; else average the weights of the evaluations from this fraction of
+    # the steps on, kept as best if the mean scores better (nlptune/train/averaging.py)
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,8 @@ class RunConfig:
 # behaves as nlptune did before they existed: a stored config that lacks one still loads (conf/ sets them all).
 LATER_KEYS = {"trainer": {"class_weights": "none", "pos_weight": "none", "loss": "cross_entropy", "focal_gamma": 2.0,
                           "label_smoothing": 0.0, "measure_cost": True, "fast_dropout": False,
-                          "clip_in_optimizer": False, "longest_first": False},
+                          "clip_in_optimizer": False, "longest_first": False,
+                          "average_from": None},
               "optimizer": {"head_lr_scale": 1.0, "layer_decay": 1.0}}
 
 

@@ -207,6 +207,7 @@ def _training_issues(run: schema.RunConfig) -> list[ConfigIssue]:
     issues += range_issues("trainer.threads", trainer.threads, 0)
     issues += range_issues("trainer.save_every", trainer.save_every, 0)
     issues += range_issues("trainer.keep_last", trainer.keep_last, 0)
+    issues += range_issues("trainer.average_from", trainer.average_from, 0.0, 1.0)
     issues += range_issues("trainer.dist_timeout_s", trainer.dist_timeout_s, 0, low_open=True)
     if trainer.max_epochs == 0 and trainer.max_steps == 0:
         issues.append(ConfigIssue("trainer.max_epochs", "both max_epochs and max_steps are 0",

@@ -41,6 +41,7 @@ CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 TRAIN_STATE = "train_state.json"
 MODEL, BEST_MODEL, BEST_OUTPUTS = "model.safetensors", "best_model.safetensors", "best_outputs.safetensors"
+AVERAGE_SUM = "average_sum.safetensors"  # trainer.average_from: the running sum of the averaged weights
 OPTIMIZER, SCHEDULER, SCALER = "optimizer.safetensors", "scheduler.safetensors", "scaler.safetensors"
 STATE_KEY = "nlptune_state"  # safetensors metadata entry holding a state's non-tensor structure (JSON)
 FORMAT = "nlptune-checkpoint/1"
@@ -157,10 +158,12 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(root: Path, step: int, accelerator, *, model, optimizer, scheduler, best_state: dict | None,
-         best_outputs: dict | None, train_state: dict, rank_state: dict, keep_last: int) -> Path:
+         best_outputs: dict | None, train_state: dict, rank_state: dict, keep_last: int,
+         average_sum: dict | None = None) -> Path:
     """Write the checkpoint of ``step`` under ``root`` atomically; every process calls this together.
 
-    ``rank_state`` is this process's own state (RNG, running loss); the rest is written by rank 0.
+    ``rank_state`` is this process's own state (RNG, running loss); the rest is written by rank 0, including
+    ``average_sum`` (trainer.average_from's running sum of weights) when there is one.
     Older checkpoints beyond ``keep_last`` are removed only once the new one is complete.
     """
     root = Path(root)
@@ -174,7 +177,7 @@ def save(root: Path, step: int, accelerator, *, model, optimizer, scheduler, bes
     try:
         _write_files(tmp, accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
                      best_state=best_state, best_outputs=best_outputs, train_state=train_state,
-                     rank_state=rank_state)
+                     rank_state=rank_state, average_sum=average_sum)
     except BaseException:
         if accelerator.is_main_process:
             _discard(tmp)  # the earlier checkpoints stay as they were; a partial one would only fill the disk
@@ -200,7 +203,7 @@ def _discard(path: Path) -> None:
 
 
 def _write_files(tmp: Path, accelerator, *, model, optimizer, scheduler, best_state, best_outputs, train_state,
-                 rank_state) -> None:
+                 rank_state, average_sum) -> None:
     """Every process writes its rank state; rank 0 also the model, optimizer, scheduler and train state."""
     _state_save(rank_state, tmp / rank_file(accelerator.process_index))
     if accelerator.is_main_process:
@@ -210,6 +213,8 @@ def _write_files(tmp: Path, accelerator, *, model, optimizer, scheduler, best_st
             _save_weights(None, best_state, tmp / BEST_MODEL)
         if best_outputs:
             _save_weights(None, {k: torch.as_tensor(v) for k, v in best_outputs.items()}, tmp / BEST_OUTPUTS)
+        if average_sum is not None:
+            _save_weights(None, average_sum, tmp / AVERAGE_SUM)
         _state_save(optimizer.state_dict(), tmp / OPTIMIZER)
         _state_save(scheduler.state_dict(), tmp / SCHEDULER)
         if accelerator.scaler is not None:

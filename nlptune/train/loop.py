@@ -26,6 +26,7 @@ from nlptune.models import is_pretrained, parameter_report
 from nlptune.models.embedding_grads import use_row_gradients
 from nlptune.models.fast_dropout import use_fast_dropout
 from nlptune.train import checkpoint, faults, report, resume, results, tracking
+from nlptune.train.averaging import WeightAverage
 from nlptune.train.clipping import clip_gradients, clips_in_optimizer
 from nlptune.train.evaluation import evaluate, logits_and_loss
 from nlptune.train.launch import make_accelerator
@@ -189,6 +190,10 @@ class _Session:
                 or _cpu_copy(accelerator.unwrap_model(self.model))
             saved = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_OUTPUTS)
             self.best_outputs = {k: v.numpy() for k, v in saved.items()} if saved else None
+        self.average = WeightAverage.for_run(self.trainer.average_from, self.total_steps)  # None when off
+        if self.average is not None and plan.checkpoint:  # every rank: each scores the mean at the end
+            self.average.restore(plan.state.get("average"),
+                                 checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.AVERAGE_SUM))
         self.loss_sum = self.rank_state.get("loss_sum", torch.zeros(())).to(accelerator.device)
         self.loss_count = self.rank_state.get("loss_count", 0)
         self.watch = faults.NonFiniteWatch(accelerator.device)  # the first NaN/inf loss, without a sync per step
@@ -308,6 +313,8 @@ class _Session:
                 self.best_outputs = outputs
         else:
             state.stale += 1
+        if self.average is not None:
+            self.average.observe(accelerator.unwrap_model(self.model), state.step)
         decision = [accelerator.is_main_process and any(hook(state.step, state.samples, scores)
                                                           for hook in self.hooks)]
         if accelerator.num_processes > 1:
@@ -335,15 +342,42 @@ class _Session:
                        "batches_per_epoch": len(self.train_loader), "sampler_seed": self.config.seed,
                        "num_processes": accelerator.num_processes, "data_sha256": self.data.data_sha256,
                        "metrics_bytes": metrics_file.stat().st_size if self.rundir and metrics_file.exists() else 0,
-                       "config": resume.plain_config(self.config)}
+                       "config": resume.plain_config(self.config),
+                       "average": self.average.to_json() if self.average is not None else None}
         rank = {"rng": checkpoint.rng_state(), "loss_sum": self.loss_sum.detach().to("cpu", copy=True),
                 "loss_count": self.loss_count}
         self.guard.last_checkpoint = checkpoint.save(
             self.output_dir / checkpoint.CHECKPOINTS, state.step, accelerator, model=self.model,
             optimizer=self.optimizer, scheduler=self.scheduler,
             best_state=self.best_state if state.best_step != state.step else None, best_outputs=self.best_outputs,
-            train_state=train_state, rank_state=rank, keep_last=self.trainer.keep_last)
+            train_state=train_state, rank_state=rank, keep_last=self.trainer.keep_last,
+            average_sum=self.average.sum if self.average is not None else None)
         self.guard.set_phase(phase)
+
+    def _score_average(self) -> dict:
+        """trainer.average_from: score the mean of the averaged weights on validation; it becomes the best model
+        when it beats every single evaluation. The live weights are put back (the final checkpoint holds them)."""
+        state, accelerator, main = self.state, self.accelerator, self.task.main_metric
+        model = accelerator.unwrap_model(self.model)
+        live = _cpu_copy(model)  # also what best_state may still point at (the last step's own tensors)
+        model.load_state_dict(self.average.averaged_state(model))
+        outputs = {}
+        scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(self.task.metrics),
+                          label_names=self.data.label_names, accelerator=accelerator, collect=outputs,
+                          loss_settings=self.loss_settings, decision=self.decision, decoding=self.decoding)
+        kept = is_improvement(main, scores[main], None if state.best is None else state.best[main])
+        if kept:
+            state.best, state.best_step = dict(scores), state.step
+            if accelerator.is_main_process:
+                self.best_state, self.best_outputs = _cpu_copy(model), outputs
+        model.load_state_dict(live)
+        outcome = {"evaluations": self.average.count, "from_step": self.average.first_step, "kept": kept,
+                   "scores": scores}
+        if self.rundir:
+            self.rundir.log({"step": state.step, "epoch": state.epoch, "samples": state.samples,
+                             "averaged_evaluations": self.average.count,
+                             **{f"average_{k}": v for k, v in scores.items()}})
+        return outcome
 
     # ---- the end ------------------------------------------------------------------------------------------
     def finish(self) -> RunResult:
@@ -354,12 +388,16 @@ class _Session:
         self.watch.check(accelerator, state.epoch, self.guard.last_checkpoint)
         self.guard.set_phase("save", state.step)
         accelerator.wait_for_everyone()
+        averaged = self._score_average() if self.average is not None and self.average.count \
+            and not state.stopped_by_hook else None  # a pruned trial's value is not used
         summary = {"best": state.best, "best_step": state.best_step, "main_metric": self.task.main_metric,
                    "train_runtime_s": round(runtime, 3), "eval_runtime_s": round(state.eval_time_s, 3),
                    "train_samples_per_second": round(state.samples / max(runtime - state.eval_time_s, 1e-9), 3),
                    "train_samples": state.samples, "steps": state.step, "epochs": state.epoch + 1,
                    "stopped_early": state.stop, "num_processes": accelerator.num_processes,
                    "parameters": self.parameters, "hyperparameters": report.hyperparameters(config)}
+        if averaged is not None:
+            summary["weight_average"] = averaged
         if self.loss_settings is not None:  # the class weights etc. computed on train, as trained with
             summary["loss"] = self.loss_settings.describe(self.data.label_names)
         if self.trainer.keep_last:  # before best/: saving the best model loads its weights into `model`

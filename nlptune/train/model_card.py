@@ -56,10 +56,19 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def _results(summary: dict, evals: list[dict]) -> list[str]:
     best, main, best_step = summary.get("best") or {}, summary.get("main_metric"), summary.get("best_step")
     lines = ["## Results (validation split)", ""]
-    if best:
+    average = summary.get("weight_average")  # trainer.average_from
+    if best and average and average.get("kept"):
+        lines += [f"Best {main}: **{_fmt(best.get(main))}**, the mean of the weights at {average['evaluations']} "
+                  f"evaluations from step {average['from_step']} to step {best_step} (of {summary.get('steps')} "
+                  f"steps, {summary.get('epochs')} epoch(s); these averaged weights are in this folder).", ""]
+    elif best:
         lines += [f"Best {main}: **{_fmt(best.get(main))}** at step {best_step} "
                   f"(of {summary.get('steps')} steps, {summary.get('epochs')} epoch(s); these weights are in this "
                   "folder).", ""]
+        if average:
+            lines += [f"The mean of the weights at {average['evaluations']} evaluations from step "
+                      f"{average['from_step']} (trainer.average_from) scored {_fmt(average['scores'].get(main))}: "
+                      "not better, so not kept.", ""]
         lines += _table(["metric", "best"], [[k, v] for k, v in best.items()])
     shown = evals if len(evals) <= MAX_EVAL_ROWS else \
         [r for r in evals[:-10] if r.get("step") == best_step] + evals[-10:]

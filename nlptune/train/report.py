@@ -171,6 +171,11 @@ def result_table(summary: dict, history: list[dict]) -> Table:
         marker = " (main)" if name == summary["main_metric"] else ""
         table.add_row(f"best {name}{marker}", f"{value:.4f}")
     table.add_row("best step", str(summary["best_step"]))
+    average = summary.get("weight_average")
+    if average:  # trainer.average_from
+        main = summary["main_metric"]
+        table.add_row("averaged weights", f"{main} {average['scores'][main]:.4f} ({average['evaluations']} evals "
+                      f"from step {average['from_step']}): " + ("kept" if average["kept"] else "not kept"))
     table.add_row("evaluations", str(len(history)))
     table.add_row("train runtime", f"{summary['train_runtime_s']:.1f} s")
     table.add_row("train samples/s", f"{summary['train_samples_per_second']:.1f}")

@@ -1,6 +1,8 @@
 """Exact resume after SIGKILL (one process): killed at a mid-epoch step, at an epoch boundary and during a
 checkpoint write, each time resumed with resume=auto, the run ends with the parameters and metrics of an
-uninterrupted run, bit for bit (torch.equal). Dropout is on and gradients are accumulated over 2 batches.
+uninterrupted run, bit for bit (torch.equal). Dropout is on, gradients are accumulated over 2 batches, and the
+weights of the evaluations from a quarter of the steps on are averaged (trainer.average_from: a running sum that the
+checkpoints carry).
 
 The killed process freezes itself at the exact checkpoint event (tests/integration/killpoint.py wraps
 nlptune's checkpoint functions from outside), then the test SIGKILLs it: the kill point is exact on any machine.
@@ -28,8 +30,9 @@ KILLPOINT = Path(__file__).parent / "killpoint.py"
 ARGS = ["task=sst2", "task.max_train_samples=64", "task.max_eval_samples=64", "model=lstm",
         "model.embedding_dim=16", "model.hidden_size=16", "model.dropout=0.3", "model.embedding_dropout=0.1",
         "trainer.batch_size=6", "trainer.gradient_accumulation_steps=2", "trainer.max_epochs=2",
-        "trainer.log_every=1", "trainer.save_every=2", "trainer.keep_last=100", "trainer.report_to=[]"]
-SUMMARY_KEYS = ("best", "best_step", "steps", "train_samples", "epochs", "stopped_early")
+        "trainer.log_every=1", "trainer.save_every=2", "trainer.keep_last=100", "trainer.report_to=[]",
+        "trainer.average_from=0.25"]
+SUMMARY_KEYS = ("best", "best_step", "steps", "train_samples", "epochs", "stopped_early", "weight_average")
 
 
 def _env(cache_dir, data_dir) -> dict:
@@ -63,8 +66,9 @@ def assert_same_tensors(a: Path, b: Path) -> None:
 def assert_same_run(run: Path, reference: Path, step: int | None = None) -> None:
     """The checkpoint of ``step`` (default: the final one) and, for a finished run, all results agree."""
     name = f"step-{step:08d}" if step else newest(reference).name
-    assert_same_tensors(run / "checkpoints" / name / "model.safetensors",
-                        reference / "checkpoints" / name / "model.safetensors")
+    for file in ("model.safetensors", checkpoint.AVERAGE_SUM):
+        if (reference / "checkpoints" / name / file).exists():
+            assert_same_tensors(run / "checkpoints" / name / file, reference / "checkpoints" / name / file)
     ours, theirs = (checkpoint.load_state(r / "checkpoints" / name / "optimizer.safetensors") for r in (run, reference))
     for index, state in theirs["state"].items():
         for key, value in state.items():
@@ -107,11 +111,13 @@ def test_killed_three_times_then_resumed_equals_uninterrupted(reference, run_cli
     partial = run / "checkpoints" / ".tmp-step-00000010"
     assert (partial / "model.safetensors").is_file() and not (partial / "manifest.json").exists()
     assert_same_run(run, reference, step=8)  # the epoch-boundary resume agrees
+    assert json.loads((newest(run) / "train_state.json").read_text())["average"]["count"] == 1  # step 6's weights
     # 4. resumed to the end from step 8, skipping the incomplete checkpoint with a log line
     result = run_cli(["--quiet", "train", *args, "resume=auto"], env={"NLPTUNE_DATA_DIR": str(data_dir)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"skipping incomplete checkpoint {partial}" in result.stderr
     assert_same_run(run, reference)
+    assert json.loads((run / "metrics.json").read_text())["weight_average"]["evaluations"] == 2  # steps 6 and 12
     assert not partial.exists()  # removed once a newer checkpoint was complete
 
     # resuming a finished run does nothing and says so

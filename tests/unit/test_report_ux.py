@@ -139,6 +139,11 @@ def test_parameter_and_result_tables_fit_80_columns():
     assert_fits(text, "best accuracy (main)", "best macro_f1_of_a_long_metric_name", "0.9123",
                 "370,370,367 trainable")
     assert "inference" not in text  # not measured (trainer.measure_cost=false, or an older run)
+    summary["weight_average"] = {"evaluations": 6, "from_step": 384, "kept": True,  # trainer.average_from
+                                 "scores": {"accuracy": 0.91234, "loss": 0.3}}
+    assert_fits(render(report.result_table(summary, [{}] * 4)), "averaged weights",
+                "accuracy 0.9123 (6 evals from step", "384): kept")
+    del summary["weight_average"]
     summary["cost"] = {**COST, "cuda": {"latency_ms": 3.25, "throughput": 99_000.0, "device": "cuda",
                                         "precision": "bf16"}}
     text = render(report.result_table(summary, [{}] * 4))
