@@ -1,6 +1,7 @@
 """Exact resume after SIGKILL with 2 CPU processes (torchrun, gloo): killed in the middle of an epoch and
 during a checkpoint write (falling back to the epoch-boundary checkpoint), resumed with resume=auto each time,
-the run ends with the parameters and metrics of an uninterrupted 2-process run, bit for bit."""
+the run ends with the parameters and metrics of an uninterrupted 2-process run, bit for bit; the weights of its
+evaluations are averaged (trainer.average_from), and the averaged model is scored by both processes."""
 from __future__ import annotations
 
 import json
@@ -22,7 +23,8 @@ KILLPOINT = Path(__file__).parents[1] / "integration" / "killpoint.py"
 ARGS = ["task=sst2", "task.max_train_samples=64", "task.max_eval_samples=64", "model=bag",
         "model.embedding_dim=16", "model.hidden_size=16", "model.dropout=0.3", "trainer.batch_size=4",
         "trainer.gradient_accumulation_steps=2", "trainer.max_epochs=2", "trainer.log_every=1",
-        "trainer.save_every=2", "trainer.keep_last=100", "trainer.report_to=[]", "trainer.dist_timeout_s=60"]
+        "trainer.save_every=2", "trainer.keep_last=100", "trainer.report_to=[]", "trainer.dist_timeout_s=60",
+        "trainer.average_from=0.25"]
 
 
 def torchrun(script: list[str], args: list[str], env: dict, log: Path, kill_spec: str | None = None) -> None:
@@ -64,3 +66,4 @@ def test_two_process_resume_after_sigkill_equals_uninterrupted(env, tmp_path):
     torchrun(["-m", "nlptune"], [*args, "resume=auto"], env, tmp_path / "resume.log")
     assert "skipping incomplete checkpoint" in (tmp_path / "resume.log").read_text()
     assert_same_run(run, reference)
+    assert json.loads((run / "metrics.json").read_text())["weight_average"]["evaluations"] == 2  # steps 4 and 8
