@@ -287,6 +287,14 @@ class _Session:
         self.loss_count = 0
 
     # ---- evaluation and checkpoints ------------------------------------------------------------------------
+    def _validate(self) -> tuple[dict, dict]:
+        """(the validation scores, the kind's validation outputs) of the model's current weights."""
+        outputs = {}
+        scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(self.task.metrics),
+                          label_names=self.data.label_names, accelerator=self.accelerator, collect=outputs,
+                          loss_settings=self.loss_settings, decision=self.decision, decoding=self.decoding)
+        return scores, outputs
+
     def evaluate_now(self) -> None:
         """Validation metrics; keep the best weights; early stopping and the hooks' prune/continue decision."""
         state, accelerator, task = self.state, self.accelerator, self.task
@@ -294,10 +302,7 @@ class _Session:
         self.guard.set_phase("evaluate", state.step)
         eval_started = time.perf_counter()
         release_free_heap()  # what training freed, before evaluation's other shapes grow the heap past it
-        outputs = {}
-        scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(task.metrics),
-                          label_names=self.data.label_names, accelerator=accelerator, collect=outputs,
-                          loss_settings=self.loss_settings, decision=self.decision, decoding=self.decoding)
+        scores, outputs = self._validate()
         state.eval_time_s += time.perf_counter() - eval_started
         record = {"step": state.step, "epoch": state.epoch, "samples": state.samples,
                   **{f"eval_{k}": v for k, v in scores.items()}}
@@ -361,10 +366,7 @@ class _Session:
         model = accelerator.unwrap_model(self.model)
         live = _cpu_copy(model)  # also what best_state may still point at (the last step's own tensors)
         model.load_state_dict(self.average.averaged_state(model))
-        outputs = {}
-        scores = evaluate(self.model, self.eval_loader, kind=self.kind, metrics=list(self.task.metrics),
-                          label_names=self.data.label_names, accelerator=accelerator, collect=outputs,
-                          loss_settings=self.loss_settings, decision=self.decision, decoding=self.decoding)
+        scores, outputs = self._validate()
         kept = is_improvement(main, scores[main], None if state.best is None else state.best[main])
         if kept:
             state.best, state.best_step = dict(scores), state.step
