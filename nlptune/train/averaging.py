@@ -4,7 +4,8 @@ From a fraction of the optimizer steps on, every evaluation adds the model's wei
 the loop scores the mean once more on validation and keeps it as the best model when it beats every single
 evaluation (stochastic weight averaging in the form "average the last checkpoints": Izmailov et al. 2018; for
 small-data fine-tuning it is one of the fixes issue 18 names). The sum lives on the CPU in fp32, beside the
-model, and is written into every checkpoint (checkpoint.AVERAGE_SUM) with its count, so a resumed run averages exactly the same weights.
+model, and is written into every checkpoint (checkpoint.AVERAGE_SUM) with its count, so a resumed run averages
+exactly the same weights.
 
 Every process keeps its own sum: under data parallelism the processes hold the same weights, and scoring the
 mean is a collective evaluation like any other.
@@ -60,7 +61,7 @@ class WeightAverage:
 
     # ---- checkpoints --------------------------------------------------------------------------------------
     def to_json(self) -> dict:
-        """The counters a checkpoint's train state records (the sum itself goes into `AVERAGE`)."""
+        """The counters a checkpoint's train state records (the sum itself goes into checkpoint.AVERAGE_SUM)."""
         return {"start_step": self.start_step, "count": self.count, "first_step": self.first_step}
 
     def restore(self, counters: dict | None, tensors: dict[str, torch.Tensor] | None) -> None:

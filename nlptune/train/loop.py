@@ -185,6 +185,7 @@ class _Session:
         self.state = resume.TrainState.from_plan(plan)  # step, samples, best, early-stopping counter, history
         self.best_state = None  # a CPU copy of the best weights (rank 0)
         self.best_outputs = None  # the best model's validation predictions, for the confusion matrix / scatter
+        self.best_is_average = False  # trainer.average_from: the mean of the weights scored best (set at the end)
         if accelerator.is_main_process and self.state.best is not None:
             self.best_state = checkpoint.load_tensors(plan.checkpoint, plan.manifest, checkpoint.BEST_MODEL) \
                 or _cpu_copy(accelerator.unwrap_model(self.model))
@@ -354,7 +355,9 @@ class _Session:
         self.guard.last_checkpoint = checkpoint.save(
             self.output_dir / checkpoint.CHECKPOINTS, state.step, accelerator, model=self.model,
             optimizer=self.optimizer, scheduler=self.scheduler,
-            best_state=self.best_state if state.best_step != state.step else None, best_outputs=self.best_outputs,
+            # the best weights are the model's own at their step, unless they are the averaged ones
+            best_state=self.best_state if state.best_step != state.step or self.best_is_average else None,
+            best_outputs=self.best_outputs,
             train_state=train_state, rank_state=rank, keep_last=self.trainer.keep_last,
             average_sum=self.average.sum if self.average is not None else None)
         self.guard.set_phase(phase)
@@ -369,7 +372,7 @@ class _Session:
         scores, outputs = self._validate()
         kept = is_improvement(main, scores[main], None if state.best is None else state.best[main])
         if kept:
-            state.best, state.best_step = dict(scores), state.step
+            state.best, state.best_step, self.best_is_average = dict(scores), state.step, True
             if accelerator.is_main_process:
                 self.best_state, self.best_outputs = _cpu_copy(model), outputs
         model.load_state_dict(live)
