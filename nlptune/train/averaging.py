@@ -62,7 +62,7 @@ class WeightAverage:
     # ---- checkpoints --------------------------------------------------------------------------------------
     def to_json(self) -> dict:
         """The counters a checkpoint's train state records (the sum itself goes into checkpoint.AVERAGE_SUM)."""
-        return {"start_step": self.start_step, "count": self.count, "first_step": self.first_step}
+        return {"count": self.count, "first_step": self.first_step}  # the start step follows from the config
 
     def restore(self, counters: dict | None, tensors: dict[str, torch.Tensor] | None) -> None:
         """Continue from a checkpoint's counters and sum (both None: nothing was averaged before it)."""
