@@ -46,13 +46,27 @@ class ProblemCollector:
         self.problems: list[DataError] = []
         self.limit = limit
         self.extra = 0
+        self._cells: set[tuple] = set()
+
+    @staticmethod
+    def _cell(error: DataError) -> tuple | None:
+        """Where a problem is, when it names one value (a line or row and a column); None otherwise."""
+        if (error.line is None and error.row is None) or error.column is None:
+            return None
+        return error.file, error.split, error.line, error.row, error.column
 
     def add(self, error: DataError) -> None:
         if isinstance(error, DataProblems):
             for problem in error.problems:
                 self.add(problem)
             self.extra += error.extra
-        elif len(self.problems) < self.limit:
+            return
+        cell = self._cell(error)
+        if cell is not None:
+            if cell in self._cells:
+                return  # one value, one report: the text and the label passes may both refuse a tagger's words
+            self._cells.add(cell)
+        if len(self.problems) < self.limit:
             self.problems.append(error)
         else:
             self.extra += 1

@@ -221,10 +221,11 @@ def check_validation_targets(task: TaskConfig, validation: RawSplit, examples: E
                                column=task.label_field))
 
 
-def split_examples(task: TaskConfig, raw: dict[str, RawSplit]) -> tuple[Examples, Examples, list[str] | None]:
+def split_examples(task: TaskConfig, raw: dict[str, RawSplit],
+                   problems: ProblemCollector | None = None) -> tuple[Examples, Examples, list[str] | None]:
     """Train and validation examples of a run and the output names, every label problem of both splits raised
-    together (one `DataError`, or `DataProblems`)."""
-    problems = ProblemCollector()
+    together (one `DataError`, or `DataProblems`) with those ``problems`` already holds (the texts')."""
+    problems = problems if problems is not None else ProblemCollector()
     keys = label_keys(task, raw["train"], "train", problems)  # the whole split: the names come from all of it
     label_names = names_from_keys(task, raw["train"], keys)
     train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples, problems, keys)

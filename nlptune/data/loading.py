@@ -1,4 +1,4 @@
-"""Load the raw splits of a task: built-in generator, explicit files, a local data folder, or the hub.
+"""Load the raw splits of a task: explicit files, the built-in generator, a local data folder, or the hub.
 
 Which source and which files a task reads is decided in `nlptune.data.sources` (recipe pins ask the same);
 the file formats are parsed in `nlptune.data.readers`. One load is one pass that reports every problem
@@ -313,27 +313,32 @@ def _load_sources(task: TaskConfig, problems: ProblemCollector, splits: tuple[st
                         "validation.jsonl), or task.train_file and task.validation_file, or task.hub_id")
 
 
-def load_raw_splits(task: TaskConfig, only: tuple[str, ...] = SPLITS) -> dict[str, RawSplit]:
+def load_raw_splits(task: TaskConfig, only: tuple[str, ...] = SPLITS,
+                    problems: ProblemCollector | None = None) -> dict[str, RawSplit]:
     """The train and validation splits of ``task`` (or ``only`` those named: `nlptune eval` scores one and needs
     no other file) as plain columns, from the first source configured, with the column map applied and the text
-    columns checked (every problem of those splits raised together)."""
-    problems = ProblemCollector()
-    splits = _load_sources(task, problems, only)
+    columns checked: every problem of those splits raised together, or recorded into ``problems`` when given (the
+    caller goes on to the labels and raises them all; a split that could not be read is then absent)."""
+    collector = problems if problems is not None else ProblemCollector()
+    splits = _load_sources(task, collector, only)
     for split, raw in splits.items():
-        _mapped_and_checked(task, raw, split, problems, task.text_fields)
-    problems.raise_if_any()
+        _mapped_and_checked(task, raw, split, collector, task.text_fields)
+    if problems is None:
+        collector.raise_if_any()
     return splits
 
 
 def read_task_file(path: str | Path, split: str, task: TaskConfig, origin: str,
-                   text_fields: Sequence[str] | None = None) -> RawSplit:
+                   text_fields: Sequence[str] | None = None, problems: ProblemCollector | None = None) -> RawSplit:
     """A file of ``task``'s format given outside its splits (`eval --file`, `predict --input`), read as its split
     files are: the column map applied (a file with the source's column names reads as the training files did),
-    then ``text_fields`` (default: the task's) checked; every problem raised together."""
-    problems = ProblemCollector()
+    then ``text_fields`` (default: the task's) checked; every problem raised together, or recorded into
+    ``problems`` when given (the caller checks the labels too and raises them all)."""
+    collector = problems if problems is not None else ProblemCollector()
     raw = read_file(path, split, origin=origin, task=task)
-    _mapped_and_checked(task, raw, split, problems, task.text_fields if text_fields is None else text_fields)
-    problems.raise_if_any()
+    _mapped_and_checked(task, raw, split, collector, task.text_fields if text_fields is None else text_fields)
+    if problems is None:
+        collector.raise_if_any()
     return raw
 
 

@@ -1,7 +1,7 @@
 """Where each split of a task comes from, and the identity recorded for it (run manifests, recipe pins); the same
 for a distillation teacher, whose outputs are data to its student (`teacher_sha256`).
 
-The one place that knows the order of sources (generator, explicit files, a data folder, the hub), the file
+The one place that knows the order of sources (explicit files, a generator, a data folder, the hub), the file
 names looked for in a data folder and the identity strings; the loader (`nlptune.data.loading`) and the
 recipe pins (`nlptune.recipes.pins`) both ask here. A task is a `TaskConfig` or its plain mapping (a recipe's
 ``config.task``). Standard library only: recipes import this without loading any data library.
@@ -47,11 +47,13 @@ def _path(value: str) -> Path:
 
 
 def source_kind(task: Any) -> str:
-    """Which source ``task`` reads: "generator", "files", "data_dir", "hub", or "none" (first configured)."""
-    if _get(task, "generator"):
-        return "generator"
+    """Which source ``task`` reads: "files", "generator", "data_dir", "hub", or "none" (first configured).
+    Files named on purpose win over the generator a built-in task (demo) comes with: `task.train_file=a.csv`
+    without `task=...` must train on a.csv, not silently on generated text."""
     if _get(task, "train_file") or _get(task, "validation_file"):
         return "files"
+    if _get(task, "generator"):
+        return "generator"
     if _get(task, "data_dir"):
         return "data_dir"
     return "hub" if _get(task, "hub_id") else "none"

@@ -10,7 +10,8 @@ from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset, eval_order
-from nlptune.data.labels import to_examples
+from nlptune.data.errors import ProblemCollector
+from nlptune.data.labels import raise_problems, to_examples
 from nlptune.data.loading import load_raw_splits, read_file, read_lines, read_task_file, split_lines
 from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.thresholds import Decision
@@ -96,8 +97,11 @@ class LoadedRun:
         task = self.config.task
         if file:
             split = "eval"  # a problem in the file is named as the file's, not as the task's validation split's
-        raw = read_task_file(file, split, task, origin="--file") if file else self._split(split)
-        examples = to_examples(task, raw, split, self.info["label_names"], None, trained_model=str(self.run_dir))
+        problems = ProblemCollector()  # the texts' problems and the labels' are reported in one message
+        raw = read_task_file(file, split, task, "--file", problems=problems) if file else self._split(split, problems)
+        examples = to_examples(task, raw, split, self.info["label_names"], None, problems,
+                               trained_model=str(self.run_dir))
+        raise_problems(problems)
         loader = self._loader(examples.texts, examples.labels, batch_size or self.config.trainer.eval_batch_size,
                               by_length=True)
         # a multi-label model is scored at its saved thresholds: never tuned again on the data it is scored on
@@ -109,13 +113,16 @@ class LoadedRun:
         finally:
             self.model.eval()  # evaluate() hands a model back in training mode, as the training loop needs it
 
-    def _split(self, split: str):
+    def _split(self, split: str, problems: ProblemCollector):
         """The run's own ``split`` (only its file is read: label names come from the saved model), said so when its
-        recorded file is gone or is not the one the run read."""
+        recorded file is gone or is not the one the run read; its text problems go to ``problems``."""
         from nlptune.inference.run_reading import check_split_file, warn_if_data_changed
 
         check_split_file(self.run_dir, self.config.task, split)
-        raw = load_raw_splits(self.config.task, only=(split,))[split]
+        read = load_raw_splits(self.config.task, only=(split,), problems=problems)
+        if split not in read:
+            raise_problems(problems)
+        raw = read[split]
         warn_if_data_changed(self.run_dir, self.config.task, raw, split)
         return raw
 

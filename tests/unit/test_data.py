@@ -795,6 +795,34 @@ def _user_task_overrides(tmp_path, label="label"):
             f"task.validation_file={tmp_path / 'b.csv'}", "task.text_fields=[review]", f"task.label_field={label}"]
 
 
+def test_prepare_data_reports_text_and_label_problems_together(tmp_path, monkeypatch):
+    """A text a row cannot be trained on and a bad label further down are one message, not two passes."""
+    monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [{"text": "fine", "label": "pos"}, {"text": {"a": 1}, "label": "neg"}, {"text": "x", "label": None},
+            {"text": "y", "label": "typo"}]
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_run_config(["task=text_classification", f"task.train_file={tmp_path / 'a.jsonl'}",
+                           f"task.validation_file={tmp_path / 'b.jsonl'}", "task.label_names=[pos,neg]"])
+    with pytest.raises(DataError) as err:
+        prepare_data(run, pretrained=False)
+    found = sorted((p.split, p.line, p.column) for p in err.value.problems)
+    assert found == [(s, line, column) for s in ("train", "validation")
+                     for line, column in ((2, "text"), (3, "label"), (4, "label"))], found
+
+
+def test_files_named_on_the_command_line_win_over_the_demo_generator(tmp_path, monkeypatch):
+    """`nlptune train task.train_file=... task.validation_file=...` without `task=`: the files, not the demo."""
+    monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [{"text": f"word{i} good", "label": "positive"} for i in range(6)] + \
+           [{"text": f"word{i} bad", "label": "negative"} for i in range(5)]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_run_config([f"task.train_file={tmp_path / 'a.jsonl'}", f"task.validation_file={tmp_path / 'a.jsonl'}"])
+    assert run.task.generator == "demo"  # the demo task, its generator still configured
+    data = prepare_data(run, pretrained=False)
+    assert len(data.train) == len(data.validation) == 11 and data.sources["train"].endswith("a.jsonl")
+
+
 def test_prepare_data_scratch(tmp_path, monkeypatch):
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path / "cache"))
     run = load_run_config(_user_task_overrides(tmp_path, "stars") + ["model.min_frequency=1"])

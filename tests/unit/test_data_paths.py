@@ -152,6 +152,17 @@ def test_eval_of_the_validation_split_needs_no_train_file(trained, tmp_path, mon
     assert recorded in text
 
 
+def test_eval_of_a_file_reports_text_and_label_problems_together(trained, tmp_path):
+    from nlptune.inference.predict import LoadedRun
+
+    rows = [{"text": ["not", "a", "string"], "label": "pos"}, {"text": "fine", "label": "unseen"}]
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(DataError) as err:
+        LoadedRun(trained / "r0").evaluate(file=str(path))
+    assert [(p.line, p.column) for p in err.value.problems] == [(1, "text"), (2, "label")]
+
+
 def test_eval_warns_when_the_file_differs_from_the_manifests(trained, tmp_path, monkeypatch, capsys):
     old = _as_old_run(trained / "r0", tmp_path)
     elsewhere = write_data(tmp_path / "elsewhere", FLIPPED)

@@ -229,6 +229,20 @@ def test_problems_of_both_splits_are_reported_together(tmp_path):
     assert [(p.split, p.line) for p in info.value.problems] == [("train", 2), ("validation", 3)]
 
 
+def test_one_value_is_reported_once_when_two_checks_refuse_it():
+    """The text pass and a tagger's label pass both look at a row's words: the user reads one problem per value."""
+    from nlptune.data.errors import ProblemCollector
+
+    problems = ProblemCollector()
+    problems.add(DataError("word 2 is a number", fix="f", file="t.jsonl", split="train", line=2, column="tokens"))
+    problems.add(DataError("a word is int", fix="f", file="t.jsonl", split="train", line=2, column="tokens"))
+    problems.add(DataError("bad tag", fix="f", file="t.jsonl", split="train", line=2, column="tags"))
+    problems.add(DataError("no file", fix="f", split="train"))
+    problems.add(DataError("no file", fix="f", split="train"))  # unlocated problems are never merged
+    assert len(problems) == 4 and "word 2 is a number" in str(problems.problems[0])
+    assert [p.column for p in problems.problems] == ["tokens", "tags", None, None]
+
+
 # --------------------------------------------------------------------------------------------- file checks
 def test_both_files_are_checked_before_either_is_read(tmp_path):
     train = write(tmp_path / "train.jsonl", "{not json\n")  # would be a parse error if it were read
