@@ -77,7 +77,10 @@ def _where(raw: RawSplit, split: str, index: int, column: str, word: int | None 
 
 
 def raise_problems(problems: ProblemCollector) -> None:
-    """Raise what ``problems`` collected: one problem as its own `DataError`, several as one `DataProblems`."""
+    """Raise what ``problems`` collected: one problem as its own `DataError`, several as one `DataProblems`,
+    split by split and row by row (the text and the label passes each found some: the user reads a file in order)."""
+    splits = list(dict.fromkeys(p.split for p in problems.problems))
+    problems.problems.sort(key=lambda p: (splits.index(p.split), p.line or p.row or 0))
     if len(problems.problems) == 1 and not problems.extra:
         raise problems.problems[0]
     problems.raise_if_any()
