@@ -199,7 +199,14 @@ def safe_load_text(text: str, source: str) -> Any:
     size). Nothing is constructed before the checks pass."""
     if len(text) > MAX_YAML_BYTES:
         raise _limit_error(f"{len(text):,} characters is over the limit of {MAX_YAML_BYTES:,}", source)
-    loader = _BoundedLoader(text)
+    try:  # the reader refuses control characters as it is made, before any parsing
+        loader = _BoundedLoader(text)
+    except yaml.reader.ReaderError as err:  # a binary file, or text with a control character in it
+        line = text[:err.position].count("\n") + 1
+        raise ConfigError([ConfigIssue(
+            "<yaml>", f"not YAML text: a control character (#x{err.character:04x}) at line {line}",
+            "give the right file (a config or recipe is plain YAML text), or remove that character")],
+            source=source) from None
     try:
         try:
             node = loader.get_single_node()

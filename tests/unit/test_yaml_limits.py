@@ -79,6 +79,8 @@ def test_malformed_yaml_names_file_line_and_column(tmp_path):
     (lambda p: p.mkdir(), "is a folder"),
     (lambda p: None, "No such file"),
     (lambda p: p.write_bytes(b"name: caf\xe9\n"), "not UTF-8"),
+    (lambda p: p.write_bytes(b"\x00\x01\x02binary"), "a control character (#x0000) at line 1"),  # valid UTF-8
+    (lambda p: p.write_bytes(b"recipe:\n  name: a\x07b\n"), "a control character (#x0007) at line 2"),
 ])
 def test_unreadable_files_name_the_file(tmp_path, make, expected):
     path = tmp_path / "thing.yaml"
