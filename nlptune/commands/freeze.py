@@ -27,11 +27,13 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.inference.run_reading import check_run
     from nlptune.config.errors import NlptuneError
     from nlptune.recipes.format import DEFAULT_TOLERANCE, recipe_from_run, write_recipe
+    from nlptune.train.rundir import run_holding
 
     check_run(args.run_dir, finished=False)  # recipe_from_run then requires metrics.json
     dest = Path(args.dest)
-    if dest.is_dir():
-        raise NlptuneError(f"{dest} is a folder; give the recipe file to write, e.g. {dest / 'my.yaml'}")
+    if dest.is_dir():  # the example given is a path freeze accepts: not inside a run or a saved model
+        example = Path("my.yaml") if run_holding(dest) else dest / "my.yaml"
+        raise NlptuneError(f"{dest} is a folder; give the recipe file to write, e.g. {example}")
     check_destination(dest, args.force, "(the recipe to write)")
     if args.tolerance is not None and not 0 <= args.tolerance < math.inf:  # NaN fails both comparisons
         raise NlptuneError(f"--tolerance {args.tolerance} is not a finite number >= 0; give e.g. --tolerance 0.02")

@@ -49,9 +49,11 @@ def files(tmp_path, finished_run) -> dict[str, Path]:
     bomb.write_text(BOMB)
     oversize = tmp_path / "oversize.yaml"
     oversize.write_text("recipe:\n  description: '" + "x" * 1_100_000 + "'\n")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(32)) * 4)  # valid UTF-8, but control characters: not YAML text
     return {
         "run": finished_run, "a_file": a_file, "missing": tmp_path / "no-such-run", "malformed": malformed,
-        "bomb": bomb, "oversize": oversize, "a_folder": tmp_path,
+        "bomb": bomb, "oversize": oversize, "binary": binary, "a_folder": tmp_path,
         "bad_task_json": damaged("bad-task-json", "best/nlptune_task.json", b"{not json"),
         "cut_weights": damaged("cut-weights", "best/model.safetensors", None),
         "bad_config": damaged("bad-config", "config.yaml", b"task:\n  name: [demo\n"),
@@ -65,6 +67,7 @@ CASES = {
     "train-misspelt-key": (["train", "trainer.max_stepz=3"], ["trainer.max_stepz", "trainer.max_steps"]),
     "train-malformed-recipe": (["train", "recipe={malformed}"], ["malformed.yaml", "line", "column"]),
     "train-billion-laughs": (["train", "recipe={bomb}"], ["bomb.yaml", "alias"]),
+    "train-binary-recipe": (["train", "recipe={binary}"], ["binary.yaml", "control character", "line 1"]),
     "train-recipe-is-a-folder": (["train", "recipe={a_folder}"], ["is a folder", "recipe file"]),
     "eval-missing-run-dir": (["eval", "{missing}"], ["no-such-run", "does not exist"]),
     "eval-corrupt-task-json": (["eval", "{bad_task_json}"], ["nlptune_task.json", "not valid JSON", "line 1"]),
@@ -82,6 +85,8 @@ CASES = {
     "recipes-copy-into-a-file": (["recipes", "copy", "sst2-lstm", "{a_file}/copy.yaml"], ["a_file.txt"]),
     "freeze-corrupt-manifest": (["freeze", "{bad_manifest}", "{a_folder}/frozen.yaml"], ["manifest.json"]),
     "freeze-dest-is-folder": (["freeze", "{run}", "{a_folder}"], ["is a folder"]),
+    # the example path given must be one freeze accepts: not inside the run
+    "freeze-dest-is-the-run": (["freeze", "{run}", "{run}"], ["is a folder", "e.g. my.yaml"]),
     "reproduce-billion-laughs": (["reproduce", "{bomb}"], ["bomb.yaml", "alias"]),
     "distill-missing-teacher": (["distill", "{missing}", "model=lstm"], ["no-such-run", "does not exist"]),
     "distill-teacher-is-a-file": (["distill", "{a_file}"], ["a_file.txt", "not a run directory"]),
