@@ -82,10 +82,15 @@ def errno_of(err: BaseException) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def disk_error(path: str | Path, err: BaseException) -> DiskError:
-    """``err`` (an OSError, or a library's error that carries an errno) as a `DiskError` about ``path``."""
+def disk_error(path: str | Path, err: BaseException, temporary: str | Path | None = None) -> DiskError:
+    """``err`` (an OSError, or a library's error that carries an errno) as a `DiskError` about ``path``, or about
+    the file the error names; ``temporary``: nlptune's own file written on the way to ``path`` (an atomic write),
+    never named to the user, who asked for ``path``."""
     detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0][:200]
-    return DiskError(getattr(err, "filename", None) or path, errno_of(err), detail)
+    named = getattr(err, "filename", None)
+    if temporary is not None and named is not None and Path(named) == Path(temporary):
+        named = None
+    return DiskError(named or path, errno_of(err), detail)
 
 
 @contextlib.contextmanager
@@ -196,7 +201,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> P
     except OSError as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise disk_error(path, err) from None
+        raise disk_error(path, err, temporary=tmp) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

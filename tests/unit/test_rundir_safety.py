@@ -89,6 +89,20 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
+def test_a_failed_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_path, monkeypatch):
+    """A full disk while the temporary beside the file is written: the user reads the path they gave."""
+    import nlptune.utils.files as files
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(files, "create_new_file", full)
+    with pytest.raises(DiskError) as err:
+        atomic_write_bytes(tmp_path / "predictions.jsonl", b"x")
+    assert err.value.path == tmp_path / "predictions.jsonl" and ".tmp" not in str(err.value), str(err.value)
+    assert "no space left" in str(err.value).lower()
+
+
 def test_append_and_new_file_never_follow_a_link(tmp_path, victim):
     link = tmp_path / "metrics.jsonl"
     link.symlink_to(victim)
