@@ -56,6 +56,19 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int,
                                    sep_token=SEP, mask_token=MASK, model_max_length=max_length)
 
 
+def _model_of_run(folder: str) -> str | None:
+    """What to give instead when ``folder`` is an nlptune run directory (its model is in best/), or None."""
+    from nlptune.data.sources import TASK_FILE
+
+    best = os.path.join(folder, "best")
+    if not os.path.isfile(os.path.join(best, TASK_FILE)):
+        return None
+    if os.path.isfile(os.path.join(best, "config.json")):  # a transformer saved with its tokenizer
+        return f"it is an nlptune run directory; its fine-tuned model is {best} (model.name_or_path={best})"
+    return ("it is an nlptune run directory whose model was trained from scratch, not a transformer to fine-tune; "
+            "give a pretrained model folder or hub id")
+
+
 def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: int | None = None, *,
                    trust_remote_code: bool = False):
     """The tokenizer saved with a pretrained model or a finished run (`AutoTokenizer`).
@@ -83,6 +96,9 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
                                "runs Python code from the model's repository on this machine. If you trust its "
                                "authors, pass --trust-remote-code to `nlptune train` (a config file or recipe "
                                "cannot set it)") from err
+        run_model = _model_of_run(name_or_path)
+        if run_model is not None:
+            raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {run_model}") from err
         hub = hub_status()
         if not hub.reachable and not os.path.isdir(name_or_path):  # a hub id, looked up in the cache only
             text = f"it is not a local folder and not in the Hugging Face cache, and {hub.reason}"

@@ -249,6 +249,21 @@ def test_a_tokenizer_without_its_vocabulary_is_refused(tiny_pretrained, tmp_path
     assert len(load_tokenizer(str(tiny_pretrained))) > 10  # the complete folder loads
 
 
+def test_a_run_directory_given_as_the_pretrained_model_points_at_its_model(tiny_pretrained, tmp_path):
+    """`model.name_or_path=<a run>`: a fine-tuned transformer is in its best/; a scratch model is none to fine-tune."""
+    from nlptune.data.sources import TASK_FILE
+    from nlptune.data.tokenization import load_tokenizer
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_pretrained, run / "best")
+    (run / "best" / TASK_FILE).write_text("{}")
+    with pytest.raises(NlptuneError, match=f"fine-tuned model is {run / 'best'} "):
+        load_tokenizer(str(run))
+    (run / "best" / "config.json").unlink()
+    with pytest.raises(NlptuneError, match="trained from scratch, not a transformer"):
+        load_tokenizer(str(run))
+
+
 @pytest.mark.parametrize("argv, overrides", [
     (["train", "model=bag", "--cfg", "job", "seed=3"], ["model=bag", "seed=3"]),
     (["distill", "RUN", "--cfg", "job", "seed=3", "model=bag"], ["seed=3", "model=bag"]),
