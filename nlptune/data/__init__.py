@@ -9,9 +9,8 @@ from pathlib import Path
 
 from nlptune.config.schema import RunConfig
 from nlptune.data.errors import DataError, ProblemCollector
-from nlptune.data.labels import raise_problems, split_examples
+from nlptune.data.labels import split_examples
 from nlptune.data.loading import load_raw_splits
-from nlptune.data.sources import SPLITS
 from nlptune.utils.memory import MappedPages
 
 __all__ = ["DataError", "PreparedData", "prepare_data", "cache_dir", "encode_split"]
@@ -158,8 +157,6 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     char_features = words and bool(run.model.args.get("char_embedding"))
     problems = ProblemCollector()  # the texts' problems and the labels' are reported in one message
     raw = load_raw_splits(task, problems=problems)
-    if len(raw) < len(SPLITS):  # a split that could not be read has no labels to check
-        raise_problems(problems)
     train, validation, label_names = split_examples(task, raw, problems)
     sha256, sources = {s: r.sha256 for s, r in raw.items()}, {s: r.source for s, r in raw.items()}
     del raw  # the examples hold what training needs of it: the rest goes before the texts are encoded

@@ -318,12 +318,13 @@ def load_raw_splits(task: TaskConfig, only: tuple[str, ...] = SPLITS,
     """The train and validation splits of ``task`` (or ``only`` those named: `nlptune eval` scores one and needs
     no other file) as plain columns, from the first source configured, with the column map applied and the text
     columns checked: every problem of those splits raised together, or recorded into ``problems`` when given (the
-    caller goes on to the labels and raises them all; a split that could not be read is then absent)."""
+    caller goes on to the labels and raises them all), unless a split could not be read: its labels cannot be
+    checked, so what was found is raised here."""
     collector = problems if problems is not None else ProblemCollector()
     splits = _load_sources(task, collector, only)
     for split, raw in splits.items():
         _mapped_and_checked(task, raw, split, collector, task.text_fields)
-    if problems is None:
+    if problems is None or len(splits) < len(only):
         collector.raise_if_any()
     return splits
 

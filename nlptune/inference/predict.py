@@ -119,10 +119,7 @@ class LoadedRun:
         from nlptune.inference.run_reading import check_split_file, warn_if_data_changed
 
         check_split_file(self.run_dir, self.config.task, split)
-        read = load_raw_splits(self.config.task, only=(split,), problems=problems)
-        if split not in read:
-            raise_problems(problems)
-        raw = read[split]
+        raw = load_raw_splits(self.config.task, only=(split,), problems=problems)[split]
         warn_if_data_changed(self.run_dir, self.config.task, raw, split)
         return raw
 
