@@ -59,6 +59,12 @@ def source_kind(task: Any) -> str:
     return "hub" if _get(task, "hub_id") else "none"
 
 
+def is_model_folder(folder: str | Path) -> bool:
+    """``folder`` holds a model nlptune saved: a run's best/, or a copy of one (`export --format hf`, the ONNX
+    folder): its nlptune_task.json says so."""
+    return os.path.isfile(Path(folder) / TASK_FILE)  # isfile: False, not an error, on an unreadable path
+
+
 def generator_identity(name: str, split: str) -> str:
     return f"generator:{name}:{GENERATOR_VERSION}:{split}"
 

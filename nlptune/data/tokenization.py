@@ -58,10 +58,10 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, max_length: int,
 
 def _model_of_run(folder: str) -> str | None:
     """What to give instead when ``folder`` is an nlptune run directory (its model is in best/), or None."""
-    from nlptune.data.sources import TASK_FILE
+    from nlptune.data.sources import is_model_folder
 
     best = os.path.join(folder, "best")
-    if not os.path.isfile(os.path.join(best, TASK_FILE)):
+    if not is_model_folder(best):
         return None
     if os.path.isfile(os.path.join(best, "config.json")):  # a transformer saved with its tokenizer
         return f"it is an nlptune run directory; its fine-tuned model is {best} (model.name_or_path={best})"

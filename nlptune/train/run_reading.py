@@ -39,7 +39,8 @@ def run_folder(run_dir: str | Path) -> Path:
 def _model_folder_hint(path: Path) -> str | None:
     """The fix for a RUN_DIR that is a saved model folder (a run's best/, or an export of one) rather than the run
     directory the commands read its config and data from; None for any other folder."""
-    from nlptune.train.rundir import is_model_folder, is_run_dir
+    from nlptune.data.sources import is_model_folder
+    from nlptune.train.rundir import is_run_dir
 
     if not is_model_folder(path):
         return None

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import yaml
 
 from nlptune.config.schema import RunConfig
-from nlptune.data.sources import TASK_FILE
+from nlptune.data.sources import TASK_FILE, is_model_folder
 from nlptune.utils.files import (LinkError, atomic_write_text, disk_error, ensure_dir, links_under, open_append,
                                  os_errors_as_disk_errors, refuse_link, remove_tree)
 from nlptune.utils.errors import NlptuneError
@@ -51,12 +51,6 @@ def refuse_links(run_dir: str | Path) -> None:
     if links:
         raise LinkError(links[0], f"(in the run directory {run_dir}"
                         + (f"; also {', '.join(map(str, links[1:4]))}" if len(links) > 1 else "") + ")")
-
-
-def is_model_folder(folder: str | Path) -> bool:
-    """``folder`` holds a model nlptune saved: a run's best/, or a copy of one (`export --format hf`, the ONNX
-    folder): its nlptune_task.json says so."""
-    return os.path.isfile(Path(folder) / TASK_FILE)  # isfile: False, not an error, on an unreadable path
 
 
 def is_run_dir(folder: str | Path) -> bool:
