@@ -65,6 +65,23 @@ def _report(err: BaseException, debug: bool) -> int:
     return code
 
 
+SIGPIPE_EXIT = 141  # what a shell reports for a process ended by SIGPIPE: the usual end of a writer whose reader left
+
+
+def _detach_stdout() -> None:
+    """Point standard output at the null device, so that flushing it at exit does not fail again on the closed
+    pipe (Python's advice for SIGPIPE; the stream may be a test's, with no file descriptor)."""
+    import os
+
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
 # the commands' list-valued positionals (nargs "*" or "+"): the words that fill them may continue after an option
 LIST_POSITIONALS = ("overrides", "texts", "run_dirs", "recipes")
 
@@ -101,6 +118,12 @@ def main(argv: list[str] | None = None) -> None:
         print("interrupted", file=sys.stderr)
         forget_unhandled_interrupt()  # exit with 130, not by SIGINT (see there)
         code = 130
+    except BrokenPipeError as err:
+        if err.filename is not None:  # a path the command wrote to (a FIFO given as a file): a user's problem
+            code = _report(err, args.debug)
+        else:  # the reader of the output went away (`nlptune predict ... | head`): not an error, nothing to say
+            _detach_stdout()
+            code = SIGPIPE_EXIT
     except Exception as err:  # noqa: BLE001 - the last line of defence: one message, never a raw traceback
         code = _report(err, args.debug)
     sys.exit(code)

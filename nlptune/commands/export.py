@@ -39,7 +39,8 @@ def handle(args: argparse.Namespace) -> int:
         folder = export_hf(args.run_dir, args.output)
         pretrained = read_task_info(folder)["joint_pairs"]
         how = _how_to_load_hf(folder, pretrained)
-        console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {args.run_dir} ...`")
+        console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {folder} ...` (the "
+                        "folder alone, or the run directory)")
         return 0
     from nlptune.inference.export import export_onnx
 

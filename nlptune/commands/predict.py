@@ -8,7 +8,8 @@ from nlptune.inference import PREDICT_BATCH_SIZE
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("predict", help="predict with a run's best model")
-    parser.add_argument("run_dir")
+    parser.add_argument("run_dir", help="a run directory (or its best/), or a saved model folder: an `export "
+                        "--format hf` copy or a copy of best/")
     parser.add_argument("texts", nargs="*", help="one text (two for a sentence-pair task)")
     parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns, or .txt with "
                         "one text per line (-: standard input, one text per line)")
@@ -31,8 +32,8 @@ def add_inference_options(parser, batch_help: str) -> None:
     parser.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help=batch_help)
     parser.add_argument("--precision", default="run", choices=list(PRECISIONS),
                         help="run (default): as the run evaluated, i.e. bf16 autocast when its "
-                        "trainer.mixed_precision is bf16 or auto on a CPU with AMX bf16 units, fp32 otherwise; "
-                        "fp32 or bf16: forced")
+                        "trainer.mixed_precision is bf16 or auto on a CPU with AMX bf16 units, fp32 otherwise "
+                        "(a saved model folder without its run: fp32); fp32 or bf16: forced")
     parser.add_argument("--decoding", default="run", choices=list(DECODINGS),
                         help="a tagger without a CRF (task.kind=tokens): run (default): as the run evaluated "
                         "(task.constrained_decoding); constrained: the best tag sequence the tag scheme allows; "
@@ -65,7 +66,7 @@ def handle(args: argparse.Namespace) -> int:
     fields = loaded.info["text_fields"]
     if args.input:
         texts = read_inputs(args.input, fields, words=loaded.kind.words_in_text_column,
-                            task=loaded.config.task)
+                            task=loaded.task)
     elif args.texts:
         if len(args.texts) != len(fields):
             raise NlptuneError(f"this model takes {len(fields)} text(s) ({', '.join(fields)}), got {len(args.texts)}")

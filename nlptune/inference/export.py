@@ -91,10 +91,10 @@ def _texts(loaded, file: str | None, rows: int) -> list[list[str]]:
 
     fields = loaded.info["text_fields"]
     if file:
-        texts = read_inputs(file, fields, words=loaded.kind.words_in_text_column, task=loaded.config.task)
+        texts = read_inputs(file, fields, words=loaded.kind.words_in_text_column, task=loaded.task)
     else:
         try:
-            split = load_raw_splits(loaded.config.task)["validation"]
+            split = load_raw_splits(loaded.task)["validation"]
         except NlptuneError as err:
             raise NlptuneError(f"cannot read the run's validation data to check the export ({err}); pass "
                                f"--file FILE, a jsonl/csv/tsv/parquet file with the column(s) {fields}") from None

@@ -18,27 +18,38 @@ from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate, forward
 from nlptune.train.precision import at_precision, cpu_precision, say_if_bf16_is_emulated
 from nlptune.train.rundir import read_task_info
-from nlptune.train.run_reading import load_best_model, read_run_config, task_kind
+from nlptune.train.run_reading import (is_saved_model, load_best_model, read_run_config, saved_task,
+                                       task_kind)
 from nlptune.utils.plain import parse_json
 
 
 class LoadedRun:
-    """A run directory's best model, tokenizer, task description and config."""
+    """A finished run's best model, tokenizer, task description and evaluation settings; or those of a saved model
+    folder on its own (an `export --format hf` copy, a copy of a run's best/), which holds no run config: its task
+    is what its nlptune_task.json records (`saved_task`), it computes in fp32 and scores in batches of
+    `PREDICT_BATCH_SIZE`, and it has no data of its own (`saved_only`)."""
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
-        best = self.run_dir / "best"
+        self.saved_only = is_saved_model(self.run_dir)
+        best = self.run_dir if self.saved_only else self.run_dir / "best"
         if not (best / "nlptune_task.json").is_file():
             raise NlptuneError(f"{self.run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
                                "pass the run directory that `nlptune train` printed")
         self.info = read_task_info(best)
-        self.config = build_run_config(read_run_config(self.run_dir))
         self.kind = task_kind(best, self.info)
+        if self.saved_only:  # nothing says how it was trained: exact fp32 arithmetic, the inference batch size
+            self.task, mixed_precision, self.eval_batch_size = saved_task(self.info, self.kind), "no", \
+                PREDICT_BATCH_SIZE
+        else:
+            config = build_run_config(read_run_config(self.run_dir))
+            self.task, mixed_precision = config.task, config.trainer.mixed_precision
+            self.eval_batch_size = config.trainer.eval_batch_size
         self.model, self.tokenizer = load_best_model(best, self.info, self.kind)
         self.thresholds = self._thresholds(best)
         # eval and predict compute in the run's precision by default, as a CPU runs it (bf16 autocast, or fp32):
         # what its evaluation during training computed in
-        self.precision = cpu_precision(self.config.trainer.mixed_precision)
+        self.precision = cpu_precision(mixed_precision)
         self.decode_tags()
 
     def decode_tags(self, constrained: bool | None = None) -> None:
@@ -94,7 +105,7 @@ class LoadedRun:
         """Metrics of the best model on a split of the run's task, or on a labelled file. By default computed as the
         run's evaluation during training was: batches of trainer.eval_batch_size texts sorted by length, in the
         run's precision; ``batch_size`` and ``precision`` ("fp32", "bf16") change that."""
-        task = self.config.task
+        task = self.task
         if file:
             split = "eval"  # a problem in the file is named as the file's, not as the task's validation split's
         problems = ProblemCollector()  # the texts' problems and the labels' are reported in one message
@@ -102,7 +113,7 @@ class LoadedRun:
         examples = to_examples(task, raw, split, self.info["label_names"], None, problems,
                                trained_model=str(self.run_dir))
         raise_problems(problems)
-        loader = self._loader(examples.texts, examples.labels, batch_size or self.config.trainer.eval_batch_size,
+        loader = self._loader(examples.texts, examples.labels, batch_size or self.eval_batch_size,
                               by_length=True)
         # a multi-label model is scored at its saved thresholds: never tuned again on the data it is scored on
         decision = None if self.thresholds is None else Decision(fixed=self.thresholds)
@@ -116,11 +127,12 @@ class LoadedRun:
     def _split(self, split: str, problems: ProblemCollector):
         """The run's own ``split`` (only its file is read: label names come from the saved model), said so when its
         recorded file is gone or is not the one the run read; its text problems go to ``problems``."""
-        from nlptune.inference.run_reading import check_split_file, warn_if_data_changed
+        from nlptune.inference.run_reading import check_split_file, refuse_split_of_saved_model, warn_if_data_changed
 
-        check_split_file(self.run_dir, self.config.task, split)
-        raw = load_raw_splits(self.config.task, only=(split,), problems=problems)[split]
-        warn_if_data_changed(self.run_dir, self.config.task, raw, split)
+        refuse_split_of_saved_model(self.run_dir, split)
+        check_split_file(self.run_dir, self.task, split)
+        raw = load_raw_splits(self.task, only=(split,), problems=problems)[split]
+        warn_if_data_changed(self.run_dir, self.task, raw, split)
         return raw
 
     def batches(self, texts: list[list], batch_size: int = 128):

@@ -1,4 +1,4 @@
-"""Loading a RUN_DIR's best model for eval, predict and export.
+"""Loading a RUN_DIR's best model for eval, predict and export (eval and predict: a saved model folder too).
 
 The checks of a run directory live in `nlptune.train.run_reading` (training reads a distillation teacher's run
 with them too); they are imported here for the commands that reach them through this module.
@@ -10,23 +10,41 @@ from pathlib import Path
 
 from nlptune.data.errors import DataError
 from nlptune.data.sources import source_kind, split_files, task_folder
-from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, check_records, check_run, check_weights,
-                                       loading_best, read_json, run_folder)
+from nlptune.config.errors import NlptuneError
+from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, check_best, check_records, check_run, check_weights,
+                                       is_saved_model, loading_best, read_json, run_folder, run_of_best)
 
 __all__ = ["DAMAGED_HINT", "TRAIN_HINT", "check_records", "check_run", "check_weights", "check_split_file",
-           "load_run", "loading_best", "read_json", "recorded_sha256", "run_folder", "warn_if_data_changed"]
+           "load_run", "loading_best", "read_json", "recorded_sha256", "refuse_split_of_saved_model", "run_folder",
+           "warn_if_data_changed"]
 
 
 def load_run(run_dir: str | Path):
-    """The checked run's `LoadedRun` (best model, tokenizer, task), every failure one message."""
-    path = check_run(run_dir, finished=True)  # before importing torch: a wrong path fails at once
+    """The checked `LoadedRun` of RUN_DIR, every failure one message: a run directory (its best model, used with
+    the run's config), a run's best/ (read as its run: the same settings its evaluation used), or a saved model
+    folder on its own (an `export --format hf` copy, a copy of best/: what its nlptune_task.json records)."""
+    path = run_of_best(Path(run_dir)) or Path(run_dir)
+    if is_saved_model(path):
+        check_best(path)  # before importing torch: a damaged folder fails at once
+        best = path
+    else:
+        path = check_run(path, finished=True)
+        best = path / "best"
     from nlptune.inference.predict import LoadedRun
     from nlptune.models.remote_code import check_remote_code
 
-    check_remote_code(str(path / "best"), config_required=False)  # a best/ edited to carry custom code
+    check_remote_code(str(best), config_required=False)  # a saved model edited to carry custom code
 
-    with loading_best(path):
+    with loading_best(best):
         return LoadedRun(path)
+
+
+def refuse_split_of_saved_model(path: Path, split: str) -> None:
+    """Refuse scoring a task split of a saved model folder on its own (`is_saved_model`): it holds no task data."""
+    if is_saved_model(path):
+        raise NlptuneError(f"{path} is a saved model folder, which holds no task data: there is no {split} split "
+                           f"to score -> score a labelled file: nlptune eval {path} --file PATH (or pass the run "
+                           "directory the model came from)")
 
 
 def _path_key(task, split: str) -> tuple[str, str]:

@@ -38,17 +38,34 @@ def run_folder(run_dir: str | Path) -> Path:
 
 def _model_folder_hint(path: Path) -> str | None:
     """The fix for a RUN_DIR that is a saved model folder (a run's best/, or an export of one) rather than the run
-    directory the commands read its config and data from; None for any other folder."""
+    directory a command reads its config and records from; None for any other folder."""
     from nlptune.data.sources import is_model_folder
-    from nlptune.train.rundir import is_run_dir
 
     if not is_model_folder(path):
         return None
-    parent = path.resolve().parent
-    if path.resolve().name == "best" and is_run_dir(parent):
-        return f"it is the saved model folder (best/) of the run {parent}: pass {parent} instead"
+    run = run_of_best(path)
+    if run is not None:
+        return f"it is the saved model folder (best/) of the run {run}: pass {run} instead"
     return ("it is a saved model folder (an export or a copy of a run's best/), which holds no run config: pass "
-            "the run directory it came from (runs/<task>-<model>/<time>/)")
+            "the run directory it came from (runs/<task>-<model>/<time>/); `nlptune predict` and `nlptune eval "
+            "--file` take the folder itself")
+
+
+def run_of_best(path: Path) -> Path | None:
+    """The run directory whose best/ ``path`` is (links followed); None when it is not a run's best/."""
+    from nlptune.train.rundir import is_run_dir
+
+    real = path.resolve()
+    return real.parent if real.name == "best" and is_run_dir(real.parent) else None
+
+
+def is_saved_model(path: Path) -> bool:
+    """``path`` is a saved model folder on its own: an `export --format hf` copy or a copy of a run's best/, not a
+    run directory. `nlptune predict` and `nlptune eval --file` read it without a run config (`saved_task`)."""
+    from nlptune.data.sources import is_model_folder
+    from nlptune.train.rundir import is_run_dir
+
+    return path.is_dir() and is_model_folder(path) and not is_run_dir(path)
 
 
 def read_json(path: Path) -> dict:
@@ -112,10 +129,21 @@ def check_run(run_dir: str | Path, *, finished: bool) -> Path:
         check_records(path / "metrics.jsonl")
     if not finished:
         return path
-    best = path / "best"
-    if not (best / "nlptune_task.json").is_file():
+    if not (path / "best" / "nlptune_task.json").is_file():
         raise NlptuneError(f"{path} is not a finished nlptune run (no best/nlptune_task.json): its training did "
                            f"not save a best model; {TRAIN_HINT}")
+    check_best(path / "best")
+    return path
+
+
+def check_best(best: Path) -> None:
+    """Refuse a saved model folder (a run's best/, an `export --format hf` copy) holding nlptune_task.json whose
+    files loading it would fail on, naming the file: its JSON files, its weights, its task description."""
+    if not any(best.glob("*.safetensors")) and (best / "model.onnx").is_file():
+        raise NlptuneError(f"{best} is an ONNX export (model.onnx), which nlptune does not run: it reads the "
+                           "PyTorch weights (*.safetensors) -> pass the run directory it was exported from, or a "
+                           "Hugging Face export of it (nlptune export RUN_DIR --format hf --output DIR); or run "
+                           "model.onnx with onnxruntime")
     for name in BEST_JSON:
         if (best / name).is_file():
             read_json(best / name)
@@ -125,7 +153,6 @@ def check_run(run_dir: str | Path, *, finished: bool) -> Path:
     for file in weights:
         check_weights(file)
     check_task_info(best)
-    return path
 
 
 def read_run_config(run_dir: str | Path) -> dict:
@@ -203,10 +230,10 @@ def check_task_info(best: Path) -> None:
 
 
 @contextlib.contextmanager
-def loading_best(run_dir: str | Path) -> Iterator[None]:
-    """Around loading a checked run's best model: what the file checks cannot see (a tensor of the wrong
-    shape, a key missing from nlptune_task.json, a tokenizer file of the wrong structure) becomes one message
-    naming best/. nlptune's own errors pass through unchanged."""
+def loading_best(best: str | Path) -> Iterator[None]:
+    """Around loading a checked saved model (a run's ``best`` folder, or an export): what the file checks cannot
+    see (a tensor of the wrong shape, a key missing from nlptune_task.json, a tokenizer file of the wrong
+    structure) becomes one message naming the folder. nlptune's own errors pass through unchanged."""
     from safetensors import SafetensorError
 
     try:
@@ -214,12 +241,12 @@ def loading_best(run_dir: str | Path) -> Iterator[None]:
     except NlptuneError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
-        raise NlptuneError(f"cannot load the best model in {Path(run_dir) / 'best'}: {type(err).__name__}: "
+        raise NlptuneError(f"cannot load the saved model in {best}: {type(err).__name__}: "
                            f"{str(err).splitlines()[0] if str(err) else ''}; {DAMAGED_HINT}") from err
     except Exception as err:  # the tokenizers library raises a bare Exception for a malformed tokenizer.json
         if type(err) is not Exception:
             raise
-        raise NlptuneError(f"cannot load the tokenizer in {Path(run_dir) / 'best'}: {err}; {DAMAGED_HINT}") from err
+        raise NlptuneError(f"cannot load the tokenizer in {best}: {err}; {DAMAGED_HINT}") from err
 
 
 def task_kind(best: Path, info: dict):
@@ -234,6 +261,28 @@ def task_kind(best: Path, info: dict):
         raise NlptuneError(f"{best / 'nlptune_task.json'} names no known problem kind ({kind!r}); known: "
                            f"{', '.join(names('kind'))}. Was it written by a newer nlptune?")
     return get_kind(kind)
+
+
+def saved_task(info: dict, kind):
+    """The `TaskConfig` of a saved model used without its run (`is_saved_model`), from what its checked
+    nlptune_task.json ``info`` records (`nlptune.train.results.task_info`): its text and label columns, labels,
+    metrics and tag scheme. What only a run config holds takes its default: the data's source (there is none: only
+    files named on the command line are read), the CoNLL column layout (word first, tag last) and multi-label 0/1
+    columns (a label list in ``label_field`` instead)."""
+    from nlptune.config.schema import TaskConfig
+
+    def text(key: str, default: str) -> str:
+        value = info.get(key)
+        return value if isinstance(value, str) and value else default
+
+    metrics = tuple(info["metrics"])
+    main_metric = text("main_metric", metrics[0])
+    return TaskConfig(name=text("task", "saved-model"), kind=kind.name, text_fields=tuple(info["text_fields"]),
+                      label_field=text("label_field", "label"),
+                      label_names=None if info["label_names"] is None else tuple(info["label_names"]),
+                      metrics=metrics, main_metric=main_metric if main_metric in metrics else metrics[0],
+                      max_length=info["max_length"], tag_scheme=info.get("tag_scheme", "iob2"),
+                      constrained_decoding=info.get("constrained_decoding", False))
 
 
 def load_best_model(best: Path, info: dict, kind) -> tuple:

@@ -125,7 +125,7 @@ class Teacher:
         (a tokenizer file missing, a tensor of the wrong shape) is reported as distill.teacher's, so the message
         says which run of the two is damaged."""
         try:
-            with loading_best(self.run_dir):
+            with loading_best(self.run_dir / "best"):
                 yield
         except ConfigError:
             raise

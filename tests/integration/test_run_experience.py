@@ -205,6 +205,14 @@ def test_hf_export_names_the_folder(run_cli, pretrained_run, tmp_path):
     copy = tmp_path / "copy"
     check_ok(run_cli(["export", pretrained_run, "--format", "hf", "--output", copy]))
     assert (copy / "config.json").is_file() and (copy / "model.safetensors").is_file()
+    # the exported folder alone predicts as its run does (in fp32: the folder does not say how it was trained)
+    texts = ["a gripping, moving film", "utterly dull"]
+    alone, of_run = (run_cli(["predict", folder, *texts, *flags])
+                     for folder, flags in ((copy, []), (pretrained_run, ["--precision", "fp32"])))
+    check_ok(alone)
+    check_ok(of_run)
+    assert [json.loads(line) for line in alone.stdout.splitlines()] == \
+        [json.loads(line) for line in of_run.stdout.splitlines()]
 
 
 def test_a_mean_pooled_model_evaluates_exports_and_says_how_to_load_it(run_cli, env, data_dir, mean_pooled_run,

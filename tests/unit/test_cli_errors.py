@@ -46,6 +46,32 @@ def test_os_error_is_one_message_with_path_and_exit_2(monkeypatch, capsys, code,
     assert "Traceback" not in output
 
 
+def test_output_whose_reader_left_ends_quietly_as_a_closed_pipe_does(monkeypatch, capsys):
+    from nlptune.cli import SIGPIPE_EXIT
+
+    exit_code, output = run_main(monkeypatch, capsys, BrokenPipeError(errno.EPIPE, "Broken pipe"))
+    assert (exit_code, output) == (SIGPIPE_EXIT, "")  # `nlptune predict RUN ... | head`: nothing went wrong
+    # a pipe the command was given as a file is the user's to fix: named, exit 2
+    exit_code, output = run_main(monkeypatch, capsys, BrokenPipeError(errno.EPIPE, "Broken pipe", "/tmp/fifo"))
+    assert exit_code == 2 and "/tmp/fifo" in output and "EPIPE" in output
+
+
+def test_a_closed_pipe_on_standard_output_is_silent():
+    import subprocess
+    import sys
+
+    # a command printing far more than a pipe holds
+    script = ("import sys; from nlptune import cli; from nlptune.commands import eval; "
+              "eval.handle = lambda args: [print('x' * 999) for _ in range(2000)] and 0; "
+              "sys.argv = ['nlptune', 'eval', 'RUN']; cli.main()")
+    command = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command.stdout.read(1)
+    command.stdout.close()  # the reader leaves: nlptune's next writes meet a closed pipe
+    code = command.wait(timeout=120)
+    error = command.stderr.read().decode()
+    assert (code, error) == (141, ""), error
+
+
 def test_a_file_where_a_folder_is_expected_is_named(tmp_path):
     blocker = tmp_path / "runs"
     blocker.write_text("")
