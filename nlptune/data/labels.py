@@ -36,7 +36,7 @@ class Examples:
 
 def _column(raw: RawSplit, name: str, split: str, role: str, trained_model: str | None = None) -> list:
     if name not in raw.columns:
-        fix = (f"give the file a '{name}' column: the {role} column the run {trained_model} was trained with"
+        fix = (f"give the file a '{name}' column: the {role} column {trained_model} was trained with"
                if trained_model else f"set task.{'label_field' if role == 'label' else 'text_fields'} to the right "
                "column")
         raise DataError(f"{role} column '{name}' not found; columns present: {', '.join(raw.columns)}",
@@ -140,10 +140,12 @@ def infer_label_names(task: TaskConfig, train: RawSplit) -> list[str] | None:
     return names_from_keys(task, train, keys)
 
 
-def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None) -> list[list]:
+def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None,
+           trained_model: str | None = None) -> list[list]:
     """The text columns (first ``limit`` rows): strings, or lists of words for a kind that reads words (a row
-    whose words were refused holds an empty list); every text empty is refused."""
-    texts = [_column(raw, field, split, "text") for field in task.text_fields]
+    whose words were refused holds an empty list); every text empty is refused. ``trained_model``: as in
+    `to_examples` (the columns are then the saved model's, not a setting to change)."""
+    texts = [_column(raw, field, split, "text", trained_model) for field in task.text_fields]
     texts = [column[:limit] if limit else column for column in texts]
     if get_kind(task.kind).words_in_text_column:
         texts = [[list(t) if isinstance(t, (list, tuple)) else [] for t in column] for column in texts]
@@ -153,7 +155,8 @@ def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None) -> li
         empty = not any(t.strip() for column in texts for t in column)
     if empty:
         raise DataError("every text is empty", file=raw.source, split=split, column=task.text_fields[0],
-                        fix="check task.text_fields and the file's content")
+                        fix="check the file's content" if trained_model else
+                        "check task.text_fields and the file's content")
     return texts
 
 
@@ -172,11 +175,12 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
     """Texts and training targets of one split (first ``limit`` rows), validated row by row.
 
     Label problems go to ``problems`` when given (the caller raises them), else they are raised here, all
-    together. ``keys``: the split's label keys when already computed (`label_keys`). ``trained_model``: the run
-    whose saved model fixed ``label_names`` (`nlptune eval`): a label outside them is then the data's to change, as
-    no task setting can teach the model a new label."""
+    together. ``keys``: the split's label keys when already computed (`label_keys`). ``trained_model``: the saved
+    model that fixed ``label_names`` and the columns (`nlptune eval`), as the messages name it ("the model of the run
+    R", "the saved model M"): a label outside them is then the data's to change, as no task setting can teach the
+    model a new label."""
     collector = problems if problems is not None else ProblemCollector()
-    texts = _texts(task, raw, split, limit)
+    texts = _texts(task, raw, split, limit, trained_model)
     keys = label_keys(task, raw, split, collector, limit, trained_model) if keys is None else \
         keys[:limit] if limit else keys
     encode = get_kind(task.kind).encoder(label_names, declared=bool(declared_names(task)))
@@ -186,7 +190,7 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
             targets.append(None if key is _INVALID else encode(key))
         except LabelProblem as err:
             fix = err.fix if trained_model is None else (
-                f"the model of {trained_model} knows only the labels it was trained on: relabel or drop those rows "
+                f"{trained_model} knows only the labels it was trained on: relabel or drop those rows "
                 "(a label it never learnt cannot be scored; train a new run to add one)")
             collector.add(DataError(err.problem, fix=fix, **_where(raw, split, i, task.label_field, err.position)))
             targets.append(None)

@@ -52,6 +52,10 @@ class LoadedRun:
         self.precision = cpu_precision(mixed_precision)
         self.decode_tags()
 
+    def described(self) -> str:
+        """How messages name this model: "the model of the run R", or "the saved model M" (a folder alone)."""
+        return f"the saved model {self.run_dir}" if self.saved_only else f"the model of the run {self.run_dir}"
+
     def decode_tags(self, constrained: bool | None = None) -> None:
         """How a tagger without a CRF decodes from here on: under its tag scheme (True), each word alone (False), or
         as its training evaluated (None; a run from before task.constrained_decoding: each word alone)."""
@@ -111,7 +115,7 @@ class LoadedRun:
         problems = ProblemCollector()  # the texts' problems and the labels' are reported in one message
         raw = read_task_file(file, split, task, "--file", problems=problems) if file else self._split(split, problems)
         examples = to_examples(task, raw, split, self.info["label_names"], None, problems,
-                               trained_model=str(self.run_dir))
+                               trained_model=self.described())
         raise_problems(problems)
         loader = self._loader(examples.texts, examples.labels, batch_size or self.eval_batch_size,
                               by_length=True)

@@ -64,12 +64,16 @@ def test_eval_of_a_file_scores_the_copy_as_the_run(run, copy, tmp_path, capsys):
     assert json.loads(out) == pytest.approx(json.loads(expected), abs=1e-6)
 
 
-def test_a_label_the_copy_does_not_know_is_named_with_the_file_and_line(copy, tmp_path, capsys):
+def test_a_label_or_column_the_copy_does_not_know_is_named_with_the_fix(copy, tmp_path, capsys):
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"text": "fine", "label": "positive"}\n{"text": "meh", "label": "so-so"}\n', encoding="utf-8")
     code, _, err = cli(capsys, "eval", copy, "--file", rows)
     assert code == 2 and "Traceback" not in err
-    assert "so-so" in err and "line 2" in err
+    assert "so-so" in err and "line 2" in err and f"the saved model {copy} knows only the labels" in err
+    rows.write_text('{"sentence": "fine", "label": "positive"}\n', encoding="utf-8")
+    code, _, err = cli(capsys, "eval", copy, "--file", rows)
+    # the columns are the model's, not a setting `eval` could change
+    assert code == 2 and f"give the file a 'text' column: the text column the saved model {copy}" in err, err
 
 
 def test_a_split_of_a_copy_is_refused_before_the_model_loads(copy, capsys, monkeypatch):
