@@ -71,6 +71,13 @@ class ProblemCollector:
         else:
             self.extra += 1
 
+    def lead(self, error: DataError) -> None:
+        """Record ``error`` ahead of the others, shown whatever their number: a summary of what they share."""
+        self.problems.insert(0, error)
+        if len(self.problems) > self.limit:
+            self.problems.pop()
+            self.extra += 1
+
     def __len__(self) -> int:
         """How many problems were found (reported or only counted)."""
         return len(self.problems) + self.extra

@@ -7,6 +7,7 @@ split, line and column. Every label problem of a pass is collected and reported 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -15,6 +16,7 @@ from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.loading import RawSplit
 from nlptune.kinds import LabelProblem, get_kind
 from nlptune.kinds.base import LabelColumns
+from nlptune.utils.text import listed
 
 if TYPE_CHECKING:
     from nlptune.data.columns import Column
@@ -184,19 +186,43 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
     keys = label_keys(task, raw, split, collector, limit, trained_model) if keys is None else \
         keys[:limit] if limit else keys
     encode = get_kind(task.kind).encoder(label_names, declared=bool(declared_names(task)))
-    targets = []
+    targets, undeclared = [], Counter()  # labels task.label_names lacks -> the rows holding them
     for i, key in enumerate(keys):
         try:
             targets.append(None if key is _INVALID else encode(key))
         except LabelProblem as err:
+            undeclared.update([err.undeclared] if err.undeclared is not None else [])
             fix = err.fix if trained_model is None else (
                 f"{trained_model} knows only the labels it was trained on: relabel or drop those rows "
                 "(a label it never learnt cannot be scored; train a new run to add one)")
             collector.add(DataError(err.problem, fix=fix, **_where(raw, split, i, task.label_field, err.position)))
             targets.append(None)
+    if split == "train" and trained_model is None and task.label_names and _many(undeclared, len(keys)):
+        collector.lead(_undeclared_labels(task, raw, undeclared))
     if problems is None:
         raise_problems(collector)
     return Examples(texts=texts, labels=targets, source=raw.source)
+
+
+def _many(undeclared: Counter, rows: int) -> bool:
+    """Whether the labels that task.label_names lacks refuse enough rows (two, and a tenth of those read) to point
+    at the names rather than at a typo in a row."""
+    refused = sum(undeclared.values())
+    return refused >= 2 and refused * 10 >= rows
+
+
+def _undeclared_labels(task: TaskConfig, raw: RawSplit, undeclared: Counter) -> DataError:
+    """One problem for the training labels that task.label_names lacks, with the fix for the common cause: names
+    declared for other data (the demo task's, or a task config's) while the files hold labels of their own."""
+    found = sorted(undeclared, key=lambda label: (isinstance(label, str), label))
+    rows = sum(undeclared.values())
+    return DataError(f"the training file holds {len(found)} label(s) that task.label_names "
+                     f"[{listed(list(task.label_names), 12, quote=True)}] does not: {listed(found, 12, quote=True)} "
+                     f"({rows} refusal(s); the rows follow)", file=raw.source, split="train",
+                     column=task.label_field,
+                     fix="if the file's labels are right, set task.label_names=null to take them from the training "
+                     "file, or declare all of them in the order the model should output them "
+                     "(task.label_names=[...]); else fix the labels")
 
 
 def check_training_targets(task: TaskConfig, train: RawSplit, examples: Examples, label_names: list[str] | None,

@@ -15,8 +15,11 @@ class LabelProblem(ValueError):
     """A label (or a split's labels) a kind cannot train on; ``fix`` says what to do."""
 
     def __init__(self, problem: str, fix: str, column: str | None = None, position: int | None = None,
-                 in_text: bool = False):
+                 in_text: bool = False, undeclared: Any = None):
         super().__init__(problem)
+        # ``undeclared``: the label (or tag) itself when the problem is that the label names lack it, so that the
+        # data layer can say once what the refused rows have in common
+        self.undeclared = undeclared
         # ``column``: the column at fault when it is not task.label_field (a 0/1 column of task.label_fields);
         # ``in_text``: the fault is in the row's text (a tagger's words), whose column the data layer knows;
         # ``position``: the 0-based word whose tag is at fault (tokens), so that the data layer can name that

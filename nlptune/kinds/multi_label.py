@@ -104,7 +104,8 @@ class MultiLabel(Kind):
                     target[label] = 1.0
                 else:
                     raise LabelProblem(f"label {label!r} is not one of the task's labels {known}{unseen}",
-                                       "fix the label, or declare the full set with task.label_names")
+                                       "fix the label, or declare the full set with task.label_names",
+                                       undeclared=label)
             return tuple(target)
 
         return encode

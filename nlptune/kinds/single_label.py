@@ -94,7 +94,7 @@ class SingleLabel(Kind):
             if positional and isinstance(key, int) and 0 <= key < len(names):
                 return key
             raise LabelProblem(f"label {key!r} is not one of the task's labels {known}{unseen}",
-                               "fix the label, or declare the full set with task.label_names")
+                               "fix the label, or declare the full set with task.label_names", undeclared=key)
 
         return encode
 

@@ -121,7 +121,7 @@ class Tokens(Kind):
                 return tag
             raise LabelProblem(f"word {position + 1}: tag {tag!r} is not one of the task's tags "
                                f"{_listed(names)}{unseen}", "fix the tag, or declare the full set with "
-                               "task.label_names", position=position)
+                               "task.label_names", position=position, undeclared=tag)
 
         return lambda key: tuple(encode_one(tag, position) for position, tag in enumerate(key))
 

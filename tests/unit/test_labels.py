@@ -49,8 +49,30 @@ def test_booleans_never_map_onto_declared_names_by_position(tmp_path):
     with pytest.raises(DataProblems) as info:
         examples(task(label_names=("negative", "positive")), jsonl(tmp_path / "train.jsonl", [True, False]),
                  jsonl(tmp_path / "validation.jsonl", [0, 1]))
-    assert [p.line for p in info.value.problems] == [1, 2]
+    assert [p.line for p in info.value.problems] == [None, 1, 2]  # what the rows share, then each row
     assert "label 'true' is not one of the task's labels ['negative', 'positive']" in str(info.value)
+
+
+def test_training_labels_the_declared_names_lack_are_summed_up_first_with_the_fix(tmp_path):
+    # the common cause: a file with labels of its own on a task whose config declares others (the demo task's)
+    train = jsonl(tmp_path / "train.jsonl", ["4", 5, "2", 5, "positive"] * 6)
+    with pytest.raises(DataProblems) as info:
+        examples(task(label_names=("negative", "positive")), train, jsonl(tmp_path / "validation.jsonl", ["x"]))
+    first = info.value.problems[0]
+    assert (first.file, first.split, first.line, first.column) == (str(train), "train", None, "label")
+    assert "3 label(s) that task.label_names ['negative', 'positive'] does not: 2, 4, 5 (24 refusal(s)" in \
+        str(first)
+    assert "set task.label_names=null" in str(first)
+    assert len(info.value.problems) == 20 and "and 6 more" in str(info.value)  # shown though the rows fill the list
+    # a label only validation lacks, or a typo in one training row, is a row's own problem: nothing to sum up
+    with pytest.raises(DataError) as info:
+        examples(task(label_names=("negative", "positive")),
+                 jsonl(tmp_path / "t.jsonl", ["negative", "positive", "postive"] + ["negative"] * 9), train)
+    assert "label_names=null" not in str(info.value) and info.value.line == 3
+    with pytest.raises(DataError) as info:
+        examples(task(label_names=("negative", "positive")), jsonl(tmp_path / "t.jsonl", ["negative", "positive"]),
+                 jsonl(tmp_path / "v.jsonl", ["neutral"]))
+    assert "label_names=null" not in str(info.value) and info.value.line == 1
 
 
 def test_any_string_is_a_class_name_and_fractional_text_stays_a_name(tmp_path):
