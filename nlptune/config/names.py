@@ -16,6 +16,11 @@ NAMES: dict[str, tuple[str, ...]] = {
     "metric": ("accuracy", "f1", "macro_f1", "mcc", "pearson", "spearman", "mse"),
 }
 
+# each kind's generic task (conf/task/<name>.yaml: the kind's metrics, no data of its own), where a user's own data
+# of that kind starts from: a task config of another kind carries that kind's metrics
+GENERIC_TASKS = {"single_label": "text_classification", "multi_label": "multi_label",
+                 "regression": "text_regression", "tokens": "token_classification"}
+
 
 # the inference-cost figures a run records in metrics.json's "cost" section (nlptune/train/cost.py), under the
 # names cost-aware sweeps give them (objectives and constraints): parameters, MB of weights on disk, ms per example

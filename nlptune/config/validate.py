@@ -8,7 +8,7 @@ from typing import Iterable
 from nlptune.config import schema
 from nlptune.config.checks import choice_issues, range_issues, type_issues, value_issues
 from nlptune.config.errors import ConfigIssue
-from nlptune.config.names import is_pretrained, names
+from nlptune.config.names import GENERIC_TASKS, is_pretrained, names
 from nlptune.config.registry import UnknownComponentError
 
 # Arguments the trainer supplies to every builder; they are not config keys.
@@ -84,13 +84,26 @@ def _multi_label_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _metric_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
+    """task.metrics against the kind's; a set of another kind (task.kind changed on a task of that kind, e.g. the
+    demo's accuracy and f1 under kind=regression) is one issue whose fix names the kind's generic task."""
+    valid = schema.METRICS[task.kind]
+    wrong = [metric for metric in task.metrics if metric not in valid]
+    if not wrong:
+        return []
+    if any(metric not in names("metric") for metric in wrong):  # a misspelling: the closest names help most
+        return [issue for metric in task.metrics for issue in choice_issues("task.metrics", metric, valid)]
+    return [ConfigIssue("task.metrics", f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not a "
+                        f"{task.kind} metric ({task.kind}: {', '.join(valid)})",
+                        f"set task.metrics=[{','.join(valid)}] task.main_metric={valid[0]}, or start from the "
+                        f"{task.kind} task, task={GENERIC_TASKS[task.kind]}: its metrics and label names fit")]
+
+
 def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     issues = _kind_issues(task)
     if issues:
         return issues
-    valid = schema.METRICS[task.kind]
-    for metric in task.metrics:
-        issues += choice_issues("task.metrics", metric, valid)
+    issues += _metric_issues(task)
     if task.main_metric not in task.metrics:
         issues.append(ConfigIssue("task.main_metric", f"{task.main_metric!r} is not in task.metrics {list(task.metrics)}",
                                   "pick one of task.metrics"))

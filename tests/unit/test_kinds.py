@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from nlptune.config.compose import load_run_config
+from nlptune.config.names import GENERIC_TASKS
 from nlptune.config.errors import ConfigError
 from nlptune.config.names import NAMES
 import nlptune.kinds  # noqa: F401  (registers the kinds)
@@ -217,12 +218,27 @@ def test_config_kind_and_problem_type():
     (["task=text_classification", "task.kind=null"], "task.kind", "missing"),
     (["task=text_classification", "task.kind=null", "task.problem_type=tokens"], "task.problem_type", "unknown"),
     (["task=stsb", "task.label_names=[low,high]"], "task.label_names", "a regression task has no label names"),
-    (["task=stsb", "task.metrics=[accuracy]", "task.main_metric=accuracy"], "task.metrics", "unknown value"),
+    (["task=stsb", "task.metrics=[accuracy]", "task.main_metric=accuracy"], "task.metrics",
+     "accuracy is not a regression metric (regression: pearson, spearman, mse)"),
+    (["task=stsb", "task.metrics=[acuracy]", "task.main_metric=acuracy"], "task.metrics",
+     "unknown value 'acuracy' -> choose one of: pearson, spearman, mse"),  # a misspelling: the names to pick from
+    # the kind changed on a task of another kind: its metrics come along, and the fix names the generic task
+    (["task.kind=regression", "task.label_names=null"], "task.metrics",
+     "accuracy, f1 are not a regression metric (regression: pearson, spearman, mse) -> set "
+     "task.metrics=[pearson,spearman,mse] task.main_metric=pearson, or start from the regression task, "
+     "task=text_regression: its metrics and label names fit"),
 ])
 def test_config_kind_errors(overrides, key, message):
     with pytest.raises(ConfigError) as info:
         load_run_config(overrides)
     assert key in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize("kind, task", sorted(GENERIC_TASKS.items()))
+def test_each_kinds_generic_task_is_of_that_kind_and_fits_it(kind, task):
+    run = load_run_config([f"task={task}", "model=lstm"])  # builds: its metrics and label names fit the kind
+    assert run.task.kind == kind and run.task.name == task
+    assert not (run.task.hub_id or run.task.generator or run.task.train_file)  # no data of its own
 
 
 def test_a_recipe_style_config_with_problem_type_only_still_builds():
