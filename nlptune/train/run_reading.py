@@ -60,12 +60,13 @@ def run_of_best(path: Path) -> Path | None:
 
 
 def is_saved_model(path: Path) -> bool:
-    """``path`` is a saved model folder on its own: an `export --format hf` copy or a copy of a run's best/, not a
-    run directory. `nlptune predict` and `nlptune eval --file` read it without a run config (`saved_task`)."""
+    """``path`` is a saved model folder on its own: an `export --format hf` copy or a copy of a run's best/, neither a
+    run directory nor the best/ of one (`run_of_best`: read as its run). `nlptune predict` and `nlptune eval --file`
+    read it without a run config (`saved_task`)."""
     from nlptune.data.sources import is_model_folder
     from nlptune.train.rundir import is_run_dir
 
-    return path.is_dir() and is_model_folder(path) and not is_run_dir(path)
+    return path.is_dir() and is_model_folder(path) and not is_run_dir(path) and run_of_best(path) is None
 
 
 def read_json(path: Path) -> dict:

@@ -94,10 +94,14 @@ def test_predict_on_a_copy_from_the_command_line(copy, capsys):
     assert prediction["label"] in LABELS and set(prediction["probabilities"]) == set(LABELS)
 
 
-def test_a_runs_best_is_read_as_its_run(run):
-    loaded = load_run(run / "best")
-    assert loaded.run_dir.resolve() == run.resolve() and not loaded.saved_only
-    assert loaded.eval_batch_size == 5  # the run's trainer.eval_batch_size: its config was read
+def test_a_runs_best_is_read_as_its_run(run, capsys):
+    from nlptune.inference.predict import LoadedRun
+
+    for loaded in (load_run(run / "best"), LoadedRun(run / "best")):
+        assert loaded.run_dir.resolve() == run.resolve() and not loaded.saved_only
+        assert loaded.eval_batch_size == 5  # the run's trainer.eval_batch_size: its config was read
+    code, out, err = cli(capsys, "eval", run / "best")  # the run's own validation split (the demo task's)
+    assert code == 0 and "accuracy" in json.loads(out), err
 
 
 def test_commands_that_need_the_run_still_name_it(copy, capsys):
