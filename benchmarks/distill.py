@@ -48,7 +48,7 @@ def measure(run_dir: Path, precision: str | None) -> dict:
     from nlptune.train.cost import Limit, measure_device, parameter_count, weights_mb
 
     run = load_run(run_dir)
-    task = run.config.task
+    task = run.task
     examples = to_examples(task, load_raw_splits(task)["validation"], "validation", run.info["label_names"], None)
     dataset = run.encoded(examples.texts, examples.labels)  # the rows exactly as `nlptune eval` has them
     timing = measure_device(run.model.eval(), dataset, run.collator(), run.kind, "cpu", precision or run.precision,

@@ -38,13 +38,14 @@ class LoadedRun:
                                "pass the run directory that `nlptune train` printed")
         self.info = read_task_info(best)
         self.kind = task_kind(best, self.info)
-        if self.saved_only:  # nothing says how it was trained: exact fp32 arithmetic, the inference batch size
+        # the run's whole config (None for a folder alone), and the parts eval and predict use
+        self.config = None if self.saved_only else build_run_config(read_run_config(self.run_dir))
+        if self.config is None:  # nothing says how it was trained: exact fp32 arithmetic, the inference batch size
             self.task, mixed_precision, self.eval_batch_size = saved_task(self.info, self.kind), "no", \
                 PREDICT_BATCH_SIZE
         else:
-            config = build_run_config(read_run_config(self.run_dir))
-            self.task, mixed_precision = config.task, config.trainer.mixed_precision
-            self.eval_batch_size = config.trainer.eval_batch_size
+            self.task, mixed_precision = self.config.task, self.config.trainer.mixed_precision
+            self.eval_batch_size = self.config.trainer.eval_batch_size
         self.model, self.tokenizer = load_best_model(best, self.info, self.kind)
         self.thresholds = self._thresholds(best)
         # eval and predict compute in the run's precision by default, as a CPU runs it (bf16 autocast, or fp32):
