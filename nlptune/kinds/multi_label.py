@@ -28,6 +28,14 @@ _ONE, _ZERO = {"1", "1.0", "true"}, {"0", "0.0", "false"}
 _listed = functools.partial(listed, shown=_SHOWN, quote=True)  # names as a message lists them
 
 
+def _separator_in(text: str) -> str:
+    """How to set task.label_separator for ``text`` (a row's labels as text): with the first usual separator it
+    holds; a text holding none (one label) shows no choice, so the usual ones are named."""
+    mark = next((mark for mark in ("|", ";", ",", "+", "/", " ") if mark in text.strip()), None)
+    return f"here 'task.label_separator=\"{mark}\"'" if mark else \
+        "e.g. 'task.label_separator=\",\"' or \"|\" as the file separates them"
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -66,8 +74,8 @@ class MultiLabel(Kind):
         if hasattr(value, "tolist") and not isinstance(value, str):  # a parquet list read as an array
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
-            hint = (" (a csv/tsv column holds text: set task.label_separator to split it, e.g. "
-                    "'task.label_separator=\",\"')" if isinstance(value, str) else "")
+            hint = (f" (a csv/tsv column holds text: set task.label_separator to split it, "
+                    f"{_separator_in(value)})" if isinstance(value, str) else "")
             raise LabelProblem(f"the labels are {type(value).__name__} {_short(value)}, not a list of labels{hint}",
                                "give each row's labels as a list (JSON [\"joy\", \"love\"], [] for none), or one "
                                "0/1 column per label with task.label_fields")

@@ -105,6 +105,14 @@ def test_labels_that_are_not_a_list(tmp_path):
     assert "not a list of labels" in str(err) and "label_separator" in str(err)
 
 
+def test_labels_as_text_name_the_separator_the_text_uses(tmp_path):
+    train = jsonl(tmp_path / "t.jsonl", [["joy"], "joy|love", "anger; fear"])
+    with pytest.raises(DataError) as info:
+        examples(task(), train)
+    lines = {p.line: str(p) for p in info.value.problems}
+    assert "here 'task.label_separator=\"|\"'" in lines[2] and "here 'task.label_separator=\";\"'" in lines[3]
+
+
 @pytest.mark.parametrize("value", [{"joy": 1, "anger": 0}, {"labels": ["joy"]}, {}])
 def test_an_object_as_a_rows_labels_is_refused_not_read_as_columns(tmp_path, value):
     """Only task.label_fields reads one 0/1 value per label (a column each); an object in the label column is no
