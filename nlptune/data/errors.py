@@ -14,7 +14,9 @@ class DataError(NlptuneError):
                  (("file", file), ("split", split), ("line", line), ("row", row), ("column", column))
                  if value is not None]
         location = f" ({', '.join(where)})" if where else ""
-        super().__init__(f"data error{location}: {problem}\n  fix: {fix}")
+        self.headline = f"data error{location}: {problem}"
+        self.fix = fix
+        super().__init__(f"{self.headline}\n  fix: {fix}")
         self.file, self.split, self.line, self.row, self.column = file, split, line, row, column
 
 
@@ -27,13 +29,31 @@ class DataProblems(DataError):
     def __init__(self, problems: list[DataError], extra: int = 0):
         self.problems, self.extra = list(problems), extra
         count = len(self.problems) + extra
-        body = "\n".join(str(p) for p in self.problems)
+        body = _listed_problems(self.problems)
         if extra:
             body += f"\n... and {extra} more (the first {len(self.problems)} are shown); fix these and run again"
         NlptuneError.__init__(self, body if count == 1 else f"{count} data problems:\n{body}")
         first = self.problems[0] if self.problems else None
         for name in ("file", "split", "line", "row", "column"):
             setattr(self, name, getattr(first, name, None))
+
+
+def _listed_problems(problems: list[DataError]) -> str:
+    """Each problem on its line; the fix once after a run of problems that share it (twenty rows with the same
+    wrong label read as twenty places and one thing to do, not as the same advice twenty times)."""
+    fixes = [getattr(problem, "fix", None) for problem in problems]  # None: a message of its own (no headline)
+    lines, run = [], 0
+    for i, problem in enumerate(problems):
+        if fixes[i] is None:
+            lines.append(str(problem))
+            continue
+        lines.append(problem.headline)
+        run += 1
+        if i + 1 < len(problems) and fixes[i + 1] == fixes[i]:
+            continue
+        lines.append(f"  fix: {fixes[i]}" + (f" (for each of the {run} above)" if run > 1 else ""))
+        run = 0
+    return "\n".join(lines)
 
 
 class ProblemCollector:

@@ -237,3 +237,17 @@ def test_an_unknown_label_lists_a_dozen_of_many_names():
         encode("a whole sentence from the text column")
     assert "'class11' and 18 more] (it does not occur in train)" in str(info.value)
     assert "class12" not in str(info.value)
+
+
+def test_a_fix_shared_by_problems_in_a_row_is_given_once_after_them():
+    from nlptune.data.errors import DataProblems
+
+    problems = [DataError(f"label {i} is unknown", fix="fix the label", file="f.csv", line=i) for i in (2, 3, 4)]
+    problems.insert(1, DataError("the text is a list", fix="write it as a string", file="f.csv", line=2))
+    lines = str(DataProblems(problems)).splitlines()
+    assert lines == ["4 data problems:",
+                     "data error (file f.csv, line 2): label 2 is unknown", "  fix: fix the label",
+                     "data error (file f.csv, line 2): the text is a list", "  fix: write it as a string",
+                     "data error (file f.csv, line 3): label 3 is unknown",
+                     "data error (file f.csv, line 4): label 4 is unknown",
+                     "  fix: fix the label (for each of the 2 above)"]
