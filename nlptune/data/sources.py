@@ -108,7 +108,14 @@ def split_files(task: Any) -> dict[str, Path | None]:
     if source_kind(task) == "files":
         return {s: _path(_get(task, f"{s}_file")) if _get(task, f"{s}_file") else None for s in SPLITS}
     folder = task_folder(task)
-    return {s: find_split_file(folder, s) for s in SPLITS}
+    return {s: find_split_file(folder, split_stem(task, s)) for s in SPLITS}
+
+
+def split_stem(task: Any, split: str) -> str:
+    """The file name (without extension) of ``split`` in a data folder: task.train_split / task.validation_split,
+    the split names a hub dataset uses too (train, validation unless set: e.g. dev)."""
+    stem = _get(task, f"{split}_split")
+    return stem if isinstance(stem, str) and stem else split
 
 
 def split_identity(task: Any, split: str) -> str:
@@ -179,16 +186,22 @@ def _data_dir_origin(data_dir: str) -> str:
     return "NLPTUNE_DATA_DIR" if from_env else "task.data_dir"
 
 
-def _missing_split_problem(folder: Path, split: str) -> DataError:
+def _missing_split_problem(task: Any, split: str) -> DataError:
+    folder, stem = task_folder(task), split_stem(task, split)
     try:
         names = sorted(p.name for p in folder.iterdir())
         held = (f"; the folder holds: {', '.join(names[:12])}" + (f" and {len(names) - 12} more" if names[12:] else "")
                 if names else "; the folder is empty")
     except OSError as err:  # e.g. a folder this user may not list
-        held = f"; the folder cannot be listed ({err.strerror or err})"
-    looked = ", ".join(f"{split}{ext}" for ext in EXTENSIONS)
+        names, held = [], f"; the folder cannot be listed ({err.strerror or err})"
+    looked = ", ".join(f"{stem}{ext}" for ext in EXTENSIONS)
+    taken = {split_stem(task, other) for other in SPLITS}  # the other split's file is not a candidate
+    others = [Path(name).stem for name in names if Path(name).suffix in EXTENSIONS and Path(name).stem not in taken]
+    named = f", or name the file it has: task.{split}_split={others[0]}" if others else \
+        f" (or name another file: task.{split}_split=NAME)"
     return DataError(f"no {split} file (looked for {looked}){held}", file=str(folder), split=split,
-                     fix=f"add the {split} split as {folder / (split + '.jsonl')} (or .json/.csv/.tsv/.parquet)")
+                     fix=f"add the {split} split as {folder / (stem + '.jsonl')} (or .json/.csv/.tsv/.parquet)"
+                     f"{named}")
 
 
 def _data_dir_problems(task: Any, problems: ProblemCollector) -> bool:
@@ -222,7 +235,7 @@ def checked_split_files(task: Any, splits: tuple[str, ...] = SPLITS) -> dict[str
             problems.add(DataError(f"task.{split}_file is not set", split=split,
                                    fix=f"set task.{split}_file=PATH as well (both splits are needed)"))
         elif path is None:
-            problems.add(_missing_split_problem(task_folder(task), split))
+            problems.add(_missing_split_problem(task, split))
         else:
             origin = (f"task.{split}_file" if source_kind(task) == "files"
                       else _data_dir_origin(str(_get(task, "data_dir"))))

@@ -437,6 +437,22 @@ def test_data_dir_lookup(tmp_path):
     with pytest.raises(DataError, match="no validation file") as info:
         load_raw_splits(task(data_dir=str(tmp_path)))
     assert str(folder / "validation.jsonl") in str(info.value)
+    assert "(or name another file: task.validation_split=NAME)" in str(info.value)
+
+
+def test_a_data_folders_files_are_named_by_the_split_names(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", ROWS)
+    write_delimited(folder / "dev.csv", ROWS)  # a common name for the validation split
+    with pytest.raises(DataError, match="no validation file") as info:
+        load_raw_splits(task(data_dir=str(tmp_path)))
+    assert "or name the file it has: task.validation_split=dev" in str(info.value)  # the file that is there
+    splits = load_raw_splits(task(data_dir=str(tmp_path), validation_split="dev"))
+    assert splits["validation"].source == str(folder / "dev.csv")
+    (folder / "train.jsonl").rename(folder / "all.jsonl")
+    assert load_raw_splits(task(data_dir=str(tmp_path), train_split="all", validation_split="dev"))["train"].source \
+        == str(folder / "all.jsonl")
 
 
 def test_no_data_source():
