@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from nlptune.config.schema import TaskConfig
-from nlptune.data.errors import DataError, ProblemCollector
+from nlptune.data.errors import DataError, DataProblems, ProblemCollector
 from nlptune.data.loading import RawSplit
 from nlptune.kinds import LabelProblem, get_kind
 from nlptune.kinds.base import LabelColumns
@@ -38,12 +39,46 @@ class Examples:
 
 def _column(raw: RawSplit, name: str, split: str, role: str, trained_model: str | None = None) -> list:
     if name not in raw.columns:
-        fix = (f"give the file a '{name}' column: the {role} column {trained_model} was trained with"
-               if trained_model else f"set task.{'label_field' if role == 'label' else 'text_fields'} to the right "
-               "column")
-        raise DataError(f"{role} column '{name}' not found; columns present: {', '.join(raw.columns)}",
-                        file=raw.source, split=split, column=name, fix=fix)
+        raise _missing_column(raw, name, split, role, trained_model)
     return raw.columns[name]
+
+
+def check_columns(task: TaskConfig, raw: RawSplit, split: str, trained_model: str | None = None) -> None:
+    """Refuse a split that lacks a column it must have (its text fields, its label field or fields), every missing
+    one in one message. ``trained_model``: as in `to_examples`."""
+    needed = [(name, "text") for name in task.text_fields] + \
+        [(name, "label") for name in (task.label_fields or (task.label_field,))]
+    problems = [_missing_column(raw, name, split, role, trained_model, [n for n, _ in needed]) for name, role in needed
+                if name not in raw.columns]
+    if len(problems) > 1:
+        raise DataProblems(problems)
+    if problems:
+        raise problems[0]
+
+
+def _missing_column(raw: RawSplit, name: str, split: str, role: str, trained_model: str | None,
+                    needed: list[str] | None = None) -> DataError:
+    fix = (f"give the file a '{name}' column: the {role} column {trained_model} was trained with"
+           if trained_model else f"set task.{'label_field' if role == 'label' else 'text_fields'} to the right "
+           "column")
+    data = next((column for column in raw.columns if _looks_like_data(column)), None)
+    note = ""
+    if data is not None and Path(raw.source).suffix.lower() in (".csv", ".tsv"):  # read as a header: it is a row
+        note = f"; the first line looks like a row of data, not a header (a column named {data!r})"
+        names = needed if needed and len(needed) == len(raw.columns) else \
+            [f"column{i + 1}" for i in range(len(raw.columns))]
+        fix = f"give the file a first line naming its columns in their order (e.g. {','.join(names)}); or {fix}"
+    return DataError(f"{role} column '{name}' not found; columns present: {', '.join(raw.columns)}{note}",
+                     file=raw.source, split=split, column=name, fix=fix)
+
+
+def _looks_like_data(column: str) -> bool:
+    """A column name that is a number, or a sentence of five words or more: a header line holds neither."""
+    try:
+        float(column)
+        return True
+    except ValueError:
+        return len(column.split()) >= 5
 
 
 def label_values(task: TaskConfig, columns: dict[str, list], missing: Callable[[str], None] | None = None) -> list:
@@ -92,6 +127,7 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
                limit: int | None = None, trained_model: str | None = None) -> list:
     """The kind's key of each label of ``raw`` (first ``limit`` rows); a refused label is collected in
     ``problems`` and its key is a placeholder. ``trained_model``: see `to_examples`."""
+    check_columns(task, raw, split, trained_model)
     kind = get_kind(task.kind)
     column = label_values(task, raw.columns, lambda name: _column(raw, name, split, "label", trained_model))
     texts = [raw.columns.get(field) for field in task.text_fields]
@@ -147,6 +183,7 @@ def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None,
     """The text columns (first ``limit`` rows): strings, or lists of words for a kind that reads words (a row
     whose words were refused holds an empty list); every text empty is refused. ``trained_model``: as in
     `to_examples` (the columns are then the saved model's, not a setting to change)."""
+    check_columns(task, raw, split, trained_model)
     texts = [_column(raw, field, split, "text", trained_model) for field in task.text_fields]
     texts = [column[:limit] if limit else column for column in texts]
     if get_kind(task.kind).words_in_text_column:

@@ -251,3 +251,21 @@ def test_a_fix_shared_by_problems_in_a_row_is_given_once_after_them():
                      "data error (file f.csv, line 3): label 3 is unknown",
                      "data error (file f.csv, line 4): label 4 is unknown",
                      "  fix: fix the label (for each of the 2 above)"]
+
+
+def test_every_missing_column_is_named_at_once_and_a_headerless_file_is_recognised(tmp_path):
+    t = task(text_fields=("review",), label_field="stars")
+    headerless = tmp_path / "train.csv"
+    headerless.write_text("a fine film with a great cast,4\nutterly dull,1\n", encoding="utf-8")
+    with pytest.raises(DataProblems) as info:
+        examples(t, headerless)
+    assert [p.column for p in info.value.problems] == ["review", "stars"]
+    message = str(info.value)
+    assert "the first line looks like a row of data, not a header" in message
+    assert "give the file a first line naming its columns in their order (e.g. review,stars)" in message
+    # a header of other names: both named, no guess about a header
+    named = csv(tmp_path / "other.csv", ["a", "b"])
+    with pytest.raises(DataProblems) as info:
+        examples(task(text_fields=("sentence",), label_field="gold"), named)
+    assert [p.column for p in info.value.problems] == ["sentence", "gold"]
+    assert "looks like a row of data" not in str(info.value) and "columns present: text, label" in str(info.value)
