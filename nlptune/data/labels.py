@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from nlptune.config.schema import TaskConfig
+from nlptune.data.compression import data_suffix
 from nlptune.data.errors import DataError, DataProblems, ProblemCollector
 from nlptune.data.loading import RawSplit
 from nlptune.kinds import LabelProblem, get_kind
@@ -63,7 +63,7 @@ def _missing_column(raw: RawSplit, name: str, split: str, role: str, trained_mod
            "column")
     data = next((column for column in raw.columns if _looks_like_data(column)), None)
     note = ""
-    if data is not None and Path(raw.source).suffix.lower() in (".csv", ".tsv"):  # read as a header: it is a row
+    if data is not None and data_suffix(raw.source) in (".csv", ".tsv"):  # read as a header: it is a row
         note = f"; the first line looks like a row of data, not a header (a column named {data!r})"
         names = needed if needed and len(needed) == len(raw.columns) else \
             [f"column{i + 1}" for i in range(len(raw.columns))]

@@ -29,6 +29,8 @@ from typing import Sequence
 from nlptune.config.schema import TaskConfig
 from nlptune.data import readers
 from nlptune.data.errors import DataError, ProblemCollector
+from nlptune.data.compression import (compression, damage_problem, data_suffix, decompress, is_damaged,
+                                      open_decompressed)
 from nlptune.data.sources import EXTENSIONS, SPLITS, checked_split_files, file_problem, generator_identity, source_kind
 
 __all__ = ["EXTENSIONS", "SPLITS", "RawSplit", "read_file", "read_lines", "check_text_columns", "load_raw_splits"]
@@ -59,15 +61,28 @@ class RawSplit:
         return {"line" if self.lines is not None else "row": self.line_of(index, word)}
 
 
-def _unreadable(err: OSError, path: Path, split: str) -> DataError:
+def _unreadable(err: Exception, path: Path, split: str) -> DataError:
+    if compression(path) and is_damaged(err):
+        problem, fix = damage_problem(err, path)
+        return DataError(problem, file=str(path), split=split, fix=fix)
+    if not isinstance(err, OSError):  # a ValueError or EOFError that is no decompression's: not the user's file
+        raise err
     return DataError(f"cannot read the file: {err.strerror or err}", file=str(path), split=split,
                      fix="check that the file exists and this user can read it")
 
 
 def _read_bytes(path: Path, split: str) -> bytes:
+    """The file's own bytes (compressed, when it is)."""
     try:
         return path.read_bytes()
     except OSError as err:  # permission, a folder, removed since it was checked...
+        raise _unreadable(err, path, split) from None
+
+
+def _decompressed(raw: bytes, path: Path, split: str) -> bytes:
+    try:
+        return decompress(raw, path)
+    except (OSError, EOFError, ValueError) as err:
         raise _unreadable(err, path, split) from None
 
 
@@ -78,7 +93,7 @@ _SELF_DESCRIBING = (".jsonl", ".json", ".parquet")
 
 def _is_conll(path: Path, task: TaskConfig | None) -> bool:
     """CoNLL columns: a .conll file, or any other file but JSON/parquet of a task whose task.format is "conll"."""
-    suffix = path.suffix.lower()
+    suffix = data_suffix(path)
     return suffix == ".conll" or (task is not None and task.format == "conll" and suffix not in _SELF_DESCRIBING)
 
 
@@ -89,7 +104,7 @@ def _parser(path: Path, task: TaskConfig | None):
             token_column=task.token_column, tag_column=task.tag_column,
             words_field=task.text_fields[0] if task.text_fields else "tokens", tags_field=task.label_field)
         return lambda text, path, split, problems: readers.read_conll(text, path, split, problems, **options)
-    return readers.read_delimited if path.suffix.lower() in (".csv", ".tsv") else readers.read_json
+    return readers.read_delimited if data_suffix(path) in (".csv", ".tsv") else readers.read_json
 
 
 def _words_in_text_column(task: TaskConfig | None) -> bool:
@@ -103,7 +118,7 @@ def _words_in_text_column(task: TaskConfig | None) -> bool:
 def _streams(path: Path, task: TaskConfig | None) -> bool:
     """JSON lines, CSV and TSV are parsed as they are read: a long file is never held whole, as bytes, text or
     row dicts. (A .json file may hold one array, CoNLL sentences span lines, parquet is read by pyarrow.)"""
-    return path.suffix.lower() in (".jsonl", ".csv", ".tsv") and not _is_conll(path, task)
+    return data_suffix(path) in (".jsonl", ".csv", ".tsv") and not _is_conll(path, task)
 
 
 def _read_streamed(path: Path, split: str, problems: ProblemCollector) -> tuple | None:
@@ -114,9 +129,9 @@ def _read_streamed(path: Path, split: str, problems: ProblemCollector) -> tuple 
     builder, found = ColumnsBuilder(), ProblemCollector()
     try:
         with path.open("rb", buffering=0) as file:
-            hashing = readers.HashingReader(file)
-            stream = io.BufferedReader(hashing, buffer_size=1 << 20)
-            if path.suffix.lower() == ".jsonl":
+            hashing = readers.HashingReader(file)  # the digest is of the file's own bytes, compressed or not
+            stream = open_decompressed(io.BufferedReader(hashing, buffer_size=1 << 20), path)
+            if data_suffix(path) == ".jsonl":
                 rows = readers.json_lines(readers.utf8_lines(stream), path, split, found)
             else:  # newline="": csv sees the real line ends, a quoted field keeps its line breaks
                 text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
@@ -127,7 +142,7 @@ def _read_streamed(path: Path, split: str, problems: ProblemCollector) -> tuple 
                 pass
     except UnicodeDecodeError:
         return None
-    except OSError as err:  # permission, removed since it was checked...
+    except (OSError, EOFError, ValueError) as err:  # permission, removed since it was checked, damaged compression
         raise _unreadable(err, path, split) from None
     for problem in found.problems:
         problems.add(problem)
@@ -141,8 +156,9 @@ def _read_whole(path: Path, split: str, task: TaskConfig | None, problems: Probl
     from nlptune.data.columns import ColumnsBuilder
 
     raw = _read_bytes(path, split)
-    sha256 = hashlib.sha256(raw).hexdigest()
-    if path.suffix.lower() == ".parquet" and not _is_conll(path, task):
+    sha256 = hashlib.sha256(raw).hexdigest()  # of the file's own bytes, as `sha256_file` gives it
+    raw = _decompressed(raw, path, split)
+    if data_suffix(path) == ".parquet" and not _is_conll(path, task):
         return readers.read_parquet(raw, path, split), None, {}, sha256
     text = readers.decode(raw, path, split, problems)
     del raw  # the text is all that is left to parse

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from nlptune.data.compression import data_suffix
 from nlptune.data.errors import DataError, ProblemCollector
 
 Rows = tuple[list[dict], list[int] | None]  # rows, and the line each starts on (None: no lines, e.g. JSON array)
@@ -83,7 +84,7 @@ def _parse_json(text: str, what: str) -> tuple[object, str | None, int | None]:
 
 def read_json(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
     """JSON lines (one object per line; blank lines skipped), or a .json file holding one array of objects."""
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+    if data_suffix(path) == ".json" and text.lstrip().startswith("["):
         return _read_json_array(text, path, split, problems)
     # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
     # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
@@ -179,7 +180,7 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
     """(row as a dict of the named columns, the line it starts on) of each CSV or TSV record of ``stream`` (text
     read with newline="", at most ``size`` characters: no field is longer), as they are parsed; every problem is
     recorded in ``problems``."""
-    tsv = path.suffix.lower() == ".tsv"
+    tsv = data_suffix(path) == ".tsv"
     options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=",", strict=True)
     where = dict(file=str(path), split=split)
     with _field_size_limit(size + 1):

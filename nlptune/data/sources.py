@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from nlptune.config.schema import kind_of
 from nlptune.config.sources import absolute_path
+from nlptune.data.compression import COMPRESSIONS, compression, data_suffix
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.utils.files import folder_sha256, sha256_file
 from nlptune.utils.plain import parse_json
@@ -94,12 +95,14 @@ def task_folder(task: Any) -> Path:
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:
-    """The first of ``<split>.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``, ``.conll`` in ``folder`` that exists
-    (a folder or broken link of that name counts, so that it is reported rather than skipped), or None."""
+    """The first of ``<split>.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``, ``.conll`` (each also compressed:
+    ``.gz``, ``.bz2``, ``.xz``) in ``folder`` that exists (a folder or broken link of that name counts, so that it is
+    reported rather than skipped), or None."""
     for ext in EXTENSIONS:
-        candidate = folder / f"{split}{ext}"
-        if os.path.lexists(candidate):
-            return candidate
+        for compressed in ("", *COMPRESSIONS):  # train.jsonl, then train.jsonl.gz, .bz2, .xz
+            candidate = folder / f"{split}{ext}{compressed}"
+            if os.path.lexists(candidate):
+                return candidate
     return None
 
 
@@ -158,8 +161,10 @@ def file_problem(path: Path, split: str, origin: str, any_type: bool = False) ->
                        f"set {origin} to a file inside it (e.g. {path / (split + '.jsonl')})")
     if not stat.S_ISREG(mode):
         return problem("not a regular file (a pipe, device or socket)", f"save the data to a file and use {origin}")
-    if path.suffix.lower() not in EXTENSIONS and not any_type:
-        return problem(f"unsupported file type '{path.suffix}'", f"use one of {', '.join(EXTENSIONS)}")
+    if data_suffix(path) not in EXTENSIONS and not any_type:
+        shown = "".join(path.suffixes[-2:]) if compression(path) else path.suffix
+        return problem(f"unsupported file type '{shown}'", f"use one of {', '.join(EXTENSIONS)} (each may be "
+                       f"compressed: {', '.join(COMPRESSIONS)})")
     try:
         with path.open("rb"):
             pass
@@ -196,7 +201,8 @@ def _missing_split_problem(task: Any, split: str) -> DataError:
         names, held = [], f"; the folder cannot be listed ({err.strerror or err})"
     looked = ", ".join(f"{stem}{ext}" for ext in EXTENSIONS)
     taken = {split_stem(task, other) for other in SPLITS}  # the other split's file is not a candidate
-    others = [Path(name).stem for name in names if Path(name).suffix in EXTENSIONS and Path(name).stem not in taken]
+    stems = [Path(Path(name).stem if compression(name) else name) for name in names]  # dev.csv.gz: dev.csv
+    others = [stem.stem for stem in stems if stem.suffix.lower() in EXTENSIONS and stem.stem not in taken]
     named = f", or name the file it has: task.{split}_split={others[0]}" if others else \
         f" (or name another file: task.{split}_split=NAME)"
     return DataError(f"no {split} file (looked for {looked}){held}", file=str(folder), split=split,

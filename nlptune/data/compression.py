@@ -1,0 +1,63 @@
+"""Compressed data files: ``train.jsonl.gz``, ``dev.csv.bz2``, ``words.conll.xz`` are read as the file inside them.
+
+A data file's format is the suffix before the compression's (`data_suffix`); its identity (the sha256 recorded in
+manifests and recipe pins) stays the digest of the file's own bytes, compressed. Standard library only: the data
+sources (`nlptune.data.sources`) name files with it without loading any data library.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zlib
+from pathlib import Path
+
+# suffix -> (the compression's name, its module: each has decompress() and a file class that takes a fileobj)
+COMPRESSIONS = {".gz": ("gzip", gzip), ".bz2": ("bzip2", bz2), ".xz": ("xz", lzma)}
+
+
+def compression(path: str | Path) -> str | None:
+    """The compressed file's suffix (".gz", ".bz2", ".xz"), or None for a plain file."""
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in COMPRESSIONS else None
+
+
+def data_suffix(path: str | Path) -> str:
+    """The suffix that says a data file's format, lower-cased: ".csv" for both data.csv and data.csv.gz."""
+    path = Path(path)
+    return Path(path.stem).suffix.lower() if compression(path) else path.suffix.lower()
+
+
+def open_decompressed(stream, path: str | Path):
+    """``stream`` (the binary file ``path``, opened) read through its decompression; ``stream`` itself when the
+    file is not compressed."""
+    suffix = compression(path)
+    if suffix is None:
+        return stream
+    module = COMPRESSIONS[suffix][1]
+    if module is gzip:
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    return (bz2.BZ2File if module is bz2 else lzma.LZMAFile)(stream, mode="rb")  # they take a file object itself
+
+
+def decompress(raw: bytes, path: str | Path) -> bytes:
+    """The bytes inside ``raw`` (the whole file ``path``); ``raw`` itself when it is not compressed. Raises what
+    the decompression does for damaged data (see `is_damaged`)."""
+    suffix = compression(path)
+    return raw if suffix is None else COMPRESSIONS[suffix][1].decompress(raw)
+
+
+def is_damaged(err: BaseException) -> bool:
+    """Whether ``err`` says compressed data is damaged or cut short (not a disk or permission error, which carry
+    an errno): gzip's BadGzipFile, zlib.error, lzma.LZMAError, bz2's OSError("Invalid data stream"), EOFError."""
+    if isinstance(err, (EOFError, zlib.error, lzma.LZMAError)):
+        return True
+    return isinstance(err, OSError) and err.errno is None
+
+
+def damage_problem(err: BaseException, path: str | Path) -> tuple[str, str]:
+    """(problem, fix) for a compressed file whose data cannot be decompressed."""
+    name = COMPRESSIONS[compression(path)][0]
+    cut = isinstance(err, EOFError)
+    return (f"the {name} data is {'cut short' if cut else 'damaged'} ({type(err).__name__}: {err})",
+            "compress the file again (or copy it again in full), or give it uncompressed")
