@@ -61,3 +61,9 @@ def damage_problem(err: BaseException, path: str | Path) -> tuple[str, str]:
     cut = isinstance(err, EOFError)
     return (f"the {name} data is {'cut short' if cut else 'damaged'} ({type(err).__name__}: {err})",
             "compress the file again (or copy it again in full), or give it uncompressed")
+
+
+def compress(data: bytes, path: str | Path) -> bytes:
+    """``data`` compressed as ``path``'s suffix says (``data`` itself for a plain file): what is written there."""
+    suffix = compression(path)
+    return data if suffix is None else COMPRESSIONS[suffix][1].compress(data)

@@ -222,9 +222,10 @@ def _words_or_text(value, path: str, line: int):
 
 def write_predictions(path: str, texts: list[list[str]], fields: list[str], predictions: list[dict]) -> None:
     """Write one JSON object per line: the input text field(s) and the prediction (atomically, never through
-    a link: see `nlptune.utils.files.atomic_write_text`)."""
-    from nlptune.utils.files import atomic_write_text
+    a link: see `nlptune.utils.files.atomic_write_bytes`), compressed when the name says so (out.jsonl.gz)."""
+    from nlptune.data.compression import compress
+    from nlptune.utils.files import atomic_write_bytes
 
     lines = [json.dumps({**{field: texts[j][i] for j, field in enumerate(fields)}, **prediction},
                         ensure_ascii=False) + "\n" for i, prediction in enumerate(predictions)]
-    atomic_write_text(path, "".join(lines))
+    atomic_write_bytes(path, compress("".join(lines).encode("utf-8"), path))

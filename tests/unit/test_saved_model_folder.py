@@ -126,3 +126,20 @@ def test_a_damaged_copy_names_the_folder(copy, capsys):
     code, _, err = cli(capsys, "predict", copy, "a text")
     assert code == 2 and "Traceback" not in err
     assert "is not a readable safetensors file" in " ".join(err.split()), err
+
+
+def test_compressed_input_and_output_files(copy, tmp_path, capsys):
+    import gzip
+
+    rows = labelled_rows(tmp_path / "rows.jsonl")
+    packed = tmp_path / "rows.jsonl.gz"
+    packed.write_bytes(gzip.compress(rows.read_bytes()))
+    code, out, err = cli(capsys, "predict", copy, "--input", packed, "--output", tmp_path / "out.jsonl.gz")
+    assert code == 0, err
+    written = [json.loads(line) for line in gzip.decompress((tmp_path / "out.jsonl.gz").read_bytes()).splitlines()]
+    code, out, err = cli(capsys, "predict", copy, "--input", rows, "--output", tmp_path / "out.jsonl")
+    assert code == 0, err
+    assert written == [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(written) == 11
+    code, out, err = cli(capsys, "eval", copy, "--file", packed)
+    assert code == 0 and json.loads(out) == json.loads(cli(capsys, "eval", copy, "--file", rows)[1]), err
