@@ -11,11 +11,13 @@ def add_parser(sub) -> None:
     parser.add_argument("run_dir", help="a run directory (or its best/), or a saved model folder: an `export "
                         "--format hf` copy or a copy of best/")
     parser.add_argument("texts", nargs="*", help="one text (two for a sentence-pair task)")
-    parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns, or .txt with "
+    parser.add_argument("--input", help="jsonl/csv/tsv/parquet (each may be .gz/.bz2/.xz) with the task's text "
+                        "columns, or .txt with "
                         "one text per line (-: standard input, one text per line)")
     parser.add_argument("--output", help="write predictions as jsonl here (default: stdout): one object per row "
                         "with the text(s), label, score and class probabilities (regression: score); its folder "
-                        "is created; an existing file is kept unless --overwrite")
+                        "is created; an existing file is kept unless --overwrite; a name ending .gz, .bz2 or .xz is "
+                        "written compressed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never "
                         "the --input file, never through a link)")
     add_inference_options(parser, f"texts per forward pass, of similar length (default {PREDICT_BATCH_SIZE})")
