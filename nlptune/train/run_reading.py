@@ -16,8 +16,8 @@ from nlptune.config.errors import NlptuneError
 from nlptune.utils.plain import parse_json
 
 TRAIN_HINT = "pass a directory that `nlptune train` printed (runs/<task>-<model>/<time>/)"
-DAMAGED_HINT = ("the run directory is damaged or incomplete: train it again, or restore the file from a copy "
-                "of the run")
+DAMAGED_HINT = ("the run directory (or saved model) is damaged or incomplete: train it again, or restore the file "
+                "from a copy of the run (or export the model again)")
 # best/ files that are JSON when present (the first two are nlptune's own, the rest are transformers')
 BEST_JSON = ("nlptune_task.json", "nlptune_model.json", "config.json", "tokenizer.json", "tokenizer_config.json",
              "special_tokens_map.json", "thresholds.json")
