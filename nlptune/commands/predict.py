@@ -11,9 +11,9 @@ def add_parser(sub) -> None:
     parser.add_argument("run_dir", help="a run directory (or its best/), or a saved model folder: an `export "
                         "--format hf` copy or a copy of best/")
     parser.add_argument("texts", nargs="*", help="one text (two for a sentence-pair task)")
-    parser.add_argument("--input", help="jsonl/csv/tsv/parquet (each may be .gz/.bz2/.xz) with the task's text "
-                        "columns, or .txt with "
-                        "one text per line (-: standard input, one text per line)")
+    parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns, or .txt with "
+                        "one text per line (each may be compressed: .gz, .bz2, .xz; -: standard input, one text "
+                        "per line)")
     parser.add_argument("--output", help="write predictions as jsonl here (default: stdout): one object per row "
                         "with the text(s), label, score and class probabilities (regression: score); its folder "
                         "is created; an existing file is kept unless --overwrite; a name ending .gz, .bz2 or .xz is "

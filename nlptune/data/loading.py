@@ -205,7 +205,7 @@ def read_lines(path: str | Path, split: str, origin: str) -> list[str]:
     problem = file_problem(path, split, origin, any_type=True)
     if problem:
         raise problem
-    return split_lines(_read_bytes(path, split), path, split)
+    return split_lines(_decompressed(_read_bytes(path, split), path, split), path, split)
 
 
 def split_lines(raw: bytes, source: Path, split: str) -> list[str]:

@@ -10,6 +10,7 @@ from nlptune.config.errors import NlptuneError
 from nlptune.config.schema import build_run_config
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, Collator, EncodedDataset, eval_order
+from nlptune.data.compression import data_suffix
 from nlptune.data.errors import ProblemCollector
 from nlptune.data.labels import raise_problems, to_examples
 from nlptune.data.loading import load_raw_splits, read_file, read_lines, read_task_file, split_lines
@@ -191,7 +192,7 @@ def read_inputs(path: str, text_fields: list[str], words: bool = False, task=Non
     run's TaskConfig) says how to read CoNLL columns (the words only: a tag column may be there or not)."""
     import dataclasses
 
-    if Path(path).suffix.lower() == ".txt" or path == STDIN:
+    if data_suffix(path) == ".txt" or path == STDIN:  # texts.txt, or texts.txt.gz
         if len(text_fields) != 1:
             raise NlptuneError(f"{path}: a .txt file or standard input holds one text per line, but this model "
                                f"reads {len(text_fields)} texts a row ({', '.join(text_fields)}); use a "

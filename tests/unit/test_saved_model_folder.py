@@ -4,6 +4,7 @@ split) is refused with the fix; a run's best/ is read as its run. A tiny random 
 from __future__ import annotations
 
 import json
+import lzma
 import shutil
 
 import pytest
@@ -143,3 +144,7 @@ def test_compressed_input_and_output_files(copy, tmp_path, capsys):
     assert len(written) == 11
     code, out, err = cli(capsys, "eval", copy, "--file", packed)
     assert code == 0 and json.loads(out) == json.loads(cli(capsys, "eval", copy, "--file", rows)[1]), err
+    lines = tmp_path / "texts.txt.xz"  # one text per line, compressed
+    lines.write_bytes(lzma.compress("a fine film\nutterly dull\n".encode()))
+    code, out, err = cli(capsys, "predict", copy, "--input", lines)
+    assert code == 0 and len(out.splitlines()) == 2, err
