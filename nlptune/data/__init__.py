@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nlptune.config.schema import RunConfig
 from nlptune.data.errors import DataError, ProblemCollector
-from nlptune.data.labels import split_examples
+from nlptune.data.labels import split_examples, warn_if_validation_in_train
 from nlptune.data.loading import load_raw_splits
 from nlptune.utils.memory import MappedPages
 
@@ -158,6 +158,7 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     problems = ProblemCollector()  # the texts' problems and the labels' are reported in one message
     raw = load_raw_splits(task, problems=problems)
     train, validation, label_names = split_examples(task, raw, problems)
+    warn_if_validation_in_train(train, validation)
     sha256, sources = {s: r.sha256 for s, r in raw.items()}, {s: r.source for s, r in raw.items()}
     del raw  # the examples hold what training needs of it: the rest goes before the texts are encoded
     if teacher is not None:  # a teacher of other labels or another kind is refused before any tokenization

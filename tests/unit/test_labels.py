@@ -269,3 +269,22 @@ def test_every_missing_column_is_named_at_once_and_a_headerless_file_is_recognis
         examples(task(text_fields=("sentence",), label_field="gold"), named)
     assert [p.column for p in info.value.problems] == ["sentence", "gold"]
     assert "looks like a row of data" not in str(info.value) and "columns present: text, label" in str(info.value)
+
+
+def test_validation_rows_that_are_training_rows_are_warned_about(tmp_path, monkeypatch):
+    from nlptune.data.labels import warn_if_validation_in_train
+
+    said = []
+    monkeypatch.setattr("nlptune.utils.console.warn", said.append)
+    train = jsonl(tmp_path / "train.jsonl", ["a", "b"] * 20)  # texts "text 0" .. "text 39"
+    same = examples(task(), train, train)
+    assert warn_if_validation_in_train(same[0], same[1]) == 40 and "every validation row is also in" in said[-1]
+    # 2 of 40 rows (5 %): said; 1 of 40: a public split's few shared rows, not said
+    for shared, warned in ((2, True), (1, False)):
+        path = tmp_path / f"v{shared}.jsonl"
+        path.write_text("".join(json.dumps({"text": f"text {i}" if i < shared else f"new {i}", "label": "a"}) + "\n"
+                                for i in range(40)))
+        said.clear()
+        got = examples(task(), train, path)
+        assert warn_if_validation_in_train(got[0], got[1]) == shared and bool(said) == warned
+        assert not said or "2 of the 40 validation rows are also in the training data" in said[0]
