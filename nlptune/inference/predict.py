@@ -116,7 +116,7 @@ class LoadedRun:
             split = "eval"  # a problem in the file is named as the file's, not as the task's validation split's
         problems = ProblemCollector()  # the texts' problems and the labels' are reported in one message
         raw = read_task_file(file, split, task, "--file", problems=problems) if file else self._split(split, problems)
-        examples = to_examples(task, raw, split, self.info["label_names"], None, problems,
+        examples = to_examples(self._task_of(raw), raw, split, self.info["label_names"], None, problems,
                                trained_model=self.described())
         raise_problems(problems)
         loader = self._loader(examples.texts, examples.labels, batch_size or self.eval_batch_size,
@@ -129,6 +129,18 @@ class LoadedRun:
                                 label_names=self.info["label_names"], decision=decision, decoding=self.decoding)
         finally:
             self.model.eval()  # evaluate() hands a model back in training mode, as the training loop needs it
+
+    def _task_of(self, raw):
+        """The task ``raw``'s labels are read with. A folder alone does not record whether its multi-label run read a
+        list of labels or one 0/1 column per label (task.label_fields): a file with a column per label and no list
+        column is read the second way."""
+        import dataclasses
+
+        names = self.info["label_names"] or []
+        if self.saved_only and self.kind.name == "multi_label" and self.task.label_field not in raw.columns and \
+                names and all(name in raw.columns for name in names):
+            return dataclasses.replace(self.task, label_fields=tuple(names), label_names=None)
+        return self.task
 
     def _split(self, split: str, problems: ProblemCollector):
         """The run's own ``split`` (only its file is read: label names come from the saved model), said so when its

@@ -148,3 +148,20 @@ def test_compressed_input_and_output_files(copy, tmp_path, capsys):
     lines.write_bytes(lzma.compress("a fine film\nutterly dull\n".encode()))
     code, out, err = cli(capsys, "predict", copy, "--input", lines)
     assert code == 0 and len(out.splitlines()) == 2, err
+
+
+def test_a_multi_label_folder_scores_a_label_list_or_a_column_per_label(copy, tmp_path, capsys):
+    info = json.loads((copy / "nlptune_task.json").read_text())
+    info.update(kind="multi_label", label_field="labels", metrics=["macro_f1", "micro_f1"], main_metric="macro_f1")
+    (copy / "nlptune_task.json").write_text(json.dumps(info))
+    given = texts(9, seed=4)
+    chosen = [[LABELS[i % 3]] + ([LABELS[(i + 1) % 3]] if i % 2 else []) for i in range(9)]
+    as_list, as_columns = tmp_path / "list.jsonl", tmp_path / "columns.jsonl"
+    as_list.write_text("".join(json.dumps({"text": t, "labels": c}) + "\n" for t, c in zip(given, chosen)))
+    as_columns.write_text("".join(json.dumps({"text": t, **{n: int(n in c) for n in LABELS}}) + "\n"
+                                  for t, c in zip(given, chosen)))
+    code, by_list, err = cli(capsys, "eval", copy, "--file", as_list)
+    assert code == 0, err
+    code, by_columns, err = cli(capsys, "eval", copy, "--file", as_columns)  # as a run with task.label_fields read
+    assert code == 0, err
+    assert json.loads(by_columns) == json.loads(by_list)
