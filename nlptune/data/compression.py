@@ -12,7 +12,7 @@ import lzma
 import zlib
 from pathlib import Path
 
-# suffix -> (the compression's name, its module: each has decompress() and a file class that takes a fileobj)
+# suffix -> (the compression's name, its module: each has open(), decompress() and compress())
 COMPRESSIONS = {".gz": ("gzip", gzip), ".bz2": ("bzip2", bz2), ".xz": ("xz", lzma)}
 
 
@@ -34,10 +34,7 @@ def open_decompressed(stream, path: str | Path):
     suffix = compression(path)
     if suffix is None:
         return stream
-    module = COMPRESSIONS[suffix][1]
-    if module is gzip:
-        return gzip.GzipFile(fileobj=stream, mode="rb")
-    return (bz2.BZ2File if module is bz2 else lzma.LZMAFile)(stream, mode="rb")  # they take a file object itself
+    return COMPRESSIONS[suffix][1].open(stream, "rb")  # each module's open() takes a file object too
 
 
 def decompress(raw: bytes, path: str | Path) -> bytes:
