@@ -37,19 +37,13 @@ class Examples:
     source: str
 
 
-def _column(raw: RawSplit, name: str, split: str, role: str, trained_model: str | None = None) -> list:
-    if name not in raw.columns:
-        raise _missing_column(raw, name, split, role, trained_model)
-    return raw.columns[name]
-
-
 def check_columns(task: TaskConfig, raw: RawSplit, split: str, trained_model: str | None = None) -> None:
     """Refuse a split that lacks a column it must have (its text fields, its label field or fields), every missing
     one in one message. ``trained_model``: as in `to_examples`."""
     needed = [(name, "text") for name in task.text_fields] + \
         [(name, "label") for name in (task.label_fields or (task.label_field,))]
-    problems = [_missing_column(raw, name, split, role, trained_model, [n for n, _ in needed]) for name, role in needed
-                if name not in raw.columns]
+    problems = [_missing_column(raw, name, split, role, trained_model, [n for n, _ in needed])
+                for name, role in needed if name not in raw.columns]
     if len(problems) > 1:
         raise DataProblems(problems)
     if problems:
@@ -57,7 +51,7 @@ def check_columns(task: TaskConfig, raw: RawSplit, split: str, trained_model: st
 
 
 def _missing_column(raw: RawSplit, name: str, split: str, role: str, trained_model: str | None,
-                    needed: list[str] | None = None) -> DataError:
+                    needed: list[str]) -> DataError:
     fix = (f"give the file a '{name}' column: the {role} column {trained_model} was trained with"
            if trained_model else f"set task.{'label_field' if role == 'label' else 'text_fields'} to the right "
            "column")
@@ -65,7 +59,7 @@ def _missing_column(raw: RawSplit, name: str, split: str, role: str, trained_mod
     note = ""
     if data is not None and data_suffix(raw.source) in (".csv", ".tsv"):  # read as a header: it is a row
         note = f"; the first line looks like a row of data, not a header (a column named {data!r})"
-        names = needed if needed and len(needed) == len(raw.columns) else \
+        names = needed if len(needed) == len(raw.columns) else \
             [f"column{i + 1}" for i in range(len(raw.columns))]
         fix = f"give the file a first line naming its columns in their order (e.g. {','.join(names)}); or {fix}"
     return DataError(f"{role} column '{name}' not found; columns present: {', '.join(raw.columns)}{note}",
@@ -129,7 +123,7 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
     ``problems`` and its key is a placeholder. ``trained_model``: see `to_examples`."""
     check_columns(task, raw, split, trained_model)
     kind = get_kind(task.kind)
-    column = label_values(task, raw.columns, lambda name: _column(raw, name, split, "label", trained_model))
+    column = label_values(task, raw.columns)  # its columns are there: `check_columns`
     texts = [raw.columns.get(field) for field in task.text_fields]
     texts = texts if all(t is not None for t in texts) else None  # a missing text column is reported by _texts
     # each row's texts, read alongside its label (a compact column reads fast in order, slowly by index)
@@ -184,7 +178,7 @@ def _texts(task: TaskConfig, raw: RawSplit, split: str, limit: int | None,
     whose words were refused holds an empty list); every text empty is refused. ``trained_model``: as in
     `to_examples` (the columns are then the saved model's, not a setting to change)."""
     check_columns(task, raw, split, trained_model)
-    texts = [_column(raw, field, split, "text", trained_model) for field in task.text_fields]
+    texts = [raw.columns[field] for field in task.text_fields]
     texts = [column[:limit] if limit else column for column in texts]
     if get_kind(task.kind).words_in_text_column:
         texts = [[list(t) if isinstance(t, (list, tuple)) else [] for t in column] for column in texts]
