@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import zlib
 from pathlib import Path
@@ -37,11 +38,35 @@ def open_decompressed(stream, path: str | Path):
     return COMPRESSIONS[suffix][1].open(stream, "rb")  # each module's open() takes a file object too
 
 
-def decompress(raw: bytes, path: str | Path) -> bytes:
-    """The bytes inside ``raw`` (the whole file ``path``); ``raw`` itself when it is not compressed. Raises what
-    the decompression does for damaged data (see `is_damaged`)."""
+class TooLarge(ValueError):
+    """The data inside a compressed file is more than may be held in memory at once."""
+
+
+def memory_budget() -> int:
+    """Bytes a file read whole may decompress to: a quarter of the memory free now (the text decoded from it, and
+    the rows parsed from that, take as much again)."""
+    import psutil  # accelerate's dependency: installed with nlptune
+
+    return psutil.virtual_memory().available // 4
+
+
+def decompress(raw: bytes, path: str | Path, limit: int | None = None) -> bytes:
+    """The bytes inside ``raw`` (the whole file ``path``); ``raw`` itself when it is not compressed. Read in chunks,
+    so that a file that would decompress to more than ``limit`` bytes (default `memory_budget`: a few KB can hold
+    gigabytes) raises `TooLarge` before memory runs out; damaged data raises what the decompression does
+    (see `is_damaged`)."""
     suffix = compression(path)
-    return raw if suffix is None else COMPRESSIONS[suffix][1].decompress(raw)
+    if suffix is None:
+        return raw
+    limit = memory_budget() if limit is None else limit
+    parts, size = [], 0
+    with COMPRESSIONS[suffix][1].open(io.BytesIO(raw), "rb") as stream:
+        while chunk := stream.read(1 << 24):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"more than {limit / 2 ** 20:,.0f} MB uncompressed, a quarter of the memory free now")
+            parts.append(chunk)
+    return b"".join(parts)
 
 
 def is_damaged(err: BaseException) -> bool:

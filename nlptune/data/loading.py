@@ -29,8 +29,8 @@ from typing import Sequence
 from nlptune.config.schema import TaskConfig
 from nlptune.data import readers
 from nlptune.data.errors import DataError, ProblemCollector
-from nlptune.data.compression import (compression, damage_problem, data_suffix, decompress, is_damaged,
-                                      open_decompressed)
+from nlptune.data.compression import (TooLarge, compression, damage_problem, data_suffix, decompress,
+                                      is_damaged, open_decompressed)
 from nlptune.data.sources import EXTENSIONS, SPLITS, checked_split_files, file_problem, generator_identity, source_kind
 
 __all__ = ["EXTENSIONS", "SPLITS", "RawSplit", "read_file", "read_lines", "check_text_columns", "load_raw_splits"]
@@ -82,6 +82,10 @@ def _read_bytes(path: Path, split: str) -> bytes:
 def _decompressed(raw: bytes, path: Path, split: str) -> bytes:
     try:
         return decompress(raw, path)
+    except TooLarge as err:
+        raise DataError(f"the data inside the file is {err}", file=str(path), split=split,
+                        fix="give it as .jsonl, .csv or .tsv in UTF-8 (those are read as they decompress, row by "
+                        "row), or split it into smaller files") from None
     except (OSError, EOFError, ValueError) as err:
         raise _unreadable(err, path, split) from None
 

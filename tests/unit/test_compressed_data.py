@@ -102,3 +102,18 @@ def test_an_unknown_format_inside_is_named_with_both_suffixes(tmp_path):
     with pytest.raises(DataError, match=r"unsupported file type '\.txt\.gz'") as info:
         read_file(path, "train")
     assert "each may be compressed: .gz, .bz2, .xz" in str(info.value)
+
+
+def test_a_file_that_decompresses_past_the_memory_budget_is_refused_before_it_is_held(tmp_path, monkeypatch):
+    from nlptune.data.compression import TooLarge, decompress
+
+    inside = FORMATS[".json"](ROWS * 400)  # a JSON array: read whole, not streamed
+    path = tmp_path / "train.json.gz"
+    path.write_bytes(gzip.compress(inside))
+    assert decompress(path.read_bytes(), path, limit=len(inside)) == inside
+    with pytest.raises(TooLarge):
+        decompress(path.read_bytes(), path, limit=len(inside) - 1)
+    monkeypatch.setattr("nlptune.data.compression.memory_budget", lambda: 1000)
+    with pytest.raises(DataError, match="the data inside the file is more than 0 MB uncompressed") as info:
+        read_file(path, "train")
+    assert "those are read as they decompress" in str(info.value)
