@@ -310,8 +310,9 @@ def warn_if_validation_in_train(train: Examples, validation: Examples) -> int:
     how many validation rows were found in train."""
     from nlptune.utils.console import warn
 
-    seen = set(_rows(train.texts))
-    shared = sum(row in seen for row in _rows(validation.texts))
+    wanted = set(_rows(validation.texts))  # held for the smaller split only: train is passed over once
+    in_train = {row for row in _rows(train.texts) if row in wanted}
+    shared = sum(row in in_train for row in _rows(validation.texts))
     total = len(validation.labels)
     if total and shared >= LEAK_SHARE * total:
         how = "every validation row is" if shared == total else f"{shared} of the {total} validation rows are"

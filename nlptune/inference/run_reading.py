@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nlptune.config.errors import NlptuneError
 from nlptune.data.errors import DataError
 from nlptune.data.sources import source_kind, split_files, task_folder
-from nlptune.config.errors import NlptuneError
 from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, check_best, check_records, check_run, check_weights,
                                        is_saved_model, loading_best, read_json, run_folder, run_of_best)
 
