@@ -69,6 +69,10 @@ def decompress(raw: bytes, path: str | Path, limit: int | None = None) -> bytes:
     return b"".join(parts)
 
 
+# what reading compressed data raises besides a disk's OSError: damaged or cut-short data
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
 def is_damaged(err: BaseException) -> bool:
     """Whether ``err`` says compressed data is damaged or cut short (not a disk or permission error, which carry
     an errno): gzip's BadGzipFile, zlib.error, lzma.LZMAError, bz2's OSError("Invalid data stream"), EOFError."""

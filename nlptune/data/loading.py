@@ -29,8 +29,8 @@ from typing import Sequence
 from nlptune.config.schema import TaskConfig
 from nlptune.data import readers
 from nlptune.data.errors import DataError, ProblemCollector
-from nlptune.data.compression import (TooLarge, compression, damage_problem, data_suffix, decompress,
-                                      is_damaged, open_decompressed)
+from nlptune.data.compression import (DECOMPRESSION_ERRORS, TooLarge, compression, damage_problem, data_suffix,
+                                      decompress, is_damaged, open_decompressed)
 from nlptune.data.sources import EXTENSIONS, SPLITS, checked_split_files, file_problem, generator_identity, source_kind
 
 __all__ = ["EXTENSIONS", "SPLITS", "RawSplit", "read_file", "read_lines", "check_text_columns", "load_raw_splits"]
@@ -62,12 +62,12 @@ class RawSplit:
 
 
 def _unreadable(err: Exception, path: Path, split: str) -> DataError:
+    """The message for an error reading ``path`` (one of `DECOMPRESSION_ERRORS`): its compressed data is damaged,
+    or the disk or permissions refused it."""
     if compression(path) and is_damaged(err):
         problem, fix = damage_problem(err, path)
         return DataError(problem, file=str(path), split=split, fix=fix)
-    if not isinstance(err, OSError):  # a ValueError or EOFError that is no decompression's: not the user's file
-        raise err
-    return DataError(f"cannot read the file: {err.strerror or err}", file=str(path), split=split,
+    return DataError(f"cannot read the file: {getattr(err, 'strerror', None) or err}", file=str(path), split=split,
                      fix="check that the file exists and this user can read it")
 
 
@@ -86,7 +86,7 @@ def _decompressed(raw: bytes, path: Path, split: str) -> bytes:
         raise DataError(f"the data inside the file is {err}", file=str(path), split=split,
                         fix="give it as .jsonl, .csv or .tsv in UTF-8 (those are read as they decompress, row by "
                         "row), or split it into smaller files") from None
-    except (OSError, EOFError, ValueError) as err:
+    except DECOMPRESSION_ERRORS as err:
         raise _unreadable(err, path, split) from None
 
 
@@ -146,7 +146,7 @@ def _read_streamed(path: Path, split: str, problems: ProblemCollector) -> tuple 
                 pass
     except UnicodeDecodeError:
         return None
-    except (OSError, EOFError, ValueError) as err:  # permission, removed since it was checked, damaged compression
+    except DECOMPRESSION_ERRORS as err:  # permission, removed since it was checked, damaged compression
         raise _unreadable(err, path, split) from None
     for problem in found.problems:
         problems.add(problem)
