@@ -2,7 +2,8 @@
 
 It is `nlptune train distill.teacher=TEACHER_RUN key=value ...`, except that a command line naming no task (no
 ``task=``, no ``recipe=``) trains on the teacher's own task: its whole task section (data files, fields, labels,
-max_train_samples), with any ``task.*`` override applied on top.
+max_train_samples), with any ``task.*`` override applied on top. The teacher may be a saved model folder on its own
+(a copy of a run's best/, an `export --format hf`); it holds no task data, so the command line names the task.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ labels (knowledge distillation). The teacher labels every training text once; it
 with the same teacher and data (a resume, sweep trials) never run it again.
 
 Without task= (or recipe=) the student trains on the teacher's task, task.* overrides applied on top; the teacher
-must have the student's problem kind and label names. Keys: distill.alpha (the mix of gold and teacher loss),
+must have the student's problem kind and label names. The teacher may be a saved model folder on its own (a copy of a
+run's best/, an hf export): name the task then (task=...), the folder holds no data. Keys: distill.alpha (the mix of gold and teacher loss),
 distill.loss (mse | kl), distill.temperature, distill.augment_copies (transfer set: noised copies of every training
 text labelled by the teacher only), distill.mask_prob, distill.replace_prob, distill.ngram_prob."""
 
@@ -29,7 +31,8 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("distill", help="train a model on a finished run's outputs (knowledge distillation)",
                             description=DESCRIPTION, epilog=EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("teacher", help="the teacher: a run directory that `nlptune train` finished")
+    parser.add_argument("teacher", help="the teacher: a run directory that `nlptune train` finished, or a saved "
+                        "model folder (a copy of its best/, an hf export)")
     parser.add_argument("overrides", nargs="*", help="as for `nlptune train`, e.g. model=lstm distill.alpha=0.7")
     parser.add_argument("--cfg", choices=["job"], help="print the student's config and exit")
     parser.add_argument("--trust-remote-code", action="store_true",
@@ -55,18 +58,21 @@ def _key(override: str) -> str:
 
 
 def distill_config(teacher: str, overrides: list[str]):
-    """The student's `RunConfig`: the overrides with ``distill.teacher`` = the teacher's absolute path, on the
-    teacher's task unless they name one."""
+    """The student's `RunConfig`: the overrides with ``distill.teacher`` = the teacher's absolute path (a run's
+    best/ read as its run), on the teacher's task unless they name one."""
     from pathlib import Path
 
     from nlptune.config.errors import ConfigError, ConfigIssue
     from nlptune.recipes.run import has_recipe, load_run_config
-    from nlptune.train.run_reading import run_folder
+    from nlptune.train.run_reading import is_saved_model, run_folder, run_of_best
 
     if any(_key(o) == "distill.teacher" for o in overrides):
         raise ConfigError([ConfigIssue("distill.teacher", "is given twice: as TEACHER_RUN and as an override",
                                        "give the teacher once, as the first argument of `nlptune distill`")])
-    folder = run_folder(teacher).absolute()  # a missing or non-run folder: one message before anything composes
+    folder = run_of_best(Path(teacher)) or Path(teacher)
+    if not is_saved_model(folder):
+        folder = run_folder(folder)  # a missing or non-run folder: one message before anything composes
+    folder = folder.absolute()
     items = [f"distill.teacher={folder}", *overrides]
     if has_recipe(items) or any(_key(o) == "task" for o in items):
         return load_run_config(items)
@@ -81,9 +87,14 @@ def _on_teachers_task(folder, items: list[str]):
     from nlptune.config.schema import build_run_config
     from nlptune.config.sources import resolve_plain
     from nlptune.recipes.run import split_recipe_overrides
-    from nlptune.train.run_reading import read_run_config
+    from nlptune.train.run_reading import is_saved_model, read_run_config
 
     _, _, rest = split_recipe_overrides(items)  # (strict_pins without a recipe is refused there)
+    if is_saved_model(folder):
+        raise NlptuneError(f"{folder} is a saved model folder: it holds the teacher's model, not the data it was "
+                           f"trained on, so the student's task must be named -> nlptune distill {folder} "
+                           f"task=NAME ... (the teacher's task was {_saved_task_name(folder)!r}), or pass the run "
+                           "directory the model came from to train on its task")
     task = read_run_config(folder).get("task") if (folder / "config.yaml").is_file() else None
     if not isinstance(task, dict):
         raise NlptuneError(f"{folder / 'config.yaml'} holds no task section to train the student on; name the task: "
@@ -92,3 +103,15 @@ def _on_teachers_task(folder, items: list[str]):
     plain["task"] = task
     plain = apply_overrides(plain, [o for o in rest if _key(o).startswith("task.")])
     return build_run_config(resolve_plain(plain))
+
+
+def _saved_task_name(folder) -> str | None:
+    """The task name a saved model folder's nlptune_task.json records (None when unreadable: the teacher check
+    reports the file then)."""
+    from nlptune.config.errors import NlptuneError
+    from nlptune.train.run_reading import read_json
+
+    try:
+        return read_json(folder / "nlptune_task.json").get("task")
+    except (NlptuneError, OSError):
+        return None

@@ -209,7 +209,7 @@ class DistillConfig:
     """Knowledge distillation: the loss against a finished run's outputs, and the transfer set (conf/distill/)."""
 
     name: str
-    teacher: str | None  # a finished run directory; None: no distillation
+    teacher: str | None  # a finished run directory or a saved model folder; None: no distillation
     alpha: float  # loss = (1 - alpha) * gold loss + alpha * teacher loss
     loss: str  # mse | kl
     temperature: float  # kl only

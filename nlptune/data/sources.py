@@ -252,25 +252,32 @@ def checked_split_files(task: Any, splits: tuple[str, ...] = SPLITS) -> dict[str
     return paths  # type: ignore[return-value]  # no None left once the checks pass
 
 
-def teacher_sha256(run_dir: str | Path) -> str:
-    """One sha256 over what fixes a finished run's best/ model's outputs for given texts: its weights, model and
-    tokenizer files and the output-deciding keys of its task file (`TEACHER_TASK_KEYS`); not the model card, the
-    decision thresholds, nor the library versions its JSON files name. A distillation teacher's identity in its
-    outputs' cache, the student's manifest and a recipe's pins: a teacher trained again to the same weights by a
-    later nlptune (whose task file has gained keys) or saved by a later transformers keeps its identity."""
-    best = Path(run_dir) / "best"
+def teacher_model_folder(teacher: str | Path) -> Path:
+    """The folder holding a distillation teacher's model: ``teacher`` itself when it is a saved model folder (a
+    copy of a run's best/, an `export --format hf`), else the best/ of the run ``teacher`` names."""
+    return Path(teacher) if is_model_folder(teacher) else Path(teacher) / "best"
+
+
+def teacher_sha256(teacher: str | Path) -> str:
+    """One sha256 over what fixes a teacher's model's outputs for given texts (a finished run's best/, or a saved
+    model folder: `teacher_model_folder`): its weights, model and tokenizer files and the output-deciding keys of its
+    task file (`TEACHER_TASK_KEYS`); not the model card, the decision thresholds, nor the library versions its JSON
+    files name. A distillation teacher's identity in its outputs' cache, the student's manifest and a recipe's pins:
+    a teacher trained again to the same weights by a later nlptune (whose task file has gained keys) or saved by a
+    later transformers keeps its identity, and so does a copy of its best/ (an hf export is one)."""
+    best = teacher_model_folder(teacher)
     return folder_sha256(best, skip=(MODEL_CARD, THRESHOLDS_FILE), content=_teacher_file_digest)
 
 
-def is_teacher(run_dir: str | Path, recorded: str | None, current: str | None = None) -> bool:
-    """Whether ``recorded`` (a recipe's pin, a manifest's record) names the teacher in ``run_dir`` as it is now: its
-    identity (``current``, or `teacher_sha256` computed here), or the sha256 of all of best/ but the model card that
-    earlier versions of nlptune recorded (their recipes and runs keep reproducing and resuming with an unchanged
-    teacher)."""
-    best = Path(run_dir) / "best"
+def is_teacher(teacher: str | Path, recorded: str | None, current: str | None = None) -> bool:
+    """Whether ``recorded`` (a recipe's pin, a manifest's record) names the teacher in ``teacher`` (a run or a saved
+    model folder) as it is now: its identity (``current``, or `teacher_sha256` computed here), or the sha256 of all
+    of best/ but the model card that earlier versions of nlptune recorded (their recipes and runs keep reproducing
+    and resuming with an unchanged teacher)."""
+    best = teacher_model_folder(teacher)
     if not recorded or not best.is_dir():
         return False
-    return recorded == (current or teacher_sha256(run_dir)) or recorded == folder_sha256(best, skip=(MODEL_CARD,))
+    return recorded == (current or teacher_sha256(teacher)) or recorded == folder_sha256(best, skip=(MODEL_CARD,))
 
 
 def _teacher_file_digest(path: Path) -> str:

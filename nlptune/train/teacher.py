@@ -1,10 +1,11 @@
-"""The teacher of a distilled run (``distill.teacher``): a finished run whose best model labels the student's
-training texts (and its transfer set) once, in a batched pass; nlptune/data/soft_targets.py caches its outputs and
+"""The teacher of a distilled run (``distill.teacher``): a finished run whose best model (or a saved model folder on
+its own: a copy of a run's best/, an `export --format hf`) labels the student's training texts (and its transfer set) once, in a batched pass; nlptune/data/soft_targets.py caches its outputs and
 asks for them only when its cache lacks them, so this module loads the teacher's model at most once per (teacher,
 data, transfer set).
 
 The teacher must fit the student's task: the same problem kind, the same output names in the same order, as many
-text fields. It reads the texts with its own tokenizer and max_length, at the precision it was trained with.
+text fields. It reads the texts with its own tokenizer and max_length, at the precision it was trained with (fp32
+for a saved model folder on its own, which does not record it, as `nlptune predict` reads one).
 """
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.schema import RunConfig, kind_of
 from nlptune.data import encode_split
 from nlptune.data.batching import Collator, EncodedDataset, eval_order
-from nlptune.data.sources import teacher_sha256
+from nlptune.data.sources import teacher_model_folder, teacher_sha256
 from nlptune.train.evaluation import forward
 from nlptune.train.precision import autocast, resolve_precision
-from nlptune.train.run_reading import (check_run, load_best_model, loading_best, read_json, read_run_config,
-                                       task_kind)
+from nlptune.train.run_reading import (check_best, check_run, is_saved_model, load_best_model, loading_best,
+                                       read_json, read_run_config, run_of_best, task_kind)
 from nlptune.train.rundir import read_task_info
 from nlptune.utils.console import console
 
 CHUNK = 8192  # texts tokenized at a time: a transfer set of a million texts never sits in memory as token lists
-FIX = "give distill.teacher a run directory that `nlptune train` finished (runs/<task>-<model>/<time>/) on this task"
-DAMAGED_FIX = ("train the teacher again (its config.yaml holds its settings) or give distill.teacher another "
-               "finished run")
+FIX = ("give distill.teacher a run directory that `nlptune train` finished (runs/<task>-<model>/<time>/) on this "
+       "task, or a saved model folder of one (a copy of its best/, an `nlptune export --format hf` folder)")
+DAMAGED_FIX = ("train the teacher again (its run's config.yaml holds its settings) or copy its best/ again, or give "
+               "distill.teacher another finished run or saved model folder")
 
 
 def open_teacher(run: RunConfig, device: torch.device) -> "Teacher | None":
@@ -42,7 +44,10 @@ class Teacher:
 
     def __init__(self, run: RunConfig, device: torch.device):
         self.run, self.device = run, device
-        self.run_dir = Path(run.distill.teacher).absolute()
+        given = Path(run.distill.teacher).absolute()
+        self.run_dir = run_of_best(given) or given  # a run's best/ is read as its run (its precision, its scores)
+        self.saved_only = is_saved_model(self.run_dir)  # a saved model folder on its own: no run config, no scores
+        self.best = teacher_model_folder(self.run_dir)
         self.info: dict = {}  # best/nlptune_task.json, once `check` has read it
         self._tokenizer = None
 
@@ -51,10 +56,13 @@ class Teacher:
         """Refuse a teacher that is not a finished run, or whose kind, outputs or text fields differ from the
         task's: one `ConfigError` listing every mismatch. Reads files only, never the model."""
         try:
-            check_run(self.run_dir, finished=True)
+            if self.saved_only:
+                check_best(self.best)
+            else:
+                check_run(self.run_dir, finished=True)
         except NlptuneError as err:
             raise ConfigError([ConfigIssue("distill.teacher", str(err), FIX)]) from None
-        info = read_task_info(self.run_dir / "best")
+        info = read_task_info(self.best)
         task, issues = self.run.task, []
         if kind_of(info) != task.kind:
             issues.append(ConfigIssue("distill.teacher", f"the teacher's task is {kind_of(info)} "
@@ -73,7 +81,10 @@ class Teacher:
         self.precision = self._precision()
 
     def _precision(self) -> str:
-        """The mixed precision the teacher was trained with, as this device runs it ("no", "bf16", "fp16")."""
+        """The mixed precision the teacher was trained with, as this device runs it ("no", "bf16", "fp16"); "no" for
+        a saved model folder on its own."""
+        if self.saved_only:
+            return "no"
         trainer = read_run_config(self.run_dir).get("trainer")
         trainer = trainer if isinstance(trainer, dict) else {}
         return resolve_precision(trainer.get("mixed_precision") or "no", self.device.type == "cpu")
@@ -84,9 +95,10 @@ class Teacher:
         return {"sha256": self.sha256, "precision": self.precision, "max_length": self.info["max_length"]}
 
     def describe(self) -> dict:
-        """The manifest's and metrics.json's record of the teacher: where, which weights, how good it was."""
+        """The manifest's and metrics.json's record of the teacher: where, which weights, how good it was (not
+        known for a saved model folder on its own)."""
         metrics_file = self.run_dir / "metrics.json"
-        summary = read_json(metrics_file) if metrics_file.is_file() else {}
+        summary = read_json(metrics_file) if metrics_file.is_file() and not self.saved_only else {}
         main = summary.get("main_metric") or self.info.get("main_metric")
         return {"run_dir": str(self.run_dir), "sha256": self.sha256, "task": self.info.get("task"),
                 "model": self.info.get("model"), "main_metric": main,
@@ -98,7 +110,7 @@ class Teacher:
             from nlptune.data.tokenization import load_tokenizer
 
             with self._loading():
-                self._tokenizer = load_tokenizer(str(self.run_dir / "best"), max_length=self.info["max_length"])
+                self._tokenizer = load_tokenizer(str(self.best), max_length=self.info["max_length"])
         return self._tokenizer
 
     @property
@@ -113,10 +125,9 @@ class Teacher:
     def _model(self):
         from nlptune.models.remote_code import check_remote_code
 
-        best = self.run_dir / "best"
-        check_remote_code(str(best), config_required=False)  # a best/ edited to carry custom code
+        check_remote_code(str(self.best), config_required=False)  # a saved model edited to carry custom code
         with self._loading():
-            model, self._tokenizer = load_best_model(best, self.info, task_kind(best, self.info))
+            model, self._tokenizer = load_best_model(self.best, self.info, task_kind(self.best, self.info))
         return model.to(self.device)
 
     @contextlib.contextmanager
@@ -125,7 +136,7 @@ class Teacher:
         (a tokenizer file missing, a tensor of the wrong shape) is reported as distill.teacher's, so the message
         says which run of the two is damaged."""
         try:
-            with loading_best(self.run_dir / "best"):
+            with loading_best(self.best):
                 yield
         except ConfigError:
             raise

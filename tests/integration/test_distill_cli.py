@@ -205,3 +205,41 @@ def test_frozen_recipe_pins_its_teacher_and_reproduce_refuses_another(student, t
                                 f"output_dir={tmp_path / 'out'}"], data_dir, capsys, monkeypatch)
     assert code == 2 and "was distilled from a teacher whose best/ model had sha256" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_saved_copy_of_the_teachers_model_is_the_same_teacher(student, teachers, data_dir, tmp_path, capsys,
+                                                                 monkeypatch, cache_dir):
+    """A copy of the teacher run's best/ alone (what `export --format hf` writes) teaches as its run: the same
+    identity, so the cached outputs are reused and a recipe's pin holds; it holds no data, so the task is named.
+    The run's best/ itself is read as the run."""
+    from nlptune.data.sources import is_teacher
+    from nlptune.train import teacher as teacher_module
+
+    saved = tmp_path / "saved-teacher"
+    shutil.copytree(teachers["sst2"] / "best", saved)
+    code, err = cli_in_process(["distill", str(saved), *STUDENT], data_dir, capsys, monkeypatch)
+    assert code == 2 and "Traceback" not in err
+    assert "is a saved model folder" in err and "task=NAME" in err and "'sst2'" in err
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the teacher's model was loaded although its outputs are cached")
+
+    monkeypatch.setattr(teacher_module, "load_best_model", refuse)
+    for name, value in child_env(cache_dir).items():
+        if name.startswith(("HF_", "TRANSFORMERS_", "NLPTUNE_", "TOKENIZERS_")):
+            monkeypatch.setenv(name, value)
+    out = tmp_path / "student"
+    code, err = cli_in_process(["distill", str(saved), "task=sst2", "task.max_train_samples=64",
+                                "task.max_eval_samples=64", *STUDENT, "distill.augment_copies=2",
+                                f"output_dir={out}"], data_dir, capsys, monkeypatch)
+    assert code == 0, err[-3000:]
+    recorded, first = read(out / "manifest.json")["teacher"], read(student / "manifest.json")["teacher"]
+    assert recorded["sha256"] == first["sha256"] and recorded["logits_from_cache"] is True
+    assert recorded["run_dir"] == str(saved) and recorded["precision"] == "no"
+    assert read(out / "metrics.json")["distillation"]["teacher_best"] is None  # a folder alone records no score
+    assert is_teacher(saved, first["sha256"]) and is_teacher(teachers["sst2"] / "best", first["sha256"])
+
+    from nlptune.commands.distill import distill_config
+
+    config = distill_config(str(teachers["sst2"] / "best"), [*STUDENT])
+    assert config.distill.teacher == str(teachers["sst2"].absolute()) and config.task.name == "sst2"
