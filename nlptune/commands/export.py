@@ -1,4 +1,5 @@
-"""`nlptune export`: a finished run's best model as ONNX (checked against PyTorch) or in the HF layout."""
+"""`nlptune export`: a finished run's best model (or a saved model folder on its own) as ONNX (checked against
+PyTorch) or in the HF layout."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,10 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("export", help="export a run's best model (onnx, hf)",
                             description="ONNX: writes model.onnx + tokenizer into RUN_DIR/onnx (or --output) and "
                             "checks it with onnxruntime against PyTorch on validation rows (max abs diff printed). "
-                            "hf: the best/ folder is already the Hugging Face layout; --output copies it.")
-    parser.add_argument("run_dir")
+                            "hf: the best/ folder is already the Hugging Face layout; --output copies it. A saved model "
+                            "folder on its own (a copy of best/, an hf export) takes the place of RUN_DIR; its ONNX "
+                            "export needs --file and --output.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run, or a saved model folder")
     parser.add_argument("--format", default="onnx", choices=["onnx", "hf"])
     parser.add_argument("--output", help="folder to write (default: RUN_DIR/onnx for onnx; best/ itself for hf)")
     parser.add_argument("--file", help="jsonl/csv/tsv/parquet rows to check the ONNX model on "
@@ -21,7 +24,7 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nlptune.inference.run_reading import check_run
+    from nlptune.inference.run_reading import check_best, check_run, is_saved_model, run_of_best
     from nlptune.utils.console import console
     from nlptune.utils.files import refuse_links_in
 
@@ -29,14 +32,22 @@ def handle(args: argparse.Namespace) -> int:
         from nlptune.inference.export import check_tolerance
 
         check_tolerance(args.atol)  # before the run is read: nothing is loaded for a check that cannot pass
-    check_run(args.run_dir, finished=True)
+    path = run_of_best(Path(args.run_dir)) or Path(args.run_dir)  # a run's best/ is exported as its run
+    if is_saved_model(path):
+        check_best(path)
+        if args.format == "onnx":
+            from nlptune.inference.export import check_saved_folder_export
+
+            check_saved_folder_export(path, args.file, args.output)
+    else:
+        check_run(path, finished=True)
     if args.output or args.format == "onnx":  # the folder written into: never through a link
-        refuse_links_in(args.output or Path(args.run_dir) / "onnx", "(the export folder)")
+        refuse_links_in(args.output or path / "onnx", "(the export folder)")
     if args.format == "hf":
         from nlptune.inference.export import export_hf
         from nlptune.train.rundir import read_task_info
 
-        folder = export_hf(args.run_dir, args.output)
+        folder = export_hf(path, args.output)
         pretrained = read_task_info(folder)["joint_pairs"]
         how = _how_to_load_hf(folder, pretrained)
         console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {folder} ...` (the "
@@ -44,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     from nlptune.inference.export import export_onnx
 
-    result = export_onnx(args.run_dir, args.output, file=args.file, atol=args.atol)
+    result = export_onnx(path, args.output, file=args.file, atol=args.atol)
     console().print(f"ONNX model: {result.path} (exporter: {result.exporter}; inputs: {', '.join(result.inputs)})")
     console().print(f"checked against PyTorch on {result.rows_checked} rows in 2 batches: "
                     f"max abs diff {result.max_abs_diff:.3g} (tolerance {args.atol:g})")

@@ -252,20 +252,20 @@ def checked_split_files(task: Any, splits: tuple[str, ...] = SPLITS) -> dict[str
     return paths  # type: ignore[return-value]  # no None left once the checks pass
 
 
-def teacher_model_folder(teacher: str | Path) -> Path:
-    """The folder holding a distillation teacher's model: ``teacher`` itself when it is a saved model folder (a
-    copy of a run's best/, an `export --format hf`), else the best/ of the run ``teacher`` names."""
-    return Path(teacher) if is_model_folder(teacher) else Path(teacher) / "best"
+def model_folder_of(run_or_folder: str | Path) -> Path:
+    """The folder holding the model of ``run_or_folder``: itself when it is a saved model folder (a run's best/, a
+    copy of one, an `export --format hf`), else the best/ of the run it names."""
+    return Path(run_or_folder) if is_model_folder(run_or_folder) else Path(run_or_folder) / "best"
 
 
 def teacher_sha256(teacher: str | Path) -> str:
     """One sha256 over what fixes a teacher's model's outputs for given texts (a finished run's best/, or a saved
-    model folder: `teacher_model_folder`): its weights, model and tokenizer files and the output-deciding keys of its
+    model folder: `model_folder_of`): its weights, model and tokenizer files and the output-deciding keys of its
     task file (`TEACHER_TASK_KEYS`); not the model card, the decision thresholds, nor the library versions its JSON
     files name. A distillation teacher's identity in its outputs' cache, the student's manifest and a recipe's pins:
     a teacher trained again to the same weights by a later nlptune (whose task file has gained keys) or saved by a
     later transformers keeps its identity, and so does a copy of its best/ (an hf export is one)."""
-    best = teacher_model_folder(teacher)
+    best = model_folder_of(teacher)
     return folder_sha256(best, skip=(MODEL_CARD, THRESHOLDS_FILE), content=_teacher_file_digest)
 
 
@@ -274,7 +274,7 @@ def is_teacher(teacher: str | Path, recorded: str | None, current: str | None = 
     model folder) as it is now: its identity (``current``, or `teacher_sha256` computed here), or the sha256 of all
     of best/ but the model card that earlier versions of nlptune recorded (their recipes and runs keep reproducing
     and resuming with an unchanged teacher)."""
-    best = teacher_model_folder(teacher)
+    best = model_folder_of(teacher)
     if not recorded or not best.is_dir():
         return False
     return recorded == (current or teacher_sha256(teacher)) or recorded == folder_sha256(best, skip=(MODEL_CARD,))

@@ -1,4 +1,5 @@
-"""Export a finished run's best model: ONNX (checked against PyTorch with onnxruntime) or the HF layout.
+"""Export a finished run's best model, or a saved model folder on its own: ONNX (checked against PyTorch with
+onnxruntime) or the HF layout.
 
 ONNX export tries torch's exporters in turn and keeps the first whose graph reproduces the PyTorch logits
 on two batches of different sizes and lengths (so dynamic batch/sequence axes are proven, not assumed):
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 from nlptune.config.errors import NlptuneError
+from nlptune.data.sources import model_folder_of
 from nlptune.utils.files import remove_tree
 from nlptune.utils.text import listed
 
@@ -193,7 +195,10 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
     check_tolerance(atol)
     _check_installed()
     from nlptune.inference.predict import LoadedRun
+    from nlptune.train.run_reading import is_saved_model
 
+    if is_saved_model(Path(run_dir)):
+        check_saved_folder_export(Path(run_dir), file, output)
     folder = Path(output) if output else Path(run_dir) / "onnx"
     check_onnx_folder(folder, run_dir)  # before the model loads: a refused folder fails at once
     loaded = LoadedRun(run_dir)
@@ -202,7 +207,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, *, file: 
     fresh = _fresh_folder(folder)
     try:
         result = _export_checked(loaded, model, batches, fresh, atol)
-        _copy_companions(Path(run_dir) / "best", fresh)
+        _copy_companions(model_folder_of(loaded.run_dir), fresh)
         _write_transitions(model, batches[0], fresh, loaded.decoding)
         _swap_in(fresh, folder)
     finally:
@@ -334,14 +339,33 @@ def _copy_companions(best: Path, folder: Path) -> None:
             shutil.copy2(item, folder / item.name)
 
 
+def check_saved_folder_export(folder: Path, file: str | None, output: str | Path | None) -> None:
+    """Refuse an ONNX export of a saved model folder on its own (no run) that lacks what a run would give: rows to
+    check the export on (``file``: the folder holds no validation split) and a folder to write it to (``output``:
+    never inside the saved model). Both in one message."""
+    from nlptune.train.run_reading import read_json
+
+    fields = read_json(folder / "nlptune_task.json").get("text_fields")
+    missing = []
+    if file is None:
+        missing.append(f"--file ROWS (a jsonl/csv/tsv/parquet file with the column(s) {fields} to check the export "
+                       "on: the folder holds no validation split)")
+    if output is None:
+        missing.append("--output DIR (a new folder: the export is never written inside the saved model)")
+    if missing:
+        raise NlptuneError(f"{folder} is a saved model folder on its own; its ONNX export needs "
+                           + " and ".join(missing) + f" -> nlptune export {folder} --format onnx --file ROWS "
+                           "--output DIR, or pass the run directory the model came from")
+
+
 def export_hf(run_dir: str | Path, output: str | Path | None = None) -> Path:
-    """The best model's folder (``best/``), copied to ``output`` when given: a new folder, never inside a saved
-    model folder or a run's best/, checkpoints/ or plots/ (a model inside best/ would be copied, exported and
-    loaded with it)."""
+    """The best model's folder (``best/``, or a saved model folder given as ``run_dir``), copied to ``output`` when
+    given: a new folder, never inside a saved model folder or a run's best/, checkpoints/ or plots/ (a model inside
+    best/ would be copied, exported and loaded with it)."""
     from nlptune.train.rundir import model_or_run_part
     from nlptune.utils.files import os_errors_as_disk_errors, refuse_link
 
-    best = Path(run_dir) / "best"
+    best = model_folder_of(run_dir)
     if not (best / "nlptune_task.json").is_file():
         raise NlptuneError(f"{run_dir} is not a finished nlptune run (no best/nlptune_task.json); "
                            "pass the run directory that `nlptune train` printed")

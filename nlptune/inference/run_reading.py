@@ -1,4 +1,4 @@
-"""Loading a RUN_DIR's best model for eval, predict and export (eval and predict: a saved model folder too).
+"""Loading a RUN_DIR's best model for eval, predict and export (a saved model folder too).
 
 The checks of a run directory live in `nlptune.train.run_reading` (training reads a distillation teacher's run
 with them too); they are imported here for the commands that reach them through this module.
@@ -14,9 +14,9 @@ from nlptune.data.sources import source_kind, split_files, task_folder
 from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, check_best, check_records, check_run, check_weights,
                                        is_saved_model, loading_best, read_json, run_folder, run_of_best)
 
-__all__ = ["DAMAGED_HINT", "TRAIN_HINT", "check_records", "check_run", "check_weights", "check_split_file",
-           "load_run", "loading_best", "read_json", "recorded_sha256", "refuse_split_of_saved_model", "run_folder",
-           "warn_if_data_changed"]
+__all__ = ["DAMAGED_HINT", "TRAIN_HINT", "check_best", "check_records", "check_run", "check_weights",
+           "check_split_file", "is_saved_model", "load_run", "loading_best", "read_json", "recorded_sha256",
+           "refuse_split_of_saved_model", "run_folder", "run_of_best", "warn_if_data_changed"]
 
 
 def load_run(run_dir: str | Path):

@@ -20,7 +20,7 @@ from typing import Mapping
 
 from nlptune.config.names import is_pretrained
 from nlptune.config.sources import resolve_model_source
-from nlptune.data.sources import (SPLITS, is_teacher, same_split_identity, split_identity, teacher_model_folder,
+from nlptune.data.sources import (SPLITS, is_teacher, model_folder_of, same_split_identity, split_identity,
                                   teacher_sha256)
 from nlptune.utils.files import folder_sha256
 
@@ -84,7 +84,7 @@ def teacher_pin(manifest: Mapping) -> dict:
 def _teacher_now(plain: Mapping) -> str | None:
     """The identity of the teacher ``plain`` names now (None: no such finished run or saved model)."""
     teacher = (plain.get("distill") or {}).get("teacher")
-    if not teacher or not teacher_model_folder(teacher).is_dir():
+    if not teacher or not model_folder_of(teacher).is_dir():
         return None
     return teacher_sha256(teacher)
 

@@ -48,7 +48,7 @@ def _model_folder_hint(path: Path) -> str | None:
         return f"it is the saved model folder (best/) of the run {run}: pass {run} instead"
     return ("it is a saved model folder (an export or a copy of a run's best/), which holds no run config: pass "
             "the run directory it came from (runs/<task>-<model>/<time>/); `nlptune predict`, `nlptune eval "
-            "--file` and `nlptune distill FOLDER task=...` take the folder itself")
+            "--file`, `nlptune export` and `nlptune distill FOLDER task=...` take the folder itself")
 
 
 def run_of_best(path: Path) -> Path | None:

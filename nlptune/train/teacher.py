@@ -19,7 +19,7 @@ from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.schema import RunConfig, kind_of
 from nlptune.data import encode_split
 from nlptune.data.batching import Collator, EncodedDataset, eval_order
-from nlptune.data.sources import teacher_model_folder, teacher_sha256
+from nlptune.data.sources import model_folder_of, teacher_sha256
 from nlptune.train.evaluation import forward
 from nlptune.train.precision import autocast, resolve_precision
 from nlptune.train.run_reading import (check_best, check_run, is_saved_model, load_best_model, loading_best,
@@ -47,7 +47,7 @@ class Teacher:
         given = Path(run.distill.teacher).absolute()
         self.run_dir = run_of_best(given) or given  # a run's best/ is read as its run (its precision, its scores)
         self.saved_only = is_saved_model(self.run_dir)  # a saved model folder on its own: no run config, no scores
-        self.best = teacher_model_folder(self.run_dir)
+        self.best = model_folder_of(self.run_dir)
         self.info: dict = {}  # best/nlptune_task.json, once `check` has read it
         self._tokenizer = None
 

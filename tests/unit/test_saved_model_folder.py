@@ -1,6 +1,7 @@
-"""`nlptune predict` and `nlptune eval --file` on a saved model folder without its run (an `export --format hf` copy,
-a copy of best/): the task comes from its nlptune_task.json, it computes in fp32, and what needs the run (a task
-split) is refused with the fix; a run's best/ is read as its run. A tiny random BERT classifier, no training."""
+"""`nlptune predict`, `nlptune eval --file` and `nlptune export` on a saved model folder without its run (an
+`export --format hf` copy, a copy of best/): the task comes from its nlptune_task.json, it computes in fp32, and what
+needs the run (a task split) is refused with the fix; a run's best/ is read as its run. A tiny random BERT
+classifier, no training."""
 from __future__ import annotations
 
 import json
@@ -106,11 +107,27 @@ def test_a_runs_best_is_read_as_its_run(run, capsys):
 
 
 def test_commands_that_need_the_run_still_name_it(copy, capsys):
-    for argv in (["export", copy, "--format", "hf", "--output", copy.parent / "again"], ["compare", copy, copy],
-                 ["freeze", copy, copy.parent / "r.yaml"]):
+    for argv in (["compare", copy, copy], ["freeze", copy, copy.parent / "r.yaml"]):
         code, _, err = cli(capsys, *argv)
         assert code == 2 and "pass the run directory it came from" in err, (argv, err)
         assert "nlptune predict" in err  # and what does take the folder
+
+
+def test_a_copy_exports_as_its_run_does(run, copy, tmp_path, capsys):
+    """hf: the folder is already the layout (--output copies it); onnx needs rows to check on and a folder to write
+    to, both named at once when missing, and then checks the export against the copy's PyTorch outputs."""
+    code, out, err = cli(capsys, "export", copy, "--format", "hf")
+    assert code == 0 and str(copy) in " ".join(out.split()), err
+    code, _, err = cli(capsys, "export", copy, "--format", "hf", "--output", tmp_path / "again")
+    assert code == 0 and load_run(tmp_path / "again").predict([texts()]) == load_run(copy).predict([texts()]), err
+    code, _, err = cli(capsys, "export", copy)
+    err = " ".join(err.split())
+    assert code == 2 and "is a saved model folder on its own" in err and "--file ROWS" in err, err
+    assert "--output DIR" in err and "['text']" in err and not (copy / "onnx").exists()
+    rows = labelled_rows(tmp_path / "rows.jsonl")
+    code, out, err = cli(capsys, "export", copy, "--file", rows, "--output", tmp_path / "onnx")
+    assert code == 0 and "max abs diff" in out, err
+    assert {"model.onnx", "nlptune_task.json"} <= {p.name for p in (tmp_path / "onnx").iterdir()}
 
 
 def test_an_onnx_export_is_named_as_such(copy, capsys):
