@@ -1,6 +1,7 @@
 """The Accelerator a run trains with: device, precision, processes, and the checks that they agree."""
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -41,7 +42,34 @@ def make_accelerator(trainer, **tracking_kwargs) -> Accelerator:
             "`accelerate launch --multi_gpu --cpu --num_processes N -m nlptune train ...`")
     if trainer.threads:
         torch.set_num_threads(trainer.threads)
+    if cpu:
+        _warn_about_cpu_settings(trainer, accelerator.num_processes)
     say_if_bf16_is_emulated(precision if cpu else "no", f"trainer.mixed_precision={trainer.mixed_precision}",
                             "set trainer.mixed_precision=auto (fp32 on this CPU), unless this run must compute as "
                             "a bf16 run on a CPU with bf16 units did")
     return accelerator
+
+
+def _warn_about_cpu_settings(trainer, processes: int) -> None:
+    """Settings a CPU run accepts but does not honour, or that slow it: fp16 (Accelerate computes it in fp32 on a
+    CPU) and more threads than the cores this process may use (they compete for them). Rank 0 says it, once per
+    process (a sweep's in-process trials share the settings)."""
+    from nlptune.utils.environment import usable_cores
+
+    if trainer.mixed_precision == "fp16":
+        _warn_once("trainer.mixed_precision=fp16 has no effect on a CPU: it computes in fp32 there (fp16 autocast is for "
+             "GPUs) -> set trainer.mixed_precision=auto (bf16 on CPUs with AMX bf16 units, fp32 elsewhere), bf16 or "
+             "no")
+    cores = usable_cores()
+    if trainer.threads * processes > cores:
+        each = f" in each of {processes} processes" if processes > 1 else ""
+        _warn_once(f"trainer.threads={trainer.threads}{each} is more than the {cores} CPU core(s) this process may use: "
+             f"the threads compete for them and training slows -> set trainer.threads={max(1, cores // processes)} "
+             "or fewer (0: torch's default)")
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    from nlptune.utils.console import warn
+
+    warn(message)

@@ -22,6 +22,7 @@ from nlptune.tuning.live import SweepTable
 from nlptune.tuning.plan import (DEFAULT_TRIALS, JOURNAL_FILE, SweepPlan, check_space, find_sweep_dir,
                                  grid_dimensions, grid_size, tune_fields)
 from nlptune.utils.console import warn
+from nlptune.utils.environment import usable_cores
 from nlptune.utils.lock import claim_folder
 
 
@@ -250,8 +251,7 @@ def _spawn(plan: SweepPlan, index: int, count: int, deadline: float | None, tria
         per = plan.tune_config.gpus_per_trial
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[index * per:(index + 1) * per])
     else:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = str(max(1, cores // count))
+        threads = str(max(1, usable_cores() // count))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, NLPTUNE_WORKER_THREADS=threads)
     logs = Path(plan.sweep_dir) / "logs"
     logs.mkdir(exist_ok=True)

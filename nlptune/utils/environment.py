@@ -1,6 +1,7 @@
 """What a run ran on: package versions, git commit, python, OS, devices, command line."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -37,6 +38,12 @@ def git_commit(path: Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: a container's or taskset's share, not the
+    machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def devices() -> list[str]:

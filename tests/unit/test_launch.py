@@ -36,3 +36,26 @@ def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch, capsys, req
     assert err.count("no bf16 units") <= 1
     assert ("no bf16 units" in err and f"trainer.mixed_precision={requested}" in err
             and "set trainer.mixed_precision=auto" in err) is warned
+
+
+@pytest.mark.parametrize("precision, threads, expected", [
+    ("fp16", 0, ["mixed_precision=fp16 has no effect on a CPU"]),
+    ("no", 3, ["trainer.threads=3 is more than the 2 CPU core(s)", "set trainer.threads=2 or fewer"]),
+    ("no", 2, []), ("auto", 0, [])])
+def test_cpu_settings_that_are_ignored_or_slow_are_warned_about_once(monkeypatch, capsys, precision, threads,
+                                                                     expected):
+    """fp16 on a CPU runs in fp32 (Accelerate has no CPU fp16), and threads beyond the usable cores compete for
+    them: both train, with a warning that says what to set instead; a second run in the process is not told again."""
+    from nlptune.train import launch
+    from nlptune.utils import environment
+
+    monkeypatch.setattr(environment, "usable_cores", lambda: 2)
+    monkeypatch.setattr(torch, "set_num_threads", lambda count: None)  # the test process keeps its threads
+    launch._warn_once.cache_clear()
+    trainer = SimpleNamespace(device="cpu", mixed_precision=precision, gradient_accumulation_steps=1, compile=False,
+                              dist_timeout_s=300, threads=threads)
+    make_accelerator(trainer)
+    make_accelerator(trainer)
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("warning:") == (1 if expected else 0), err
+    assert all(text in err for text in expected), err
