@@ -92,10 +92,13 @@ class ProblemCollector:
             self.extra += 1
 
     def lead(self, error: DataError) -> None:
-        """Record ``error`` ahead of the others, shown whatever their number: a summary of what they share."""
-        self.problems.insert(0, error)
-        if len(self.problems) > self.limit:
-            self.problems.pop()
+        """Record ``error`` ahead of the problems of its split (after those of an earlier split), shown whatever
+        their number: a summary of what they share."""
+        at = next((i for i, p in enumerate(self.problems) if p.split == error.split), len(self.problems))
+        self.problems.insert(at, error)
+        if len(self.problems) > self.limit:  # the last row problem gives way, never a summary
+            last = max(i for i, p in enumerate(self.problems) if p is not error)
+            del self.problems[last]
             self.extra += 1
 
     def __len__(self) -> int:

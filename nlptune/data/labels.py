@@ -228,8 +228,8 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
                 "(a label it never learnt cannot be scored; train a new run to add one)")
             collector.add(DataError(err.problem, fix=fix, **_where(raw, split, i, task.label_field, err.position)))
             targets.append(None)
-    if split == "train" and trained_model is None and task.label_names and _many(undeclared, len(keys)):
-        collector.lead(_undeclared_labels(task, raw, undeclared))
+    if trained_model is None and (task.label_names or split != "train") and _many(undeclared, len(keys)):
+        collector.lead(_undeclared_labels(task, raw, split, undeclared, label_names))
     if problems is None:
         raise_problems(collector)
     return Examples(texts=texts, labels=targets, source=raw.source)
@@ -242,18 +242,28 @@ def _many(undeclared: Counter, rows: int) -> bool:
     return refused >= 2 and refused * 10 >= rows
 
 
-def _undeclared_labels(task: TaskConfig, raw: RawSplit, undeclared: Counter) -> DataError:
-    """One problem for the training labels that task.label_names lacks, with the fix for the common cause: names
-    declared for other data (the demo task's, or a task config's) while the files hold labels of their own."""
+def _undeclared_labels(task: TaskConfig, raw: RawSplit, split: str, undeclared: Counter,
+                       label_names: list[str] | None) -> DataError:
+    """One problem for the labels of a split that the task's labels lack, with the fix for the common cause: names
+    declared for other data (the demo task's, or a task config's) while the files hold labels of their own, or a
+    validation file labelled with other names than the training file (whose labels the task took)."""
     found = sorted(undeclared, key=lambda label: (isinstance(label, str), label))
     rows = sum(undeclared.values())
-    return DataError(f"the training file holds {len(found)} label(s) that task.label_names "
-                     f"[{listed(list(task.label_names), 12, quote=True)}] does not: {listed(found, 12, quote=True)} "
-                     f"({rows} refusal(s); the rows follow)", file=raw.source, split="train",
-                     column=task.label_field,
-                     fix="if the file's labels are right, set task.label_names=null to take them from the training "
-                     "file, or declare all of them in the order the model should output them "
-                     "(task.label_names=[...]); else fix the labels")
+    what = "training" if split == "train" else split
+    if task.label_names:
+        known, known_by = f"task.label_names [{listed(list(task.label_names), 12, quote=True)}] does not", ""
+        fix = (f"if the {what} file's labels are right, "
+               + ("set task.label_names=null to take them from the training file, or " if split == "train" else "")
+               + "declare all of them in the order the model should output them (task.label_names=[...]); else fix "
+               "the labels")
+    else:
+        known = "the training file does not"
+        known_by = f"the training labels: {listed(list(label_names or ()), 12, quote=True)}; "
+        fix = ("label both files with the same names (check that they are the same task and task.label_field), or "
+               "declare the full set with task.label_names=[...]")
+    return DataError(f"the {what} file holds {len(found)} label(s) that {known}: "
+                     f"{listed(found, 12, quote=True)} ({known_by}{rows} refusal(s); the rows follow)", file=raw.source,
+                     split=split, column=task.label_field, fix=fix)
 
 
 def check_training_targets(task: TaskConfig, train: RawSplit, examples: Examples, label_names: list[str] | None,

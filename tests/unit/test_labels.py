@@ -64,15 +64,37 @@ def test_training_labels_the_declared_names_lack_are_summed_up_first_with_the_fi
         str(first)
     assert "set task.label_names=null" in str(first)
     assert len(info.value.problems) == 20 and "and 6 more" in str(info.value)  # shown though the rows fill the list
-    # a label only validation lacks, or a typo in one training row, is a row's own problem: nothing to sum up
+    # a label only validation lacks, or a typo in one training row, is a row's own problem: nothing to sum up (the
+    # validation file, the first one here, has its own summary, after the training row)
     with pytest.raises(DataError) as info:
         examples(task(label_names=("negative", "positive")),
                  jsonl(tmp_path / "t.jsonl", ["negative", "positive", "postive"] + ["negative"] * 9), train)
     assert "label_names=null" not in str(info.value) and info.value.line == 3
+    assert "the validation file holds 3 label(s)" in str(info.value.problems[1])
     with pytest.raises(DataError) as info:
         examples(task(label_names=("negative", "positive")), jsonl(tmp_path / "t.jsonl", ["negative", "positive"]),
                  jsonl(tmp_path / "v.jsonl", ["neutral"]))
     assert "label_names=null" not in str(info.value) and info.value.line == 1
+
+
+def test_validation_labels_the_training_labels_lack_are_summed_up_first(tmp_path):
+    """A validation file labelled with other names than the training file (0/1 against neg/pos): one problem leads
+    with both sets and the fix, before the rows; with declared names it names them (and keeps them)."""
+    train = jsonl(tmp_path / "train.jsonl", [0, 1] * 5)
+    validation = jsonl(tmp_path / "validation.jsonl", ["neg", "pos", "pos", 1])
+    with pytest.raises(DataProblems) as info:
+        examples(task(), train, validation)
+    first = info.value.problems[0]
+    assert (first.file, first.split, first.line) == (str(validation), "validation", None)
+    assert "the validation file holds 2 label(s) that the training file does not: 'neg', 'pos' (the training " \
+        "labels: '0', '1'; 3 refusal(s)" in str(first)
+    assert "label both files with the same names" in str(first) and len(info.value.problems) == 4
+    with pytest.raises(DataProblems) as info:
+        examples(task(label_names=("neg", "pos")), jsonl(tmp_path / "t.jsonl", ["neg", "pos"] * 3),
+                 jsonl(tmp_path / "v.jsonl", ["negative", "positive", "pos"]))
+    first = str(info.value.problems[0])
+    assert "the validation file holds 2 label(s) that task.label_names ['neg', 'pos'] does not" in first
+    assert "label_names=null" not in first  # the declared names stay: the validation file is the one to change
 
 
 def test_any_string_is_a_class_name_and_fractional_text_stays_a_name(tmp_path):
