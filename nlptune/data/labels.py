@@ -228,7 +228,8 @@ def to_examples(task: TaskConfig, raw: RawSplit, split: str, label_names: list[s
                 "(a label it never learnt cannot be scored; train a new run to add one)")
             collector.add(DataError(err.problem, fix=fix, **_where(raw, split, i, task.label_field, err.position)))
             targets.append(None)
-    if trained_model is None and (task.label_names or split != "train") and _many(undeclared, len(keys)):
+    declared_or_clean = task.label_names or (split != "train" and _clean_training_labels(label_names, collector))
+    if trained_model is None and declared_or_clean and _many(undeclared, len(keys)):
         collector.lead(_undeclared_labels(task, raw, split, undeclared, label_names))
     if problems is None:
         raise_problems(collector)
@@ -240,6 +241,12 @@ def _many(undeclared: Counter, rows: int) -> bool:
     at the names rather than at a typo in a row."""
     refused = sum(undeclared.values())
     return refused >= 2 and refused * 10 >= rows
+
+
+def _clean_training_labels(label_names: list[str] | None, collector: ProblemCollector) -> bool:
+    """Whether the labels taken from the training file are all it holds (no training row was refused): only then
+    does a validation label outside them point at the two files' naming rather than at the training rows."""
+    return bool(label_names) and not collector.extra and all(p.split != "train" for p in collector.problems)
 
 
 def _undeclared_labels(task: TaskConfig, raw: RawSplit, split: str, undeclared: Counter,

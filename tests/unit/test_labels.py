@@ -95,6 +95,10 @@ def test_validation_labels_the_training_labels_lack_are_summed_up_first(tmp_path
     first = str(info.value.problems[0])
     assert "the validation file holds 2 label(s) that task.label_names ['neg', 'pos'] does not" in first
     assert "label_names=null" not in first  # the declared names stay: the validation file is the one to change
+    # training rows refused: the training labels are not all known, so validation's are not summed up against them
+    with pytest.raises(DataProblems) as info:
+        examples(task(), jsonl(tmp_path / "t2.jsonl", [0, 1, 0.5, 0.5, 0.5]), validation)
+    assert not any("the validation file holds" in str(p) for p in info.value.problems)
 
 
 def test_any_string_is_a_class_name_and_fractional_text_stays_a_name(tmp_path):
