@@ -14,10 +14,11 @@ def add_parser(sub) -> None:
     parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns, or .txt with "
                         "one text per line (each may be compressed: .gz, .bz2, .xz; -: standard input, one text "
                         "per line)")
-    parser.add_argument("--output", help="write predictions as jsonl here (default: stdout): one object per row "
-                        "with the text(s), label, score and class probabilities (regression: score); its folder "
-                        "is created; an existing file is kept unless --overwrite; a name ending .gz, .bz2 or .xz is "
-                        "written compressed")
+    parser.add_argument("--output", help="write predictions here (default: stdout, jsonl): one row per input "
+                        "with the text(s), label, score and class probabilities (regression: score); .csv/.tsv: "
+                        "nested values as columns (probabilities.<label>), lists as JSON; .parquet: nested; any other "
+                        "name: jsonl. Its folder is created; an existing file is kept unless --overwrite; a name "
+                        "ending .gz, .bz2 or .xz is written compressed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never "
                         "the --input file, never through a link)")
     add_inference_options(parser, f"texts per forward pass, of similar length (default {PREDICT_BATCH_SIZE})")
@@ -57,7 +58,8 @@ def handle(args: argparse.Namespace) -> int:
 
     from nlptune.config.errors import NlptuneError
     from nlptune.inference.run_reading import load_run
-    from nlptune.inference.predict import read_inputs, write_predictions
+    from nlptune.inference.predict import read_inputs
+    from nlptune.inference.writing import write_predictions
 
     if args.input and args.texts:  # one of them would be silently left out of the predictions
         raise NlptuneError(f"give texts or --input FILE, not both (got {len(args.texts)} text(s) and --input "

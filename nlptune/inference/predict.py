@@ -1,7 +1,6 @@
 """Use a finished run: evaluate its best model on a split or file, and predict new texts."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -231,14 +230,3 @@ def _words_or_text(value, path: str, line: int):
         return list(value)
     raise NlptuneError(f"{path}, line {line}: expected a list of words (strings) or a text, got {value!r:.60}; "
                        "fix that row")
-
-
-def write_predictions(path: str, texts: list[list[str]], fields: list[str], predictions: list[dict]) -> None:
-    """Write one JSON object per line: the input text field(s) and the prediction (atomically, never through
-    a link: see `nlptune.utils.files.atomic_write_bytes`), compressed when the name says so (out.jsonl.gz)."""
-    from nlptune.data.compression import compress
-    from nlptune.utils.files import atomic_write_bytes
-
-    lines = [json.dumps({**{field: texts[j][i] for j, field in enumerate(fields)}, **prediction},
-                        ensure_ascii=False) + "\n" for i, prediction in enumerate(predictions)]
-    atomic_write_bytes(path, compress("".join(lines).encode("utf-8"), path))
