@@ -444,3 +444,18 @@ def test_any_ill_typed_value_outside_config_is_a_listed_problem_never_a_crash(ba
             node = node[part]
         node[path[-1]] = bad
         validate_recipe(trial)  # problems or none (some values are allowed): never an exception
+
+
+def test_overrides_that_change_what_a_recipe_trains_are_named(recipe_file):
+    """`nlptune reproduce` tells a changed config (epochs, lr, seed, a data slice) from where it runs (threads,
+    device, reporting): only the first is named, with the recipe's value and the new one."""
+    from nlptune.commands.reproduce import overridden
+
+    def changed(*overrides):
+        return overridden(recipe_file, load_run_config([f"recipe={recipe_file}", *overrides]))
+
+    assert changed("trainer.threads=1", "trainer.report_to=[]", "trainer.eval_batch_size=7", "trainer.log_every=3") \
+        == {}
+    lr = load_run_config([f"recipe={recipe_file}"]).optimizer.lr
+    assert changed("trainer.max_epochs=9", "optimizer.lr=0.5", "task.max_train_samples=4", "seed=7") == {
+        "trainer.max_epochs": (3, 9), "optimizer.lr": (lr, 0.5), "task.max_train_samples": (None, 4), "seed": (42, 7)}
