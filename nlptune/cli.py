@@ -57,12 +57,47 @@ def _report(err: BaseException, debug: bool) -> int:
         message = (f"out of memory ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
                    "lower trainer.batch_size or task.max_length, or use a smaller model")
         code = 2
+    elif _in_checkpoint_code(err) is not None:
+        message, code = _checkpoint_failure(err, debug), 2
     else:
         message = (f"internal error: {type(err).__name__}: {err} — this is a bug, please report it"
                    + ("" if debug else " (run with --debug for the traceback)"))
         code = 1
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def _in_checkpoint_code(err: BaseException):
+    """The traceback entry of ``err`` in a pretrained architecture's own code (transformers' models/<architecture>/
+    or a hub repository's code) when the error arose there (only transformers' or torch's code below it), else
+    None."""
+    entries, tb = [], err.__traceback__
+    while tb is not None:
+        entries.append((tb, tb.tb_frame.f_code.co_filename.replace("\\", "/")))
+        tb = tb.tb_next
+    found = None
+    for entry, name in entries:
+        if "/transformers/models/" in name or "/transformers_modules/" in name:
+            found = entry
+        elif found is not None and "/transformers/" not in name and "/torch/" not in name:
+            found = None  # nlptune's (or another library's) code ran below it: the error is not the model's
+    return found
+
+
+def _checkpoint_failure(err: BaseException, debug: bool) -> str:
+    """The message for an error raised inside a pretrained checkpoint's own code: which file and architecture, and
+    that it may not fit a classification or tagging head as nlptune drives one."""
+    from pathlib import Path
+
+    frame = _in_checkpoint_code(err)
+    path = Path(frame.tb_frame.f_code.co_filename)
+    where = f"{path.parent.name}/{path.name}, line {frame.tb_lineno}, in {frame.tb_frame.f_code.co_name}"
+    first = str(err).splitlines()[0] if str(err) else ""
+    return (f"the pretrained model's own code failed ({where}): {type(err).__name__}: {first} -> its architecture "
+            f"({path.parent.name}) may not support a classification or tagging head as nlptune trains one (each text "
+            "tokenized, padded, with its attention mask); encoder checkpoints (BERT, RoBERTa, DeBERTa, MiniLM, ...) "
+            "and decoders with a sequence-classification head (GPT-2, Llama, ...) do. If this one should, report it"
+            + ("" if debug else " (run with --debug for the traceback)"))
 
 
 SIGPIPE_EXIT = 141  # what a shell reports for a process ended by SIGPIPE: the usual end of a writer whose reader left

@@ -111,6 +111,8 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
         raise NlptuneError(f"the tokenizer of {name_or_path!r} has no vocabulary ({len(tokenizer)} special "
                            "token(s) only): its tokenizer.json or vocab file is missing; restore the tokenizer "
                            "files saved with the model")
+    if tokenizer.pad_token is None:
+        _pad_with_a_special_token(tokenizer, name_or_path)
     if max_length:
         limit = _position_limit(name_or_path, revision, tokenizer, trust_remote_code)
         if limit is not None and max_length > limit:
@@ -119,6 +121,21 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
                                "texts are cut to it)")
         tokenizer.model_max_length = max_length
     return tokenizer
+
+
+def _pad_with_a_special_token(tokenizer, name_or_path: str) -> None:
+    """Give a tokenizer without a padding token (GPT-2's, Llama's: decoders trained on unpadded text) its
+    end-of-sequence token, else its unknown token, as the padding token: batches of texts of different lengths need
+    one, and padded positions are masked out (the model's config gets the same id: `build_pretrained`). Saved with
+    the run's tokenizer, so the best model pads alike."""
+    from nlptune.config.errors import NlptuneError
+
+    borrowed = tokenizer.eos_token or tokenizer.unk_token
+    if borrowed is None:
+        raise NlptuneError(f"the tokenizer of {name_or_path!r} has no padding token, and no end-of-sequence or unknown "
+                           "token to pad with: texts of different lengths cannot share a batch -> add a pad_token to "
+                           "its tokenizer files (special_tokens_map.json or tokenizer_config.json)")
+    tokenizer.pad_token = borrowed
 
 
 def _position_limit(name_or_path: str, revision: str | None, tokenizer, trust_remote_code: bool) -> int | None:

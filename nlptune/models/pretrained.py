@@ -188,8 +188,10 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     it), and ``auto_model``, the transformers auto class of the head (`Kind.hf_auto_model`, one of AUTO_MODELS).
     ``pooling`` (`POOLINGS`): what a text classifier's head reads; a word tagger's head reads every token.
 
-    The scratch runtime args (vocab_size, pad_token_id, pair, vocab) are accepted and ignored:
-    the checkpoint brings its own tokenizer and encodes pairs as one sequence.
+    The scratch runtime args (vocab_size, pair, vocab) are accepted and ignored: the checkpoint brings its own
+    tokenizer and encodes pairs as one sequence. ``pad_token_id`` (the tokenizer's) is set on a checkpoint's config
+    that has none (a decoder's, e.g. GPT-2's: its classification head reads each text's last token that is not
+    padding, and refuses batches of several texts without knowing the padding id).
     """
     args = {k: v for k, v in locals().items() if k != "ignored_runtime_args"}
     unknown = sorted(set(ignored_runtime_args) - set(RUNTIME_ARGS))
@@ -215,6 +217,8 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
         config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels, **hub)
     if problem_type is not None:
         config.problem_type = problem_type
+    if getattr(config, "pad_token_id", None) is None and ignored_runtime_args.get("pad_token_id") is not None:
+        config.pad_token_id = ignored_runtime_args["pad_token_id"]
     if id2label is not None:
         labels = {int(k): str(v) for k, v in dict(id2label).items()}
         if sorted(labels) != list(range(num_labels)):

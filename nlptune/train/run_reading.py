@@ -291,7 +291,9 @@ def load_best_model(best: Path, info: dict, kind) -> tuple:
     a transformers folder for pretrained models, safetensors + nlptune_model.json for scratch ones. Call it
     inside `loading_best` on a folder `check_run` accepted."""
     from nlptune.data.tokenization import load_tokenizer
+    from nlptune.utils.console import quiet_libraries
 
+    quiet_libraries()  # eval, predict and export print their own results: no loading bars of transformers
     tokenizer = load_tokenizer(str(best), max_length=info["max_length"])
     if info["joint_pairs"]:  # pretrained: a standard transformers folder
         from nlptune.models.pretrained import AUTO_MODELS, restore_pooling

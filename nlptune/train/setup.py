@@ -49,7 +49,8 @@ def build_task_model(run: RunConfig, data: PreparedData):
     if is_pretrained(run.model.name):
         id2label = None if data.label_names is None else dict(enumerate(data.label_names))
         return build_model(run.model.name, **dict(run.model.args), num_labels=num_labels, id2label=id2label,
-                           problem_type=kind.hf_problem_type, auto_model=kind.hf_auto_model)
+                           problem_type=kind.hf_problem_type, auto_model=kind.hf_auto_model,
+                           pad_token_id=tokenizer.pad_token_id)  # for a checkpoint whose config has none
     model = build_model(run.model.name, **dict(run.model.args), vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id, num_labels=num_labels, pair=run.task.is_pair,
                         vocab=tokenizer.get_vocab(), **_per_token(kind))

@@ -319,3 +319,32 @@ def test_an_unknown_option_after_the_overrides_is_still_refused(capsys):
     with pytest.raises(SystemExit) as done:
         parse_command_line(build_parser(), ["reproduce", "sst2-lstm", "seed=1", "--cfg", "job"])
     assert done.value.code == 2 and "unrecognized arguments: --cfg job" in capsys.readouterr().err
+
+
+def test_an_error_inside_a_checkpoints_own_code_names_the_architecture(capsys):
+    """Raised in transformers' models/<architecture>/ code (here: code compiled under such a file name), with only
+    library code below it: the architecture's failure, exit 2; the same error from nlptune's code is a bug, exit 1."""
+    from nlptune.cli import _report
+
+    def raised(filename: str, call_back=None) -> BaseException:
+        scope = {"call_back": call_back}
+        exec(compile("def forward(config):\n    return call_back(config) if call_back else config.start_id\n",
+                     filename, "exec"), scope)
+        try:
+            scope["forward"](object())
+        except Exception as err:  # noqa: BLE001 - what the command's handler would receive
+            return err
+        raise AssertionError("nothing raised")
+
+    model_file = "/site-packages/transformers/models/t5/modeling_t5.py"
+    assert _report(raised(model_file), debug=False) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the pretrained model's own code failed (t5/modeling_t5.py, line 2, in forward)" in err
+    assert "AttributeError" in err and "its architecture (t5)" in err and "internal error" not in err
+    assert _report(raised("/work/nlptune/kinds/x.py"), debug=False) == 1
+    assert "internal error" in capsys.readouterr().err
+
+    def nlptune_code(config):  # the model called back into nlptune's code, which failed: nlptune's bug
+        return config.start_id
+
+    assert _report(raised(model_file, nlptune_code), debug=False) == 1
