@@ -110,6 +110,8 @@ def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     if not 1 <= len(task.text_fields) <= 2 or not all(isinstance(f, str) and f for f in task.text_fields):
         issues.append(ConfigIssue("task.text_fields", f"expected one or two column names, got {list(task.text_fields)}",
                                   "e.g. task.text_fields=[sentence] or [sentence1,sentence2]"))
+    else:
+        issues += _column_issues(task)
     issues += _label_name_issues(task)
     issues += _word_task_issues(task)
     issues += _multi_label_issues(task)
@@ -117,6 +119,24 @@ def _task_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     issues += range_issues("task.max_train_samples", task.max_train_samples, 0, low_open=True)
     issues += range_issues("task.max_eval_samples", task.max_eval_samples, 0, low_open=True)
     return issues
+
+
+def _column_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
+    """The text columns are distinct, and none of them is a label column: a model that reads its label trains to a
+    perfect, meaningless score."""
+    texts = list(task.text_fields)
+    if len(set(texts)) < len(texts):
+        return [ConfigIssue("task.text_fields", f"names the column {texts[0]!r} twice: a sentence-pair task reads "
+                            "two different columns", "e.g. task.text_fields=[sentence1,sentence2], or one column: "
+                            f"task.text_fields=[{texts[0]}]")]
+    labels = list(task.label_fields or ()) or ([task.label_field] if task.label_field else [])
+    both = [column for column in labels if column in texts]
+    if not both:
+        return []
+    key = "task.label_fields" if task.label_fields else "task.label_field"
+    return [ConfigIssue(key, f"{', '.join(map(repr, both))} is also a text column (task.text_fields={texts}): the "
+                        "model would read the label it is to predict", f"point {key} at the label column(s) and "
+                        "task.text_fields at the text column(s) of the files")]
 
 
 def _per_token_issues(model: schema.ModelConfig, builder, kind: str | None) -> list[ConfigIssue]:

@@ -454,3 +454,14 @@ def test_head_lr_and_layer_decay_are_checked_and_apply_to_pretrained_only():
     plain = to_plain(compose(["model=lstm"]))  # a config stored before the keys existed: both off
     del plain["optimizer"]["head_lr_scale"], plain["optimizer"]["layer_decay"]
     assert (build_run_config(plain).optimizer.head_lr_scale, build_run_config(plain).optimizer.layer_decay) == (1, 1)
+
+
+@pytest.mark.parametrize("overrides, key, problem", [
+    (["task.text_fields=[text,text]"], "task.text_fields", "names the column 'text' twice"),
+    (["task.label_field=text"], "task.label_field", "'text' is also a text column"),
+    (["task.text_fields=[question,label]"], "task.label_field", "'label' is also a text column"),
+    (["task=multi_label", "task.label_fields=[joy,text]"], "task.label_fields", "'text' is also a text column")])
+def test_a_label_column_read_as_text_or_a_text_column_read_twice_is_refused(overrides, key, problem):
+    """A model reading its own label trains to a perfect, meaningless score; a pair of one column twice is a
+    slip: both are config errors before any data is read."""
+    assert problem in issues_of(["task=text_classification", *overrides]).get(key, "")
