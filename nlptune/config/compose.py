@@ -9,6 +9,7 @@ import copy
 import functools
 import difflib
 import os
+import re
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -64,6 +65,15 @@ def _syntax_issues(overrides: Sequence[str]) -> tuple[list[str], list[ConfigIssu
         try:
             sweep = parser.parse_overrides([item])[0].is_sweep_override()
         except HydraException as err:
+            odd = sorted(set(re.sub(r"[A-Za-z0-9_.\-@/+~]", "", key)))
+            if odd:  # the key, not the value, is what Hydra stopped at
+                issues.append(ConfigIssue(key.lstrip("+~"), f"is not a key Hydra can read: it holds "
+                                          f"{', '.join(map(repr, odd))} (keys are ASCII letters, digits, '_', '-' "
+                                          "and dots)", "rename the column in the file, or map it in a recipe "
+                                          "file (config.task.column_map), whose YAML takes any name"
+                                          if _in_mapping(key.lstrip("+~")) else
+                                          "check its spelling; `nlptune train --cfg job` lists the keys"))
+                continue
             problem, sweep = f"Hydra cannot read the value {value!r} ({str(err).splitlines()[0]})", False
         else:
             if not sweep:

@@ -54,3 +54,14 @@ def test_a_recipes_overrides_are_checked_together_too():
     recipe = yaml.safe_load(RECIPE.read_text())["config"]
     found = issues(apply_overrides, recipe, ["task.label_field=;", "trainer.max_step=2"])
     assert set(found) == {"task.label_field", "trainer.max_step"}
+
+
+def test_a_key_hydra_cannot_read_is_named_as_the_key_not_the_value():
+    """Hydra stops at a key with a space or a non-ASCII letter: the issue names the key and its odd characters
+    (not a value to quote); a column name of column_map gets the way to map it (a recipe's YAML)."""
+    with pytest.raises(ConfigError) as info:
+        load_run_config(["optimizer.l r=1", "task.column_map.Bewertung_ñ=text"])
+    issues = {issue.key: str(issue) for issue in info.value.issues}
+    assert "it holds ' '" in issues["optimizer.l r"] and "quote" not in issues["optimizer.l r"]
+    assert "it holds 'ñ'" in issues["task.column_map.Bewertung_ñ"]
+    assert "config.task.column_map" in issues["task.column_map.Bewertung_ñ"]
