@@ -9,8 +9,8 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("export", help="export a run's best model (onnx, hf)",
                             description="ONNX: writes model.onnx + tokenizer into RUN_DIR/onnx (or --output) and "
                             "checks it with onnxruntime against PyTorch on validation rows (max abs diff printed). "
-                            "hf: the best/ folder is already the Hugging Face layout; --output copies it. A saved model "
-                            "folder on its own (a copy of best/, an hf export) takes the place of RUN_DIR; its ONNX "
+                            "hf: the best/ folder is already the Hugging Face layout; --output copies it. A saved "
+                            "model folder on its own (a copy of best/, an hf export) takes the place of RUN_DIR; its ONNX "
                             "export needs --file and --output.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run, or a saved model folder")
     parser.add_argument("--format", default="onnx", choices=["onnx", "hf"])

@@ -344,7 +344,8 @@ def _distill_issues(run: schema.RunConfig) -> list[ConfigIssue]:
                                       "distill RUN_DIR ...`), or distill.augment_copies=0"))
         return issues
     if not distill.teacher:
-        issues.append(ConfigIssue("distill.teacher", "is empty", "give a finished run directory or a saved model folder, or null"))
+        issues.append(ConfigIssue("distill.teacher", "is empty",
+                                  "give a finished run directory or a saved model folder, or null"))
     kind = run.task.kind
     if kind not in schema.DISTILL_KINDS:
         issues.append(ConfigIssue("distill.teacher", f"distillation of a {kind} task is not supported: its "

@@ -57,15 +57,15 @@ def _warn_about_cpu_settings(trainer, processes: int) -> None:
     from nlptune.utils.environment import usable_cores
 
     if trainer.mixed_precision == "fp16":
-        _warn_once("trainer.mixed_precision=fp16 has no effect on a CPU: it computes in fp32 there (fp16 autocast is for "
-             "GPUs) -> set trainer.mixed_precision=auto (bf16 on CPUs with AMX bf16 units, fp32 elsewhere), bf16 or "
-             "no")
+        _warn_once("trainer.mixed_precision=fp16 has no effect on a CPU: it computes in fp32 there (fp16 autocast is "
+                   "for GPUs) -> set trainer.mixed_precision=auto (bf16 on CPUs with AMX bf16 units, fp32 elsewhere), "
+                   "bf16 or no")
     cores = usable_cores()
     if trainer.threads * processes > cores:
         each = f" in each of {processes} processes" if processes > 1 else ""
-        _warn_once(f"trainer.threads={trainer.threads}{each} is more than the {cores} CPU core(s) this process may use: "
-             f"the threads compete for them and training slows -> set trainer.threads={max(1, cores // processes)} "
-             "or fewer (0: torch's default)")
+        _warn_once(f"trainer.threads={trainer.threads}{each} is more than the {cores} CPU core(s) this process may "
+                   "use: the threads compete for them and training slows -> set "
+                   f"trainer.threads={max(1, cores // processes)} or fewer (0: torch's default)")
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,7 +1,7 @@
 """The teacher of a distilled run (``distill.teacher``): a finished run whose best model (or a saved model folder on
-its own: a copy of a run's best/, an `export --format hf`) labels the student's training texts (and its transfer set) once, in a batched pass; nlptune/data/soft_targets.py caches its outputs and
-asks for them only when its cache lacks them, so this module loads the teacher's model at most once per (teacher,
-data, transfer set).
+its own: a copy of a run's best/, an `export --format hf`) labels the student's training texts (and its transfer
+set) once, in a batched pass; nlptune/data/soft_targets.py caches its outputs and asks for them only when its cache
+lacks them, so this module loads the teacher's model at most once per (teacher, data, transfer set).
 
 The teacher must fit the student's task: the same problem kind, the same output names in the same order, as many
 text fields. It reads the texts with its own tokenizer and max_length, at the precision it was trained with (fp32
