@@ -62,6 +62,20 @@ def change_model(run: Path) -> None:
     (run / "best" / "config.json").write_text(json.dumps(config))
 
 
+def forbid_loading_the_teacher(monkeypatch, cache_dir) -> None:
+    """In-process runs from here on fail if they load a teacher's model (its outputs must come from the cache in
+    ``cache_dir``, which they are pointed at)."""
+    from nlptune.train import teacher as teacher_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the teacher's model was loaded although its outputs are cached")
+
+    monkeypatch.setattr(teacher_module, "load_best_model", refuse)
+    for name, value in child_env(cache_dir).items():
+        if name.startswith(("HF_", "TRANSFORMERS_", "NLPTUNE_", "TOKENIZERS_")):
+            monkeypatch.setenv(name, value)
+
+
 def test_student_trains_on_the_teachers_task_and_records_the_teacher(student, teachers):
     config = yaml.safe_load((student / "config.yaml").read_text())
     assert config["task"]["name"] == "sst2" and config["task"]["max_train_samples"] == 64  # the teacher's task
@@ -95,15 +109,7 @@ def test_cached_outputs_are_the_teachers_logits_in_row_order(student, teachers, 
 
 def test_a_second_run_reads_the_cache_and_never_loads_the_teacher(student, teachers, data_dir, tmp_path, capsys,
                                                                    monkeypatch, cache_dir):
-    from nlptune.train import teacher as teacher_module
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the teacher's model was loaded although its outputs are cached")
-
-    monkeypatch.setattr(teacher_module, "load_best_model", refuse)
-    for name, value in child_env(cache_dir).items():
-        if name.startswith(("HF_", "TRANSFORMERS_", "NLPTUNE_", "TOKENIZERS_")):
-            monkeypatch.setenv(name, value)
+    forbid_loading_the_teacher(monkeypatch, cache_dir)
     out = tmp_path / "again"
     code, err = cli_in_process(["distill", str(teachers["sst2"]), *STUDENT, "distill.augment_copies=2",
                                 "distill.alpha=0.8", f"output_dir={out}"], data_dir, capsys, monkeypatch)
@@ -213,7 +219,6 @@ def test_a_saved_copy_of_the_teachers_model_is_the_same_teacher(student, teacher
     identity, so the cached outputs are reused and a recipe's pin holds; it holds no data, so the task is named.
     The run's best/ itself is read as the run."""
     from nlptune.data.sources import is_teacher
-    from nlptune.train import teacher as teacher_module
 
     saved = tmp_path / "saved-teacher"
     shutil.copytree(teachers["sst2"] / "best", saved)
@@ -221,13 +226,7 @@ def test_a_saved_copy_of_the_teachers_model_is_the_same_teacher(student, teacher
     assert code == 2 and "Traceback" not in err
     assert "is a saved model folder" in err and "task=NAME" in err and "'sst2'" in err
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("the teacher's model was loaded although its outputs are cached")
-
-    monkeypatch.setattr(teacher_module, "load_best_model", refuse)
-    for name, value in child_env(cache_dir).items():
-        if name.startswith(("HF_", "TRANSFORMERS_", "NLPTUNE_", "TOKENIZERS_")):
-            monkeypatch.setenv(name, value)
+    forbid_loading_the_teacher(monkeypatch, cache_dir)
     out = tmp_path / "student"
     code, err = cli_in_process(["distill", str(saved), "task=sst2", "task.max_train_samples=64",
                                 "task.max_eval_samples=64", *STUDENT, "distill.augment_copies=2",
