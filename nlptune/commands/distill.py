@@ -16,8 +16,9 @@ with the same teacher and data (a resume, sweep trials) never run it again.
 Without task= (or recipe=) the student trains on the teacher's task, task.* overrides applied on top; the teacher
 must have the student's problem kind and label names. The teacher may be a saved model folder on its own (a copy of a
 run's best/, an hf export): name the task then (task=...), the folder holds no data. Keys: distill.alpha (the mix of
-gold and teacher loss), distill.loss (mse | kl), distill.temperature, distill.augment_copies (transfer set: noised copies of every training
-text labelled by the teacher only), distill.mask_prob, distill.replace_prob, distill.ngram_prob."""
+gold and teacher loss), distill.loss (mse | kl), distill.temperature, distill.augment_copies (transfer set: noised
+copies of every training text labelled by the teacher only), distill.mask_prob, distill.replace_prob,
+distill.ngram_prob."""
 
 EXAMPLES = """examples:
   nlptune train recipe=sst2-minilm output_dir=runs/teacher          the teacher (any finished run)

@@ -10,8 +10,8 @@ def add_parser(sub) -> None:
                             description="ONNX: writes model.onnx + tokenizer into RUN_DIR/onnx (or --output) and "
                             "checks it with onnxruntime against PyTorch on validation rows (max abs diff printed). "
                             "hf: the best/ folder is already the Hugging Face layout; --output copies it. A saved "
-                            "model folder on its own (a copy of best/, an hf export) takes the place of RUN_DIR; its ONNX "
-                            "export needs --file and --output.")
+                            "model folder on its own (a copy of best/, an hf export) takes the place of RUN_DIR; "
+                            "its ONNX export needs --file and --output.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run, or a saved model folder")
     parser.add_argument("--format", default="onnx", choices=["onnx", "hf"])
     parser.add_argument("--output", help="folder to write (default: RUN_DIR/onnx for onnx; best/ itself for hf)")
