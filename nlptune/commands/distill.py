@@ -65,12 +65,12 @@ def distill_config(teacher: str, overrides: list[str]):
 
     from nlptune.config.errors import ConfigError, ConfigIssue
     from nlptune.recipes.run import has_recipe, load_run_config
-    from nlptune.train.run_reading import is_saved_model, run_folder, run_of_best
+    from nlptune.train.run_reading import as_given, is_saved_model, run_folder
 
     if any(_key(o) == "distill.teacher" for o in overrides):
         raise ConfigError([ConfigIssue("distill.teacher", "is given twice: as TEACHER_RUN and as an override",
                                        "give the teacher once, as the first argument of `nlptune distill`")])
-    folder = run_of_best(Path(teacher)) or Path(teacher)
+    folder = as_given(teacher)
     if not is_saved_model(folder):
         folder = run_folder(folder)  # a missing or non-run folder: one message before anything composes
     folder = folder.absolute()

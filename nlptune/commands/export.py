@@ -22,9 +22,7 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from nlptune.inference.run_reading import check_best, check_run, is_saved_model, run_of_best
+    from nlptune.inference.run_reading import as_given, check_best, check_run, is_saved_model
     from nlptune.utils.console import console
     from nlptune.utils.files import refuse_links_in
 
@@ -32,13 +30,9 @@ def handle(args: argparse.Namespace) -> int:
         from nlptune.inference.export import check_tolerance
 
         check_tolerance(args.atol)  # before the run is read: nothing is loaded for a check that cannot pass
-    path = run_of_best(Path(args.run_dir)) or Path(args.run_dir)  # a run's best/ is exported as its run
+    path = as_given(args.run_dir)  # a run's best/ is exported as its run
     if is_saved_model(path):
-        check_best(path)
-        if args.format == "onnx":
-            from nlptune.inference.export import check_saved_folder_export
-
-            check_saved_folder_export(path, args.file, args.output)
+        check_best(path)  # (its ONNX export's --file and --output: checked by export_onnx before the model loads)
     else:
         check_run(path, finished=True)
     if args.output or args.format == "onnx":  # the folder written into: never through a link

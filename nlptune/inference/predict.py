@@ -18,7 +18,7 @@ from nlptune.kinds.thresholds import Decision
 from nlptune.train.evaluation import evaluate, forward
 from nlptune.train.precision import at_precision, cpu_precision, say_if_bf16_is_emulated
 from nlptune.train.rundir import read_task_info
-from nlptune.train.run_reading import (is_saved_model, load_best_model, read_run_config, run_of_best,
+from nlptune.train.run_reading import (as_given, is_saved_model, load_best_model, read_run_config,
                                        saved_task, task_kind)
 from nlptune.utils.plain import parse_json
 
@@ -30,7 +30,7 @@ class LoadedRun:
     `PREDICT_BATCH_SIZE`, and it has no data of its own (`saved_only`)."""
 
     def __init__(self, run_dir: str | Path):
-        self.run_dir = run_of_best(Path(run_dir)) or Path(run_dir)  # a run's best/ is read as its run
+        self.run_dir = as_given(run_dir)  # a run's best/ is read as its run
         self.saved_only = is_saved_model(self.run_dir)
         best = self.run_dir if self.saved_only else self.run_dir / "best"
         if not (best / "nlptune_task.json").is_file():

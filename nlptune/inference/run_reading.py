@@ -11,19 +11,19 @@ from pathlib import Path
 from nlptune.config.errors import NlptuneError
 from nlptune.data.errors import DataError
 from nlptune.data.sources import source_kind, split_files, task_folder
-from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, check_best, check_records, check_run, check_weights,
-                                       is_saved_model, loading_best, read_json, run_folder, run_of_best)
+from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, as_given, check_best, check_records, check_run,
+                                       check_weights, is_saved_model, loading_best, read_json, run_folder)
 
-__all__ = ["DAMAGED_HINT", "TRAIN_HINT", "check_best", "check_records", "check_run", "check_weights",
+__all__ = ["DAMAGED_HINT", "TRAIN_HINT", "as_given", "check_best", "check_records", "check_run", "check_weights",
            "check_split_file", "is_saved_model", "load_run", "loading_best", "read_json", "recorded_sha256",
-           "refuse_split_of_saved_model", "run_folder", "run_of_best", "warn_if_data_changed"]
+           "refuse_split_of_saved_model", "run_folder", "warn_if_data_changed"]
 
 
 def load_run(run_dir: str | Path):
     """The checked `LoadedRun` of RUN_DIR, every failure one message: a run directory (its best model, used with
     the run's config), a run's best/ (read as its run: the same settings its evaluation used), or a saved model
     folder on its own (an `export --format hf` copy, a copy of best/: what its nlptune_task.json records)."""
-    path = run_of_best(Path(run_dir)) or Path(run_dir)
+    path = as_given(run_dir)
     if is_saved_model(path):
         check_best(path)  # before importing torch: a damaged folder fails at once
         best = path

@@ -17,13 +17,13 @@ import json
 
 from nlptune.data.compression import compress, data_suffix
 
-TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+TABLE_DELIMITERS = {"csv": ",", "tsv": "\t"}
 
 
 def output_format(path: str) -> str:
     """How predictions are written to ``path``: "csv", "tsv", "parquet" or "jsonl" (any other name)."""
-    suffix = data_suffix(path)
-    return suffix.lstrip(".") if suffix in (*TABLE_DELIMITERS, ".parquet") else "jsonl"
+    name = data_suffix(path).lstrip(".")
+    return name if name in (*TABLE_DELIMITERS, "parquet") else "jsonl"
 
 
 def write_predictions(path: str, texts: list[list], fields: list[str], predictions: list[dict]) -> None:
@@ -33,10 +33,10 @@ def write_predictions(path: str, texts: list[list], fields: list[str], predictio
 
     rows = [{**{field: texts[j][i] for j, field in enumerate(fields)}, **prediction}
             for i, prediction in enumerate(predictions)]
-    suffix = data_suffix(path)
-    if suffix in TABLE_DELIMITERS:
-        data = _table(rows, TABLE_DELIMITERS[suffix]).encode("utf-8")
-    elif suffix == ".parquet":
+    written = output_format(path)
+    if written in TABLE_DELIMITERS:
+        data = _table(rows, TABLE_DELIMITERS[written]).encode("utf-8")
+    elif written == "parquet":
         data = _parquet(rows)
     else:
         data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")

@@ -59,6 +59,12 @@ def run_of_best(path: Path) -> Path | None:
     return real.parent if real.name == "best" and is_run_dir(real.parent) else None
 
 
+def as_given(path: str | Path) -> Path:
+    """A RUN_DIR argument as the commands read it: a run's best/ is its run (its config, precision and scores),
+    anything else the path as given."""
+    return run_of_best(Path(path)) or Path(path)
+
+
 def is_saved_model(path: Path) -> bool:
     """``path`` is a saved model folder on its own: an `export --format hf` copy or a copy of a run's best/, neither a
     run directory nor the best/ of one (`run_of_best`: read as its run). `nlptune predict` and `nlptune eval --file`

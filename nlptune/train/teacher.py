@@ -22,8 +22,8 @@ from nlptune.data.batching import Collator, EncodedDataset, eval_order
 from nlptune.data.sources import model_folder_of, teacher_sha256
 from nlptune.train.evaluation import forward
 from nlptune.train.precision import autocast, resolve_precision
-from nlptune.train.run_reading import (check_best, check_run, is_saved_model, load_best_model, loading_best,
-                                       read_json, read_run_config, run_of_best, task_kind)
+from nlptune.train.run_reading import (as_given, check_best, check_run, is_saved_model, load_best_model, loading_best,
+                                       read_json, read_run_config, task_kind)
 from nlptune.train.rundir import read_task_info
 from nlptune.utils.console import console
 
@@ -45,7 +45,7 @@ class Teacher:
     def __init__(self, run: RunConfig, device: torch.device):
         self.run, self.device = run, device
         given = Path(run.distill.teacher).absolute()
-        self.run_dir = run_of_best(given) or given  # a run's best/ is read as its run (its precision, its scores)
+        self.run_dir = as_given(given)  # a run's best/ is read as its run (its precision, its scores)
         self.saved_only = is_saved_model(self.run_dir)  # a saved model folder on its own: no run config, no scores
         self.best = model_folder_of(self.run_dir)
         self.info: dict = {}  # best/nlptune_task.json, once `check` has read it
