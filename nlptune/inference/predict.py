@@ -211,22 +211,15 @@ def read_inputs(path: str, text_fields: list[str], words: bool = False, task=Non
         if path == STDIN:
             return [split_lines(sys.stdin.buffer.read(), Path("standard input"), "input")]
         return [read_lines(path, "input", origin="--input")]
-    checked = [] if words else text_fields
-    raw = read_file(path, "input", checked, origin="--input") if task is None else \
-        read_task_file(path, "input", dataclasses.replace(task, label_field=None), "--input", checked)
+    # every row's text checked (a row without the column, a word that is not a string), all problems together
+    raw = read_file(path, "input", [] if words else text_fields, origin="--input") if task is None else \
+        read_task_file(path, "input", dataclasses.replace(task, label_field=None), "--input", text_fields)
     missing = [f for f in text_fields if f not in raw.columns]
     if missing:
         raise NlptuneError(f"{path}: column(s) {missing} not found; columns present: {', '.join(raw.columns)}. "
                            f"The model expects {text_fields}")
-    if words:
-        return [[_words_or_text(value, path, raw.line_of(i)) for i, value in enumerate(raw.columns[text_fields[0]])]]
+    if words:  # a list of words, or a text that is split into words
+        return [[list(value) if isinstance(value, (list, tuple)) else value or ""
+                 for value in raw.columns[text_fields[0]]]]
     return [["" if t is None else str(t) for t in raw.columns[f]] for f in text_fields]
 
-
-def _words_or_text(value, path: str, line: int):
-    if value is None or isinstance(value, str):
-        return value or ""
-    if isinstance(value, (list, tuple)) and all(isinstance(word, str) for word in value):
-        return list(value)
-    raise NlptuneError(f"{path}, line {line}: expected a list of words (strings) or a text, got {value!r:.60}; "
-                       "fix that row")

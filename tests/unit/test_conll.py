@@ -232,3 +232,21 @@ def test_hidden_characters_in_jsonl_tags_and_declared_tag_names_are_refused(tmp_
     t = task(train_file=str(path), validation_file=str(path), label_names=("O", "B-X\x00"))
     with pytest.raises(DataError, match=r"task.label_names entry 'B-X\\x00'.*U\+0000"):
         split_examples(t, load_raw_splits(t))
+
+
+def test_predict_input_rows_of_words_are_checked_together(tmp_path):
+    """A row without the words column was predicted as an empty sentence, and only the first bad row was named."""
+    from nlptune.inference.predict import read_inputs
+
+    path = tmp_path / "in.jsonl"
+    rows = [{"tokens": ["Paris", "is"]}, {"tokens": ["a", 3]}, {"words": ["x"]}, {"tokens": "Berlin too"},
+            {"tokens": 7}, {"tokens": []}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(DataError) as raised:
+        read_inputs(str(path), ["tokens"], words=True, task=task())
+    message = str(raised.value)
+    assert "line 2" in message and "word 2 of the row is a number" in message
+    assert "line 3" in message and "no 'tokens' key" in message
+    assert "line 5" in message and "holds a number (7)" in message
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows[:1] + rows[3:4] + rows[5:]))
+    assert read_inputs(str(path), ["tokens"], words=True, task=task()) == [[["Paris", "is"], "Berlin too", []]]
