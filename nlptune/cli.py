@@ -29,12 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlptune", description="Config-driven fine-tuning of language-"
                                      "understanding models.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or tables (logs meant for files)")
-    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    _add_global_options(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"nlptune.commands.{name.replace('-', '_')}").add_parser(sub)
+    for command in sub.choices.values():  # `nlptune train --quiet ...` as well as `nlptune --quiet train ...`
+        _add_global_options(command, default=argparse.SUPPRESS)  # unset there: the value before the command holds
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--quiet", action="store_true", default=default,
+                        help="no progress bar or tables (logs meant for files)")
+    parser.add_argument("--debug", action="store_true", default=default, help="show the Python traceback of an error")
 
 
 def _report(err: BaseException, debug: bool) -> int:

@@ -313,6 +313,17 @@ def test_any_list_of_positionals_may_follow_an_option(argv, name, values):
     assert getattr(parse_command_line(build_parser(), argv), name) == values
 
 
+@pytest.mark.parametrize("argv, quiet, debug", [
+    (["train", "--quiet", "seed=3"], True, False), (["--quiet", "train", "seed=3"], True, False),
+    (["--debug", "predict", "RUN", "--quiet", "a text"], True, True), (["eval", "RUN"], False, False)])
+def test_the_global_options_may_follow_the_command(argv, quiet, debug):
+    """`nlptune train --quiet ...` once said "unrecognized arguments: --quiet"."""
+    from nlptune.cli import build_parser, parse_command_line
+
+    args = parse_command_line(build_parser(), argv)
+    assert (args.quiet, args.debug) == (quiet, debug)
+
+
 def test_an_unknown_option_after_the_overrides_is_still_refused(capsys):
     from nlptune.cli import build_parser, parse_command_line
 
