@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("predict", help="predict with a run's best model")
     parser.add_argument("run_dir", help="a run directory (or its best/), or a saved model folder: an `export "
                         "--format hf` copy or a copy of best/")
-    parser.add_argument("texts", nargs="*", help="one text (two for a sentence-pair task)")
+    parser.add_argument("texts", nargs="*", help="texts to predict, one prediction each (a sentence-pair task: two texts a pair)")
     parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns, or .txt with "
                         "one text per line (each may be compressed: .gz, .bz2, .xz; -: standard input, one text "
                         "per line)")
@@ -72,9 +72,7 @@ def handle(args: argparse.Namespace) -> int:
         texts = read_inputs(args.input, fields, words=loaded.kind.words_in_text_column,
                             task=loaded.task)
     elif args.texts:
-        if len(args.texts) != len(fields):
-            raise NlptuneError(f"this model takes {len(fields)} text(s) ({', '.join(fields)}), got {len(args.texts)}")
-        texts = [[t] for t in args.texts]
+        texts = _rows_of(args.texts, fields)
     else:
         raise NlptuneError("nothing to predict: give a text, or --input FILE")
     loaded.decode_tags(DECODINGS[args.decoding])
@@ -85,6 +83,17 @@ def handle(args: argparse.Namespace) -> int:
         for prediction in predictions:
             print(json.dumps(prediction))
     return 0
+
+
+def _rows_of(given: list[str], fields: list[str]) -> list[list[str]]:
+    """The command line's texts as rows of the model's ``fields`` (one column per field), taken in order: each
+    text a row for a one-text model, each two texts a pair for a pair model."""
+    from nlptune.config.errors import NlptuneError
+
+    if len(given) % len(fields):
+        raise NlptuneError(f"this model reads {len(fields)} texts a row ({', '.join(fields)}), got {len(given)} "
+                           f"text(s) -> give them {len(fields)} at a time, or use --input FILE")
+    return [list(given[start::len(fields)]) for start in range(len(fields))]
 
 
 def check_output(output: str, input_file: str | None, overwrite: bool, run_dir: str | None = None) -> None:

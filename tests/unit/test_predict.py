@@ -131,3 +131,14 @@ def test_a_text_file_is_refused_for_a_model_that_reads_two_texts(tmp_path):
     assert read_inputs(str(path), ["text"]) == [["a first text", "a second"]]
     with pytest.raises(NlptuneError, match="one text per line, but this model reads 2 texts a row"):
         read_inputs(str(path), ["sentence1", "sentence2"])
+
+
+def test_several_texts_on_the_command_line_are_predicted_in_order():
+    """`nlptune predict RUN "a" "b"` once refused a one-text model's second text; a pair model takes pairs."""
+    from nlptune.commands.predict import _rows_of
+    from nlptune.config.errors import NlptuneError
+
+    assert _rows_of(["a", "b", "c"], ["text"]) == [["a", "b", "c"]]
+    assert _rows_of(["a1", "b1", "a2", "b2"], ["sentence1", "sentence2"]) == [["a1", "a2"], ["b1", "b2"]]
+    with pytest.raises(NlptuneError, match="reads 2 texts a row .* got 3 text"):
+        _rows_of(["a", "b", "c"], ["sentence1", "sentence2"])
