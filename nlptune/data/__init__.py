@@ -150,6 +150,7 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     """Load, validate, tokenize and wrap both splits of ``run.task``. With a ``teacher`` (distillation,
     nlptune/train/teacher.py) the training rows carry its outputs, and the transfer set follows them."""
     from nlptune.data.batching import EncodedDataset
+    from nlptune.data.tokenization import warn_if_mostly_unknown
     from nlptune.kinds import get_kind
 
     task = run.task
@@ -178,6 +179,9 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
             release=(lambda: _drop(examples.texts)) if done else None)
         if not words:  # a word that normalises to nothing is encoded as the unknown token instead
             _refuse_all_empty(tokenizer, columns, sources[split], split, task, pretrained)
+        if split == "validation":
+            warn_if_mostly_unknown(tokenizer, columns, sources[split],
+                                   run.model.args["name_or_path"] if pretrained else None)
         datasets_[split] = EncodedDataset(columns, None if words else examples.labels)
     data = PreparedData(train=datasets_["train"], validation=datasets_["validation"], tokenizer=tokenizer,
                         label_names=label_names, data_sha256=sha256, sources=sources, joint_pairs=pretrained,

@@ -523,6 +523,33 @@ def test_vocab_size_is_respected(kind):
     assert len(small) == 60
 
 
+@pytest.mark.parametrize("kind", ["wordlevel", "wordpiece"])
+def test_scripts_written_without_spaces_are_split_into_characters(kind):
+    """A whitespace pre-tokenizer made a Chinese sentence one word: validation text was all [UNK] and a bag of
+    words scored chance. Han, kana, Thai (...) characters are each a token; spaced scripts keep their words."""
+    corpus = ["我喜欢这部电影。", "これはペンです", "ภาษาไทย", "𠀀𠀁", "the film, again"]
+    tok = train_tokenizer(iter(corpus), tokenizer_config(kind=kind), max_length=32, markers=False)
+    assert tok.tokenize("电影我喜欢 the film") == ["电", "影", "我", "喜", "欢", "the", "film"]
+    assert tok.tokenize("ペンこれ ไทย 𠀁") == ["ペ", "ン", "こ", "れ", "ไ", "ท", "ย", "𠀁"]
+    assert tok.tokenize("again, the film") == ["again", ",", "the", "film"]
+
+
+def test_a_validation_split_mostly_unknown_to_the_tokenizer_is_warned_about(capsys):
+    from nlptune.data.tokenization import unknown_share, warn_if_mostly_unknown
+
+    tok = train_tokenizer(iter(["the film was good", "a bad film"]), tokenizer_config(), max_length=16)
+    known, foreign = (encode(tok, [texts], max_length=16, joint_pairs=False)
+                      for texts in (["the good film", "a bad film was"], ["ein guter Film", "the Film war schlecht"]))
+    assert unknown_share(tok, known) == 0 and unknown_share(tok, foreign) == pytest.approx(4 / 7)  # "film" is known
+    warn_if_mostly_unknown(tok, known, "dev.csv", None)
+    assert capsys.readouterr().err == ""
+    warn_if_mostly_unknown(tok, foreign, "dev.csv", None)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "57% of the validation tokens (dev.csv) are unknown to the vocabulary learnt from the training" in said
+    warn_if_mostly_unknown(tok, foreign, "dev.csv", "some/model")
+    assert "unknown to the tokenizer of some/model ([UNK])" in " ".join(capsys.readouterr().err.split())
+
+
 def test_min_frequency_drops_rare_words():
     corpus = ["common word"] * 3 + ["rare"]
     tok = train_tokenizer(iter(corpus), tokenizer_config(min_frequency=2), max_length=8)
