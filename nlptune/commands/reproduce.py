@@ -47,7 +47,7 @@ TASK_RESULT_KEYS = ("max_train_samples", "max_eval_samples", "max_length")  # (t
 def overridden(path, config) -> dict[str, tuple]:
     """What the command line's overrides change in what the recipe trains: ``{key: (recipe's, now)}`` over its
     hyperparameters and the task keys that decide the result."""
-    from nlptune.recipes.run import RECIPE_KEY, load_run_config
+    from nlptune.recipes.run import run_config_from_recipe
     from nlptune.train.report import hyperparameters
 
     def deciding(run) -> dict:
@@ -55,7 +55,8 @@ def overridden(path, config) -> dict[str, tuple]:
         keys = {f"task.{key}": task.get(key) for key in TASK_RESULT_KEYS}
         return {k: v for k, v in {**hyperparameters(run), **keys}.items() if k not in WHERE_NOT_WHAT}
 
-    recipe, now = deciding(load_run_config([f"{RECIPE_KEY}={path}"])), deciding(config)
+    # the recipe alone, read again: its drift was warned about when ``config`` was read
+    recipe, now = deciding(run_config_from_recipe(str(path), warn_drift=False)), deciding(config)
     return {key: (recipe.get(key), now.get(key)) for key in dict.fromkeys([*recipe, *now])
             if recipe.get(key) != now.get(key)}
 

@@ -459,3 +459,14 @@ def test_overrides_that_change_what_a_recipe_trains_are_named(recipe_file):
     lr = load_run_config([f"recipe={recipe_file}"]).optimizer.lr
     assert changed("trainer.max_epochs=9", "optimizer.lr=0.5", "task.max_train_samples=4", "seed=7") == {
         "trainer.max_epochs": (3, 9), "optimizer.lr": (lr, 0.5), "task.max_train_samples": (None, 4), "seed": (42, 7)}
+
+
+def test_naming_the_overrides_does_not_warn_about_the_pins_again(recipe_file, capsys):
+    """`nlptune reproduce RECIPE output_dir=...` printed the recipe's pin drift twice: once for the run, once more
+    while reading the recipe alone to compare."""
+    from nlptune.commands.reproduce import overridden
+
+    drifting = edited(recipe_file, lambda data: data["pins"]["packages"].update(torch="0.0.1"))
+    config = load_run_config([f"recipe={drifting}", "output_dir=elsewhere"])
+    assert "pins.packages.torch" in capsys.readouterr().err
+    assert overridden(drifting, config) == {} and capsys.readouterr().err == ""
