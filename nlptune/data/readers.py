@@ -18,6 +18,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -168,6 +169,19 @@ def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> 
     return header
 
 
+# A .csv whose header holds no comma but one of these is read with it: spreadsheets in locales that write a decimal
+# comma save CSV with semicolons, and a header split by neither comma nor these would be one column of that name.
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "|": "vertical bar"}
+
+
+def _csv_delimiter(header: str) -> str:
+    """The delimiter of a CSV file whose first line is ``header``: a comma, unless that line holds none and does
+    hold a semicolon or a vertical bar (the first of them it holds)."""
+    if "," in header:
+        return ","
+    return next((other for other in (";", "|") if other in header), ",")
+
+
 def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
     """CSV (quoted fields, strict) or TSV (no quoting): rows as dicts of the named columns."""
     # newline="" lets csv see the real line ends: a quoted CSV field keeps its newlines, and U+2028/NEL
@@ -181,10 +195,13 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
     read with newline="", at most ``size`` characters: no field is longer), as they are parsed; every problem is
     recorded in ``problems``."""
     tsv = data_suffix(path) == ".tsv"
-    options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=",", strict=True)
+    lines = iter(stream)
+    first = next(lines, "")
+    delimiter = "\t" if tsv else _csv_delimiter(first)
+    options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=delimiter, strict=True)
     where = dict(file=str(path), split=split)
     with _field_size_limit(size + 1):
-        reader = csv.reader(stream, **options)
+        reader = csv.reader(itertools.chain([first] if first else [], lines), **options)
         header = _read_header(reader, path, split, problems)
         if not header:
             return
@@ -205,7 +222,7 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
                 continue
             if len(row) != len(header):
                 fix = ("a TSV field cannot hold a tab or a line break: remove them from the text" if tsv
-                       else "quote fields that contain a comma or a line break")
+                       else f"quote fields that contain a {DELIMITER_NAMES[delimiter]} or a line break")
                 problems.add(DataError(f"row has {len(row)} fields but the header has {len(header)}", line=start,
                                        fix=fix, **where))
                 continue
