@@ -10,6 +10,9 @@ from nlptune.config.registry import register
 from nlptune.kinds.base import Kind, LabelProblem
 
 CORRELATIONS = ("pearson", "spearman")  # the metrics a constant set of gold scores leaves undefined
+# The largest score trained on: the squared errors of a batch of scores near it still fit in float32 (and bf16),
+# whose largest value is 3.4e38; a score of 1e30 made the first loss infinite and training stopped at a NaN.
+LARGEST_SCORE = 1e16
 
 
 def score(value: Any) -> float:
@@ -25,6 +28,10 @@ def score(value: Any) -> float:
                            "a regression task needs numeric labels (or task.kind=single_label for classes)")
     if not isinstance(value, numbers.Real) or math.isnan(value) or math.isinf(value):
         raise LabelProblem(f"label {value!r} is not a finite number", "fill in or drop that row")
+    if abs(value) > LARGEST_SCORE:
+        raise LabelProblem(f"label {value!r} is too large to train on (|score| above {LARGEST_SCORE:g}: its squared "
+                           "error overflows float32)", "rescale the scores, e.g. divide them by a power of ten "
+                           "or take their logarithm")
     return float(value)
 
 

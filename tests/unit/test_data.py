@@ -227,6 +227,18 @@ def test_non_numeric_regression_label(tmp_path):
     assert (info.value.line, info.value.column) == (3, "label")
 
 
+def test_a_regression_label_too_large_for_float32_training_is_refused(tmp_path):
+    """A score of 1e30 trained until its first loss was infinite and stopped at a NaN."""
+    rows = [{"text": "a", "label": 1e30}, {"text": "b", "label": "-2e17"}, {"text": "c", "label": 1e16}]
+    path = write_jsonl(tmp_path / "train.jsonl", rows)
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
+    with pytest.raises(DataError) as info:
+        examples_from(path, t)
+    said = str(info.value)
+    assert "line 1" in said and "1e+30 is too large to train on" in said and "-2e+17" in said and "line 3" not in said
+    assert "rescale the scores" in said
+
+
 def test_regression_labels_from_csv_strings(tmp_path):
     path = write_delimited(tmp_path / "train.csv", [{"text": "a", "label": "1.5"}, {"text": "b", "label": "4"}])
     t = task(kind="regression", metrics=("pearson",), main_metric="pearson")
