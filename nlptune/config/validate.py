@@ -41,6 +41,11 @@ def _kind_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
 def _label_name_issues(task: schema.TaskConfig) -> list[ConfigIssue]:
     if task.label_names and task.kind not in schema.KINDS_WITH_LABEL_NAMES:
         return [ConfigIssue("task.label_names", f"a {task.kind} task has no label names", "set it to null")]
+    names = [str(name) for name in task.label_names or ()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # found before any data is read (the labels' checks would find it too, later)
+        return [ConfigIssue("task.label_names", f"lists {', '.join(map(repr, repeated))} more than once",
+                            "list each class name once")]
     return []
 
 

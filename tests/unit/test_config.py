@@ -465,3 +465,9 @@ def test_a_label_column_read_as_text_or_a_text_column_read_twice_is_refused(over
     """A model reading its own label trains to a perfect, meaningless score; a pair of one column twice is a
     slip: both are config errors before any data is read."""
     assert problem in issues_of(["task=text_classification", *overrides]).get(key, "")
+
+
+def test_a_label_name_listed_twice_is_a_config_error():
+    """It was found only once the data was read; the other config errors were reported apart from it."""
+    found = issues_of(["task.label_names=[a,b,a,1,'1']", "trainer.max_epochs=0"])
+    assert "lists '1', 'a' more than once" in found["task.label_names"] and "trainer.max_epochs" in found
