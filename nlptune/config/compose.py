@@ -140,9 +140,10 @@ def _all_keys(node: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue], more_keys=None) -> None:
+def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue], more_keys=None,
+                origins: dict | None = None) -> None:
     """An issue for each override whose key ``base`` lacks, with the closest known key (``more_keys()``: more
-    keys to suggest from)."""
+    keys to suggest from); ``origins``: the file an override was read from (`expand_group_files`)."""
     from omegaconf import OmegaConf
 
     known = None
@@ -153,7 +154,8 @@ def _check_keys(base, values: list[tuple[str, str]], issues: list[ConfigIssue], 
             known = known or _all_keys(base) + (more_keys() if more_keys else [])
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else "run `nlptune train --cfg job` to list the keys"
-            issues.append(ConfigIssue(key, f"unknown config key in override '{item}'", hint))
+            where = f"in {origins[item]}" if origins and item in origins else f"in override '{item}'"
+            issues.append(ConfigIssue(key, f"unknown config key {where}", hint))
 
 
 _MISSING = object()
@@ -166,8 +168,10 @@ def compose(overrides: Sequence[str] = ()) -> "Any":
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from nlptune.config.group_files import expand_group_files
     from nlptune.config.safety import check_conf_dir, check_overrides
 
+    overrides, origins = expand_group_files(overrides, GROUPS, group_options)  # task=my_task.yaml: its keys
     check_overrides(overrides)  # _target_, trust flags, ...: refused before Hydra reads anything (safety.py)
     check_conf_dir(conf_dir())
     readable, issues = _syntax_issues(overrides)
@@ -175,7 +179,7 @@ def compose(overrides: Sequence[str] = ()) -> "Any":
     values = _open_mappings(values)
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         base = hydra_compose("config", overrides=groups)
-        _check_keys(base, values, issues)
+        _check_keys(base, values, issues, origins=origins)
         if issues:
             raise ConfigError(issues)
         try:
@@ -216,7 +220,13 @@ def issues_of_the_rest(overrides: Sequence[str], found: list[ConfigIssue], build
     cannot be traced to one override."""
     from nlptune.config.schema import build_run_config
 
+    from nlptune.config.group_files import expand_group_files
+
     named = {issue.key for issue in found}
+    try:  # a group file's keys, one override each, so that one bad key leaves the file's others checked
+        overrides = expand_group_files(overrides, GROUPS, group_options)[0]
+    except ConfigError:
+        return []  # the files' own problems are in ``found``
     rest = [item for item in overrides if item.partition("=")[0].lstrip("+~") not in named]
     if len(rest) == len(overrides):
         return []
