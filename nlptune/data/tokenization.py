@@ -249,7 +249,9 @@ def unknown_share(tokenizer, columns: dict) -> float | None:
     counts = [0, 0]  # unknown, all
     for name in ("input_ids", "input_ids_b"):
         if name in columns:
-            values = np.asarray(columns[name].values)
+            ids = columns[name]  # RaggedIds, or rows of ids
+            values = np.asarray(ids.values if hasattr(ids, "values") else [i for row in ids for i in row],
+                                dtype=np.int64)
             words = values[~np.isin(values, special)]
             counts = [counts[0] + int((words == unknown).sum()), counts[1] + words.size]
     return counts[0] / counts[1] if counts[1] else None
