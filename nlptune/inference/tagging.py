@@ -2,7 +2,7 @@
 
 A text is split into words with their character spans (letters and digits stay together with inner hyphens,
 apostrophes and dots: "e-mail", "don't", "3.5"; every other non-space character is a word of its own, as in
-CoNLL data).
+CoNLL data, and so is each character of a script written without spaces: Han, kana, Thai...).
 A list of words is taken as it is. The sentences go through the same windows as training
 (nlptune/data/words.py), so a sentence of any length gets a tag for every word.
 """
@@ -15,11 +15,15 @@ import torch
 
 from nlptune.data import encode_split
 from nlptune.data.batching import ROW_FIELDS, EncodedDataset, eval_order
+from nlptune.data.tokenization import UNSPACED_SCRIPTS
 from nlptune.inference import PREDICT_BATCH_SIZE
 from nlptune.kinds.entities import has_entities, spans, word_outputs
 from nlptune.train.evaluation import forward
 
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
+# a letter or digit outside the scripts written without spaces, whose every character is a word of its own (as
+# their characters are tokens of the scratch tokenizers, and words of a character-level tagger's data)
+_SPACED = rf"(?:(?!{UNSPACED_SCRIPTS})\w)"
+_WORD = re.compile(rf"{UNSPACED_SCRIPTS}|{_SPACED}+(?:[-'’.]{_SPACED}+)*|[^\w\s]")
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:

@@ -109,3 +109,14 @@ def test_plan_windows_and_refusals():
     slow = type("Slow", (), {"is_fast": False})()  # slow tokenizers have no word_ids()
     with pytest.raises(NlptuneError, match="slow"):
         encode_words(slow, [["a"]], [[0]], max_length=8)
+
+
+def test_a_text_to_tag_is_split_as_taggers_read_words():
+    """Words keep inner hyphens, apostrophes and dots; each character of a script written without spaces is a
+    word (a Chinese sentence was one word, and a character-level tagger gave it a single tag)."""
+    from nlptune.inference.tagging import split_words
+
+    text = "我爱北京 Merkel's e-mail, 3.5 東京タワー café"
+    words, spans = split_words(text)
+    assert words == ["我", "爱", "北", "京", "Merkel's", "e-mail", ",", "3.5", "東", "京", "タ", "ワ", "ー", "café"]
+    assert [text[start:end] for start, end in spans] == words
