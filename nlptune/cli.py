@@ -33,9 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"nlptune.commands.{name.replace('-', '_')}").add_parser(sub)
-    for command in sub.choices.values():  # `nlptune train --quiet ...` as well as `nlptune --quiet train ...`
-        _add_global_options(command, default=argparse.SUPPRESS)  # unset there: the value before the command holds
+    _add_to_commands(sub)  # `nlptune train --quiet ...` as well as `nlptune --quiet train ...`
     return parser
+
+
+def _add_to_commands(sub) -> None:
+    """The global options on every command and subcommand (`nlptune recipes list --quiet`), unset there unless
+    given: the value given before the command holds."""
+    for command in sub.choices.values():
+        _add_global_options(command, default=argparse.SUPPRESS)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_to_commands(action)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, default) -> None:

@@ -248,5 +248,5 @@ def handle(args: argparse.Namespace) -> int:
         console().print(costs)
     for line in differences_text(runs, labels):
         console().print(line)
-    console().print(f"plot: {path}")
+    print(f"plot: {path}")  # the command's file: said even with --quiet, which drops the tables
     return 0

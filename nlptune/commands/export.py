@@ -23,7 +23,6 @@ def add_parser(sub) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from nlptune.inference.run_reading import as_given, check_best, check_run, is_saved_model
-    from nlptune.utils.console import console
     from nlptune.utils.files import refuse_links_in
 
     if args.format == "onnx":
@@ -44,15 +43,15 @@ def handle(args: argparse.Namespace) -> int:
         folder = export_hf(path, args.output)
         pretrained = read_task_info(folder)["joint_pairs"]
         how = _how_to_load_hf(folder, pretrained)
-        console().print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {folder} ...` (the "
-                        "folder alone, or the run directory)")
+        print(f"Hugging Face layout: {folder}\nload with {how}; or `nlptune predict {folder} ...` (the "
+              "folder alone, or the run directory)")  # the command's result: printed even with --quiet
         return 0
     from nlptune.inference.export import export_onnx
 
     result = export_onnx(path, args.output, file=args.file, atol=args.atol)
-    console().print(f"ONNX model: {result.path} (exporter: {result.exporter}; inputs: {', '.join(result.inputs)})")
-    console().print(f"checked against PyTorch on {result.rows_checked} rows in 2 batches: "
-                    f"max abs diff {result.max_abs_diff:.3g} (tolerance {args.atol:g})")
+    print(f"ONNX model: {result.path} (exporter: {result.exporter}; inputs: {', '.join(result.inputs)})")
+    print(f"checked against PyTorch on {result.rows_checked} rows in 2 batches: "
+          f"max abs diff {result.max_abs_diff:.3g} (tolerance {args.atol:g})")
     return 0
 
 

@@ -58,6 +58,10 @@ def handle_list(args: argparse.Namespace) -> int:
     from nlptune.recipes.format import read_recipe, recipes_dir, shipped_recipes
     from nlptune.utils.console import console
 
+    if console().quiet:  # --quiet: no table, but the list is the command's result: one name a line, for scripts
+        for path in shipped_recipes():
+            print(path.stem)
+        return 0
     # no edge padding, collapsed padding, only the model column folds (never below 8 characters, where it would
     # fold a character a line): fits 80 columns, no name cut
     table = Table(title=f"Recipes in {recipes_dir()}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,

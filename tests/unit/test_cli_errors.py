@@ -315,7 +315,8 @@ def test_any_list_of_positionals_may_follow_an_option(argv, name, values):
 
 @pytest.mark.parametrize("argv, quiet, debug", [
     (["train", "--quiet", "seed=3"], True, False), (["--quiet", "train", "seed=3"], True, False),
-    (["--debug", "predict", "RUN", "--quiet", "a text"], True, True), (["eval", "RUN"], False, False)])
+    (["--debug", "predict", "RUN", "--quiet", "a text"], True, True), (["eval", "RUN"], False, False),
+    (["recipes", "list", "--quiet"], True, False), (["recipes", "--debug", "show", "x"], False, True)])
 def test_the_global_options_may_follow_the_command(argv, quiet, debug):
     """`nlptune train --quiet ...` once said "unrecognized arguments: --quiet"."""
     from nlptune.cli import build_parser, parse_command_line
@@ -359,3 +360,17 @@ def test_an_error_inside_a_checkpoints_own_code_names_the_architecture(capsys):
         return config.start_id
 
     assert _report(raised(model_file, nlptune_code), debug=False) == 1
+
+
+def test_quiet_drops_the_tables_not_the_commands_result(capsys):
+    """`nlptune --quiet recipes list` printed nothing at all."""
+    from nlptune.cli import main
+    from nlptune.recipes.format import shipped_recipes
+    from nlptune.utils.console import set_quiet
+
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(["--quiet", "recipes", "list"])
+    finally:
+        set_quiet(False)
+    assert done.value.code == 0 and capsys.readouterr().out.split() == [path.stem for path in shipped_recipes()]
