@@ -10,6 +10,7 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from nlptune.config.errors import ConfigIssue
+from nlptune.utils.plain import plain_data
 
 
 def with_article(noun: str) -> str:
@@ -41,7 +42,8 @@ def type_issues(key: str, value: Any, annotation: str) -> list[ConfigIssue]:
     if any(check(value) for check in accepted):
         return []
     wanted = " or ".join(str(annotation).split("|")).replace("None", "null").strip()
-    return [ConfigIssue(key, f"expected {wanted}, got {value!r}", f"set {key} to a value of that type")]
+    return [ConfigIssue(key, f"expected {wanted}, got {plain_data(value)!r}",  # as written: a list, a mapping
+                        f"set {key} to a value of that type")]
 
 
 def _is_int(value: Any) -> bool:

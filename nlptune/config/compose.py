@@ -185,7 +185,18 @@ def compose(overrides: Sequence[str] = ()) -> "Any":
         try:
             return hydra_compose("config", overrides=groups + [item for _, item in values])
         except (HydraException, OmegaConfBaseException) as err:
-            raise ConfigError([ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")]) from None
+            raise ConfigError([_composition_issue(err)]) from None
+
+
+def _composition_issue(err: Exception) -> ConfigIssue:
+    """The issue of an override Hydra could not merge: a mapping given for a list key, say (the other type
+    errors are the schema's, reported with their key)."""
+    key = getattr(err.__cause__, "full_key", None)
+    if key:
+        cause = str(err.__cause__).splitlines()[0].replace("DictConfig", "a mapping").replace("ListConfig", "a list")
+        return ConfigIssue(key, f"{str(err).splitlines()[0]}: {cause}", f"give {key} a value of its type (`nlptune "
+                           "train --cfg job` shows it)")
+    return ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")
 
 
 def to_plain(cfg) -> dict:

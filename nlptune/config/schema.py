@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from nlptune.config.checks import with_article
 from nlptune.config.errors import ConfigError, ConfigIssue
 from nlptune.config.names import names
-from nlptune.utils.plain import freeze
+from nlptune.utils.plain import freeze, plain_data
 
 # What config validation must know of each problem kind (nlptune/kinds/ implements the rest; the kind names are
 # config/names.py NAMES["kind"]): the metrics it can report, and whether task.label_names applies to it.
@@ -315,7 +315,8 @@ def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]
         ok = isinstance(value, accepted)
     if not ok:
         name = " or ".join("mapping" if t is Mapping else "list" if t is tuple else t.__name__ for t in accepted)
-        issues.append(ConfigIssue(key, f"expected {name}, got {value!r}", f"set it to {with_article(name)}"))
+        issues.append(ConfigIssue(key, f"expected {name}, got {plain_data(value)!r}",
+                                  f"set it to {with_article(name)}"))
 
 
 # Sections added after run directories, checkpoints and recipes were first written, with the values that behave as

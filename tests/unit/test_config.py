@@ -471,3 +471,9 @@ def test_a_label_name_listed_twice_is_a_config_error():
     """It was found only once the data was read; the other config errors were reported apart from it."""
     found = issues_of(["task.label_names=[a,b,a,1,'1']", "trainer.max_epochs=0"])
     assert "lists '1', 'a' more than once" in found["task.label_names"] and "trainer.max_epochs" in found
+
+
+def test_an_override_hydra_cannot_merge_is_named_by_its_key():
+    """`task.text_fields={a:1}` was "overrides: Error merging override ..." and hid the other problems."""
+    found = issues_of(["task.text_fields={a:1}", "trainer.max_epochs=-1"])
+    assert "Cannot merge a mapping with a list" in found["task.text_fields"] and "trainer.max_epochs" in found
