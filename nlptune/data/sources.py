@@ -36,7 +36,7 @@ TASK_FILE = "nlptune_task.json"
 TEACHER_TASK_KEYS = ("label_names", "max_length", "model", "joint_pairs", "char_features")
 # Keys transformers writes into a model's JSON files that name the library or where it was read from, not the model
 VOLATILE_JSON_KEYS = ("transformers_version", "_name_or_path", "_commit_hash")
-
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # not read: a spreadsheet is saved as CSV first
 
 def _get(task: Any, key: str):
     return task.get(key) if isinstance(task, Mapping) else getattr(task, key, None)
@@ -163,8 +163,10 @@ def file_problem(path: Path, split: str, origin: str, any_type: bool = False) ->
         return problem("not a regular file (a pipe, device or socket)", f"save the data to a file and use {origin}")
     if data_suffix(path) not in EXTENSIONS and not any_type:
         shown = "".join(path.suffixes[-2:]) if compression(path) else path.suffix
-        return problem(f"unsupported file type '{shown}'", f"use one of {', '.join(EXTENSIONS)} (each may be "
-                       f"compressed: {', '.join(COMPRESSIONS)})")
+        spreadsheet = "save the sheet as CSV (its first row naming the columns), or " \
+            if shown.lower() in SPREADSHEETS else ""
+        return problem(f"unsupported file type '{shown}'", f"{spreadsheet}use one of {', '.join(EXTENSIONS)} (each "
+                       f"may be compressed: {', '.join(COMPRESSIONS)})")
     try:
         with path.open("rb"):
             pass

@@ -180,6 +180,10 @@ def test_unsupported_file_type(tmp_path):
     path.write_text("hello\n")
     with pytest.raises(DataError, match="unsupported file type '.txt'"):
         read_file(path, "train")
+    sheet = tmp_path / "train.XLSX"
+    sheet.write_bytes(b"PK\x03\x04")
+    with pytest.raises(DataError, match="(?s)'.XLSX'.*save the sheet as CSV"):
+        read_file(sheet, "train")
 
 
 @pytest.mark.parametrize("name, content", [("empty.jsonl", ""), ("empty.csv", ""), ("header.csv", "text,label\n"),
