@@ -38,6 +38,7 @@ TEACHER_TASK_KEYS = ("label_names", "max_length", "model", "joint_pairs", "char_
 VOLATILE_JSON_KEYS = ("transformers_version", "_name_or_path", "_commit_hash")
 SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # not read: a spreadsheet is saved as CSV first
 
+
 def _get(task: Any, key: str):
     return task.get(key) if isinstance(task, Mapping) else getattr(task, key, None)
 
