@@ -87,9 +87,32 @@ def read_json(text: str, path: Path, split: str, problems: ProblemCollector) -> 
     """JSON lines (one object per line; blank lines skipped), or a .json file holding one array of objects."""
     if data_suffix(path) == ".json" and text.lstrip().startswith("["):
         return _read_json_array(text, path, split, problems)
+    if data_suffix(path) == ".json" and text.lstrip().startswith("{"):
+        nested = _rows_under_one_key(text, path, split, problems)
+        if nested is not None:
+            return nested
     # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
     # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
     return _listed(json_lines(text.split("\n"), path, split, problems))
+
+
+def _rows_under_one_key(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows | None:
+    """The rows of a .json file that is one object holding them as a list of objects under a key (``{"data":
+    [{...}, ...]}``, as many datasets ship); None when the file is not such an object. Under several keys the
+    rows are ambiguous: refused, naming them."""
+    value, why, _ = _parse_json(text, "JSON file")
+    if why or not isinstance(value, dict):
+        return None
+    keys = [key for key, rows in value.items() if isinstance(rows, list) and rows and
+            all(isinstance(row, dict) for row in rows)]
+    if len(keys) == 1:
+        return value[keys[0]], None
+    if len(keys) > 1:
+        problems.add(DataError(f"the file is one object whose keys {', '.join(map(repr, keys))} each hold a list "
+                               "of rows: which is meant is not known", file=str(path), split=split,
+                               fix="write the split's rows alone, as a JSON array or JSON lines (one object a line)"))
+        return [], None
+    return None
 
 
 def _listed(rows: Iterator[tuple[dict, int]]) -> Rows:

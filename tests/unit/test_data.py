@@ -102,6 +102,18 @@ def test_json_array_file(tmp_path):
     assert read_file(path, "train").columns["label"] == [1, 0, 1, 0]
 
 
+def test_a_json_object_holding_its_rows_under_a_key(tmp_path):
+    """{"version": 2, "data": [...]}, as many datasets ship, was one row with a column "data"."""
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"version": 2, "data": ROWS}, indent=2))
+    assert read_file(path, "train").columns["label"] == [1, 0, 1, 0]
+    path.write_text(json.dumps({"train": ROWS, "test": ROWS}))
+    with pytest.raises(DataError, match="keys 'train', 'test' each hold a list of rows"):
+        read_file(path, "train")
+    path.write_text(json.dumps(ROWS[0]))  # one row, as a .json file
+    assert read_file(path, "train").columns["label"] == [ROWS[0]["label"]]
+
+
 def test_sha256_identifies_the_bytes(tmp_path):
     a = read_file(write_jsonl(tmp_path / "a.jsonl", ROWS), "train")
     b = read_file(write_jsonl(tmp_path / "b.jsonl", ROWS[:3]), "train")
