@@ -197,12 +197,18 @@ def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "|": "vertical bar"}
 
 
-def _csv_delimiter(header: str) -> str:
-    """The delimiter of a CSV file whose first line is ``header``: a comma, unless that line holds none and does
-    hold a semicolon or a vertical bar (the first of them it holds)."""
-    if "," in header:
-        return ","
-    return next((other for other in (";", "|") if other in header), ",")
+def _csv_options(header: str) -> dict:
+    """How to read a CSV file whose first line is ``header``: its delimiter (a comma, unless that line holds none
+    and does hold a semicolon or a vertical bar: the first of them it holds), and whether a space follows every
+    delimiter (``text, label``, as people write lists): then the spaces after delimiters are not part of the
+    values, or the column would be ' label' and a class ' pos'."""
+    delimiter = "," if "," in header else next((other for other in (";", "|") if other in header), ",")
+    try:
+        names = next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter), [])
+    except csv.Error:
+        names = []  # reported when the file is read
+    spaced = len(names) > 1 and all(name.startswith(" ") for name in names[1:])
+    return dict(delimiter=delimiter, strict=True, skipinitialspace=spaced)
 
 
 def read_delimited(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows:
@@ -220,8 +226,7 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
     tsv = data_suffix(path) == ".tsv"
     lines = iter(stream)
     first = next(lines, "")
-    delimiter = "\t" if tsv else _csv_delimiter(first)
-    options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=delimiter, strict=True)
+    options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else _csv_options(first)
     where = dict(file=str(path), split=split)
     with _field_size_limit(size + 1):
         reader = csv.reader(itertools.chain([first] if first else [], lines), **options)
@@ -245,7 +250,7 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
                 continue
             if len(row) != len(header):
                 fix = ("a TSV field cannot hold a tab or a line break: remove them from the text" if tsv
-                       else f"quote fields that contain a {DELIMITER_NAMES[delimiter]} or a line break")
+                       else f"quote fields that contain a {DELIMITER_NAMES[options['delimiter']]} or a line break")
                 problems.add(DataError(f"row has {len(row)} fields but the header has {len(header)}", line=start,
                                        fix=fix, **where))
                 continue

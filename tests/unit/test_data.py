@@ -171,6 +171,15 @@ def test_a_csv_whose_header_has_no_comma_is_read_with_its_own_delimiter(tmp_path
     assert read_file(path, "train").columns == {"text": ["semi; colon"], "label": ["pos"]}
 
 
+def test_a_csv_written_with_a_space_after_each_comma(tmp_path):
+    """`text, label` was read as the columns 'text' and ' label' (not found), and its classes as ' pos', ' neg'."""
+    path = tmp_path / "train.csv"
+    path.write_text('text, label\ngood film, pos\n"bad, film", neg\n')
+    assert read_file(path, "train").columns == {"text": ["good film", "bad, film"], "label": ["pos", "neg"]}
+    path.write_text("text,label\n a text, pos\n")  # no space in the header: the values are kept as written
+    assert read_file(path, "train").columns == {"text": [" a text"], "label": [" pos"]}
+
+
 def test_blank_lines_are_skipped(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n\n   \n" + json.dumps(ROWS[1]) + "\n")
