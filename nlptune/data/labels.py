@@ -309,12 +309,32 @@ def split_examples(task: TaskConfig, raw: dict[str, RawSplit],
     problems = problems if problems is not None else ProblemCollector()
     keys = label_keys(task, raw["train"], "train", problems)  # the whole split: the names come from all of it
     label_names = names_from_keys(task, raw["train"], keys)
+    warn_if_names_look_alike(task, label_names)
     train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples, problems, keys)
     validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples, problems)
     check_training_targets(task, raw["train"], train, label_names, problems)
     check_validation_targets(task, raw["validation"], validation, problems)
     raise_problems(problems)
     return train, validation, label_names
+
+
+def warn_if_names_look_alike(task: TaskConfig, label_names: list[str] | None) -> None:
+    """Warn when class names read from the training labels differ only in case or surrounding spaces ('pos',
+    'Pos', 'pos '): most likely one class written two ways, which the model would learn as two. Names the task
+    declares (task.label_names) are as meant."""
+    from nlptune.utils.console import warn
+
+    if not label_names or declared_names(task):
+        return
+    spellings: dict[str, list[str]] = {}
+    for name in label_names:
+        spellings.setdefault(str(name).strip().casefold(), []).append(str(name))
+    alike = [names for names in spellings.values() if len(names) > 1]
+    if alike:
+        shown = "; ".join(", ".join(map(repr, names)) for names in alike[:5])
+        warn(f"the training labels hold classes that differ only in case or spaces ({shown}"
+             f"{'; ...' if len(alike) > 5 else ''}): each is learnt as a class of its own -> write each class one "
+             "way in the data files")
 
 
 LEAK_SHARE = 0.05  # validation rows that are training rows too, from which a run's scores are said to be inflated

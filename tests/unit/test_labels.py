@@ -314,3 +314,14 @@ def test_validation_rows_that_are_training_rows_are_warned_about(tmp_path, monke
         got = examples(task(), train, path)
         assert warn_if_validation_in_train(got[0], got[1]) == shared and bool(said) == warned
         assert not said or "2 of the 40 validation rows are also in the training data" in said[0]
+
+
+def test_classes_that_differ_only_in_case_are_warned_about(tmp_path, capsys):
+    """'pos' and 'Pos' trained silently as two classes."""
+    labels = ["pos", "Pos", "neg", "NEG", "other"]
+    _, _, names = examples(task(), jsonl(tmp_path / "train.jsonl", labels))
+    assert sorted(names) == sorted(labels)  # as written: the warning changes nothing
+    said = " ".join(capsys.readouterr().err.split())
+    assert "differ only in case or spaces" in said and "'Pos', 'pos'" in said and "'NEG', 'neg'" in said
+    examples(task(label_names=("pos", "Pos")), jsonl(tmp_path / "train.jsonl", ["pos", "Pos"]))
+    assert "differ only" not in capsys.readouterr().err  # declared names are as meant
