@@ -62,6 +62,10 @@ def _refuse_hidden(value: str, what: str) -> None:
                            "the file again as plain UTF-8 text")
 
 
+# From this many classes, fewer than two training rows a class on average is warned about.
+MANY_CLASSES = 20
+
+
 @register("kind", "single_label")
 class SingleLabel(Kind):
     name = "single_label"
@@ -105,11 +109,17 @@ class SingleLabel(Kind):
             raise LabelProblem(f"the training labels have only one class ({found})",
                                "a classifier needs examples of at least two classes: check task.label_field "
                                "and the training rows (task.max_train_samples keeps only the first ones)")
+        warnings = []
         missing = [name for i, name in enumerate(names) if i not in present]
-        if not missing:
-            return []
-        return [f"class(es) {', '.join(map(repr, missing))} have no example in the training rows: the model can "
-                "never learn to predict them (check task.label_names, task.max_train_samples and the training file)"]
+        if missing:
+            warnings.append(f"class(es) {', '.join(map(repr, missing))} have no example in the training rows: the "
+                            "model can never learn to predict them (check task.label_names, task.max_train_samples "
+                            "and the training file)")
+        if len(present) >= MANY_CLASSES and len(present) > len(targets) / 2:  # an id or a text read as the label?
+            warnings.append(f"{len(present)} classes in {len(targets)} training rows ({len(targets) / len(present):.1f}"
+                            " a class): a class needs several examples to be learnt -> check that task.label_field "
+                            "is the label column (not an id or a text), or use task.kind=regression for a score")
+        return warnings
 
     def stratify_keys(self, values: Sequence, folds: int = 2) -> list[str]:
         """The class of each row (a row whose label is invalid is its own group: the trial's checks report it)."""

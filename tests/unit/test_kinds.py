@@ -125,6 +125,10 @@ def test_single_label_training_checks():
     (warning,) = SINGLE.check_training([0, 1, 0], ["a", "b", "c"])
     assert "'c'" in warning and "no example" in warning
     assert SINGLE.check_training([0, 1], ["a", "b"]) == []
+    names = [f"id{i}" for i in range(30)]  # an id column read as the label: a class a row
+    (warning,) = SINGLE.check_training(list(range(30)), names)
+    assert "30 classes in 30 training rows (1.0 a class)" in warning and "task.label_field" in warning
+    assert SINGLE.check_training(list(range(30)) * 2, names) == []  # two rows a class: a small task, not a slip
 
 
 def test_single_label_outputs_loss_predictions():
