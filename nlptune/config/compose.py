@@ -6,6 +6,7 @@ composed defaults first so the user gets every typo at once, each with the close
 from __future__ import annotations
 
 import copy
+import math
 import functools
 import difflib
 import os
@@ -197,6 +198,51 @@ def _composition_issue(err: Exception) -> ConfigIssue:
         return ConfigIssue(key, f"{str(err).splitlines()[0]}: {cause}", f"give {key} a value of its type (`nlptune "
                            "train --cfg job` shows it)")
     return ConfigIssue("overrides", str(err).splitlines()[0], "check the override syntax")
+
+
+def override_value(value: Any) -> str:
+    """``value`` (plain data: None, a bool, number, string, list or mapping) written in Hydra's override grammar,
+    read back by Hydra as the same value; a string is always quoted (a choice "1e-3" or "null" stays a string).
+    ValueError for anything else, and for a mapping key the grammar cannot hold."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else
+                                                          "inf" if value > 0 else "-inf")
+    if isinstance(value, str):
+        return _quoted(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{_mapping_key(k)}:{override_value(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"{value!r} is not a plain value")
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a single-quoted Hydra string: a quote escaped, and so is every backslash of a run that
+    precedes a quote or the end (the only places the grammar reads them)."""
+    out, run = [], 0
+    for char in text + "'":  # the closing quote ends the last run
+        if char == "\\":
+            run += 1
+            continue
+        if char == "'":
+            out.append("\\" * (2 * run) + "\\'")
+        else:
+            out.append("\\" * run + char)
+        run = 0
+    return "'" + "".join(out)[:-2] + "'"
+
+
+def _mapping_key(name: Any) -> str:
+    text = str(name)
+    if not text.replace("_", "a").replace("-", "a").isalnum() or not text.isascii():
+        raise ValueError(f"the key {text!r} cannot be written in an override (only letters, digits, _ and -)")
+    return text
 
 
 def to_plain(cfg) -> dict:

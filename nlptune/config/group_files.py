@@ -14,7 +14,6 @@ A task file's relative ``train_file``, ``validation_file`` and ``data_dir`` are 
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -107,46 +106,11 @@ def _base_option(group: str, keys: dict, options: list[str], path: Path) -> str 
 
 
 def _hydra_value(value: Any, path: Path, key: str) -> str:
-    """``value`` (plain YAML data) written in the override grammar, read back by Hydra as the same value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else
-                                                          "inf" if value > 0 else "-inf")
-    if isinstance(value, str):
-        return _quoted(value)
-    if isinstance(value, list):
-        return "[" + ",".join(_hydra_value(v, path, key) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_dict_key(k, path, key)}:{_hydra_value(v, path, key)}" for k, v in value.items()) + "}"
-    raise ConfigError([ConfigIssue(key, f"{path}: {value!r} is not a plain value", "write a string, number, "
-                                   "boolean, null, list or mapping")])
+    from nlptune.config.compose import override_value
 
-
-def _quoted(text: str) -> str:
-    """``text`` as a single-quoted Hydra string: a quote escaped, and so is every backslash of a run that
-    precedes a quote or the end (the only places the grammar reads them)."""
-    out, run = [], 0
-    for char in text + "'":  # the closing quote ends the last run
-        if char == "\\":
-            run += 1
-            continue
-        if char == "'":
-            out.append("\\" * (2 * run) + "\\'")
-        else:
-            out.append("\\" * run + char)
-        run = 0
-    return "'" + "".join(out)[:-2] + "'"
-
-
-def _dict_key(name: Any, path: Path, key: str) -> str:
-    text = str(name)
-    if not text.replace("_", "a").replace("-", "a").isalnum() or not text.isascii():
-        raise ConfigError([ConfigIssue(key, f"{path}: the key {text!r} cannot be passed on as an override (only "
-                                       "letters, digits, _ and -)", "rename it, or write the config as a recipe "
-                                       "(`nlptune freeze`, then edit its YAML)")])
-    return text
+    try:
+        return override_value(value)
+    except ValueError as err:
+        raise ConfigError([ConfigIssue(key, f"{path}: {err}", "write a string, number, boolean, null, list or "
+                                       "mapping of plain keys; or write the config as a recipe (`nlptune freeze`, "
+                                       "then edit its YAML)")]) from None

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from nlptune.config.compose import override_value
 from nlptune.config.errors import ConfigError, ConfigIssue
 
 KINDS = ("loguniform", "uniform", "int", "choice", "range")
@@ -239,24 +240,11 @@ def suggest_all(trial, dims: list[Dimension]) -> dict[str, Any]:
     return params
 
 
-def _format(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"  # quoted: a choice of strings stays a string whatever it looks like
-
-
 def to_override(key: str, value: Any, groups: tuple[str, ...] = ()) -> str:
     """The Hydra override setting ``key`` to ``value`` (a config group takes the bare option name)."""
     if key in groups:
         return f"{key}={value}"
-    return f"{key}={_format(value)}"
+    return f"{key}={override_value(value)}"  # a string quoted: a choice of strings stays a string
 
 
 def param_overrides(params: Mapping[str, Any], groups: tuple[str, ...] = ()) -> list[str]:
