@@ -82,3 +82,15 @@ def test_overrides_quote_strings_but_not_groups_or_numbers():
     assert to_override("trainer.group_by_length", False) == "trainer.group_by_length=false"
     assert to_override("model", "gru", ("model",)) == "model=gru"
     assert to_override("output_dir", "/tmp/it's") == "output_dir='/tmp/it\\'s'"
+
+
+def test_a_trials_string_value_reaches_hydra_as_it_is():
+    """A choice holding a backslash reached the trial with it doubled (Hydra reads a backslash as an escape only
+    before a quote)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nlptune.tuning.space import to_override
+
+    parser = OverridesParser.create()
+    for value in ("C:\\data\\", "it's", "1e-3", "null", 3, 0.5, None, True):
+        assert parser.parse_override(to_override("model.x", value)).value() == value
