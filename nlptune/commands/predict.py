@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("predict", help="predict with a run's best model")
     parser.add_argument("run_dir", help="a run directory (or its best/), or a saved model folder: an `export "
                         "--format hf` copy or a copy of best/")
-    parser.add_argument("texts", nargs="*", help="texts to predict, one prediction each (a sentence-pair task: two texts a pair)")
+    parser.add_argument("texts", nargs="*", help="texts to predict, one prediction each (a sentence-pair task: "
+                        "two texts a pair)")
     parser.add_argument("--input", help="jsonl/csv/tsv/parquet with the task's text columns, or .txt with "
                         "one text per line (each may be compressed: .gz, .bz2, .xz; -: standard input, one text "
                         "per line)")

@@ -163,9 +163,11 @@ def test_a_csv_whose_header_has_no_comma_is_read_with_its_own_delimiter(tmp_path
     """A spreadsheet's semicolon CSV was one column named 'text;label' ("text column 'text' not found")."""
     path = tmp_path / "train.csv"
     path.write_text(f'text{delimiter}label\n"good{delimiter} really"{delimiter}pos\nbad, film{delimiter}neg\n')
-    assert read_file(path, "train").columns == {"text": [f"good{delimiter} really", "bad, film"], "label": ["pos", "neg"]}
+    columns = read_file(path, "train").columns
+    assert columns == {"text": [f"good{delimiter} really", "bad, film"], "label": ["pos", "neg"]}
     path.write_text(f"text{delimiter}label\na{delimiter}b{delimiter}c\n")
-    with pytest.raises(DataError, match=f"(?s)line 2.*quote fields that contain a {'semicolon' if delimiter == ';' else 'vertical'}"):
+    name = "semicolon" if delimiter == ";" else "vertical bar"
+    with pytest.raises(DataError, match=f"(?s)line 2.*quote fields that contain a {name}"):
         read_file(path, "train")
     path.write_text("text,label\nsemi; colon,pos\n")  # a comma in the header: commas, whatever the rows hold
     assert read_file(path, "train").columns == {"text": ["semi; colon"], "label": ["pos"]}
