@@ -150,7 +150,7 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     """Load, validate, tokenize and wrap both splits of ``run.task``. With a ``teacher`` (distillation,
     nlptune/train/teacher.py) the training rows carry its outputs, and the transfer set follows them."""
     from nlptune.data.batching import EncodedDataset
-    from nlptune.data.tokenization import warn_if_mostly_unknown
+    from nlptune.data.tokenization import warn_if_cut, warn_if_mostly_unknown
     from nlptune.kinds import get_kind
 
     task = run.task
@@ -179,6 +179,7 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
             release=(lambda: _drop(examples.texts)) if done else None)
         if not words:  # a word that normalises to nothing is encoded as the unknown token instead
             _refuse_all_empty(tokenizer, columns, sources[split], split, task, pretrained)
+            warn_if_cut(columns, task.max_length, split, sources[split])  # a tagger's windows cut no sentence
         if split == "validation":
             warn_if_mostly_unknown(tokenizer, columns, sources[split],
                                    run.model.args["name_or_path"] if pretrained else None)

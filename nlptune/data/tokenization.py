@@ -275,6 +275,29 @@ def warn_if_mostly_unknown(tokenizer, columns: dict, source: str, pretrained: st
              "start from a pretrained model (model=pretrained) or word vectors (model.pretrained_vectors)")
 
 
+# From this share of a split's texts reaching task.max_length (and so cut to it), training says so.
+CUT_WARN_SHARE = 0.05
+
+
+def warn_if_cut(columns: dict, max_length: int, split: str, source: str) -> None:
+    """Warn when `CUT_WARN_SHARE` or more of a split's texts (``columns``: `encode`'s) reach ``max_length`` tokens:
+    they were cut to it, and the model never reads their ends. (A text exactly that long is counted too: the
+    tokens of a cut one are not kept to tell them apart.)"""
+    import numpy as np
+
+    from nlptune.utils.console import warn
+
+    rows = [columns[name].lengths() >= max_length for name in ("input_ids", "input_ids_b") if name in columns]
+    if not rows or not len(rows[0]):
+        return
+    cut = int(np.logical_or.reduce(rows).sum())
+    if cut >= CUT_WARN_SHARE * len(rows[0]):
+        warn(f"{cut} of the {len(rows[0])} {split} texts ({cut / len(rows[0]):.0%}, {source}) reach task.max_length="
+             f"{max_length} tokens and are cut to it: the model never reads the rest -> raise task.max_length (a "
+             "pretrained model reads up to its position limit, often 512), or keep it to train faster on their "
+             "beginnings")
+
+
 def train_word_tokenizer(words: Iterable[str], cfg: TokenizerConfig, max_length: int):
     """A word-level tokenizer of scratch taggers (tokens kind), trained on ``words`` (the training words, one
     string each): every word is exactly one token - no pre-tokenizer splits it, no [CLS]/[SEP] is added - and a

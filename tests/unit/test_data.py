@@ -602,6 +602,19 @@ def test_a_validation_split_mostly_unknown_to_the_tokenizer_is_warned_about(caps
     assert "unknown to the tokenizer of some/model ([UNK])" in " ".join(capsys.readouterr().err.split())
 
 
+def test_texts_cut_to_max_length_are_warned_about(capsys):
+    """Texts longer than task.max_length were cut silently: a long-document task trained on its beginnings."""
+    from nlptune.data.tokenization import warn_if_cut
+
+    tok = train_tokenizer(iter(["a b c d e f g h"]), tokenizer_config(), max_length=4, markers=False)
+    short, long = ["a b"] * 29, ["a b c d e f"]
+    warn_if_cut(encode(tok, [short + long], max_length=4, joint_pairs=False), 4, "train", "t.csv")
+    assert capsys.readouterr().err == ""  # 1 of 30: under 5 %
+    warn_if_cut(encode(tok, [short[:9] + long, long * 10], max_length=4, joint_pairs=False), 4, "train", "t.csv")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "10 of the 10 train texts (100%, t.csv) reach task.max_length=4 tokens and are cut" in said
+
+
 def test_min_frequency_drops_rare_words():
     corpus = ["common word"] * 3 + ["rare"]
     tok = train_tokenizer(iter(corpus), tokenizer_config(min_frequency=2), max_length=8)
