@@ -148,7 +148,10 @@ def _per_token_issues(model: schema.ModelConfig, builder, kind: str | None) -> l
     """A per-word task needs a model that keeps one vector per word; the per-word options need such a task."""
     if kind == "tokens":
         if getattr(builder, "per_token", False):
-            return []
+            pooling = model.args.get("pooling") if model.name == "pretrained" else None
+            return [] if pooling in (None, "cls") else [ConfigIssue(
+                "model.pooling", f"pooling={pooling!r} pools a whole text into one vector; a word tagger reads every "
+                "token", "remove it, or set model.pooling=cls")]
         from nlptune.models import model_builder
 
         fit = [name for name in names("model") if getattr(model_builder(name), "per_token", False)]
@@ -172,8 +175,8 @@ def _model_issues(model: schema.ModelConfig, kind: str | None = None) -> list[Co
                             f"choose one of: {', '.join(err.known)} (e.g. model=lstm)")]
     params = inspect.signature(builder).parameters
     per_token = _per_token_issues(model, builder, kind)
-    if per_token and kind == "tokens":
-        return per_token
+    if kind == "tokens" and not getattr(builder, "per_token", False):
+        return per_token  # a model that cannot tag words: its other arguments do not matter
     accepted = [p for p in params if p not in RUNTIME_ARGS and p not in UNSAFE_ARGS
                 and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
     issues = []

@@ -208,7 +208,7 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     check_choice("pooling", pooling, POOLINGS)
     if pooling != "cls" and auto_model != "AutoModelForSequenceClassification":
         raise ModelArgumentError(f"pooling={pooling!r} is for a classifier of whole texts; a word tagger's head "
-                                 "reads every token: set pooling=cls")
+                                 "reads every token: set model.pooling=cls")
     hub = {"trust_remote_code": trust_remote_code}
     if revision is not None:  # from_pretrained's own default is "main"; None would override it
         hub["revision"] = revision

@@ -477,3 +477,11 @@ def test_an_override_hydra_cannot_merge_is_named_by_its_key():
     """`task.text_fields={a:1}` was "overrides: Error merging override ..." and hid the other problems."""
     found = issues_of(["task.text_fields={a:1}", "trainer.max_epochs=-1"])
     assert "Cannot merge a mapping with a list" in found["task.text_fields"] and "trainer.max_epochs" in found
+
+
+def test_a_tagger_with_a_whole_text_pooling_is_a_config_error():
+    """model.pooling=mean on a tokens task failed only when the model was built, after the data was read."""
+    found = issues_of(["task=token_classification", "model=pretrained", "model.name_or_path=some/model",
+                       "model.pooling=mean", "trainer.max_epochs=-1"])
+    assert "a word tagger reads every token" in found["model.pooling"] and "trainer.max_epochs" in found
+    assert "cannot tag words" in issues_of(["task=token_classification", "model=bag"])["model.name"]
