@@ -162,6 +162,23 @@ def _per_token_issues(model: schema.ModelConfig, builder, kind: str | None) -> l
             for key, off in PER_TOKEN_ARGS.items() if model.args.get(key, off) != off]
 
 
+def _builder_check_issues(builder, params, args) -> list[ConfigIssue]:
+    """What a builder's ``check_args`` (if it has one) finds in ``args`` with its defaults for the rest."""
+    from nlptune.models.layers import ModelArgumentError
+
+    check = getattr(builder, "check_args", None)
+    if check is None:
+        return []
+    full = {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
+    try:
+        check({**full, **args})
+    except ModelArgumentError as err:  # "model.<key>=<value> is not valid; ..."
+        key, _, rest = str(err).partition("=")
+        return [ConfigIssue(key if key.startswith("model.") else "model", f"{key}={rest}".split("; ")[0],
+                            "; ".join(f"{key}={rest}".split("; ")[1:]) or "change it")]
+    return []
+
+
 def _model_issues(model: schema.ModelConfig, kind: str | None = None) -> list[ConfigIssue]:
     # The one upward import of config/ (ARCHITECTURE.md): a builder's signature is the truth about the arguments
     # it takes, and checking them here reports a bad key with every other problem, before any data is read.
@@ -197,6 +214,8 @@ def _model_issues(model: schema.ModelConfig, kind: str | None = None) -> list[Co
     for key, allowed in getattr(builder, "choices", {}).items():
         if key in model.args:
             issues += choice_issues(f"model.{key}", model.args[key], allowed)
+    if not issues:  # and its own checks of the values together (cnn: one layer; transformer: heads divide d_model)
+        issues += _builder_check_issues(builder, params, model.args)
     for key in ("dropout", "embedding_dropout", "hidden_dropout", "attention_dropout", "classifier_dropout"):
         issues += range_issues(f"model.{key}", model.args.get(key), 0.0, 1.0)
     for key in ("embedding_dim", "hidden_size", "num_heads", "num_filters"):

@@ -67,6 +67,13 @@ class CNNEncoder(nn.Module):
         return self.dropout(torch.cat(pooled, dim=-1))
 
 
+def _check_cnn_args(args: dict) -> None:
+    if args["num_layers"] != 1:  # accepted so shared model defaults apply, but Kim's CNN has one layer
+        raise ModelArgumentError(f"num_layers={args['num_layers']!r} is not valid for cnn; it has exactly 1 "
+                                 "convolution layer (widen it with kernel_sizes / num_filters instead)")
+    _check_kernel_sizes(args["kernel_sizes"])
+
+
 @register("model", "cnn")
 def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool,
               vocab: dict[str, int] | None = None, embedding_dim: int = 300, hidden_size: int = 256,
@@ -83,10 +90,7 @@ def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
     CRF layer (``crf``) optional. ``pair_attention=True`` (sentence-pair tasks) aligns the two texts' per-position
     features with each other before pooling (nlptune/models/pair_attention.py)."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
-    if num_layers != 1:  # accepted so shared model defaults apply, but Kim's CNN has one layer
-        raise ModelArgumentError(f"num_layers={num_layers!r} is not valid for cnn; it has exactly 1 "
-                                 "convolution layer (widen it with kernel_sizes / num_filters instead)")
-    _check_kernel_sizes(kernel_sizes)  # before the (maybe slow) vectors file is read
+    _check_cnn_args(args)  # before the (maybe slow) vectors file is read
     chars = make_chars(args)
     encoder = CNNEncoder(make_embedding(args), kernel_sizes=kernel_sizes, num_filters=num_filters,
                          activation=activation, dropout=dropout, input_dim=encoder_input_dim(args, chars))
@@ -95,4 +99,5 @@ def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
 
 # read by config validation: the arguments that take one of a few values; it can tag tokens (task.kind=tokens)
 build_cnn.choices = {"activation": ACTIVATIONS}
+build_cnn.check_args = _check_cnn_args  # read by config validation: the arguments' checks, before any data
 build_cnn.per_token = True

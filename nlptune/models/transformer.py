@@ -111,9 +111,7 @@ def build_transformer(*, vocab_size: int, pad_token_id: int, num_labels: int, pa
     tasks) aligns the two texts' outputs with each other before pooling (nlptune/models/pair_attention.py)."""
     args = dict(locals())  # first statement: exactly the arguments, for builder_args
     width = embedding_dim if d_model is None else d_model
-    check_transformer_args(num_heads=num_heads, d_model=width, ff_size=ff_size, positional=positional,
-                           max_positions=max_positions, pooling=pooling, num_layers=num_layers,
-                           activation=activation)  # before the vectors file is read
+    _check_args(args)  # before the vectors file is read
     chars = make_chars(args)
     encoder = TransformerEncoder(make_embedding(args), d_model=width, num_heads=num_heads,
                                  ff_size=ff_size, num_layers=num_layers, dropout=dropout,
@@ -123,6 +121,16 @@ def build_transformer(*, vocab_size: int, pad_token_id: int, num_labels: int, pa
     return finish("transformer", args, encoder, chars)
 
 
-# read by config validation: the arguments that take one of a few values; it can tag tokens (task.kind=tokens)
+def _check_args(args: dict) -> None:
+    """`check_transformer_args` on a builder's arguments (``d_model`` None: the embedding width)."""
+    check_transformer_args(num_heads=args["num_heads"], d_model=args["d_model"] or args["embedding_dim"],
+                           ff_size=args["ff_size"], positional=args["positional"],
+                           max_positions=args["max_positions"], pooling=args["pooling"],
+                           num_layers=args["num_layers"], activation=args["activation"])
+
+
+# read by config validation: the arguments that take one of a few values, their other checks (before any data is
+# read); it can tag tokens (task.kind=tokens)
 build_transformer.choices = {"pooling": POOLINGS, "positional": POSITIONALS, "activation": ACTIVATIONS}
+build_transformer.check_args = _check_args
 build_transformer.per_token = True

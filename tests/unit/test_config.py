@@ -485,3 +485,18 @@ def test_a_tagger_with_a_whole_text_pooling_is_a_config_error():
                        "model.pooling=mean", "trainer.max_epochs=-1"])
     assert "a word tagger reads every token" in found["model.pooling"] and "trainer.max_epochs" in found
     assert "cannot tag words" in issues_of(["task=token_classification", "model=bag"])["model.name"]
+
+
+@pytest.mark.parametrize("overrides, key, said", [
+    (["model=transformer", "model.embedding_dim=100", "model.num_heads=3"], "model.d_model", "not divisible by"),
+    (["model=transformer", "model.d_model=60", "model.num_heads=8"], "model.d_model", "d_model=60 is not divisible"),
+    (["model=cnn", "model.num_layers=2"], "model.num_layers", "not valid for cnn")])
+def test_a_builders_own_argument_checks_are_config_errors(overrides, key, said):
+    """They ran when the model was built, after the data was read, and apart from the other problems."""
+    found = issues_of([*overrides, "trainer.max_epochs=-1"])
+    assert said in found[key] and "trainer.max_epochs" in found
+
+
+def test_valid_builder_arguments_pass_their_checks():
+    assert load_run_config(["model=transformer", "model.d_model=64", "model.num_heads=8"]).model.name == "transformer"
+    assert load_run_config(["model=cnn", "model.kernel_sizes=[2,3]"]).model.name == "cnn"
