@@ -23,6 +23,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # the conf/ task each kind builds on
 KIND_BASES = {"single_label": "text_classification", "regression": "text_regression",
               "multi_label": "multi_label", "tokens": "token_classification"}
+LEGACY_KINDS = {"classification": "single_label", "regression": "regression"}  # task.problem_type's
 PATH_KEYS = ("train_file", "validation_file", "data_dir")  # a task file's paths: relative to its folder
 
 
@@ -92,9 +93,9 @@ def _section_items(section: str, keys: Any, path: Path) -> list[tuple[str, Any]]
 
 
 def _base_option(group: str, keys: dict, options: list[str], path: Path) -> str | None:
-    if group == "task":
-        kind = keys.get("kind") or "single_label"
-        if kind not in KIND_BASES:
+    if group == "task":  # a legacy problem_type says the kind too
+        kind = keys.get("kind") or LEGACY_KINDS.get(str(keys.get("problem_type")), "single_label")
+        if not isinstance(kind, str) or kind not in KIND_BASES:
             raise ConfigError([ConfigIssue("task.kind", f"{path}: unknown kind {kind!r}",
                                            f"choose one of: {', '.join(KIND_BASES)}")])
         return KIND_BASES[kind]

@@ -28,6 +28,8 @@ def test_a_task_file_builds_on_its_kinds_task_and_the_command_line_wins(tmp_path
     assert (task.name, task.kind, task.tag_scheme, task.max_length) == ("reviews", "tokens", "bioes", 32)
     assert (task.train_file, task.validation_file) == (str(folder / "train.conll"), "/abs/dev.conll")
     assert task.label_field == "tags" and dict(task.column_map) == {"words": "tokens"}  # the rest: its kind's
+    (folder / "scores.yaml").write_text("problem_type: regression\nlabel_field: score\n")  # a legacy file
+    assert load_run_config([f"task={folder / 'scores.yaml'}"]).task.kind == "regression"
 
 
 def test_a_model_file_names_its_model_and_may_set_other_sections(tmp_path):
@@ -49,7 +51,8 @@ def test_every_problem_of_the_files_is_named_with_its_file(tmp_path):
     assert {"task.max_length", "trainer.max_epochs"} <= set(found)
     bad_task.write_text("_target_: os.system\n")
     assert str(bad_task) in issues_of([f"task={bad_task}"])["_target_"]
-    for text, said in (("- a list\n", "holds no mapping of task keys"), ("kind: nope\n", "unknown kind 'nope'")):
+    for text, said in (("- a list\n", "holds no mapping of task keys"), ("kind: nope\n", "unknown kind 'nope'"),
+                       ("kind: [a]\n", "unknown kind ['a']")):
         bad_task.write_text(text)
         assert said in " ".join(issues_of([f"task={bad_task}"]).values())
     assert "does not exist" in issues_of([f"task={tmp_path / 'none.yaml'}"])["task"]
