@@ -7,7 +7,7 @@ from typing import Iterable
 
 from nlptune.config import schema
 from nlptune.config.checks import choice_issues, range_issues, type_issues, value_issues
-from nlptune.config.errors import ConfigIssue
+from nlptune.config.errors import ConfigIssue, NlptuneError
 from nlptune.config.names import GENERIC_TASKS, is_pretrained, names
 from nlptune.config.registry import UnknownComponentError
 
@@ -164,15 +164,13 @@ def _per_token_issues(model: schema.ModelConfig, builder, kind: str | None) -> l
 
 def _builder_check_issues(builder, params, args) -> list[ConfigIssue]:
     """What a builder's ``check_args`` (if it has one) finds in ``args`` with its defaults for the rest."""
-    from nlptune.models.layers import ModelArgumentError
-
     check = getattr(builder, "check_args", None)
     if check is None:
         return []
     full = {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
     try:
         check({**full, **args})
-    except ModelArgumentError as err:  # "model.<key>=<value> is not valid; ..."
+    except NlptuneError as err:  # a ModelArgumentError: "model.<key>=<value> is not valid; ..."
         key, _, rest = str(err).partition("=")
         return [ConfigIssue(key if key.startswith("model.") else "model", f"{key}={rest}".split("; ")[0],
                             "; ".join(f"{key}={rest}".split("; ")[1:]) or "change it")]
