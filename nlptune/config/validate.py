@@ -170,10 +170,10 @@ def _builder_check_issues(builder, params, args) -> list[ConfigIssue]:
     full = {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
     try:
         check({**full, **args})
-    except NlptuneError as err:  # a ModelArgumentError: "model.<key>=<value> is not valid; ..."
-        key, _, rest = str(err).partition("=")
-        return [ConfigIssue(key if key.startswith("model.") else "model", f"{key}={rest}".split("; ")[0],
-                            "; ".join(f"{key}={rest}".split("; ")[1:]) or "change it")]
+    except NlptuneError as err:  # a ModelArgumentError: "model.<key>=<value> is not valid; <the fix>"
+        key = str(err).partition("=")[0]
+        problem, _, fix = str(err).partition("; ")
+        return [ConfigIssue(key if key.startswith("model.") else "model", problem, fix or "change it")]
     return []
 
 
