@@ -20,6 +20,7 @@ import hashlib
 import io
 import itertools
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -170,9 +171,10 @@ def _csv_problem(err: csv.Error, start: int) -> tuple[str, str]:
     return f"cannot parse this row: {text}", "fix the CSV syntax at that line"
 
 
-def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> list[str] | None:
-    """The column names on the first line, or None (no line at all, or a problem recorded)."""
-    where = dict(file=str(path), split=split, line=1)
+def _read_header(reader, path: Path, split: str, problems: ProblemCollector, line: int = 1) -> list[str] | None:
+    """The column names on the first line read (``line`` of the file), or None (no line at all, or a problem
+    recorded)."""
+    where = dict(file=str(path), split=split, line=line)
     try:
         header = next(reader, None)
     except csv.Error as err:
@@ -197,12 +199,21 @@ def _read_header(reader, path: Path, split: str, problems: ProblemCollector) -> 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "|": "vertical bar"}
 
 
-def _csv_options(header: str) -> dict:
+def _delimiter_name(delimiter: str) -> str:
+    return DELIMITER_NAMES.get(delimiter, repr(delimiter))
+
+
+# Excel writes and reads a first line "sep=;" naming the file's delimiter (any one character) above the header.
+_SEPARATOR_LINE = re.compile(r'sep=([^"\r\n])\r?\n?')
+
+
+def _csv_options(header: str, delimiter: str | None = None) -> dict:
     """How to read a CSV file whose first line is ``header``: its delimiter (a comma, unless that line holds none
     and does hold a semicolon or a vertical bar: the first of them it holds), and whether a space follows every
     delimiter (``text, label``, as people write lists): then the spaces after delimiters are not part of the
     values, or the column would be ' label' and a class ' pos'."""
-    delimiter = "," if "," in header else next((other for other in (";", "|") if other in header), ",")
+    if delimiter is None:
+        delimiter = "," if "," in header else next((other for other in (";", "|") if other in header), ",")
     try:
         names = next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter), [])
     except csv.Error:
@@ -226,15 +237,20 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
     tsv = data_suffix(path) == ".tsv"
     lines = iter(stream)
     first = next(lines, "")
-    options = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else _csv_options(first)
+    hinted = None if tsv else _SEPARATOR_LINE.fullmatch(first)
+    if hinted:  # the records' line numbers count it: they are the file's
+        first = next(lines, "")
+    skipped = 1 if hinted else 0
+    options = (dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv
+               else _csv_options(first, hinted.group(1) if hinted else None))
     where = dict(file=str(path), split=split)
     with _field_size_limit(size + 1):
         reader = csv.reader(itertools.chain([first] if first else [], lines), **options)
-        header = _read_header(reader, path, split, problems)
+        header = _read_header(reader, path, split, problems, line=1 + skipped)
         if not header:
             return
         named = [(i, name) for i, name in enumerate(header) if name]
-        end = reader.line_num  # a quoted field may span lines: a record starts after the previous one ends
+        end = reader.line_num + skipped  # a quoted field may span lines: a record starts after the previous one ends
         while True:
             try:
                 row = next(reader)
@@ -242,15 +258,15 @@ def delimited_rows(stream: Iterable[str], size: int, path: Path, split: str,
                 break
             except csv.Error as err:
                 problem, fix = _csv_problem(err, end + 1)
-                problems.add(DataError(problem, line=reader.line_num, fix=fix, **where))
-                end = reader.line_num
+                problems.add(DataError(problem, line=reader.line_num + skipped, fix=fix, **where))
+                end = reader.line_num + skipped
                 continue
-            start, end = end + 1, reader.line_num
+            start, end = end + 1, reader.line_num + skipped
             if not row:
                 continue
             if len(row) != len(header):
                 fix = ("a TSV field cannot hold a tab or a line break: remove them from the text" if tsv
-                       else f"quote fields that contain a {DELIMITER_NAMES[options['delimiter']]} or a line break")
+                       else f"quote fields that contain a {_delimiter_name(options['delimiter'])} or a line break")
                 problems.add(DataError(f"row has {len(row)} fields but the header has {len(header)}", line=start,
                                        fix=fix, **where))
                 continue

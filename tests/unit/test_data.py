@@ -173,6 +173,21 @@ def test_a_csv_whose_header_has_no_comma_is_read_with_its_own_delimiter(tmp_path
     assert read_file(path, "train").columns == {"text": ["semi; colon"], "label": ["pos"]}
 
 
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_a_csv_that_names_its_delimiter_on_a_sep_line_is_read_with_it(tmp_path, bom):
+    """Excel's "sep=;" first line was taken for the header: one column named 'sep=;'."""
+    path = tmp_path / "train.csv"
+    path.write_bytes(bom + b"sep=;\r\ntext;label\r\n\"a; b\";pos\r\nc, d;neg\r\n")
+    assert read_file(path, "train").columns == {"text": ["a; b", "c, d"], "label": ["pos", "neg"]}
+    path.write_bytes(b"sep=\t\ntext\tlabel\na\tpos\nb\tc\tneg\n")
+    with pytest.raises(DataError, match="(?s)line 4.*row has 3 fields") as info:  # the file's own line numbers
+        read_file(path, "train")
+    assert "'\\t'" in str(info.value)
+    path.write_bytes(b"sep=;\ntext;text\na;b\n")
+    with pytest.raises(DataError, match="(?s)line 2.*repeats column"):
+        read_file(path, "train")
+
+
 def test_a_csv_written_with_a_space_after_each_comma(tmp_path):
     """`text, label` was read as the columns 'text' and ' label' (not found), and its classes as ' pos', ' neg'."""
     path = tmp_path / "train.csv"
