@@ -235,5 +235,47 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
     return model
 
 
+# The config.json keys that hold the number of transformer blocks, across architectures (BERT's first).
+LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layers", "n_layer", "num_layers")
+
+
+def checkpoint_config(name_or_path: str, revision: str | None = None) -> dict | None:
+    """The config.json of a local checkpoint folder, or of a hub checkpoint already in the local cache, as a
+    dict; None when neither holds a readable one (a hub id not downloaded yet: loading it will say)."""
+    import json
+    from pathlib import Path
+
+    path = Path(name_or_path) / "config.json"
+    if not path.is_file():
+        from huggingface_hub import try_to_load_from_cache
+
+        try:  # the cache only, never the network
+            cached = try_to_load_from_cache(name_or_path, "config.json", revision=revision)
+        except (ValueError, OSError):  # not a valid hub id (reported when the model loads)
+            return None
+        if not isinstance(cached, str):
+            return None
+        path = Path(cached)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _check_args(args: dict) -> None:
+    """The arguments' checks that need the checkpoint's config, when it is on this machine (a local folder, or a
+    hub id in the cache): ``freeze_layers`` and ``reinit_layers`` at most its number of layers. Read by config
+    validation, so a run is refused before its data is read."""
+    config = checkpoint_config(str(args["name_or_path"]), args.get("revision")) or {}
+    count = next((config[key] for key in LAYER_COUNT_KEYS if isinstance(config.get(key), int)), None)
+    for key in ("freeze_layers", "reinit_layers"):
+        layers = args.get(key)
+        if count is not None and isinstance(layers, int) and layers > count:
+            raise ModelArgumentError(f"{key}={layers} is more than the {count} layers of "
+                                     f"{args['name_or_path']}; set model.{key}={count} or less")
+
+
 build_pretrained.choices = {"pooling": POOLINGS}  # read by config validation
+build_pretrained.check_args = _check_args
 build_pretrained.per_token = True  # read by config validation: a token-classification head tags every word

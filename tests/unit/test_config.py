@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import yaml
@@ -495,6 +496,23 @@ def test_a_builders_own_argument_checks_are_config_errors(overrides, key, said):
     """They ran when the model was built, after the data was read, and apart from the other problems."""
     found = issues_of([*overrides, "trainer.max_epochs=-1"])
     assert said in found[key] and "trainer.max_epochs" in found
+
+
+@pytest.mark.parametrize("layer_key", ["num_hidden_layers", "n_layers"])
+def test_freezing_or_resetting_more_layers_than_a_local_checkpoint_has_is_a_config_error(tmp_path, layer_key):
+    """It was found when the model loaded, after the data was read; the checkpoint's config.json says the count
+    (BERT's key, DistilBERT's)."""
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", layer_key: 2}))
+    base = ["model=pretrained", f"model.name_or_path={tmp_path}", "trainer.max_epochs=-1"]
+    found = issues_of([*base, "model.freeze_layers=3"])
+    assert "freeze_layers=3 is more than the 2 layers" in found["model.freeze_layers"] and "trainer.max_epochs" in found
+    assert "model.reinit_layers=2 or less" in issues_of([*base, "model.reinit_layers=5"])["model.reinit_layers"]
+    assert load_run_config(base[:2] + ["model.freeze_layers=2", "model.reinit_layers=2"]).model.name == "pretrained"
+    # a hub id not on this machine, or a folder without a readable config, is left to the model's loading
+    assert load_run_config(["model=pretrained", "model.name_or_path=someone/not-cached-here",
+                            "model.freeze_layers=40"]).model.name == "pretrained"
+    (tmp_path / "config.json").write_text("{not json")
+    assert load_run_config(base[:2] + ["model.freeze_layers=40"]).model.name == "pretrained"
 
 
 def test_valid_builder_arguments_pass_their_checks():
