@@ -10,7 +10,8 @@ from typing import Sequence
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("compare", help="plot runs' validation curves together and tabulate their results")
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories that `nlptune train` wrote (a sweep's trials too), finished or running")
     parser.add_argument("--metric", help="validation metric to plot (default: the first run's main metric)")
     parser.add_argument("--output", metavar="DIR",
                         help="folder for compare.png (default: the first run's folder); a path ending in "

@@ -6,7 +6,7 @@ import argparse
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("freeze", help="turn a finished run into a recipe file")
-    parser.add_argument("run_dir")
+    parser.add_argument("run_dir", help="a finished run directory that `nlptune train` wrote (or a sweep's trial)")
     parser.add_argument("dest", help="the recipe file to write (e.g. my.yaml)")
     parser.add_argument("--name", help="recipe name (default: the file name without .yaml)")
     parser.add_argument("--description", default="", help="what the recipe is for")

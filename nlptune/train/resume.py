@@ -15,7 +15,7 @@ from nlptune.config.schema import RunConfig, kind_of, with_later_sections
 from nlptune.data.sources import is_teacher
 from nlptune.train import checkpoint
 from nlptune.train.checkpoint import CheckpointError
-from nlptune.train.rundir import refuse_foreign_contents
+from nlptune.train.rundir import SWEEP_PLAN_FILE, is_sweep_dir, refuse_foreign_contents
 from nlptune.utils.files import atomic_write_bytes, atomic_write_text, ensure_dir, remove_tree
 from nlptune.utils.plain import flatten, parse_json, plain_data
 
@@ -122,10 +122,7 @@ def target_dir(config: RunConfig) -> Path | None:
 def _locate(config: RunConfig, output_dir: Path) -> Path | None:
     """The checkpoint ``config.resume`` points at (None: resume=auto found none, start fresh)."""
     if config.resume == "auto":
-        found = checkpoint.find_latest(output_dir)
-        if found is None:
-            checkpoint.note(f"resume=auto: no complete checkpoint in {output_dir}; starting a fresh run")
-        return found
+        return checkpoint.find_latest(output_dir)
     path = Path(config.resume)
     if _is_checkpoint_dir(path):
         return path
@@ -146,6 +143,8 @@ def refuse_earlier_run(output_dir: Path) -> None:
     if not found and not checkpoints:
         return
     what = f"a finished run ({', '.join(found)})" if found else "checkpoints of an earlier run"
+    if is_sweep_dir(output_dir):
+        what = f"a sweep ({SWEEP_PLAN_FILE}, {', '.join(found) or 'trials/'})"
     resume_hint = ("add resume=auto to continue it (a finished run is reported, not trained again)"
                    if checkpoints else "its results stay where they are")
     raise ResumeError(f"{output_dir} already holds {what}; a fresh run would overwrite it -> choose another "
@@ -153,7 +152,12 @@ def refuse_earlier_run(output_dir: Path) -> None:
 
 
 def _finished_without_checkpoint(output_dir: Path) -> None:
-    """resume=auto found no checkpoint: starting fresh is right unless a finished run is there (keep_last=0)."""
+    """resume=auto found no checkpoint: starting fresh is right unless a finished run is there (keep_last=0), or
+    a sweep."""
+    if is_sweep_dir(output_dir):
+        raise ResumeError(f"resume=auto: {output_dir} is a sweep directory (`nlptune tune`), not a run -> to "
+                          f"continue the sweep: nlptune tune resume={output_dir}; to train a run, choose another "
+                          "output_dir")
     if (output_dir / "metrics.json").exists() or (output_dir / "best").exists():
         raise ResumeError(f"resume=auto: {output_dir} holds a finished run (metrics.json, best/) without "
                           "checkpoints (trainer.keep_last=0), so there is nothing to continue and a fresh run "
@@ -172,6 +176,7 @@ def plan(config: RunConfig, output_dir: Path, num_processes: int) -> ResumePlan:
     if found is None:
         _finished_without_checkpoint(Path(output_dir))
         refuse_foreign_contents(output_dir)  # a fresh start: someone else's files must not be written over
+        checkpoint.note(f"resume=auto: no complete checkpoint in {output_dir}; starting a fresh run")
         return result
     if found.parent.parent.resolve() != Path(output_dir).resolve():  # continued in another folder: not over a run
         refuse_earlier_run(Path(output_dir))

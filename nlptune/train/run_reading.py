@@ -32,8 +32,34 @@ def run_folder(run_dir: str | Path) -> Path:
         raise NlptuneError(f"{path} is a file, not a run directory; {TRAIN_HINT}")
     if not (path / "config.yaml").is_file() and not (path / "metrics.jsonl").is_file():
         raise NlptuneError(f"{path} is not an nlptune run directory (no config.yaml or metrics.jsonl); "
-                           f"{_model_folder_hint(path) or TRAIN_HINT}")
+                           f"{_sweep_hint(path) or _model_folder_hint(path) or TRAIN_HINT}")
     return path
+
+
+def _sweep_hint(path: Path) -> str | None:
+    """The fix for a RUN_DIR that is a sweep directory; None for any other folder."""
+    from nlptune.train.rundir import is_sweep_dir
+
+    if not is_sweep_dir(path):
+        return None
+    best = _best_trial(path)
+    return (f"it is a sweep directory (`nlptune tune`): pass one of its trials' run directories ("
+            + (f"its best trial: {best}; " if best else "") + f"{path / 'leaderboard.csv'} ranks them); its best "
+            f"trial's recipe is {path / 'best_recipe.yaml'}; `nlptune predict`, `nlptune eval --file`, `nlptune "
+            f"export` and `nlptune distill` take its best model, {path / 'best'}")
+
+
+def _best_trial(sweep: Path) -> str | None:
+    """The run directory of the first-ranked trial of a sweep's leaderboard.csv; None when it is unreadable."""
+    import csv
+
+    try:
+        with open(sweep / "leaderboard.csv", encoding="utf-8", newline="") as file:
+            first = next(csv.DictReader(file), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    run = (first or {}).get("run_dir")
+    return run if isinstance(run, str) and run else None
 
 
 def _model_folder_hint(path: Path) -> str | None:
@@ -43,6 +69,12 @@ def _model_folder_hint(path: Path) -> str | None:
 
     if not is_model_folder(path):
         return None
+    sweep = path.resolve().parent
+    if path.resolve().name == "best" and _sweep_hint(sweep):
+        best = _best_trial(sweep)
+        return (f"it is the best model of the sweep {sweep}, a copy of its best trial's best/: pass that trial's "
+                f"run directory ({best or sweep / 'leaderboard.csv'}); `nlptune predict`, `nlptune eval --file`, "
+                "`nlptune export` and `nlptune distill FOLDER task=...` take the folder itself")
     run = run_of_best(path)
     if run is not None:
         return f"it is the saved model folder (best/) of the run {run}: pass {run} instead"
@@ -55,8 +87,10 @@ def run_of_best(path: Path) -> Path | None:
     """The run directory whose best/ ``path`` is (links followed); None when it is not a run's best/."""
     from nlptune.train.rundir import is_run_dir
 
+    from nlptune.train.rundir import is_sweep_dir
+
     real = path.resolve()
-    return real.parent if real.name == "best" and is_run_dir(real.parent) else None
+    return real.parent if real.name == "best" and is_run_dir(real.parent) and not is_sweep_dir(real.parent) else None
 
 
 def as_given(path: str | Path) -> Path:

@@ -53,6 +53,16 @@ def refuse_links(run_dir: str | Path) -> None:
                         + (f"; also {', '.join(map(str, links[1:4]))}" if len(links) > 1 else "") + ")")
 
 
+# The file `nlptune tune` writes first in a sweep directory (its plan): read here so that a command given a sweep
+# where it takes a run says so (a sweep's best/ is a model folder, which would make it look like a run).
+SWEEP_PLAN_FILE = "sweep.json"
+
+
+def is_sweep_dir(folder: str | Path) -> bool:
+    """``folder`` is a sweep directory that `nlptune tune` wrote or is writing."""
+    return os.path.isfile(Path(folder) / SWEEP_PLAN_FILE)
+
+
 def is_run_dir(folder: str | Path) -> bool:
     """``folder`` holds a run `nlptune train` wrote or is writing: its metrics log (opened first), its best model,
     or config.yaml beside manifest.json. A config.yaml alone is no sign: many projects keep one at their top."""
@@ -102,7 +112,7 @@ def model_or_run_part(folder: str | Path) -> str | None:
         if is_model_folder(place):
             found = f"the saved model folder {place}"
         elif place.name in RUN_PARTS and is_run_dir(place.parent):
-            found = f"{place.name}/ of the run {place.parent}"
+            found = f"{place.name}/ of the {'sweep' if is_sweep_dir(place.parent) else 'run'} {place.parent}"
         else:
             continue
         return ("is " if place == real else "lies inside ") + found

@@ -18,11 +18,12 @@ from typing import Any, Sequence
 
 from nlptune.config.errors import ConfigError, ConfigIssue, NlptuneError
 from nlptune.config.tune import TuneArgs, TuneConfig
+from nlptune.train.rundir import SWEEP_PLAN_FILE
 from nlptune.tuning.space import Dimension, grid_space, parse_space, to_override
 from nlptune.utils.files import atomic_write_text
 from nlptune.utils.plain import parse_json, plain_data
 
-PLAN_FILE = "sweep.json"
+PLAN_FILE = SWEEP_PLAN_FILE
 JOURNAL_FILE = "study.journal"
 DEFAULT_TRIALS = 20
 

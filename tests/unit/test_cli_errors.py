@@ -142,6 +142,32 @@ def test_a_saved_model_folder_given_as_run_dir_names_the_run_to_pass(tmp_path):
         check_run(tmp_path / "export", finished=True)
 
 
+def test_a_sweep_given_where_a_run_goes_names_its_best_trial(tmp_path):
+    """A sweep directory was "not an nlptune run directory" with the advice to train, and its best/ was "the
+    saved model folder of the run <sweep>: pass <sweep> instead", which failed the same way."""
+    from nlptune.inference.run_reading import check_run
+    from nlptune.train.resume import ResumeError, _finished_without_checkpoint, refuse_earlier_run
+
+    sweep = tmp_path / "sweep"
+    (sweep / "best").mkdir(parents=True)
+    (sweep / "best" / "nlptune_task.json").write_text("{}")
+    (sweep / "sweep.json").write_text("{}")
+    trial = sweep / "trials" / "trial-0002"
+    (sweep / "leaderboard.csv").write_text(f"rank,trial,accuracy,run_dir\n1,2,0.9,{trial}\n2,0,0.8,x\n")
+    with pytest.raises(NlptuneError, match=rf"is a sweep directory .*its best trial: {trial};"):
+        check_run(sweep, finished=True)
+    with pytest.raises(NlptuneError, match=rf"best model of the sweep {sweep}.*pass that trial's run directory "
+                                           rf"\({trial}\)"):
+        check_run(sweep / "best", finished=True)
+    (sweep / "leaderboard.csv").write_bytes(b"\xff\xfe")  # unreadable: the hint points at the file instead
+    with pytest.raises(NlptuneError, match=r"sweep directory .*leaderboard.csv ranks them"):
+        check_run(sweep, finished=True)
+    with pytest.raises(ResumeError, match=r"already holds a sweep \(sweep.json, best/\)"):
+        refuse_earlier_run(sweep)
+    with pytest.raises(ResumeError, match=rf"is a sweep directory .*nlptune tune resume={sweep}"):
+        _finished_without_checkpoint(sweep)
+
+
 @pytest.mark.parametrize("argv, said", [
     (["predict", "RUN", "a text", "--input", "in.txt"], "give texts or --input FILE, not both"),
     (["eval", "RUN", "--split", "train", "--file", "f.jsonl"], "give --split or --file, not both"),
