@@ -41,7 +41,7 @@ def type_issues(key: str, value: Any, annotation: str) -> list[ConfigIssue]:
             return []  # a type this check does not know: the builder checks it
     if any(check(value) for check in accepted):
         return []
-    wanted = " or ".join(str(annotation).split("|")).replace("None", "null").strip()
+    wanted = " or ".join(part.strip() for part in str(annotation).split("|")).replace("None", "null")
     return [ConfigIssue(key, f"expected {wanted}, got {plain_data(value)!r}",  # as written: a list, a mapping
                         f"set {key} to a value of that type")]
 

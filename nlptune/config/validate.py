@@ -194,7 +194,8 @@ def _model_issues(model: schema.ModelConfig, kind: str | None = None) -> list[Co
         return per_token  # a model that cannot tag words: its other arguments do not matter
     accepted = [p for p in params if p not in RUNTIME_ARGS and p not in UNSAFE_ARGS
                 and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
-    issues = []
+    issues, unknown = [], []
+    choices = getattr(builder, "choices", {})  # a builder's arguments that take one of a few values
     for key in model.args:
         if key in UNSAFE_ARGS:
             issues.append(ConfigIssue(f"model.{key}", f"'{key}' cannot be set in a config", f"remove it: "
@@ -203,15 +204,14 @@ def _model_issues(model: schema.ModelConfig, kind: str | None = None) -> list[Co
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean 'model.{close[0]}'?" if close else f"valid keys: {', '.join(accepted)}"
             issues.append(ConfigIssue(f"model.{key}", f"model '{model.name}' has no argument '{key}'", hint))
+        elif key in choices:  # e.g. pooling: mean|max; None where it is the default (char_embedding: none)
+            if not (model.args[key] is None and params[key].default is None):
+                unknown += choice_issues(f"model.{key}", model.args[key], choices[key])
         else:  # the builder's annotation says what a value must be (a string where a number goes, ...)
             issues += type_issues(f"model.{key}", model.args[key], params[key].annotation)
-    if issues:  # the range and choice checks below compare values: only once every type is right
-        return issues
-    issues += per_token
-    # a builder declares the arguments that take one of a few values (`choices`, e.g. pooling: mean|max)
-    for key, allowed in getattr(builder, "choices", {}).items():
-        if key in model.args:
-            issues += choice_issues(f"model.{key}", model.args[key], allowed)
+    if issues:  # the range checks below compare values: only once every type is right
+        return issues + unknown
+    issues += per_token + unknown
     if not issues:  # and its own checks of the values together (cnn: one layer; transformer: heads divide d_model)
         issues += _builder_check_issues(builder, params, model.args)
     for key in ("dropout", "embedding_dropout", "hidden_dropout", "attention_dropout", "classifier_dropout"):

@@ -11,7 +11,7 @@ from nlptune.config.registry import register
 from nlptune.models.classifier import finish, make_embedding
 from nlptune.models.layers import (ACTIVATIONS, ModelArgumentError, TokenEmbedding, check_int, make_activation,
                                    masked_max)
-from nlptune.models.tagger import encoder_input_dim, make_chars
+from nlptune.models.tagger import CHAR_EMBEDDINGS, encoder_input_dim, make_chars
 
 
 def _check_kernel_sizes(kernel_sizes) -> tuple[int, ...]:
@@ -98,6 +98,6 @@ def build_cnn(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
 
 
 # read by config validation: the arguments that take one of a few values; it can tag tokens (task.kind=tokens)
-build_cnn.choices = {"activation": ACTIVATIONS}
+build_cnn.choices = {"activation": ACTIVATIONS, "char_embedding": CHAR_EMBEDDINGS}
 build_cnn.check_args = _check_cnn_args  # read by config validation: the arguments' checks, before any data
 build_cnn.per_token = True

@@ -8,7 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nlptune.config.registry import register
 from nlptune.models.classifier import finish, make_embedding
 from nlptune.models.layers import ACTIVATIONS, AttentionPooling, TokenEmbedding, check_choice, check_int, pool
-from nlptune.models.tagger import encoder_input_dim, make_chars
+from nlptune.models.tagger import CHAR_EMBEDDINGS, encoder_input_dim, make_chars
 from nlptune.models.unpacked_rnn import run_unpacked
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -109,6 +109,7 @@ def build_gru(*, vocab_size: int, pad_token_id: int, num_labels: int, pair: bool
 
 
 # read by config validation: the arguments that take one of a few values
-build_lstm.choices = build_gru.choices = {"pooling": POOLINGS, "activation": ACTIVATIONS}
+build_lstm.choices = build_gru.choices = {"pooling": POOLINGS, "activation": ACTIVATIONS,
+                                           "char_embedding": CHAR_EMBEDDINGS}
 # read by config validation: these builders can tag tokens (task.kind=tokens)
 build_lstm.per_token = build_gru.per_token = True

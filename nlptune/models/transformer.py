@@ -10,7 +10,7 @@ from nlptune.config.registry import register
 from nlptune.models.classifier import finish, make_embedding
 from nlptune.models.layers import (ACTIVATIONS, ModelArgumentError, TokenEmbedding, check_choice, check_int,
                                    check_prob, masked_mean)
-from nlptune.models.tagger import encoder_input_dim, make_chars
+from nlptune.models.tagger import CHAR_EMBEDDINGS, encoder_input_dim, make_chars
 
 POOLINGS = ("cls", "mean")
 POSITIONALS = ("sinusoidal", "learned")
@@ -131,6 +131,7 @@ def _check_args(args: dict) -> None:
 
 # read by config validation: the arguments that take one of a few values, their other checks (before any data is
 # read); it can tag tokens (task.kind=tokens)
-build_transformer.choices = {"pooling": POOLINGS, "positional": POSITIONALS, "activation": ACTIVATIONS}
+build_transformer.choices = {"pooling": POOLINGS, "positional": POSITIONALS, "activation": ACTIVATIONS,
+                             "char_embedding": CHAR_EMBEDDINGS}
 build_transformer.check_args = _check_args
 build_transformer.per_token = True

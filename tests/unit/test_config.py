@@ -426,8 +426,14 @@ def test_model_argument_values_and_types_are_checked_before_training_all_at_once
     value is a config error with the others (before any data is read), never a crash inside the model."""
     issues = issues_of(["model=lstm", "model.pooling=bogus", "model.activation=sigmoid",
                         "model.bidirectional=maybe", "model.hidden_size=abc"])
-    assert set(issues) == {"model.bidirectional", "model.hidden_size"}  # types first: choices compare values
+    assert set(issues) == {"model.bidirectional", "model.hidden_size", "model.pooling", "model.activation"}
     assert "expected bool" in issues["model.bidirectional"] and "expected int" in issues["model.hidden_size"]
+    # an argument of a few values (a word where a number goes too) names them, with the other problems
+    issues = issues_of(["task=token_classification", "model=gru", "model.char_embedding=16", "model.dropout=x"])
+    assert "unknown value 16 -> choose one of: cnn, lstm" in issues["model.char_embedding"]
+    assert "expected float, got 'x'" in issues["model.dropout"]  # "str or null", not "str  or  None"
+    assert "model.char_embedding" not in issues_of(["task=token_classification", "model=cnn",
+                                                    "model.char_embedding=null", "model.dropout=x"])
     issues = issues_of(["model=lstm", "model.pooling=bogus", "model.activation=sigmoid", "model.dropout=2"])
     assert "choose one of: last, mean, max, attention" in issues["model.pooling"]
     assert "relu, gelu, tanh" in issues["model.activation"] and "out of range" in issues["model.dropout"]
