@@ -3,7 +3,9 @@ inside its handler, so `nlptune --help` stays instant and imports no torch."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 
 # subcommand modules, in the order `--help` lists them
@@ -25,8 +27,22 @@ EPILOG = """examples:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser (commands' and subcommands' too: they are made with the parent's class), whose "invalid
+    choice" error names the closest choice (`nlptune trian`, `nlptune lr_find`, `--format onxx`)."""
+
+    def error(self, message: str):
+        found = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)$", message)
+        if found:
+            choices = [choice.strip().strip("'") for choice in found.group(2).split(",")]
+            close = difflib.get_close_matches(found.group(1).replace("_", "-"), choices, n=1, cutoff=0.5)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nlptune", description="Config-driven fine-tuning of language-"
+    parser = Parser(prog="nlptune", description="Config-driven fine-tuning of language-"
                                      "understanding models.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_global_options(parser, default=False)

@@ -178,6 +178,17 @@ def test_inputs_that_would_be_silently_ignored_are_refused(capsys, argv, said):
     assert done.value.code == 2 and said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, close", [(["trian"], "train"), (["lr_find"], "lr-find"),
+                                         (["export", "RUN", "--format", "onxx"], "onnx"),
+                                         (["recipes", "lst"], "list"), (["zzz"], None)])
+def test_a_mistyped_command_or_choice_names_the_closest(capsys, argv, close):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "invalid choice" in err
+    assert (f"did you mean '{close}'?" in err) if close else "did you mean" not in err
+
+
 @pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"step": ' + "9" * 5000 + "}"])
 def test_json_the_parser_cannot_take_is_one_message(tmp_path, text):
     """Nesting deeper than the parser goes, an integer longer than Python converts: a damaged file, not a crash."""
