@@ -121,7 +121,10 @@ def _parse(overrides: Sequence[str], issues: list[ConfigIssue]) -> tuple[list[st
             if value not in options:
                 close = difflib.get_close_matches(value, options, n=1)
                 hint = f"did you mean '{bare}={close[0]}'? " if close else ""
-                issues.append(ConfigIssue(bare, f"unknown {bare} {value!r}", f"{hint}choose one of: {', '.join(options)}"))
+                problem = f"unknown {bare} {value!r}"
+                if os.path.isfile(value) or os.sep in value:  # a file, but not a YAML one (group_files.py)
+                    problem += f": a {bare} of one's own is a YAML file of {bare} keys (.yaml or .yml)"
+                issues.append(ConfigIssue(bare, problem, f"{hint}choose one of: {', '.join(options)}"))
             else:
                 groups.append(item)
         else:

@@ -56,6 +56,10 @@ def test_every_problem_of_the_files_is_named_with_its_file(tmp_path):
         bad_task.write_text(text)
         assert said in " ".join(issues_of([f"task={bad_task}"]).values())
     assert "does not exist" in issues_of([f"task={tmp_path / 'none.yaml'}"])["task"]
+    (tmp_path / "task.json").write_text("{}")  # a file, but not YAML: said so ("unknown task" alone hid why)
+    for value in (tmp_path / "task.json", tmp_path / "none.txt"):
+        assert "a task of one's own is a YAML file" in issues_of([f"task={value}"])["task"]
+    assert "YAML file" not in issues_of(["task=sst"])["task"]
 
 
 def test_a_files_values_reach_the_config_unchanged(tmp_path):
