@@ -310,6 +310,7 @@ def split_examples(task: TaskConfig, raw: dict[str, RawSplit],
     keys = label_keys(task, raw["train"], "train", problems)  # the whole split: the names come from all of it
     label_names = names_from_keys(task, raw["train"], keys)
     warn_if_names_look_alike(task, label_names)
+    warn_if_ids_mix_with_names(task, raw["train"], keys)
     train = to_examples(task, raw["train"], "train", label_names, task.max_train_samples, problems, keys)
     validation = to_examples(task, raw["validation"], "validation", label_names, task.max_eval_samples, problems)
     check_training_targets(task, raw["train"], train, label_names, problems)
@@ -335,6 +336,33 @@ def warn_if_names_look_alike(task: TaskConfig, label_names: list[str] | None) ->
         warn(f"the training labels hold classes that differ only in case or spaces ({shown}"
              f"{'; ...' if len(alike) > 5 else ''}): each is learnt as a class of its own -> write each class one "
              "way in the data files")
+
+
+def warn_if_ids_mix_with_names(task: TaskConfig, train: RawSplit, keys: list) -> None:
+    """Warn when some training rows give their labels as integer ids (``1``) and others as class names
+    (``"pos"``): each id is then learnt as a class of its own named by its number, beside the named classes,
+    which is most likely a file written two ways. Names the task declares (task.label_names) map ids to names.
+    A row's key is its class, or a tuple of them (labels, tags); a score (a float) is neither."""
+    from nlptune.utils.console import warn
+
+    if declared_names(task):
+        return
+    ids, names = {}, {}  # the rows of each: {class: [row index, ...]}
+    for i, key in enumerate(keys):
+        for item in (key if isinstance(key, tuple) else () if key is _INVALID else (key,)):
+            if isinstance(item, (int, str)):
+                (ids if isinstance(item, int) else names).setdefault(item, []).append(i)
+    if not ids or not names:
+        return
+    rows = {side: sorted({i for found in group.values() for i in found}) for side, group in
+            (("ids", ids), ("names", names))}
+    fewer = "ids" if len(rows["ids"]) <= len(rows["names"]) else "names"
+    lines = ", ".join(str(train.line_of(i)) for i in rows[fewer][:5]) + (", ..." if len(rows[fewer]) > 5 else "")
+    warn(f"{train.source}: the training labels mix integer ids and class names: {len(rows['ids'])} row(s) with "
+         f"ids ({listed(sorted(ids), 5, quote=True)}), {len(rows['names'])} with names "
+         f"({listed(sorted(names), 5, quote=True)}); the {fewer} are on line(s) {lines}. Each id is learnt as a "
+         "class of its own named by its number -> write every label one way: names, or ids with task.label_names "
+         "listing the names in id order")
 
 
 LEAK_SHARE = 0.05  # validation rows that are training rows too, from which a run's scores are said to be inflated

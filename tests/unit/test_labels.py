@@ -325,3 +325,19 @@ def test_classes_that_differ_only_in_case_are_warned_about(tmp_path, capsys):
     assert "differ only in case or spaces" in said and "'Pos', 'pos'" in said and "'NEG', 'neg'" in said
     examples(task(label_names=("pos", "Pos")), jsonl(tmp_path / "train.jsonl", ["pos", "Pos"]))
     assert "differ only" not in capsys.readouterr().err  # declared names are as meant
+
+
+def test_labels_written_both_as_ids_and_as_names_are_warned_about(tmp_path, capsys):
+    """A file whose rows say "pos"/"neg" but a few say 1 trained a third class named "1" without a word."""
+    labels = ["pos", "neg"] * 10 + [1, 1.0]
+    _, _, names = examples(task(), jsonl(tmp_path / "train.jsonl", labels))
+    assert names == ["1", "neg", "pos"]  # as written: the warning changes nothing
+    said = " ".join(capsys.readouterr().err.split())
+    assert "mix integer ids and class names: 2 row(s) with ids (1), 20 with names ('neg', 'pos')" in said
+    assert "the ids are on line(s) 21, 22" in said and "task.label_names" in said
+    multi = task(kind="multi_label", metrics=("macro_f1",), main_metric="macro_f1")
+    examples(multi, jsonl(tmp_path / "m.jsonl", [["joy"], [2, "joy"], []] * 3))
+    assert "3 row(s) with ids (2), 6 with names ('joy')" in " ".join(capsys.readouterr().err.split())
+    for ok, declared in (([0, 1, "1"] * 4, None), ([0, 1, "positive"], ("negative", "positive"))):
+        examples(task(label_names=declared), jsonl(tmp_path / "ok.jsonl", ok))  # "1" is the id 1; names declared
+        assert "mix integer" not in capsys.readouterr().err
