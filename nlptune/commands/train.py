@@ -57,7 +57,7 @@ def train_config(config, overrides: list[str], *, trust_remote_code: bool = Fals
         return 130
     except DiskError as err:
         run_dir = getattr(err, "run_dir", None)
-        if run_dir is None:
+        if run_dir is None or not Path(run_dir).is_dir():  # no run there (output_dir is a file): nothing to resume
             raise
         what = ("the checkpoints already written are intact; once that is fixed, continue the run from the last one"
                 if any(Path(run_dir, "checkpoints").glob("step-*")) else "once that is fixed, start the run with")

@@ -454,6 +454,32 @@ def test_resume_command_keeps_the_overrides():
     assert command == "nlptune train model=bag 'trainer.report_to=[]' 'output_dir=r un' resume=auto"
 
 
+def test_a_write_error_names_the_command_that_continues_the_run_only_when_there_is_a_run(tmp_path, monkeypatch):
+    """`output_dir=/dev/null` ended with "once that is fixed, start the run with: ... output_dir=/dev/null
+    resume=auto", the same path again."""
+    import errno
+
+    import nlptune.train.loop as loop
+    from nlptune.commands.train import train_config
+    from nlptune.config.errors import NlptuneError
+    from nlptune.utils.files import DiskError
+
+    def failing(run_dir):
+        def run(config):
+            err = DiskError(run_dir, errno.ENOSPC)
+            err.run_dir = run_dir
+            raise err
+        return run
+
+    (tmp_path / "a file").write_text("")
+    (tmp_path / "run" / "checkpoints" / "step-00000010").mkdir(parents=True)
+    for run_dir, said in ((tmp_path / "a file", None), (tmp_path / "run", "continue the run from the last one")):
+        monkeypatch.setattr(loop, "run", failing(run_dir))
+        with pytest.raises(NlptuneError) as info:
+            train_config(None, ["model=bag"])
+        assert ("resume=auto" in str(info.value)) == bool(said) and (said or "cannot write") in str(info.value)
+
+
 RACE = """
 import sys, time
 from pathlib import Path
