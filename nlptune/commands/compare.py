@@ -229,6 +229,12 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.utils.console import console, warn
 
     runs = [_load(d) for d in args.run_dirs]
+    seen: dict[Path, str] = {}
+    for given, run in zip(args.run_dirs, runs):
+        first = seen.setdefault(run["path"].resolve(), given)
+        if first != given or args.run_dirs.count(given) > 1:
+            what = "is given twice" if first == given else f"is the same run as {first}"
+            raise NlptuneError(f"{given} {what}: each run is compared once -> give each RUN_DIR once")
     labels = _labels([r["path"] for r in runs])
     differ = check_comparable(runs, labels, args.allow_different_tasks)
     metric = args.metric or next((r["measured"]["main metric"] for r in runs if "main metric" in r["measured"]),

@@ -198,6 +198,16 @@ def test_compare_refuses_a_metric_no_run_has_before_writing(tmp_path, recorded):
     assert compare(*runs, metric="loss") == 0  # one they have, named
 
 
+def test_compare_refuses_a_run_given_twice(tmp_path, recorded):
+    """`compare a a` (or `a ./a/`) drew one curve over the other and said "the hyperparameters are the same"."""
+    run = fake_run(tmp_path / "a", 1e-3, 0.8)
+    for twice, said in (([run, run], "is given twice"), ([run, f"{run}/"], "is the same run as"),
+                        ([run, f"{tmp_path}/./a"], "is the same run as")):
+        with pytest.raises(NlptuneError, match=said):
+            compare(*twice)
+    assert not (run / "compare.png").exists()
+
+
 def test_compare_writes_into_the_first_run_folder_not_the_working_directory(tmp_path, monkeypatch, recorded):
     work = tmp_path / "cwd"
     work.mkdir()
