@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import statistics
 from typing import Any, Callable, Sequence
 
@@ -15,9 +16,30 @@ CORRELATIONS = ("pearson", "spearman")  # the metrics a constant set of gold sco
 LARGEST_SCORE = 1e16
 
 
+# A score written with a decimal comma ("4,91"), as spreadsheets in many locales save it (in a semicolon CSV).
+_DECIMAL_COMMA = re.compile(r"\s*([+-]?\d+),(\d+)\s*")
+
+
+def _decimal_point(text: str) -> str:
+    """``text`` with a decimal comma read as a decimal point ("4,91" -> "4.91"); any other text unchanged. A comma
+    before exactly three digits after a non-zero integer part ("1,000") may as well separate thousands: refused
+    rather than guessed."""
+    found = _DECIMAL_COMMA.fullmatch(text)
+    if not found:
+        return text
+    whole, fraction = found.groups()
+    if len(fraction) == 3 and whole.lstrip("+-").lstrip("0"):
+        raise LabelProblem(f"label {text!r} is ambiguous: {whole}.{fraction} with a decimal comma, or "
+                           f"{whole}{fraction} with a thousands separator",
+                           "write the score with a decimal point and no thousands separator (e.g. 1.5 or 1500)")
+    return f"{whole}.{fraction}"
+
+
 def score(value: Any) -> float:
-    """The float of one raw label (a number, or a numeric string from a text file); raises `LabelProblem`."""
+    """The float of one raw label (a number, or a numeric string from a text file, with a decimal point or a
+    decimal comma); raises `LabelProblem`."""
     if isinstance(value, str):
+        value = _decimal_point(value)
         try:
             value = float(value)
         except ValueError:

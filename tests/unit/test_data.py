@@ -287,6 +287,20 @@ def test_regression_labels_from_csv_strings(tmp_path):
     assert examples_from(path, t).labels == [1.5, 4.0]
 
 
+def test_regression_scores_written_with_a_decimal_comma(tmp_path):
+    """A spreadsheet's semicolon CSV (read since its delimiter is detected) writes 4,91: every score was refused."""
+    path = tmp_path / "train.csv"
+    path.write_text("text;score\na;4,91\nb; -0,5 \nc;0,500\nd;2.25\ne;3\n")
+    t = task(kind="regression", metrics=("pearson",), main_metric="pearson", label_field="score")
+    assert examples_from(path, t).labels == [4.91, -0.5, 0.5, 2.25, 3.0]
+    path.write_text("text;score\na;1,000\nb;1,2,3\n")  # a thousands separator or a decimal comma: not guessed
+    with pytest.raises(DataError) as info:  # both rows' problems, together
+        examples_from(path, t)
+    said = str(info.value)
+    assert "'1,000' is ambiguous: 1.000 with a decimal comma, or 1000 with a thousands separator" in said
+    assert "'1,2,3' is not a number" in said
+
+
 @pytest.mark.parametrize("bad", [float("nan"), None])
 def test_regression_label_must_be_finite(tmp_path, bad):
     path = tmp_path / "train.jsonl"
