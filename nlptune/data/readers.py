@@ -359,7 +359,9 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
     tags_field: [...]}`` and the line each sentence starts on.
 
     Columns are 0-based, negative from the end of the line (-1 = last). ``-DOCSTART-`` lines end a sentence and
-    are skipped; a line that lacks the token or the tag column (or whose tag column is its token column) is
+    are skipped, and so are comment lines before a sentence in a tab-separated file (``# sent_id = 1``, as
+    CoNLL-U writes them: they hold no tab); a token column that holds each word's number in every sentence (an ID
+    column) is refused; a line that lacks the token or the tag column (or whose tag column is its token column) is
     recorded with its line. ``tags_field`` None (or ``tag_column`` None) reads the words only (prediction input).
 
     Every line inside a sentence is one of its words: any other line ends the sentence or is recorded as a problem
@@ -369,6 +371,7 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
     read_tags = tags_field is not None and tag_column is not None
     rows, lines = [], []
     words, tags, start = [], [], None
+    tabbed = _tab_separated(text)
 
     def close() -> None:
         nonlocal words, tags, start
@@ -382,6 +385,8 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
         if _looks_blank(line):
             close()
             continue
+        if tabbed and not words and line.startswith("#") and "\t" not in line:
+            continue  # a comment before a sentence (CoNLL-U's "# sent_id = 1"): a word line would hold a tab
         fields = _conll_fields(line.strip(" "))
         if fields[0] == DOCSTART:
             close()
@@ -405,4 +410,18 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
         if read_tags:
             tags.append(fields[tag])
     close()
+    if rows and all(row[words_field] == [str(i) for i in range(1, len(row[words_field]) + 1)] for row in rows):
+        problems.add(DataError(f"the token column {token_column} holds each word's number (1, 2, 3, ... in every "
+                               "sentence), not the words: it is an ID column, as CoNLL-U's first one is",
+                               file=str(path), split=split, line=lines[0],
+                               fix="set task.token_column to the words' column (CoNLL-U: task.token_column=1)"))
     return rows, lines
+
+
+def _tab_separated(text: str) -> bool:
+    """Whether the word lines of a CoNLL text separate their columns with tabs: its first line that is neither
+    blank nor a comment (#) holds a tab."""
+    for line in text.split("\n"):
+        if line.strip() and not line.startswith("#"):
+            return "\t" in line
+    return False

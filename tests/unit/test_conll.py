@@ -57,6 +57,26 @@ def test_too_few_columns_named_by_line():
     assert [p.line for p in problems] == [2]
 
 
+CONLLU = ("# sent_id = 1\n# text = Bob went\n1\tBob\tPROPN\t_\tB-PER\n2\twent\tVERB\t_\tO\n\n"
+          "# sent_id = 2\n1\tAnn\tPROPN\t_\tB-PER\n")
+
+
+def test_conllu_comment_lines_are_skipped_and_its_id_column_is_not_taken_for_the_words():
+    """A CoNLL-U file's "# sent_id = 1" was read as a word "#" tagged "1", and its ID column as the words."""
+    rows, lines, problems = conll(CONLLU, token_column=1)
+    assert not problems and lines == [3, 7]
+    assert rows == [{"tokens": ["Bob", "went"], "tags": ["B-PER", "O"]}, {"tokens": ["Ann"], "tags": ["B-PER"]}]
+    _, _, problems = conll(CONLLU)  # the default token column 0: CoNLL-U's word numbers
+    assert len(problems) == 1 and "holds each word's number" in str(problems[0]) and "token_column=1" in str(
+        problems[0])
+    # a word "#" stays a word: inside a sentence, or in a file whose columns are not tab-separated
+    rows, _, problems = conll("a\tO\n#\tO\n\n#\tO\n")
+    assert not problems and rows == [{"tokens": ["a", "#"], "tags": ["O", "O"]}, {"tokens": ["#"], "tags": ["O"]}]
+    rows, _, problems = conll("# NN O\nb NN O\n")
+    assert not problems and rows == [{"tokens": ["#", "b"], "tags": ["O", "O"]}]
+    assert not conll("1\tO\n\n1\tO\n2\tO\nx\tO\n")[2]  # numbers that are words: not every sentence 1..n
+
+
 def write_conll_dir(tmp_path: Path, train: str, validation: str) -> None:
     (tmp_path / "ner").mkdir()
     (tmp_path / "ner" / "train.conll").write_text(train)
