@@ -16,13 +16,17 @@ EPILOG = """examples:
   nlptune train                                     built-in demo task, offline
   NLPTUNE_DATA_DIR=../shared/data nlptune train task=sst2 model=lstm trainer.max_epochs=5
   nlptune train task=stsb model=pretrained model.name_or_path=PATH optimizer.lr=5e-5
+  nlptune train task=my_task.yaml model=lstm        a task of one's own: its files, columns and kind in YAML
   nlptune train --cfg job task=mrpc model=cnn       print the composed config, train nothing
+  nlptune tune task=sst2 model=lstm tune.n_trials=20   sweep lr, warmup and dropout (tune.space.KEY=...)
   nlptune distill RUN_DIR model=lstm                a BiLSTM trained on a finished run's outputs too
   nlptune eval RUN_DIR [--split validation | --file F]
   nlptune predict RUN_DIR "some text"   |   nlptune predict RUN_DIR --input in.csv --output out.jsonl
   nlptune lr-find task=sst2 model=lstm              learning-rate range test: plot + suggested lr
   nlptune compare RUN_DIR RUN_DIR ...               validation curves together + a table
   nlptune export RUN_DIR --format onnx|hf           ONNX checked against PyTorch, or the HF folder
+  nlptune freeze RUN_DIR my.yaml; nlptune reproduce my.yaml    a run as a recipe, and its check
+  nlptune recipes list                              the shipped recipes (nlptune train recipe=NAME)
   nlptune --debug COMMAND ...                       an error's Python traceback too (for bug reports)
 """
 

@@ -9,7 +9,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("reproduce", help="train a recipe and check its result against expected:")
+    parser = sub.add_parser("reproduce", help="train a recipe and check its result against the one it expects")
     parser.add_argument("recipe", help="a shipped recipe's name or a path")
     parser.add_argument("overrides", nargs="*", help="e.g. output_dir=runs/check strict_pins=true "
                         "task.data_dir=/data")
