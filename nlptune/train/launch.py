@@ -68,6 +68,17 @@ def _warn_about_cpu_settings(trainer, processes: int) -> None:
                    f"trainer.threads={max(1, cores // processes)} or fewer (0: torch's default)")
 
 
+def warn_if_accumulation_outlasts_an_epoch(trainer, batches_per_epoch: int) -> None:
+    """An epoch's last batches make an optimizer step whatever the count: accumulating more batches than an epoch
+    holds then steps once per epoch over fewer batches than asked, a smaller effective batch than the config says."""
+    if trainer.gradient_accumulation_steps > batches_per_epoch:
+        _warn_once(f"trainer.gradient_accumulation_steps={trainer.gradient_accumulation_steps} is more than the "
+                   f"{batches_per_epoch} batch(es) of an epoch: each optimizer step accumulates one epoch "
+                   f"({batches_per_epoch} batches of {trainer.batch_size}), not "
+                   f"{trainer.gradient_accumulation_steps} -> set trainer.gradient_accumulation_steps="
+                   f"{batches_per_epoch} or fewer, or a smaller trainer.batch_size")
+
+
 @functools.lru_cache(maxsize=None)
 def _warn_once(message: str) -> None:
     from nlptune.utils.console import warn

@@ -59,3 +59,16 @@ def test_cpu_settings_that_are_ignored_or_slow_are_warned_about_once(monkeypatch
     err = " ".join(capsys.readouterr().err.split())
     assert err.count("warning:") == (1 if expected else 0), err
     assert all(text in err for text in expected), err
+
+
+@pytest.mark.parametrize("accumulate, warned", [(10, True), (7, False), (1, False)])
+def test_accumulating_more_batches_than_an_epoch_holds_is_warned_about(capsys, accumulate, warned):
+    """gradient_accumulation_steps=1000 on a 7-batch epoch trained one step an epoch over 7 batches, silently."""
+    from nlptune.train import launch
+
+    launch._warn_once.cache_clear()
+    trainer = SimpleNamespace(gradient_accumulation_steps=accumulate, batch_size=32)
+    launch.warn_if_accumulation_outlasts_an_epoch(trainer, 7)
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("each optimizer step accumulates one epoch (7 batches of 32), not 10" in err) == warned, err
+    assert ("set trainer.gradient_accumulation_steps=7 or fewer" in err) == warned
