@@ -315,8 +315,12 @@ def _check_type(key: str, value: Any, annotation: Any, issues: list[ConfigIssue]
         ok = isinstance(value, accepted)
     if not ok:
         name = " or ".join("mapping" if t is Mapping else "list" if t is tuple else t.__name__ for t in accepted)
-        issues.append(ConfigIssue(key, f"expected {name}, got {plain_data(value)!r}",
-                                  f"set it to {with_article(name)}"))
+        fix = f"set it to {with_article(name)}"
+        if tuple in accepted and isinstance(value, str):  # `report_to=wandb` for `[wandb]`
+            from nlptune.config.compose import override_value
+
+            fix += f", e.g. {key}={override_value([value])} for that one value"
+        issues.append(ConfigIssue(key, f"expected {name}, got {plain_data(value)!r}", fix))
 
 
 # Sections added after run directories, checkpoints and recipes were first written, with the values that behave as

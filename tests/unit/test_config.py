@@ -404,6 +404,8 @@ def test_a_missing_top_level_key_is_a_config_error():
 
 @pytest.mark.parametrize("override, expected", [("optimizer.lr=null", "expected float, got None"),
                                                 ("trainer.report_to=tensorboard", "expected list"),
+                                                ("trainer.report_to=tensorboard",  # the override that was meant
+                                                 "set it to a list, e.g. trainer.report_to=['tensorboard']"),
                                                 ("optimizer.lr=true", "expected float")])
 def test_types_come_from_the_annotations(override, expected):
     (issue,) = issues_of([override]).values()
