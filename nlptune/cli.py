@@ -82,6 +82,7 @@ def _report(err: BaseException, debug: bool) -> int:
     import traceback
 
     from nlptune.config.errors import NlptuneError, describe_os_error
+    from nlptune.utils.errors import out_of_memory
 
     if debug:
         traceback.print_exception(err, file=sys.stderr)
@@ -89,9 +90,10 @@ def _report(err: BaseException, debug: bool) -> int:
         message, code = str(err), 2
     elif isinstance(err, OSError):  # a path the command was given or writes to: the errno says what is wrong
         message, code = describe_os_error(err), 2
-    elif isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch's CUDA OOM too
-        message = (f"out of memory ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                   "lower trainer.batch_size or task.max_length, or use a smaller model")
+    elif out_of_memory(err):  # Python's, torch's CPU allocator's (a RuntimeError) or CUDA's
+        message = (f"{out_of_memory(err)}{_memory_of_this_machine()} -> lower trainer.batch_size or "
+                   "task.max_length, or use a smaller model (model.embedding_dim, model.hidden_size, "
+                   "model.num_layers, model.vocab_size)")
         code = 2
     elif _in_checkpoint_code(err) is not None:
         message, code = _checkpoint_failure(err, debug), 2
@@ -101,6 +103,16 @@ def _report(err: BaseException, debug: bool) -> int:
         code = 1
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def _memory_of_this_machine() -> str:
+    """", this machine has N GB of memory" (empty where it cannot be read)."""
+    try:
+        import psutil
+
+        return f"; this machine has {psutil.virtual_memory().total / 1e9:.1f} GB of memory"
+    except (ImportError, OSError):
+        return ""
 
 
 def _in_checkpoint_code(err: BaseException):

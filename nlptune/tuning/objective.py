@@ -21,6 +21,7 @@ from nlptune.tuning.folds import data_overrides
 from nlptune.tuning.goals import objective_values, record_constraints
 from nlptune.tuning.plan import SweepPlan
 from nlptune.tuning.space import param_overrides, suggest_all, to_override
+from nlptune.utils.errors import out_of_memory
 from nlptune.utils.processes import identity as worker_identity
 from nlptune.utils.plain import parse_json
 
@@ -239,8 +240,8 @@ def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=
 
 def describe_error(err: BaseException) -> str:
     """One line saying why a trial failed."""
-    if type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower():
-        return f"out of memory: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    if out_of_memory(err):
+        return out_of_memory(err)
     if isinstance(err, TrialFailed):
         return str(err)
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 
 class NlptuneError(Exception):
@@ -58,3 +59,24 @@ def explain_os_error(code: int | None, path=None, detail: str = "") -> tuple[str
         what = f"{blocker} is a file where a folder is expected"
         fix = "choose another path, or move the file away"
     return what, fix
+
+
+# What torch's allocators say when an allocation fails: the CPU allocator raises a plain RuntimeError
+# ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes"), CUDA an OutOfMemoryError.
+_OUT_OF_MEMORY = ("can't allocate memory", "out of memory")
+_ALLOCATION = re.compile(r"tried to allocate (\d+(?:\.\d+)?) ?(bytes|[KMGT]i?B)", re.IGNORECASE)
+
+
+def out_of_memory(err: BaseException) -> str | None:
+    """One line for an error that means memory ran out (Python's MemoryError, torch's CPU or CUDA allocator): what
+    was asked for when the allocator says; None for any other error."""
+    text = str(err)
+    if not (isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError"
+            or (isinstance(err, RuntimeError) and any(sign in text.lower() for sign in _OUT_OF_MEMORY))):
+        return None
+    found = _ALLOCATION.search(text)
+    if found and found.group(2) == "bytes":
+        asked = f"{int(float(found.group(1))) / 1e9:.1f} GB"
+    else:
+        asked = f"{found.group(1)} {found.group(2)}" if found else None
+    return f"out of memory ({f'an allocation of {asked}' if asked else type(err).__name__} failed)"

@@ -99,6 +99,12 @@ def test_debug_prints_the_traceback(monkeypatch, capsys):
     (NlptuneError("task.name: unknown"), 2, "error: task.name: unknown"),
     (KeyboardInterrupt(), 130, "interrupted"),
     (MemoryError(), 2, "out of memory"),
+    # torch's CPU allocator raises a plain RuntimeError: it was "internal error ... this is a bug"
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 28812000000 bytes. Error code 12 (Cannot allocate memory)"), 2,
+     "error: out of memory (an allocation of 28.8 GB failed); this machine has"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), 2, "out of memory (an allocation of 2.00 GiB"),
+    (RuntimeError("shape mismatch"), 1, "internal error"),
 ])
 def test_other_endings(monkeypatch, capsys, raised, code, text):
     exit_code, output = run_main(monkeypatch, capsys, raised)
