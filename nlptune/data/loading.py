@@ -28,6 +28,7 @@ from typing import Sequence
 
 from nlptune.config.schema import TaskConfig
 from nlptune.data import readers
+from nlptune.data.conll import read_conll
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.compression import (DECOMPRESSION_ERRORS, TooLarge, compression, damage_problem, data_suffix,
                                       decompress, is_damaged, open_decompressed)
@@ -107,7 +108,7 @@ def _parser(path: Path, task: TaskConfig | None):
         options = {} if task is None else dict(
             token_column=task.token_column, tag_column=task.tag_column,
             words_field=task.text_fields[0] if task.text_fields else "tokens", tags_field=task.label_field)
-        return lambda text, path, split, problems: readers.read_conll(text, path, split, problems, **options)
+        return lambda text, path, split, problems: read_conll(text, path, split, problems, **options)
     return readers.read_delimited if data_suffix(path) in (".csv", ".tsv") else readers.read_json
 
 

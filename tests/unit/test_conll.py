@@ -10,7 +10,7 @@ from nlptune.config.schema import TaskConfig
 from nlptune.data.errors import DataError, ProblemCollector
 from nlptune.data.labels import split_examples
 from nlptune.data.loading import load_raw_splits, read_file
-from nlptune.data.readers import read_conll
+from nlptune.data.conll import read_conll
 
 TRAIN = "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\n\nPeter NNP B-PER\nBlackburn NNP I-PER\n\n"
 
