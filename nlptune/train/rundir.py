@@ -119,16 +119,16 @@ def model_or_run_part(folder: str | Path) -> str | None:
     return None
 
 
-def refuse_nested_run(output_dir: str | Path) -> None:
+def refuse_nested_run(output_dir: str | Path, key: str = "output_dir", what: str = "a new run's files") -> None:
     """Refuse ``output_dir`` for a fresh run when it is or lies inside a saved model folder, or inside another
     run's best/, checkpoints/ or plots/: the new run's files would be mixed into a model that is loaded, exported
     and copied as a whole, or deleted with the checkpoints it was put among. A run inside another run's top
     folder stays allowed: a sweep's trials live inside its folder, beside the best model it copies there."""
     found = model_or_run_part(output_dir)
     if found is not None:
-        raise NlptuneError(f"output_dir {output_dir} {found}; a new run's files would be mixed into it -> "
-                           "choose an output_dir outside saved models and runs' best/, checkpoints/ and plots/ "
-                           "(or leave it unset for a new timestamped folder)")
+        raise NlptuneError(f"{key} {output_dir} {found}; {what} would be mixed into it -> give {key} a folder "
+                           "outside saved models and runs' best/, checkpoints/ and plots/ (or leave it unset for a "
+                           "new timestamped folder)")
 
 
 # what other nlptune commands write into a run directory before its training starts: a multi-process sweep

@@ -262,10 +262,12 @@ def refuse_foreign_sweep_dir(sweep_dir: Path) -> None:
     """Refuse ``sweep_dir`` for a new sweep unless it is new or empty (a lock aside: whether its holder still runs
     is for the lock to tell): a new sweep writes its leaderboard.csv, summary.md, plots/, best/ ... there, over
     whatever files of the same names it holds. An earlier sweep (its sweep.json) is continued, never started anew."""
-    from nlptune.train.rundir import not_written, shown
+    from nlptune.train.rundir import not_written, refuse_nested_run, shown
     from nlptune.utils.lock import LOCK_FILE
     from nlptune.utils.text import listed
 
+    # inside a saved model or a run's best/, checkpoints/, plots/: every trial would be refused there
+    refuse_nested_run(sweep_dir, "tune.dir", "the sweep's trials and files")
     foreign = not_written(sweep_dir, (LOCK_FILE,))
     if foreign:
         raise NlptuneError(f"the sweep directory {sweep_dir} (tune.dir) already holds files but no sweep "

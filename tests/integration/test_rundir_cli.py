@@ -72,7 +72,7 @@ def test_a_new_run_is_never_put_inside_a_saved_model_or_a_runs_own_folders(run_c
     before = hashes(finished_run)
     for out in (finished_run / "best", finished_run / "best" / "new", finished_run / "checkpoints" / "new",
                 finished_run / "plots" / "new"):
-        refused(train(run_cli, out), f"output_dir {out}", "choose an output_dir outside saved models")
+        refused(train(run_cli, out), f"output_dir {out}", "give output_dir a folder outside saved models")
         assert not out.exists() or out.name == "best"
     assert hashes(finished_run) == before
 
@@ -279,7 +279,7 @@ def test_compare_and_lr_find_never_write_into_a_run(run_cli, finished_run):
     output: refused in one message naming the folder, exit 2, nothing of the run changed."""
     before = hashes(finished_run)
     for output in (finished_run / "best", finished_run / "checkpoints", finished_run / "plots" / "cmp.png"):
-        refused(run_cli(["compare", finished_run, finished_run, "--output", output]), str(output.parent
+        refused(run_cli(["compare", finished_run, "--output", output]), str(output.parent
                 if output.suffix else output), "a fresh folder")
     refused(run_cli(["lr-find", *TINY, f"output_dir={finished_run}"]), f"{finished_run} (output_dir, the lr-find "
             "folder) is the run directory", "leave output_dir unset")

@@ -99,6 +99,21 @@ def test_sweep_dir_resume_rules(tmp_path):
         find_sweep_dir(tune, split_tune_args([f"resume={tmp_path}"]), "sst2", "lstm")
 
 
+def test_a_sweep_inside_a_runs_own_folders_or_a_saved_model_is_refused_before_any_trial(tmp_path):
+    """tune.dir=RUN/plots/x started a sweep there whose every trial was then refused (a run inside plots/)."""
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "best" / "nlptune_task.json").write_text("{}")
+    (run / "metrics.jsonl").write_text("")
+    for inside, said in ((run / "plots" / "x", "lies inside plots/ of the run"),
+                         (run / "best" / "y", "lies inside the saved model folder")):
+        with pytest.raises(NlptuneError, match=f"tune.dir {inside} {said}.*give tune.dir a folder outside"):
+            find_sweep_dir(tune_of(f"tune.dir={inside}"), split_tune_args([]), "sst2", "lstm")
+        assert not inside.exists()
+    assert find_sweep_dir(tune_of(f"tune.dir={run / 'sweep'}"), split_tune_args([]), "sst2", "lstm")[0] == \
+        run / "sweep"  # beside the run's files, as a sweep's trials sit beside its best/
+
+
 # ------------------------------------------------------------------ cost-aware sweeps: objectives and bounds
 
 
