@@ -73,6 +73,12 @@ class SweepPlan:
         return list(self.directions) if self.multi_objective else [self.direction]
 
     @property
+    def storage_shown(self) -> str:
+        """The storage as messages and reports name it: an RDB URL's password masked (the plan keeps it: the
+        workers connect with it)."""
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", self.storage)
+
+    @property
     def journal(self) -> str | None:
         return self.storage[len("journal:"):] if self.storage.startswith("journal:") else None
 

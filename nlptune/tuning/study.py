@@ -58,7 +58,7 @@ def open_storage(plan: SweepPlan):
                                               engine_kwargs={"pool_pre_ping": True})
     except Exception as err:  # driver missing, host unreachable, bad URL: the user fixes the storage
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise NlptuneError(f"tune.storage={plan.storage}: cannot open it ({type(err).__name__}: {first}) -> "
+        raise NlptuneError(f"tune.storage={plan.storage_shown}: cannot open it ({type(err).__name__}: {first}) -> "
                            f"{storage_fix(plan.storage, err)}") from None
 
 
@@ -185,7 +185,7 @@ def create_study(plan: SweepPlan) -> optuna.Study:
     found = [d.name.lower() for d in study.directions]
     if found != plan.all_directions:
         wanted = ", ".join(f"{name} {d}d" for name, d in zip(plan.objectives or [plan.metric], plan.all_directions))
-        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage} has objectives {', '.join(d + 'd' for d in found)}, "
+        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage_shown} has objectives {', '.join(d + 'd' for d in found)}, "
                            f"but this sweep wants {wanted} -> set tune.study_name to a new name")
     study.set_user_attr("metric", plan.metric)
     study.set_user_attr("space", plan.space)

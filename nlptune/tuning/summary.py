@@ -148,7 +148,7 @@ def write_summary(path: Path, plan: SweepPlan, trials: list, best: Best | None, 
              + (f", {n['running']} running" if n["running"] else "") + (f", {n['waiting']} waiting" if n["waiting"]
                                                                          else ""),
              f"- compute: {spent['train_samples']:,} training samples{ratio}, {spent['train_runtime_s']:.0f} s of "
-             "training", f"- storage: `{plan.storage}`", ""]
+             "training", f"- storage: `{plan.storage_shown}`", ""]
     lines += _best_section(plan, best, trials) + _confirm_section(plan, confirmed) + _full_section(full)
     if plan.multi_objective:
         from nlptune.tuning.pareto import pareto_section

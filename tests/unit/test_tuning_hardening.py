@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
-from nlptune.config.errors import ConfigError
+from nlptune.config.errors import ConfigError, NlptuneError
 from nlptune.tuning.plan import SweepPlan, check_space
 from nlptune.tuning.space import parse_space_lenient
 from nlptune.tuning.study import storage_fix, worker_seed
@@ -89,6 +89,22 @@ def test_storage_fix_names_the_missing_folder_or_the_driver(tmp_path):
     assert "writable" in storage_fix(f"sqlite:///{tmp_path}/x.db", OSError())
     assert "pip install psycopg2-binary" in storage_fix("postgresql+psycopg2://h/db", ImportError("psycopg2"))
     assert "server is up" in storage_fix("postgresql://nohost/x", RuntimeError("could not resolve"))
+
+
+def test_a_storage_urls_password_is_never_shown(tmp_path):
+    """tune.storage=postgresql://user:secret@host/db printed the password in its error and in summary.md."""
+    import dataclasses
+
+    from nlptune.tuning.study import open_storage
+
+    shown = {url: dataclasses.replace(plan(), storage=url).storage_shown for url in (
+        "postgresql://user:s3cr:et@db.example/sweeps", "mysql+pymysql://u:p@h:3306/x", "postgresql://h/db",
+        "sqlite:////tmp/x.db", "journal:/tmp/a:b@c/j")}
+    assert list(shown.values()) == ["postgresql://user:***@db.example/sweeps", "mysql+pymysql://u:***@h:3306/x",
+                                    "postgresql://h/db", "sqlite:////tmp/x.db", "journal:/tmp/a:b@c/j"]
+    with pytest.raises(NlptuneError) as info:  # no such server: the message names the URL, masked
+        open_storage(dataclasses.replace(plan(), storage="postgresql://u:hunter2@nohost.invalid/db"))
+    assert "u:***@nohost.invalid" in str(info.value) and "hunter2" not in str(info.value)
 
 
 def test_every_space_problem_once_each():
