@@ -84,7 +84,9 @@ class SweepPlan:
 
     def save(self) -> None:
         path = Path(self.sweep_dir) / PLAN_FILE
-        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        # an RDB URL's password: the file is the owner's alone
+        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n",
+                          private=self.storage_shown != self.storage)
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> "SweepPlan":

@@ -161,10 +161,11 @@ def ensure_dir(path: str | Path, what: str = "") -> Path:
     return path
 
 
-def create_new_file(path: Path) -> int:
-    """A file descriptor of a file that did not exist (never a link, never someone else's file)."""
+def create_new_file(path: Path, private: bool = False) -> int:
+    """A file descriptor of a file that did not exist (never a link, never someone else's file); ``private``:
+    readable by its owner only (it holds a secret)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    return os.open(path, flags, 0o644)
+    return os.open(path, flags, 0o600 if private else 0o644)
 
 
 def fsync_path(path: str | Path) -> None:
@@ -179,16 +180,16 @@ def fsync_path(path: str | Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True, private: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically: a fresh temporary file beside it, flushed (``sync``), renamed
     over it. A reader sees the old file or the new one; a destination that is a link is refused; an OS error
-    leaves the old file as it was and raises `DiskError`."""
+    leaves the old file as it was and raises `DiskError`. ``private``: readable by its owner only."""
     path = Path(path)
     refuse_link(path)
     refuse_special_file(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")  # "*.tmp": easy to spot
     try:
-        fd = create_new_file(tmp)
+        fd = create_new_file(tmp, private)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -209,9 +210,10 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = True) -> P
     return path
 
 
-def atomic_write_text(path: str | Path, text: str, *, sync: bool = True, encoding: str = "utf-8") -> Path:
+def atomic_write_text(path: str | Path, text: str, *, sync: bool = True, encoding: str = "utf-8",
+                      private: bool = False) -> Path:
     """`atomic_write_bytes` of ``text``."""
-    return atomic_write_bytes(path, text.encode(encoding), sync=sync)
+    return atomic_write_bytes(path, text.encode(encoding), sync=sync, private=private)
 
 
 def publish_new_file(path: str | Path, data: bytes) -> None:

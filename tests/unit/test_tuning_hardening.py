@@ -102,6 +102,11 @@ def test_a_storage_urls_password_is_never_shown(tmp_path):
         "sqlite:////tmp/x.db", "journal:/tmp/a:b@c/j")}
     assert list(shown.values()) == ["postgresql://user:***@db.example/sweeps", "mysql+pymysql://u:***@h:3306/x",
                                     "postgresql://h/db", "sqlite:////tmp/x.db", "journal:/tmp/a:b@c/j"]
+    secret = dataclasses.replace(plan(), sweep_dir=str(tmp_path), storage="postgresql://u:pw@h/db")
+    secret.save()  # the workers read the URL from sweep.json: it keeps the password, for its owner's eyes only
+    assert (tmp_path / "sweep.json").stat().st_mode & 0o777 == 0o600
+    dataclasses.replace(secret, storage="journal:/j").save()
+    assert (tmp_path / "sweep.json").stat().st_mode & 0o777 == 0o644
     with pytest.raises(NlptuneError) as info:  # no such server: the message names the URL, masked
         open_storage(dataclasses.replace(plan(), storage="postgresql://u:hunter2@nohost.invalid/db"))
     assert "u:***@nohost.invalid" in str(info.value) and "hunter2" not in str(info.value)
