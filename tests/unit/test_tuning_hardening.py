@@ -4,7 +4,6 @@ space's problems reported once each, all together."""
 from __future__ import annotations
 
 import os
-
 from types import SimpleNamespace
 
 import optuna
