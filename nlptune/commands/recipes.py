@@ -7,7 +7,7 @@ EPILOG = """examples:
   nlptune recipes list                      name, task, model, metric, expected value, typical runtime
   nlptune recipes show sst2-lstm            the recipe, annotated (conf/ defaults, installed versions, data)
   nlptune recipes copy sst2-lstm my.yaml    a local copy to edit
-  nlptune recipes validate my.yaml          every problem at once, nothing trained
+  nlptune recipes validate my.yaml          every problem at once, nothing trained (a folder: each recipe in it)
   nlptune train recipe=my.yaml trainer.max_epochs=2   train it (overrides apply on top)
 """
 
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     copy.add_argument("--force", action="store_true", help="overwrite dest")
     copy.set_defaults(handler=handle_copy)
     validate = actions.add_parser("validate", help="check recipe files: every problem at once, nothing trained")
-    validate.add_argument("recipes", nargs="+", help="shipped names or paths")
+    validate.add_argument("recipes", nargs="+", help="shipped names, recipe files or folders of them")
     validate.add_argument("--strict-pins", action="store_true", help="pins that differ from this machine are errors")
     validate.set_defaults(handler=handle_validate)
 
@@ -142,7 +142,7 @@ def handle_validate(args: argparse.Namespace) -> int:
     from nlptune.recipes.run import run_config_from_recipe
 
     failed = 0
-    for name in args.recipes:
+    for name in _with_folders_expanded(args.recipes):
         try:
             path = resolve_recipe(name)
             recipe = load_recipe(path)
@@ -158,3 +158,17 @@ def handle_validate(args: argparse.Namespace) -> int:
         if drift:
             print(pinning.describe_drift(drift))
     return 2 if failed else 0
+
+
+def _with_folders_expanded(names: list[str]) -> list[str]:
+    """``names`` with each folder replaced by the YAML files in it (sorted; none: the folder itself, refused as
+    a recipe with its reason)."""
+    from pathlib import Path
+
+    expanded = []
+    for name in names:
+        folder = Path(name)
+        found = sorted(str(p) for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()) \
+            if folder.is_dir() else []
+        expanded += found or [name]
+    return expanded

@@ -470,3 +470,20 @@ def test_naming_the_overrides_does_not_warn_about_the_pins_again(recipe_file, ca
     config = load_run_config([f"recipe={drifting}", "output_dir=elsewhere"])
     assert "pins.packages.torch" in capsys.readouterr().err
     assert overridden(drifting, config) == {} and capsys.readouterr().err == ""
+
+
+def test_validating_a_folder_validates_each_recipe_in_it(tmp_path, capsys):
+    """`nlptune recipes validate recipes/` was "recipe recipes/ is a folder"."""
+    import argparse
+    import shutil
+
+    from nlptune.commands.recipes import handle_validate
+    from nlptune.recipes.format import resolve_recipe
+
+    shutil.copy(resolve_recipe("sst2-lstm"), tmp_path / "a.yaml")
+    (tmp_path / "b.yml").write_text("recipe: {name: b}\nconfig: 3\n")
+    (tmp_path / "notes.txt").write_text("not a recipe")
+    code = handle_validate(argparse.Namespace(recipes=[str(tmp_path)], strict_pins=False))
+    out, err = capsys.readouterr()
+    assert code == 2 and f"ok {tmp_path / 'a.yaml'}" in out and f"INVALID {tmp_path / 'b.yml'}" in err
+    assert "notes.txt" not in out + err
