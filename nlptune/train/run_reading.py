@@ -43,7 +43,7 @@ def _sweep_hint(path: Path) -> str | None:
     if not is_sweep_dir(path):
         return None
     best = _best_trial(path)
-    return (f"it is a sweep directory (`nlptune tune`): pass one of its trials' run directories ("
+    return ("it is a sweep directory (`nlptune tune`): pass one of its trials' run directories ("
             + (f"its best trial: {best}; " if best else "") + f"{path / 'leaderboard.csv'} ranks them); its best "
             f"trial's recipe is {path / 'best_recipe.yaml'}; `nlptune predict`, `nlptune eval --file`, `nlptune "
             f"export` and `nlptune distill` take its best model, {path / 'best'}")

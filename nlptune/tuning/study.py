@@ -185,8 +185,9 @@ def create_study(plan: SweepPlan) -> optuna.Study:
     found = [d.name.lower() for d in study.directions]
     if found != plan.all_directions:
         wanted = ", ".join(f"{name} {d}d" for name, d in zip(plan.objectives or [plan.metric], plan.all_directions))
-        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage_shown} has objectives {', '.join(d + 'd' for d in found)}, "
-                           f"but this sweep wants {wanted} -> set tune.study_name to a new name")
+        raise NlptuneError(f"study '{plan.study_name}' in {plan.storage_shown} has objectives "
+                           f"{', '.join(d + 'd' for d in found)}, but this sweep wants {wanted} -> set "
+                           "tune.study_name to a new name")
     study.set_user_attr("metric", plan.metric)
     study.set_user_attr("space", plan.space)
     if plan.objectives:
