@@ -46,9 +46,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="nlptune", description="Config-driven fine-tuning of language-"
-                                     "understanding models.", epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="nlptune", description="Config-driven fine-tuning of language-understanding models.",
+                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_global_options(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

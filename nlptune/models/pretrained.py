@@ -267,13 +267,16 @@ def _check_args(args: dict) -> None:
     """The arguments' checks that need the checkpoint's config, when it is on this machine (a local folder, or a
     hub id in the cache): ``freeze_layers`` and ``reinit_layers`` at most its number of layers. Read by config
     validation, so a run is refused before its data is read."""
-    config = checkpoint_config(str(args["name_or_path"]), args.get("revision")) or {}
+    name = args.get("name_or_path")
+    if not isinstance(name, str) or not name:  # missing: the builder's own check says so
+        return
+    config = checkpoint_config(name, args.get("revision")) or {}
     count = next((config[key] for key in LAYER_COUNT_KEYS if isinstance(config.get(key), int)), None)
     for key in ("freeze_layers", "reinit_layers"):
         layers = args.get(key)
         if count is not None and isinstance(layers, int) and layers > count:
-            raise ModelArgumentError(f"{key}={layers} is more than the {count} layers of "
-                                     f"{args['name_or_path']}; set model.{key}={count} or less")
+            raise ModelArgumentError(f"{key}={layers} is more than the {count} layers of {name}; set "
+                                     f"model.{key}={count} or less")
 
 
 build_pretrained.choices = {"pooling": POOLINGS}  # read by config validation

@@ -76,7 +76,8 @@ def out_of_memory(err: BaseException) -> str | None:
         return None
     found = _ALLOCATION.search(text)
     if found and found.group(2) == "bytes":
-        asked = f"{int(float(found.group(1))) / 1e9:.1f} GB"
+        size = float(found.group(1))
+        asked = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
     else:
         asked = f"{found.group(1)} {found.group(2)}" if found else None
-    return f"out of memory ({f'an allocation of {asked}' if asked else type(err).__name__} failed)"
+    return f"out of memory ({f'an allocation of {asked} failed' if asked else type(err).__name__})"
