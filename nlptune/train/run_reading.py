@@ -66,11 +66,12 @@ def _model_folder_hint(path: Path) -> str | None:
     """The fix for a RUN_DIR that is a saved model folder (a run's best/, or an export of one) rather than the run
     directory a command reads its config and records from; None for any other folder."""
     from nlptune.data.sources import is_model_folder
+    from nlptune.train.rundir import is_sweep_dir
 
     if not is_model_folder(path):
         return None
     sweep = path.resolve().parent
-    if path.resolve().name == "best" and _sweep_hint(sweep):
+    if path.resolve().name == "best" and is_sweep_dir(sweep):
         best = _best_trial(sweep)
         return (f"it is the best model of the sweep {sweep}, a copy of its best trial's best/: pass that trial's "
                 f"run directory ({best or sweep / 'leaderboard.csv'}); `nlptune predict`, `nlptune eval --file`, "
