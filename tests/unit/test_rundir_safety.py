@@ -93,7 +93,7 @@ def test_a_failed_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_pa
     """A full disk while the temporary beside the file is written: the user reads the path they gave."""
     import nlptune.utils.files as files
 
-    def full(path):
+    def full(path, private=False):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(files, "create_new_file", full)
