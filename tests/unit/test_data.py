@@ -960,6 +960,19 @@ def test_files_named_on_the_command_line_win_over_the_demo_generator(tmp_path, m
     assert len(data.train) == len(data.validation) == 11 and data.sources["train"].endswith("a.jsonl")
 
 
+def test_a_learnt_vocabulary_without_a_word_is_refused(tmp_path, monkeypatch):
+    """Every word rarer than model.min_frequency: the model trained on [UNK] alone (a warning only), and its
+    predict then said the tokenizer files were missing."""
+    monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [{"text": f"unique{i} words{i}", "label": "positive" if i % 2 else "negative"} for i in range(6)]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    files = [f"task.train_file={tmp_path / 'a.jsonl'}", f"task.validation_file={tmp_path / 'a.jsonl'}"]
+    with pytest.raises(DataError, match=r"(?s)holds no word: each occurs fewer than model.min_frequency=2.*"
+                                        r"set model.min_frequency=1"):
+        prepare_data(load_run_config(files), pretrained=False)
+    assert len(prepare_data(load_run_config([*files, "model.min_frequency=1"]), pretrained=False).train) == 6
+
+
 def test_prepare_data_scratch(tmp_path, monkeypatch):
     monkeypatch.setenv("NLPTUNE_CACHE_DIR", str(tmp_path / "cache"))
     run = load_run_config(_user_task_overrides(tmp_path, "stars") + ["model.min_frequency=1"])
