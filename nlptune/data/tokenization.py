@@ -121,8 +121,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, max_length: i
         raise NlptuneError(f"cannot load the tokenizer of {name_or_path!r}: {text[:300]}; give a model folder "
                            "(or hub id) that holds the tokenizer files saved with the model (tokenizer.json, "
                            "or vocab files with tokenizer_config.json)") from err
-    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)) and \
-            not os.path.isfile(os.path.join(name_or_path, "tokenizer.json")):
+    if holds_no_word(tokenizer) and not os.path.isfile(os.path.join(name_or_path, "tokenizer.json")):
         # transformers builds an empty tokenizer when tokenizer.json / the vocab file is missing: every word
         # would become [UNK] and the model would train on nothing, without a word (a tokenizer.json of special
         # tokens only is a scratch vocabulary saved as it was learnt: a tagger's characters may carry it)
@@ -239,17 +238,22 @@ def encode(tokenizer, texts: list, *, max_length: int, joint_pairs: bool, consum
 UNKNOWN_WARN_SHARE = 0.5
 
 
+def holds_no_word(tokenizer) -> bool:
+    """Whether ``tokenizer``'s vocabulary is its special tokens alone."""
+    return len(tokenizer) <= len(set(tokenizer.all_special_tokens))
+
+
 def refuse_an_empty_vocabulary(tokenizer, cfg: TokenizerConfig, texts: int, source: str) -> None:
     """Refuse a vocabulary learnt from the ``texts`` training texts (of ``source``) that holds no word: every word
     was rarer than ``cfg.min_frequency``, so every text would be read as unknown words and the model could learn
     nothing from them. (A tagger with character features still reads the words' characters: not called then.)"""
     from nlptune.data.errors import DataError
 
-    if len(tokenizer) > len(set(tokenizer.all_special_tokens)):
+    if not holds_no_word(tokenizer):
         return
     raise DataError(f"the vocabulary learnt from the {texts:,} training text(s) holds no word: each occurs fewer "
                     f"than model.min_frequency={cfg.min_frequency} times, so every text would be read as "
-                    f"unknown words", file=source, split="train",
+                    "unknown words", file=source, split="train",
                     fix="set model.min_frequency=1, or give more training text (or start from a pretrained model)")
 
 
