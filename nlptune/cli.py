@@ -89,8 +89,8 @@ def _report(err: BaseException, debug: bool) -> int:
         message, code = str(err), 2
     elif isinstance(err, OSError):  # a path the command was given or writes to: the errno says what is wrong
         message, code = describe_os_error(err), 2
-    elif out_of_memory(err):  # Python's, torch's CPU allocator's (a RuntimeError) or CUDA's
-        message = (f"{out_of_memory(err)}{_memory_of_this_machine()} -> lower trainer.batch_size or "
+    elif (memory := out_of_memory(err)) is not None:  # Python's, torch's CPU allocator's (a RuntimeError), CUDA's
+        message = (f"{memory}{_memory_of_this_machine()} -> lower trainer.batch_size or "
                    "task.max_length, or use a smaller model (model.embedding_dim, model.hidden_size, "
                    "model.num_layers, model.vocab_size)")
         code = 2

@@ -49,7 +49,8 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
     read_tags = tags_field is not None and tag_column is not None
     rows, lines = [], []
     words, tags, start = [], [], None
-    tabbed = _tab_separated(text)
+    file_lines = text.split("\n")
+    tabbed = _tab_separated(file_lines)
 
     def close() -> None:
         nonlocal words, tags, start
@@ -58,7 +59,7 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
             lines.append(start)
         words, tags, start = [], [], None
 
-    for number, raw_line in enumerate(text.split("\n"), start=1):
+    for number, raw_line in enumerate(file_lines, start=1):
         line = raw_line.rstrip("\r")
         if _looks_blank(line):
             close()
@@ -96,10 +97,10 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
     return rows, lines
 
 
-def _tab_separated(text: str) -> bool:
-    """Whether the word lines of a CoNLL text separate their columns with tabs: its first line that is neither
+def _tab_separated(file_lines: list[str]) -> bool:
+    """Whether the word lines of a CoNLL file separate their columns with tabs: its first line that is neither
     blank nor a comment (#) holds a tab."""
-    for line in text.split("\n"):
+    for line in file_lines:
         if line.strip() and not line.startswith("#"):
             return "\t" in line
     return False

@@ -240,8 +240,9 @@ def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=
 
 def describe_error(err: BaseException) -> str:
     """One line saying why a trial failed."""
-    if out_of_memory(err):
-        return out_of_memory(err)
+    memory = out_of_memory(err)
+    if memory is not None:
+        return memory
     if isinstance(err, TrialFailed):
         return str(err)
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""
