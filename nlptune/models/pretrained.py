@@ -13,7 +13,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoMod
 from nlptune.config.names import PRETRAINED
 from nlptune.config.registry import register
 from nlptune.models.layers import ModelArgumentError, check_choice, check_int, check_prob
-from nlptune.models.remote_code import check_remote_code
+from nlptune.models.remote_code import check_remote_code, model_file
+from nlptune.utils.errors import NlptuneError
 from nlptune.utils.network import hub_or_cache
 from nlptune.utils.plain import plain_data
 
@@ -239,38 +240,17 @@ def build_pretrained(*, name_or_path: str, num_labels: int, id2label: dict[int, 
 LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layers", "n_layer", "num_layers")
 
 
-def checkpoint_config(name_or_path: str, revision: str | None = None) -> dict | None:
-    """The config.json of a local checkpoint folder, or of a hub checkpoint already in the local cache, as a
-    dict; None when neither holds a readable one (a hub id not downloaded yet: loading it will say)."""
-    import json
-    from pathlib import Path
-
-    path = Path(name_or_path) / "config.json"
-    if not path.is_file():
-        from huggingface_hub import try_to_load_from_cache
-
-        try:  # the cache only, never the network
-            cached = try_to_load_from_cache(name_or_path, "config.json", revision=revision)
-        except (ValueError, OSError):  # not a valid hub id (reported when the model loads)
-            return None
-        if not isinstance(cached, str):
-            return None
-        path = Path(cached)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
-
-
 def _check_args(args: dict) -> None:
-    """The arguments' checks that need the checkpoint's config, when it is on this machine (a local folder, or a
-    hub id in the cache): ``freeze_layers`` and ``reinit_layers`` at most its number of layers. Read by config
+    """The arguments' checks that need the checkpoint's config.json (a local folder's, or a hub id's from the cache,
+    or fetched when the hub is reachable): ``freeze_layers`` and ``reinit_layers`` at most its number of layers. Read by config
     validation, so a run is refused before its data is read."""
     name = args.get("name_or_path")
     if not isinstance(name, str) or not name:  # missing: the builder's own check says so
         return
-    config = checkpoint_config(name, args.get("revision")) or {}
+    try:  # a problem reading it (no such folder, a broken file) is said when the model loads, with the rest
+        config = model_file(name, "config.json", args.get("revision"), required=False) or {}
+    except NlptuneError:
+        return
     count = next((config[key] for key in LAYER_COUNT_KEYS if isinstance(config.get(key), int)), None)
     for key in ("freeze_layers", "reinit_layers"):
         layers = args.get(key)
