@@ -128,7 +128,7 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
     texts = texts if all(t is not None for t in texts) else None  # a missing text column is reported by _texts
     # each row's texts, read alongside its label (a compact column reads fast in order, slowly by index)
     rows = zip(*texts) if texts is not None else itertools.repeat(None)
-    keys, repairs = [], []
+    keys, repairs, of_column = [], [], {}  # a column's problem -> [it, its first row, rows refused]
     for i, (value, row) in enumerate(zip(column[:limit] if limit else column, rows)):
         try:
             key = kind.label_key(value)
@@ -139,8 +139,16 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
             keys.append(key)
         except LabelProblem as err:
             column = task.text_fields[0] if err.in_text else err.column or task.label_field
-            problems.add(DataError(err.problem, fix=err.fix, **_where(raw, split, i, column, err.position)))
+            where = _where(raw, split, i, column, err.position)
+            if err.of_column:
+                of_column.setdefault(err.fix, [err, where, 0])[2] += 1
+            else:
+                problems.add(DataError(err.problem, fix=err.fix, **where))
             keys.append(_INVALID)
+    for err, where, rows_refused in of_column.values():
+        counted = f" ({rows_refused} of the split's {len(keys)} rows alike: the first is named)" \
+            if rows_refused > 1 else ""
+        problems.add(DataError(err.problem + counted, fix=err.fix, **where))
     if repairs:
         _warn_repairs(task, split, repairs)
     return keys

@@ -15,8 +15,11 @@ class LabelProblem(ValueError):
     """A label (or a split's labels) a kind cannot train on; ``fix`` says what to do."""
 
     def __init__(self, problem: str, fix: str, column: str | None = None, position: int | None = None,
-                 in_text: bool = False, undeclared: Any = None):
+                 in_text: bool = False, undeclared: Any = None, of_column: bool = False):
         super().__init__(problem)
+        # ``of_column``: the problem is the column's, not the row's (integer tags and no names to index): the data
+        # layer names its first row and counts the others, rather than repeating it for every row
+        self.of_column = of_column
         # ``undeclared``: the label (or tag) itself when the problem is that the label names lack it, so that the
         # data layer can say once what the refused rows have in common
         self.undeclared = undeclared

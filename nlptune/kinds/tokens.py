@@ -99,7 +99,7 @@ class Tokens(Kind):
         if isinstance(tag, int):
             raise LabelProblem(f"tag {tag} (word {position + 1}) is an integer, but there are no tag names for it "
                                "to index", "declare the tag names in task.label_names (integer tags index them), or "
-                               "set task.tag_scheme=plain", position=position)
+                               "set task.tag_scheme=plain", position=position, of_column=True)
         return tag
 
     def label_names(self, train_keys: Sequence, declared: Sequence | None) -> list[str]:

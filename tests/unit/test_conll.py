@@ -115,6 +115,14 @@ def test_jsonl_int_tags_index_label_names(tmp_path):
     assert names == ["O", "B-ORG", "I-ORG"] and train.labels == [(1, 0), (1,)]
 
 
+def test_integer_tags_without_names_are_one_problem_of_the_file_not_one_per_row(tmp_path):
+    rows = [{"tokens": ["a", "b"], "ner_tags": [i % 3, 0]} for i in range(30)]
+    error = bad(tmp_path, [GOOD] + rows + [{"tokens": ["a"], "ner_tags": ["B-Y", "O"]}])
+    lines = [p for p in problems_of(error) if "is an integer" in p.headline and p.split == "train"]
+    assert len(lines) == 1 and lines[0].line == 2 and "(30 of the split's 32 rows alike: the first is" in str(error)
+    assert "1 tokens but 2 tags" in str(error)  # a row's own problem is still named by its line
+
+
 def test_repairs_are_one_warning_per_split(tmp_path, monkeypatch):
     warnings = []
     monkeypatch.setattr("nlptune.utils.console.warn", warnings.append)
