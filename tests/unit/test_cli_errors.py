@@ -177,6 +177,7 @@ def test_a_sweep_given_where_a_run_goes_names_its_best_trial(tmp_path):
 @pytest.mark.parametrize("argv, said", [
     (["predict", "RUN", "a text", "--input", "in.txt"], "give texts or --input FILE, not both"),
     (["eval", "RUN", "--split", "train", "--file", "f.jsonl"], "give --split or --file, not both"),
+    (["eval", "RUN", "--split", "test"], "to score another split (a test set), give its labelled file: --file"),
 ])
 def test_inputs_that_would_be_silently_ignored_are_refused(capsys, argv, said):
     with pytest.raises(SystemExit) as done:
