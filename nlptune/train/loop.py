@@ -399,7 +399,8 @@ class _Session:
         summary = {"best": state.best, "best_step": state.best_step, "main_metric": self.task.main_metric,
                    "train_runtime_s": round(runtime, 3), "eval_runtime_s": round(state.eval_time_s, 3),
                    "train_samples_per_second": round(state.samples / max(runtime - state.eval_time_s, 1e-9), 3),
-                   "train_samples": state.samples, "steps": state.step, "epochs": state.epoch + 1,
+                   "train_samples": state.samples, "steps": state.step, "planned_steps": self.total_steps,
+                   "epochs": state.epoch + 1,
                    "stopped_early": state.stop, "num_processes": accelerator.num_processes,
                    "parameters": self.parameters, "hyperparameters": report.hyperparameters(config)}
         if averaged is not None:

@@ -51,7 +51,7 @@ def _write(path: Path, result: dict) -> None:
 def main(spec_path: str) -> int:
     """Run one trial's training on this rank; rank 0 writes ``trial_result.json`` next to the spec."""
     from nlptune.recipes.run import load_run_config
-    from nlptune.tuning.objective import RESULT_FILE, MetricHook, cost_figures, describe_error
+    from nlptune.tuning.objective import RESULT_FILE, MetricHook, cost_figures, describe_error, planned_samples
     from nlptune.tuning.plan import SweepPlan
     from nlptune.utils.console import set_quiet
 
@@ -69,6 +69,7 @@ def main(spec_path: str) -> int:
         result = run(load_run_config(spec["overrides"]), hooks=[hook])
         value = (result.best or {}).get(plan.metric, float("nan"))
         outcome = {"value": value, "samples": result.summary.get("train_samples", 0),
+                   "planned_samples": planned_samples(result.summary),
                    "runtime_s": result.summary.get("train_runtime_s", 0.0), "pruned_at": hook.pruned_at,
                    "nonfinite": hook.nonfinite, "stopped_by_hook": result.stopped_by_hook, "rank": rank,
                    "cost": cost_figures(result.summary), "metrics": dict(result.best or {})}

@@ -39,6 +39,7 @@ class RunOutcome:
     runtime_s: float
     pruned_at: int | None = None
     cost: dict | None = None  # the run's inference cost figures (`cost_figures`); None when not measured
+    planned_samples: int = 0  # what the run would have trained on unpruned (`planned_samples`)
     metrics: dict = field(default_factory=dict)  # every metric of the run's best evaluation
 
 
@@ -46,6 +47,14 @@ def cost_figures(summary: dict) -> dict | None:
     """The cost figures a sweep keeps of a run (its summary's ``cost`` section, `COST_FIGURES`: the CPU's)."""
     cost = summary.get("cost")
     return {name: cost[name] for name in COST_FIGURES if name in cost} if cost else None
+
+
+def planned_samples(summary: dict) -> int:
+    """The training samples a run would have seen had it run all its planned steps: its own figure, not the base
+    config's (a trial's epochs, batch size or transfer set may differ). Its samples when it ran them all, else
+    estimated at its samples per step (a short last batch of an epoch makes that a few samples off)."""
+    samples, steps, planned = (int(summary.get(key) or 0) for key in ("train_samples", "steps", "planned_steps"))
+    return round(samples * planned / steps) if steps and planned > steps else samples
 
 
 def mean_cost(costs: list[dict | None]) -> dict | None:
@@ -63,6 +72,7 @@ class Evaluation:
     fold_values: list[float] = field(default_factory=list)
     samples: int = 0
     runtime_s: float = 0.0
+    unpruned_samples: int = 0  # what all its folds would have trained on unpruned (`planned_samples`)
     cost: dict | None = None  # the config's inference cost (`mean_cost` over folds)
     metrics: dict = field(default_factory=dict)  # each metric of the best evaluations, mean over folds
 
@@ -140,7 +150,8 @@ def _train_here(overrides: list[str], hook: MetricHook) -> RunOutcome:
         best = (result.best or {}).get(hook.metric, float("nan"))
         return RunOutcome(value=float(best), samples=int(summary.get("train_samples", 0)),
                           runtime_s=float(summary.get("train_runtime_s", 0.0)), pruned_at=hook.pruned_at,
-                          cost=cost_figures(summary), metrics=dict(result.best or {}))
+                          cost=cost_figures(summary), metrics=dict(result.best or {}),
+                          planned_samples=planned_samples(summary))
     finally:
         del config
         release_memory()
@@ -171,7 +182,7 @@ def _train_launched(plan: SweepPlan, overrides: list[str], run_dir: Path, trial,
         raise TrialFailed(result["nonfinite"])
     return RunOutcome(value=float(result["value"]), samples=int(result["samples"]),
                       runtime_s=float(result["runtime_s"]), pruned_at=result.get("pruned_at"), cost=result.get("cost"),
-                      metrics=result.get("metrics") or {})
+                      metrics=result.get("metrics") or {}, planned_samples=int(result.get("planned_samples") or 0))
 
 
 def drop_checkpoints(run_dir: Path) -> None:
@@ -222,11 +233,15 @@ def evaluate_config(plan: SweepPlan, overrides: list[str], run_dir: Path, trial=
         outcome = train_once(plan, overrides + extra, fold_dir, trial, offset=evaluation.samples)
         evaluation.samples += outcome.samples
         evaluation.runtime_s += outcome.runtime_s
+        # a pruned fold's plan stands for the folds it stops (they would have trained alike)
+        later_folds = len(folds) - number - 1 if outcome.pruned_at is not None else 0
+        evaluation.unpruned_samples += outcome.planned_samples * (1 + later_folds)
         costs.append(outcome.cost)
         metrics.append(outcome.metrics)
         evaluation.cost = mean_cost(costs)
         if trial is not None:
             trial.set_user_attr("train_samples", evaluation.samples)
+            trial.set_user_attr("unpruned_samples", evaluation.unpruned_samples)
             trial.set_user_attr("train_runtime_s", round(evaluation.runtime_s, 3))
             # for the leaderboard, and for sweeps that weigh or bound a config's cost (a pruned trial's too)
             trial.set_user_attr("cost", evaluation.cost)

@@ -97,10 +97,11 @@ def write_leaderboard(path: Path, trials: list, plan: SweepPlan, confirmed: list
 
 
 def compute_spent(trials: list, plan: SweepPlan) -> dict:
-    """Training samples spent, and what the same finished trials would have spent unpruned."""
+    """Training samples spent, and what the same finished trials would have spent unpruned: each trial's own plan
+    (its epochs, batch size, transfer set), the base config's for a trial that recorded none."""
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     spent = sum(int(t.user_attrs.get("train_samples") or 0) for t in trials)
-    unpruned = plan.budget_samples * len(finished)
+    unpruned = sum(int(t.user_attrs.get("unpruned_samples") or plan.budget_samples) for t in finished)
     runtime = sum(float(t.user_attrs.get("train_runtime_s") or 0) for t in trials)
     return {"train_samples": spent, "unpruned_samples": unpruned,
             "ratio": spent / unpruned if unpruned else None, "train_runtime_s": round(runtime, 1)}

@@ -49,7 +49,8 @@ def _gpus() -> list[str]:
 
 def _budget(base, folds: list[list[str]], processes: int) -> int:
     """Training samples of one unpruned trial (all folds), from the base config: the unit of the pruners'
-    rungs and of the compute report. A space over epochs or batch sizes makes it an estimate."""
+    rungs and of the compute report (where each trial's own plan replaces it once known). A space over epochs,
+    batch sizes or transfer-set copies makes it an estimate."""
     from nlptune.tuning.folds import train_rows
 
     trainer = base.trainer
@@ -57,7 +58,8 @@ def _budget(base, folds: list[list[str]], processes: int) -> int:
     if trainer.max_steps:
         return trainer.max_steps * trainer.batch_size * trainer.gradient_accumulation_steps * processes * runs
     rows = [len(Path(f[0]).read_text(encoding="utf-8").splitlines()) for f in folds] or [train_rows(base.task)]
-    return sum(r * trainer.max_epochs for r in rows)
+    copies = base.distill.augment_copies if base.distill.active else 0  # the transfer set trains with train
+    return sum(r * (1 + copies) * trainer.max_epochs for r in rows)
 
 
 # the trainer keys that decide how often a trial evaluates: a space over one of them makes a count from the

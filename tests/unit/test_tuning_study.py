@@ -110,6 +110,23 @@ def test_a_trial_keeps_the_cost_figures_of_its_runs_mean_over_folds(tmp_path):
         [("1000", "0.01", "0.5", "900.0"), ("", "", "", "")]
 
 
+def test_the_compute_report_weighs_each_trial_by_its_own_plan():
+    from nlptune.tuning.objective import planned_samples
+    from nlptune.tuning.results import compute_spent
+
+    # pruned after 30 of 90 steps; a finished run; one stopped by patience (its samples are what it would spend)
+    assert planned_samples({"train_samples": 960, "steps": 30, "planned_steps": 90}) == 2880
+    assert planned_samples({"train_samples": 2000, "steps": 63, "planned_steps": 63}) == 2000
+    assert planned_samples({"train_samples": 100}) == 100
+    # a trial with a transfer-set copy plans twice the base config's samples: it is not "more than unpruned"
+    trials = [create_trial(state=TrialState.COMPLETE, value=0.9, user_attrs={"train_samples": 4000,
+                                                                              "unpruned_samples": 4000}),
+              create_trial(state=TrialState.PRUNED, user_attrs={"train_samples": 1000, "unpruned_samples": 2000}),
+              create_trial(state=TrialState.COMPLETE, value=0.8, user_attrs={"train_samples": 8100})]  # no plan kept
+    spent = compute_spent(trials, plan())
+    assert (spent["train_samples"], spent["unpruned_samples"]) == (13100, 14100)
+
+
 def test_error_reasons():
     import torch
 
