@@ -343,7 +343,7 @@ def check_saved_folder_export(folder: Path, file: str | None, output: str | Path
     """Refuse an ONNX export of a saved model folder on its own (no run) that lacks what a run would give: rows to
     check the export on (``file``: the folder holds no validation split) and a folder to write it to (``output``:
     never inside the saved model). Both in one message."""
-    from nlptune.train.run_reading import read_json
+    from nlptune.train.run_reading import read_json, run_it_came_from
 
     fields = read_json(folder / "nlptune_task.json").get("text_fields")
     missing = []
@@ -355,7 +355,7 @@ def check_saved_folder_export(folder: Path, file: str | None, output: str | Path
     if missing:
         raise NlptuneError(f"{folder} is a saved model folder on its own; its ONNX export needs "
                            + " and ".join(missing) + f" -> nlptune export {folder} --format onnx --file ROWS "
-                           "--output DIR, or pass the run directory the model came from")
+                           f"--output DIR, or {run_it_came_from(folder)}")
 
 
 def export_hf(run_dir: str | Path, output: str | Path | None = None) -> Path:

@@ -12,7 +12,8 @@ from nlptune.config.errors import NlptuneError
 from nlptune.data.errors import DataError
 from nlptune.data.sources import source_kind, split_files, task_folder
 from nlptune.train.run_reading import (DAMAGED_HINT, TRAIN_HINT, as_given, check_best, check_records, check_run,
-                                       check_weights, is_saved_model, loading_best, read_json, run_folder)
+                                       check_weights, is_saved_model, loading_best, read_json, run_folder,
+                                       run_it_came_from)
 
 __all__ = ["DAMAGED_HINT", "TRAIN_HINT", "as_given", "check_best", "check_records", "check_run", "check_weights",
            "check_split_file", "is_saved_model", "load_run", "loading_best", "read_json", "recorded_sha256",
@@ -43,8 +44,8 @@ def refuse_split_of_saved_model(path: Path, split: str) -> None:
     """Refuse scoring a task split of a saved model folder on its own (`is_saved_model`): it holds no task data."""
     if is_saved_model(path):
         raise NlptuneError(f"{path} is a saved model folder, which holds no task data: there is no {split} split "
-                           f"to score -> score a labelled file: nlptune eval {path} --file PATH (or pass the run "
-                           "directory the model came from)")
+                           f"to score -> score a labelled file: nlptune eval {path} --file PATH (or "
+                           f"{run_it_came_from(path)})")
 
 
 def _path_key(task, split: str) -> tuple[str, str]:

@@ -86,9 +86,7 @@ def _model_folder_hint(path: Path) -> str | None:
 
 def run_of_best(path: Path) -> Path | None:
     """The run directory whose best/ ``path`` is (links followed); None when it is not a run's best/."""
-    from nlptune.train.rundir import is_run_dir
-
-    from nlptune.train.rundir import is_sweep_dir
+    from nlptune.train.rundir import is_run_dir, is_sweep_dir
 
     real = path.resolve()
     return real.parent if real.name == "best" and is_run_dir(real.parent) and not is_sweep_dir(real.parent) else None
@@ -98,6 +96,17 @@ def as_given(path: str | Path) -> Path:
     """A RUN_DIR argument as the commands read it: a run's best/ is its run (its config, precision and scores),
     anything else the path as given."""
     return run_of_best(Path(path)) or Path(path)
+
+
+def run_it_came_from(folder: Path) -> str:
+    """How to name the run a saved model folder came from, for a fix: a sweep's best/ names the sweep's best trial
+    (whose best/ it copies), any other folder the run in general."""
+    from nlptune.train.rundir import is_sweep_dir
+
+    sweep = folder.resolve().parent
+    best = _best_trial(sweep) if folder.resolve().name == "best" and is_sweep_dir(sweep) else None
+    return f"pass the run it came from, the sweep's best trial {best}" if best else \
+        "pass the run directory the model came from"
 
 
 def is_saved_model(path: Path) -> bool:
