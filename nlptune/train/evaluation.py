@@ -61,6 +61,20 @@ def _gather(accelerator, pred: torch.Tensor, gold: torch.Tensor, rows: dict) -> 
     return accelerator.gather_for_metrics((pred, gold, rows))
 
 
+def _loss_sum(kind: Kind, logits: torch.Tensor, gold: torch.Tensor, extras: dict, accelerator) -> torch.Tensor:
+    """The loss of a batch summed over its rows, over all processes. Several processes' last batches are made
+    even with rows repeated from the start of the split, which `gather_for_metrics` drops from the predictions: that
+    batch's loss is taken row by row so that the repeated rows are dropped from it too (a 1-row validation split
+    on 2 processes read 128 copies of its row in the loss)."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return kind.loss(logits, gold, **extras).detach().float() * gold.shape[0]
+    if accelerator.gradient_state.end_of_dataloader:
+        per_row = torch.stack([kind.loss(logits[i:i + 1], gold[i:i + 1], **extras).detach().float()
+                               for i in range(gold.shape[0])])
+        return accelerator.gather_for_metrics(per_row).sum()
+    return accelerator.reduce(kind.loss(logits, gold, **extras).detach().float() * gold.shape[0], reduction="sum")
+
+
 @torch.no_grad()
 def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list[str] | None = None,
              accelerator=None, collect: dict | None = None, loss_settings=None,
@@ -78,12 +92,11 @@ def evaluate(model, loader, *, kind: Kind, metrics: list[str], label_names: list
     for batch in loader:
         logits, extras = forward(model, batch)
         gold = batch["labels"]
-        loss = kind.loss(logits, gold, **_loss_extras(extras, loss_settings)).detach().float() * gold.shape[0]
+        loss = _loss_sum(kind, logits, gold, _loss_extras(extras, loss_settings), accelerator)
         pred = kind.predictions(logits, mask=batch.get("attention_mask"), labels=gold, decoding=decoding, **extras)
         rows = {name: batch[name] for name in ROW_FIELDS if name in batch}
         if accelerator is not None:
             pred, gold, rows = _gather(accelerator, pred, gold, rows)
-            loss = accelerator.reduce(loss, reduction="sum")
         parts.append({"predictions": pred.cpu().numpy(), "references": gold.cpu().numpy(),
                       **{name: value.cpu().numpy() for name, value in rows.items()}})
         loss_sum += float(loss)

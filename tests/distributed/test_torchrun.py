@@ -52,6 +52,21 @@ def test_one_run_directory_with_two_processes(two_process_run):
     assert summary["cost"]["latency_examples"] == summary["cost"]["throughput_examples"] == 64
 
 
+def test_the_validation_loss_counts_each_row_once(two_process_run, data_dir, run_cli):
+    """The processes' last batches are made even with repeated rows: the loss, like the metrics, leaves them out
+    (it read 4 times the loss here), so it is one process's evaluation of the same model."""
+    cwd, _ = two_process_run
+    run = next((cwd / "runs" / "sst2-bag").iterdir())
+    summary = json.loads((run / "metrics.json").read_text())
+    rows = (data_dir / "sst2" / "validation.jsonl").read_text(encoding="utf-8").splitlines()[:64]  # those it scored
+    (cwd / "validation.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    evaluated = run_cli(["eval", run, "--file", cwd / "validation.jsonl"])
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    scores = json.loads(evaluated.stdout)
+    assert scores["loss"] == pytest.approx(summary["best"]["loss"], rel=1e-4)
+    assert scores["accuracy"] == summary["best"]["accuracy"]
+
+
 def test_launcher_and_accelerate_must_agree(monkeypatch):
     """The loop refuses to run when the launcher's WORLD_SIZE and Accelerate's process count differ
     (e.g. `python -m nlptune` under a launcher Accelerate did not recognise)."""
