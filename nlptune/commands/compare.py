@@ -34,8 +34,18 @@ def _load(run_dir: str) -> dict:
         raise NlptuneError(f"{run_dir} is not an nlptune run directory (no metrics.jsonl); "
                            "pass directories that `nlptune train` printed")
     summary = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
-    return {"path": path, "summary": summary, "hyperparameters": summary.get("hyperparameters", {}),
+    return {"path": path, "summary": summary, "hyperparameters": _hyperparameters(path, summary),
             "evals": read_records(path)[1], "measured": _measured_on(path, summary)}
+
+
+def _hyperparameters(path: Path, summary: dict) -> dict:
+    """A run's hyperparameters: its summary's, or, while it runs (no metrics.json yet), its config.yaml's."""
+    from nlptune.train.report import hyperparameters_of
+    from nlptune.train.run_reading import read_run_config
+
+    if summary.get("hyperparameters") or not (path / "config.yaml").is_file():
+        return summary.get("hyperparameters", {})
+    return hyperparameters_of(read_run_config(path))
 
 
 MEASURED = ("task", "kind", "main metric", "validation data")  # what makes two runs' validation figures comparable
@@ -132,14 +142,35 @@ def _number(value, spec: str) -> str:
 
 
 def _best_cell(run: dict, metric: str, own: bool) -> str:
-    """The run's best validation ``metric``; ``own``: its own main metric, named (runs of different tasks)."""
-    summary = run["summary"]
-    if not summary:
-        return "unfinished"
-    if not own:
-        return _number((summary.get("best") or {}).get(metric), ".4f")
-    main = run["measured"].get("main metric", "-")
-    return f"{main} {_number((summary.get('best') or {}).get(main), '.4f')}"
+    """The run's best validation ``metric``; ``own``: its own main metric, named (runs of different tasks). A run
+    without metrics.json (running, or stopped) shows its best evaluation so far."""
+    summary, name = run["summary"], run["measured"].get("main metric", "-") if own else metric
+    if summary:
+        value = _number((summary.get("best") or {}).get(name), ".4f")
+    else:
+        best = _best_so_far(run["evals"], name)
+        value = "unfinished" if best is None else f"{best[name]:.4f} so far"
+    return f"{name} {value}" if own else value
+
+
+def _best_so_far(evals: list[dict], metric: str) -> dict | None:
+    """The best of a run's evaluation records by ``metric`` (as metrics.json would hold it: metric names without
+    eval_, and its step); None when none holds the metric."""
+    from nlptune.metrics import is_improvement
+
+    best = None
+    for record in evals:
+        value = record.get(f"eval_{metric}")
+        if isinstance(value, (int, float)) and (best is None or is_improvement(metric, value, best[metric])):
+            best = {metric: value, "step": record.get("step")}
+    return best
+
+
+def _running(run: dict, metric: str) -> dict:
+    """The step figures of a run without metrics.json, from its evaluation records: its best step so far (by the
+    main ``metric``) and its last evaluated step."""
+    best = _best_so_far(run["evals"], run["measured"].get("main metric", metric))
+    return {"best_step": best["step"], "steps": run["evals"][-1].get("step", "-")} if best else {}
 
 
 def compare_table(runs: list[dict], labels: list[str], metric: str, differ: Sequence[str] = ()):
@@ -160,7 +191,7 @@ def compare_table(runs: list[dict], labels: list[str], metric: str, differ: Sequ
                    "trainable"):
         table.add_column(column, justify="right", no_wrap=True)
     for label, run in zip(labels, runs):
-        s = run["summary"]
+        s = run["summary"] or _running(run, metric)
         table.add_row(label, _best_cell(run, metric, own_metric),
                       f"{s.get('best_step', '-')}/{s.get('steps', '-')}", _number(s.get("train_runtime_s"), ".1f"),
                       _number(s.get("train_samples_per_second"), ".0f"),

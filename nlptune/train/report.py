@@ -13,6 +13,11 @@ from nlptune.utils.console import console
 
 def hyperparameters(run: RunConfig) -> dict:
     """The settings a user chooses and sweeps, flattened to dotted keys (as opposed to learned parameters)."""
+    return hyperparameters_of({**run.plain, "seed": run.seed})
+
+
+def hyperparameters_of(plain: dict) -> dict:
+    """`hyperparameters` of a config as plain data (a run's config.yaml, read while the run has no metrics.json)."""
     flat = {}
 
     def walk(prefix: str, node) -> None:
@@ -23,8 +28,8 @@ def hyperparameters(run: RunConfig) -> dict:
             flat[prefix] = list(node) if isinstance(node, tuple) else node
 
     for section in ("model", "optimizer", "scheduler", "trainer", "augment", "distill"):
-        walk(section, run.plain.get(section, {}))
-    flat["seed"] = run.seed
+        walk(section, plain.get(section) if isinstance(plain.get(section), dict) else {})
+    flat["seed"] = plain.get("seed")
     return flat
 
 

@@ -223,6 +223,24 @@ def test_compare_writes_into_the_first_run_folder_not_the_working_directory(tmp_
     assert "Inference cost" not in text  # neither run measured it
 
 
+def test_compare_shows_a_running_run_by_its_config_and_best_evaluation_so_far(tmp_path, monkeypatch, recorded):
+    """A run without metrics.json (still training, or stopped) was "unfinished" and differed in every key, each
+    "=None": its config.yaml holds its hyperparameters and metrics.jsonl its evaluations so far."""
+    monkeypatch.chdir(tmp_path)
+    done = fake_run(tmp_path / "done", 1e-3, 0.81)
+    running = fake_run(tmp_path / "running", 3e-3, 0.5)
+    (running / "metrics.json").unlink()
+    (running / "config.yaml").write_text(json.dumps({"model": {"name": "lstm"}, "optimizer": {"lr": 3e-3},
+                                                     "trainer": {"batch_size": 32}, "seed": 42}))
+    with (running / "metrics.jsonl").open("a") as records:
+        records.write(json.dumps({"step": 4, "epoch": 0, "eval_accuracy": 0.74, "eval_loss": 0.6}) + "\n")
+        records.write(json.dumps({"step": 6, "epoch": 0, "eval_accuracy": 0.7, "eval_loss": 0.6}) + "\n")
+    assert compare(done, running) == 0
+    text = recorded.export_text()
+    assert_fits(text, "0.7400 so far", "4/6", "optimizer.lr=0.003")
+    assert "=None" not in text.replace("seed=None", "")  # the summary of "done" records no seed
+
+
 def test_compare_shows_the_runs_inference_cost_at_80_columns(tmp_path, monkeypatch, recorded):
     monkeypatch.chdir(tmp_path)
     measured = fake_run(tmp_path / "runs" / "sst2-lstm" / "20260101-120000-with-a-long-run-name", 1e-3, 0.81, COST)
