@@ -28,7 +28,8 @@ def hyperparameters_of(plain: dict) -> dict:
             flat[prefix] = list(node) if isinstance(node, tuple) else node
 
     for section in ("model", "optimizer", "scheduler", "trainer", "augment", "distill"):
-        walk(section, plain.get(section) if isinstance(plain.get(section), dict) else {})
+        section_values = plain.get(section)
+        walk(section, section_values if hasattr(section_values, "items") else {})
     flat["seed"] = plain.get("seed")
     return flat
 
