@@ -98,13 +98,15 @@ def task_folder(task: Any) -> Path:
 def find_split_file(folder: Path, split: str) -> Path | None:
     """The first of ``<split>.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``, ``.conll`` (each also compressed:
     ``.gz``, ``.bz2``, ``.xz``) in ``folder`` that exists (a folder or broken link of that name counts, so that it is
-    reported rather than skipped), or None."""
-    for ext in EXTENSIONS:
-        for compressed in ("", *COMPRESSIONS):  # train.jsonl, then train.jsonl.gz, .bz2, .xz
-            candidate = folder / f"{split}{ext}{compressed}"
-            if os.path.lexists(candidate):
-                return candidate
-    return None
+    reported rather than skipped), or None. Loading refuses a folder holding several (`split_file_candidates`)."""
+    candidates = split_file_candidates(folder, split)
+    return candidates[0] if candidates else None
+
+
+def split_file_candidates(folder: Path, split: str) -> list[Path]:
+    """Every file of ``folder`` that could hold ``split`` (`find_split_file`'s names), in its order."""
+    return [folder / f"{split}{ext}{compressed}" for ext in EXTENSIONS  # train.jsonl, then .gz, .bz2, .xz
+            for compressed in ("", *COMPRESSIONS) if os.path.lexists(folder / f"{split}{ext}{compressed}")]
 
 
 def split_files(task: Any) -> dict[str, Path | None]:
@@ -232,6 +234,21 @@ def _data_dir_problems(task: Any, problems: ProblemCollector) -> bool:
     return problem is None
 
 
+def _several_split_files(task: Any, split: str) -> DataError | None:
+    """A data folder holding several files for ``split`` (train.jsonl and train.csv: a converted or edited copy
+    beside the original) would have one of them read without a word: refused, naming them all."""
+    if source_kind(task) != "data_dir":
+        return None
+    found = split_file_candidates(task_folder(task), split_stem(task, split))
+    if len(found) < 2:
+        return None
+    return DataError(f"the task's data folder holds {len(found)} files for the {split} split: "
+                     f"{', '.join(path.name for path in found)}; only one can be read, and nlptune will not guess "
+                     "which", file=str(found[0].parent), split=split,
+                     fix=f"move all but one out of {found[0].parent}, or name the file to read: "
+                         f"task.train_file=PATH task.validation_file=PATH")
+
+
 def checked_split_files(task: Any, splits: tuple[str, ...] = SPLITS) -> dict[str, Path]:
     """The file of each of ``splits`` of a "files" or "data_dir" task, after checking every one of them (exists, is
     a regular file of a supported type, is readable); all problems of those splits are raised together."""
@@ -248,7 +265,8 @@ def checked_split_files(task: Any, splits: tuple[str, ...] = SPLITS) -> dict[str
         else:
             origin = (f"task.{split}_file" if source_kind(task) == "files"
                       else _data_dir_origin(str(_get(task, "data_dir"))))
-            problem = file_problem(path, split, origin, any_type=_get(task, "format") == "conll")
+            problem = _several_split_files(task, split) or \
+                file_problem(path, split, origin, any_type=_get(task, "format") == "conll")
             if problem:
                 problems.add(problem)
     problems.raise_if_any()

@@ -340,7 +340,6 @@ def test_pins_identify_splits_as_the_loader_does(tmp_path):
     folder.mkdir()
     jsonl(folder / "train.jsonl", ROWS)
     write(folder / "validation.csv", "text,label\ngood,1\nbad,0\n")
-    write(folder / "validation.parquet", b"ignored: .csv comes first")
     t = task(data_dir=str(tmp_path))
     loaded = load_raw_splits(t)
     plain = {"name": "t", "data_dir": str(tmp_path)}
@@ -348,6 +347,22 @@ def test_pins_identify_splits_as_the_loader_does(tmp_path):
     assert data_pins(plain) == {s: split_identity(t, s) for s in ("train", "validation")}
     demo = load_raw_splits(task(generator="demo"))
     assert data_pins({"generator": "demo"}) == {s: demo[s].sha256 for s in ("train", "validation")}
+
+
+def test_a_data_folder_with_two_files_for_a_split_is_refused_not_guessed(tmp_path):
+    """train.jsonl beside train.csv (a converted or edited copy) read the .jsonl without a word."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    jsonl(folder / "train.jsonl", ROWS)
+    write(folder / "train.csv", "text,label\ngood,1\n")
+    jsonl(folder / "validation.jsonl", ROWS)
+    write(folder / "validation.jsonl.gz", b"")
+    with pytest.raises(DataError) as info:
+        load_raw_splits(task(data_dir=str(tmp_path)))
+    text = str(info.value)
+    assert "2 files for the train split: train.jsonl, train.csv" in text
+    assert "2 files for the validation split: validation.jsonl, validation.jsonl.gz" in text
+    assert "task.train_file=PATH task.validation_file=PATH" in text
 
 
 def test_hub_pin_taken_after_loading_matches_before_loading():
