@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import re
 import sys
 
@@ -181,6 +182,29 @@ def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) 
     return args
 
 
+# the commands whose training the processes of a launcher (torchrun, accelerate launch) share
+LAUNCHED_COMMANDS = ("train", "distill", "reproduce")
+
+
+def refuse_a_launcher(command: str) -> None:
+    """Refuse a one-process command started by a launcher of several processes: each would run it on its own (two
+    sweeps, two lr-finds on one folder), and the second said the folder was "in use by another nlptune process".
+    Rank 0 says why; the other ranks exit with the same code, silently."""
+    from nlptune.config.errors import NlptuneError
+
+    processes = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if processes < 2 or command in LAUNCHED_COMMANDS:
+        return
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        sys.exit(2)
+    own = ("; for trials of several processes each, set tune.processes_per_trial=N: nlptune starts them" if
+           command == "tune" else "")
+    raise NlptuneError(f"`nlptune {command}` cannot share its work between the {processes} processes a launcher "
+                       "(torchrun, accelerate launch) started: each would run it on its own -> run it without the "
+                       f"launcher{own}; only {', '.join(LAUNCHED_COMMANDS)} share their training between a "
+                       "launcher's processes")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `nlptune` console script."""
     parser = build_parser()
@@ -193,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
 
         set_quiet(True)
     try:
+        refuse_a_launcher(args.command)
         code = args.handler(args)
     except KeyboardInterrupt:
         from nlptune.utils.processes import forget_unhandled_interrupt

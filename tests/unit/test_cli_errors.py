@@ -192,6 +192,37 @@ def test_inputs_that_would_be_silently_ignored_are_refused(capsys, argv, said):
     assert done.value.code == 2 and said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["tune", "lr-find", "predict", "eval", "export", "compare", "freeze"])
+def test_a_one_process_command_under_a_launcher_is_refused_by_rank_0(monkeypatch, capsys, command):
+    """Under torchrun every rank ran the command on its own: two sweeps on one folder, the second "in use by
+    another nlptune process"."""
+    from nlptune import cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(f"nlptune.commands.{command.replace('-', '_')}.handle",
+                        lambda args: pytest.fail("the command ran"))
+    argv = [command, *(["RUN"] if command in ("predict", "eval", "export", "freeze") else []),
+            *(["RUN2"] if command == "compare" else []), *(["recipe.yaml"] if command == "freeze" else [])]
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit) as done:
+            cli.main(argv)
+        err = capsys.readouterr().err
+        assert done.value.code == 2
+        assert (f"`nlptune {command}` cannot share its work between the 2 processes" in err) if rank == "0" else \
+            err == ""
+    assert "tune.processes_per_trial=N" in cli_error(cli.refuse_a_launcher, "tune", monkeypatch)
+    for command in cli.LAUNCHED_COMMANDS:
+        cli.refuse_a_launcher(command)  # shared: no refusal
+
+
+def cli_error(function, argument, monkeypatch) -> str:
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(NlptuneError) as info:
+        function(argument)
+    return str(info.value)
+
+
 @pytest.mark.parametrize("argv, close", [(["trian"], "train"), (["lr_find"], "lr-find"),
                                          (["export", "RUN", "--format", "onxx"], "onnx"),
                                          (["recipes", "lst"], "list"), (["zzz"], None)])
