@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nlptune.data.errors import DataError, ProblemCollector
-from nlptune.data.readers import Rows
+from nlptune.data.readers import Rows, text_lines
 
 DOCSTART = "-DOCSTART-"
 
@@ -49,7 +49,7 @@ def read_conll(text: str, path: Path, split: str, problems: ProblemCollector, to
     read_tags = tags_field is not None and tag_column is not None
     rows, lines = [], []
     words, tags, start = [], [], None
-    file_lines = text.split("\n")
+    file_lines = text_lines(text)
     tabbed = _tab_separated(file_lines)
 
     def close() -> None:

@@ -202,8 +202,8 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
 
 def read_lines(path: str | Path, split: str, origin: str) -> list[str]:
     """The lines of a plain text file, one text each (inputs to predict: no columns, no labels). Lines end at
-    "\n" only, a "\r" before it is dropped (so a text keeps a U+2028 or a form feed it holds), and the newline
-    that ends the last line adds no empty text; an empty line inside the file is an empty text, so the n-th
+    "\n" only (at "\r" in a file without "\n": an old Mac's), a "\r" before it is dropped (so a text keeps a
+    U+2028 or a form feed it holds), and the newline that ends the last line adds no empty text; an empty line inside the file is an empty text, so the n-th
     prediction is the n-th line's. Every line that is not UTF-8 is reported together; a file with no line is
     refused."""
     path = Path(path)
@@ -218,7 +218,7 @@ def split_lines(raw: bytes, source: Path, split: str) -> list[str]:
     problems = ProblemCollector()
     text = readers.decode(raw, source, split, problems)
     problems.raise_if_any()
-    lines = text.split("\n")
+    lines = readers.text_lines(text)
     if lines[-1] == "":
         lines.pop()
     if not lines:

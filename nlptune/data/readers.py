@@ -64,6 +64,13 @@ class _DuplicateKeys(ValueError):
     pass
 
 
+def text_lines(text: str) -> list[str]:
+    """A text file's lines, split at "\n" only: str.splitlines would also split at U+2028, NEL, FS..., which are
+    legal inside a JSON string written with ensure_ascii=False or a CoNLL word (a "\r" before the "\n" stays at the
+    line's end). A file of "\r" line ends alone (classic Mac OS, Excel for Mac's text exports) splits at "\r"."""
+    return text.split("\n" if "\n" in text or "\r" not in text else "\r")
+
+
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """json's object_pairs_hook: an object that repeats a key is refused (json would keep the last silently)."""
     repeated = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
@@ -92,9 +99,8 @@ def read_json(text: str, path: Path, split: str, problems: ProblemCollector) -> 
         nested = _rows_under_one_key(text, path, split, problems)
         if nested is not None:
             return nested
-    # split on "\n" only: str.splitlines would also split on U+2028, NEL, FS..., which are legal inside a JSON
-    # string written with ensure_ascii=False (a trailing "\r" is whitespace to json.loads)
-    return _listed(json_lines(text.split("\n"), path, split, problems))
+    # a "\r" left at a line's end (`text_lines`) is whitespace to json.loads
+    return _listed(json_lines(text_lines(text), path, split, problems))
 
 
 def _rows_under_one_key(text: str, path: Path, split: str, problems: ProblemCollector) -> Rows | None:
@@ -291,9 +297,15 @@ class HashingReader(io.RawIOBase):
 
 
 def utf8_lines(stream) -> Iterator[str]:
-    """The lines of a binary ``stream`` split on b"\n" only (as JSON lines are), decoded as UTF-8 (a byte-order
-    mark at the start dropped); raises UnicodeDecodeError at the first line that is not UTF-8."""
+    """The lines of a binary ``stream`` split on b"\n" only (as JSON lines are; at b"\r" in a stream holding no
+    b"\n", as `text_lines` splits), decoded as UTF-8 (a byte-order mark at the start dropped); raises
+    UnicodeDecodeError at the first line that is not UTF-8."""
     for number, line in enumerate(stream):
+        if number == 0 and not line.endswith(b"\n") and b"\r" in line.rstrip(b"\r"):  # all of it, "\r" line ends
+            parts = line.split(b"\r")
+            yield from (part.decode("utf-8-sig" if i == 0 else "utf-8") for i, part in enumerate(parts)
+                        if part or i < len(parts) - 1)
+            return
         yield line.rstrip(b"\n").decode("utf-8-sig" if number == 0 else "utf-8")
 
 

@@ -34,6 +34,11 @@ def test_sentences_docstart_and_blank_lines():
                     {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}]
 
 
+def test_carriage_return_line_ends_alone_are_line_ends():
+    rows, lines, problems = conll(TRAIN.replace("\n", "\r"))
+    assert not problems and lines == [3, 7] and rows[1] == {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}
+
+
 def test_a_line_of_invisible_characters_is_blank():
     """WNUT-17's validation file ends a sentence with a line of two byte-order marks: a blank line, not a word."""
     rows, _, problems = conll("Channel\tI-corporation\n!\tO\n\ufeff\t\ufeff\n\nThis\tO\n\u200b \n")

@@ -43,6 +43,33 @@ def problems_of(error: DataError) -> list[DataError]:
 
 
 # --------------------------------------------------------------------------------------------- TSV is TSV
+@pytest.mark.parametrize("name, content", [
+    ("rows.jsonl", '{"text": "a lovely film", "label": 1}\r{"text": "dull", "label": 0}\r'),
+    ("rows.jsonl.gz", '{"text": "a lovely film", "label": 1}\r{"text": "dull", "label": 0}'),
+    ("rows.json", '{"text": "a lovely film", "label": 1}\r{"text": "dull", "label": 0}\r'),
+    ("rows.csv", "text,label\ra lovely film,1\rdull,0\r"),
+    ("rows.tsv", "text\tlabel\ra lovely film\t1\rdull\t0"),
+])
+def test_a_file_of_carriage_return_line_ends_reads_a_row_a_line(tmp_path, name, content):
+    """Classic Mac OS line ends (Excel for Mac's text exports): a JSON lines file was one malformed line."""
+    import gzip
+
+    data = content.encode()
+    path = write(tmp_path / name, gzip.compress(data) if name.endswith(".gz") else data)
+    raw = read_file(path, "train", ["text"])
+    assert list(raw.columns["text"]) == ["a lovely film", "dull"]
+    header = 1 if name.endswith((".csv", ".tsv")) else 0
+    assert [raw.line_of(i) for i in (0, 1)] == [1 + header, 2 + header]
+
+
+def test_text_lines_split_at_a_lone_carriage_return_only_without_newlines(tmp_path):
+    from nlptune.data.readers import text_lines
+
+    assert text_lines("a\rb\r") == ["a", "b", ""] and text_lines("a\r\nb\u2028c\n") == ["a\r", "b\u2028c", ""]
+    assert read_lines(write(tmp_path / "in.txt", b"good\rbad\r"), "input", "--input") == ["good", "bad"]
+    assert read_lines(write(tmp_path / "in2.txt", b"good\r\nbad\n"), "input", "--input") == ["good", "bad"]
+
+
 def test_tsv_quotes_are_characters_and_rows_are_lines(tmp_path):
     path = write(tmp_path / "train.tsv", 'text\tlabel\n"unbalanced quote\t1\nplain\t0\nsay "hi" there\t1\n'
                                          'back\\slash \\t kept\t0\n')
