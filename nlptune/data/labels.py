@@ -7,6 +7,7 @@ split, line and column. Every label problem of a pass is collected and reported 
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -344,6 +345,24 @@ def warn_if_names_look_alike(task: TaskConfig, label_names: list[str] | None) ->
         warn(f"the training labels hold classes that differ only in case or spaces ({shown}"
              f"{'; ...' if len(alike) > 5 else ''}): each is learnt as a class of its own -> write each class one "
              "way in the data files")
+    joined = _joined_names(label_names)
+    if joined:
+        shown = "; ".join(f"{name!r} = {' + '.join(map(repr, parts))}" for name, parts in joined[:5])
+        warn(f"the training labels hold classes that join other classes ({shown}{'; ...' if len(joined) > 5 else ''})"
+             ": each is learnt as a class of its own, apart from the classes it joins -> give such a row its labels "
+             "separately (a multi-label task: a JSON list per row, or task.label_separator for a text column)")
+
+
+def _joined_names(label_names: list) -> list[tuple[str, list[str]]]:
+    """Class names made of two or more other class names and separators (``joy, anger`` beside ``joy`` and
+    ``anger``): several labels written as one."""
+    names = {str(name) for name in label_names}
+    joined = []
+    for name in map(str, label_names):
+        parts = [part.strip() for part in re.split(r"[,;|/+]", name)]
+        if len(parts) > 1 and all(part in names and part != name for part in parts):
+            joined.append((name, parts))
+    return joined
 
 
 def warn_if_ids_mix_with_names(task: TaskConfig, train: RawSplit, keys: list) -> None:

@@ -327,6 +327,15 @@ def test_classes_that_differ_only_in_case_are_warned_about(tmp_path, capsys):
     assert "differ only" not in capsys.readouterr().err  # declared names are as meant
 
 
+def test_classes_that_join_other_classes_are_warned_about(tmp_path, capsys):
+    """A row labelled 'pos|neg' (two labels written as one) trained a third class without a word."""
+    labels = ["pos", "neg"] * 10 + ["pos|neg", "n/a"]
+    _, _, names = examples(task(), jsonl(tmp_path / "train.jsonl", labels))
+    assert "pos|neg" in names  # as written: the warning changes nothing
+    said = " ".join(capsys.readouterr().err.split())
+    assert "classes that join other classes ('pos|neg' = 'pos' + 'neg')" in said and "n/a" not in said
+
+
 def test_labels_written_both_as_ids_and_as_names_are_warned_about(tmp_path, capsys):
     """A file whose rows say "pos"/"neg" but a few say 1 trained a third class named "1" without a word."""
     labels = ["pos", "neg"] * 10 + [1, 1.0]
