@@ -47,6 +47,15 @@ def _gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def _home_expanded(storage: str | None) -> str | None:
+    """tune.storage with a leading ``~`` of its file expanded (``sqlite:///~/study.db``, ``journal:~/s.journal``):
+    SQLite and the journal would otherwise look for a folder named "~" in the current one."""
+    for prefix in ("sqlite:///", "journal:"):
+        if storage and storage.startswith(prefix + "~"):
+            return prefix + os.path.expanduser(storage[len(prefix):])
+    return storage
+
+
 def _budget(base, folds: list[list[str]], processes: int) -> int:
     """Training samples of one unpruned trial (all folds), from the base config: the unit of the pruners'
     rungs and of the compute report (where each trial's own plan replaces it once known). A space over epochs,
@@ -144,7 +153,7 @@ def make_plan(tune: TuneConfig, args: TuneArgs, base, sweep_dir: Path) -> SweepP
     folds = write_folds(base.task, tune.cv_folds, seed, sweep_dir / "data") if tune.cv_folds else []
     return SweepPlan(
         sweep_dir=str(sweep_dir.resolve()),
-        storage=tune.storage or f"journal:{(sweep_dir / JOURNAL_FILE).resolve()}",
+        storage=_home_expanded(tune.storage) or f"journal:{(sweep_dir / JOURNAL_FILE).resolve()}",
         study_name=tune.study_name or f"{base.task.name}-{base.model.name}",
         overrides=args.trial_overrides, space={d.key: d.spec for d in dims}, tune=tune_fields(tune),
         n_trials=_n_trials(tune, dims), budget_samples=_budget(base, folds, processes), seed=seed,

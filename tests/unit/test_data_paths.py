@@ -73,6 +73,10 @@ def test_a_home_folder_path_is_expanded_wherever_a_path_goes(tmp_path, monkeypat
     tune = type("Tune", (), {"dir": "~/sweeps/s"})()
     args = type("Args", (), {"resume": None})()
     assert find_sweep_dir(tune, args, "sst2", "bag") == (home / "sweeps" / "s", False)
+    from nlptune.tuning.sweep import _home_expanded
+    assert _home_expanded("sqlite:///~/study.db") == f"sqlite:///{home}/study.db"
+    assert _home_expanded("journal:~/s.journal") == f"journal:{home}/s.journal"
+    assert _home_expanded("postgresql://u@host/db") == "postgresql://u@host/db" and _home_expanded(None) is None
     (home / "r.yaml").write_text("recipe: {}\n")
     for given in ("~/r.yaml", '"~/r.yaml"', "'~/r.yaml'"):
         assert resolve_recipe(given) == home / "r.yaml"
