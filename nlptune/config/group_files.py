@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nlptune.config.errors import ConfigError, ConfigIssue
+from nlptune.utils.files import given_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # the conf/ task each kind builds on
@@ -41,11 +42,11 @@ def expand_group_files(overrides: Sequence[str], groups: Sequence[str], options)
     expanded, origins, issues = [], {}, []
     for item in overrides:
         key, _, value = item.partition("=")
-        if key not in groups or not is_group_file(value):
+        if key not in groups or not is_group_file(str(given_path(value))):
             expanded.append(item)
             continue
         try:
-            from_file = _file_overrides(key, Path(value), options(key))
+            from_file = _file_overrides(key, given_path(value), options(key))
         except ConfigError as err:  # named with its file (the safety checks give it as the error's source)
             issues += [issue if value in issue.problem else dataclasses.replace(issue, problem=f"{value}: "
                                                                                    f"{issue.problem}")

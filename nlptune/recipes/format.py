@@ -77,10 +77,9 @@ def shipped_recipes() -> list[Path]:
 def resolve_recipe(name_or_path: str | Path) -> Path:
     """A recipe file: an existing path (``~`` expanded; quoted as Hydra values are, 'recipe="~/r.yaml"', the quotes
     dropped as Hydra would), else a shipped recipe's name (with or without .yaml)."""
-    text = str(name_or_path)
-    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
-        text = text[1:-1]
-    path = Path(text).expanduser()
+    from nlptune.utils.files import given_path
+
+    path = given_path(str(name_or_path))
     if path.is_file():
         return path
     if path.is_dir():

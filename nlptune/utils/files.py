@@ -51,6 +51,15 @@ class LinkError(NlptuneError):
                          "remove the link, or choose another path")
 
 
+def given_path(value: str) -> Path:
+    """A file named by a user in ``key=value``: one layer of matching quotes dropped (as Hydra reads a quoted value,
+    'recipe="~/r.yaml"') and a leading ``~`` expanded (a shell leaves it to nlptune in a quoted or zsh argument)."""
+    text = str(value)
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return Path(text).expanduser()
+
+
 def sha256_file(path: Path) -> str:
     """The sha256 hex digest of a file, read in 1 MiB chunks (data files and checkpoints can be large)."""
     digest = hashlib.sha256()

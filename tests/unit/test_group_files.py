@@ -40,6 +40,14 @@ def test_a_model_file_names_its_model_and_may_set_other_sections(tmp_path):
     assert (run.model.name, run.model.args["dropout"], run.optimizer.lr) == ("cnn", 0.3, 0.01)
 
 
+def test_a_group_file_under_the_home_folder_or_quoted_is_read(tmp_path, monkeypatch):
+    """'task=~/my.yaml' (zsh leaves the ~) "did not exist"; 'task="~/my.yaml"' was "unknown task"."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "small.yaml").write_text("name: lstm\nhidden_size: 64\n")
+    for given in ("~/small.yaml", '"~/small.yaml"', f"'{tmp_path}/small.yaml'"):
+        assert load_run_config([f"model={given}"]).model.args["hidden_size"] == 64
+
+
 def test_every_problem_of_the_files_is_named_with_its_file(tmp_path):
     bad_task, bad_model = tmp_path / "t.yaml", tmp_path / "m.yaml"
     bad_task.write_text("kind: single_label\nbogus_key: 1\nmax_length: -5\n")  # three problems, two files
