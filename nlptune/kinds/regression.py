@@ -39,12 +39,19 @@ def score(value: Any) -> float:
     """The float of one raw label (a number, or a numeric string from a text file, with a decimal point or a
     decimal comma); raises `LabelProblem`."""
     if isinstance(value, str):
-        value = _decimal_point(value)
+        given, value = value, _decimal_point(value)
         try:
             value = float(value)
         except ValueError:
             raise LabelProblem(f"label {value!r} is not a number", "a regression task needs numeric labels "
                                "(or task.kind=single_label for class names)") from None
+        if math.isinf(value) and "inf" not in given.lower():  # '1e400': a number float32 (and float64) cannot hold
+            raise LabelProblem(f"label {given!r} is too large to train on (beyond what a float can hold)",
+                               "rescale the scores, e.g. divide them by a power of ten or take their logarithm")
+    if isinstance(value, (list, tuple, dict)):
+        raise LabelProblem(f"label {value!r} is a {type(value).__name__}, not one score",
+                           "give each row one number (a regression task predicts one score a text; several labels "
+                           "a text: task=multi_label)")
     if isinstance(value, bool):
         raise LabelProblem(f"label {value!r} is a boolean, not a score",
                            "a regression task needs numeric labels (or task.kind=single_label for classes)")

@@ -166,7 +166,9 @@ def test_regression_scores(value, expected):
 
 
 @pytest.mark.parametrize("value, problem", [("high", "not a number"), (True, "boolean"), (None, "not a finite"),
-                                            (math.nan, "not a finite"), ("inf", "not a finite"), ([1], "not a finite")])
+                                            (math.nan, "not a finite"), ("inf", "not a finite"),
+                                            ([1], "is a list, not one score"), ({"s": 1}, "is a dict, not one"),
+                                            ("1e400", "'1e400' is too large to train on")])
 def test_regression_refuses(value, problem):
     with pytest.raises(LabelProblem, match=problem):
         REGRESSION.label_key(value)
