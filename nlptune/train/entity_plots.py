@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from nlptune.kinds.entities import has_entities, sentences, spans, tag_scores
-from nlptune.train.plots import _figure, _save, plot_confusion, plot_counts
+from nlptune.train.plots import _figure, _save, most_frequent, plot_confusion, plot_counts, shown_note
 
 NONE = "(none)"  # no entity there: a missed gold entity's prediction, a spurious prediction's gold
 
@@ -18,6 +18,8 @@ def plot_entity_f1(outputs: dict, label_names: Sequence[str], path: Path) -> Pat
     scores = tag_scores(["f1"], outputs, label_names)
     types = sorted(name[3:] for name in scores if name.startswith("f1_"))
     support = _gold_counts(outputs, label_names)
+    kept, total = most_frequent([support.get(t, 0) for t in types]), len(types)
+    types = types if kept is None else [types[i] for i in kept]
     fig, axes = _figure(size=(max(5.0, 1.0 + 0.8 * len(types)), 4.0))
     ax = axes[0, 0]
     values = [scores[f"f1_{t}"] for t in types]
@@ -30,7 +32,8 @@ def plot_entity_f1(outputs: dict, label_names: Sequence[str], path: Path) -> Pat
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("F1")
     what = "entity" if has_entities(label_names) else "tag"
-    ax.set_title(f"Best model on validation: {what} F1 per type (micro F1 {scores['f1']:.3f})")
+    ax.set_title(f"Best model on validation: {what} F1 per type (micro F1 {scores['f1']:.3f}"
+                 f"{shown_note(kept, total, 'types')})")
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 

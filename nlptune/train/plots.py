@@ -116,6 +116,23 @@ def plot_validation(records: list[dict], path: Path, best_step: int | None = Non
     return _save(fig, path)
 
 
+# the most classes (labels, entity types) a plot names: beyond, it shows the most frequent ones on validation (a
+# cell or a bar each for 2,600 classes took 22 GB and most of an hour to draw, and no one can read it)
+MOST_SHOWN = 30
+
+
+def most_frequent(frequency: Sequence[float], limit: int = MOST_SHOWN) -> np.ndarray | None:
+    """The indices (in their order) of the ``limit`` largest of ``frequency``; None when there are no more."""
+    if len(frequency) <= limit:
+        return None
+    return np.sort(np.argsort(-np.asarray(frequency, dtype=float), kind="stable")[:limit])
+
+
+def shown_note(kept: np.ndarray | None, total: int, what: str) -> str:
+    """What a plot cut to the most frequent classes says in its title ("" when it shows them all)."""
+    return "" if kept is None else f"; the {len(kept)} most frequent of {total} {what}"
+
+
 def plot_confusion(outputs: dict, label_names: Sequence[str], path: Path) -> Path:
     """Confusion matrix of the class ids of ``outputs`` (``predictions``, ``references``)."""
     n = len(label_names)
@@ -126,10 +143,17 @@ def plot_confusion(outputs: dict, label_names: Sequence[str], path: Path) -> Pat
 
 def plot_counts(counts: np.ndarray, gold_names: list[str], predicted_names: list[str], path: Path,
                 diagonal: str) -> Path:
-    """A confusion matrix: counts written in the cells, colour = share of the gold row; the title gives the
-    share on the diagonal (``diagonal`` names it)."""
+    """A confusion matrix (square: the same names on both axes): counts written in the cells, colour = share of the
+    gold row; the title gives the share on the diagonal (``diagonal`` names it). Beyond `MOST_SHOWN` classes, the
+    most frequent ones (gold or predicted) are shown."""
+    accuracy, total, classes = np.trace(counts) / max(counts.sum(), 1), counts.sum(), len(counts)
+    rows = counts.sum(axis=1, keepdims=True)  # a shown cell's share is of its whole gold row
+    kept = most_frequent(counts.sum(axis=0) + counts.sum(axis=1))
+    if kept is not None:
+        counts, rows = counts[np.ix_(kept, kept)], rows[kept]
+        gold_names, predicted_names = [gold_names[i] for i in kept], [predicted_names[i] for i in kept]
     n = max(len(gold_names), len(predicted_names))
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    share = counts / np.maximum(rows, 1)
     side = min(3.0 + 0.6 * n, 12.0)
     fig, axes = _figure(size=(side + 1.0, side))
     ax = axes[0, 0]
@@ -144,8 +168,8 @@ def plot_counts(counts: np.ndarray, gold_names: list[str], predicted_names: list
     ax.set_yticks(range(len(gold_names)), labels=gold_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    accuracy = np.trace(counts) / max(counts.sum(), 1)
-    ax.set_title(f"Best model on validation ({diagonal} {accuracy:.3f}, n={counts.sum()})")
+    ax.set_title(f"Best model on validation ({diagonal} {accuracy:.3f}, n={total}"
+                 f"{shown_note(kept, classes, 'classes')})")
     return _save(fig, path)
 
 

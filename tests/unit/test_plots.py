@@ -48,6 +48,34 @@ def test_classification_run_plots(tmp_path):
     assert all(_is_png(p) and p.parent == run / "plots" for p in written)
 
 
+@pytest.mark.parametrize("kind", ["single_label", "multi_label"])
+def test_plots_of_thousands_of_classes_show_the_most_frequent_and_stay_small(tmp_path, kind, monkeypatch):
+    """A confusion matrix of 2,600 classes drew a cell each: 22 GB and most of an hour, then the machine's memory."""
+    import time
+
+    from nlptune.train import entity_plots, label_plots
+
+    titles = []
+    for module in (plots, label_plots, entity_plots):  # each holds its own name for it
+        monkeypatch.setattr(module, "_save", lambda fig, path: titles.append(fig.axes[0].get_title()) or path)
+    rng = np.random.default_rng(0)
+    names = [f"c{i}" for i in range(2000)]
+    if kind == "single_label":
+        gold = np.concatenate([np.zeros(200, int), rng.integers(0, 2000, 800)])
+        outputs = {"predictions": rng.integers(0, 2000, 1000), "references": gold}
+    else:
+        gold = rng.random((300, 2000)) < 0.002
+        gold[:, 7] = True  # the most frequent label
+        outputs = {"predictions": rng.random((300, 2000)), "references": gold.astype(int)}
+    started = time.perf_counter()
+    plots.write_run_plots(_write_run(tmp_path / "run"), outputs=outputs, label_names=names,
+                          kind_plots=get_kind(kind).plots)
+    assert time.perf_counter() - started < 60
+    shown = [t for t in titles if "most frequent" in t]
+    assert len(shown) == len(get_kind(kind).plots) and all(f"30 most frequent of 2000" in t for t in shown)
+    assert plots.most_frequent([5, 1, 9, 3], limit=2).tolist() == [0, 2] and plots.most_frequent([1], 2) is None
+
+
 def test_regression_run_plots_scatter_and_no_confusion_matrix(tmp_path):
     run = _write_run(tmp_path / "run")
     rng = np.random.default_rng(0)
