@@ -32,8 +32,8 @@ import torch
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.console import process_rank
-from nlptune.utils.files import (ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree, sha256_file,
-                                 write_new_bytes)
+from nlptune.utils.files import (as_created, ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree,
+                                 sha256_file, write_new_bytes)
 from nlptune.utils.plain import parse_json
 from nlptune.utils.weights import load_module, save_module
 
@@ -110,6 +110,7 @@ def _state_save(state, path: Path) -> None:
     structure = json.dumps(_encode(state, tensors))
     with os_errors_as_disk_errors(path):
         save_file(tensors, str(path), metadata={STATE_KEY: structure})
+        as_created(path)
     fsync_path(path)
 
 
@@ -125,6 +126,7 @@ def _save_weights(model: torch.nn.Module | None, tensors: dict | None, path: Pat
             save_module(model, path)  # tied tensors once, cuDNN-packed RNN weights each on its own
         else:
             save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
+            as_created(path)
     fsync_path(path)
 
 

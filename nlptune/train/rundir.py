@@ -16,8 +16,8 @@ import yaml
 
 from nlptune.config.schema import RunConfig
 from nlptune.data.sources import TASK_FILE, is_model_folder
-from nlptune.utils.files import (LinkError, atomic_write_text, disk_error, ensure_dir, links_under, open_append,
-                                 os_errors_as_disk_errors, refuse_link, remove_tree)
+from nlptune.utils.files import (LinkError, as_created, atomic_write_text, disk_error, ensure_dir, links_under,
+                                 open_append, os_errors_as_disk_errors, refuse_link, remove_tree)
 from nlptune.utils.errors import NlptuneError
 from nlptune.utils.lock import LOCK_FILE, FolderLock
 from nlptune.utils.plain import parse_json, plain_data
@@ -325,6 +325,7 @@ def save_best_model(model, tokenizer, directory: Path, *, pretrained: bool, task
 def _save_model_files(model, tokenizer, directory: Path, *, pretrained: bool) -> None:
     if pretrained:
         model.save_pretrained(directory, safe_serialization=True)
+        as_created(*directory.glob("*.safetensors"))  # every shard, as safetensors writes them 0600
     else:
         from nlptune.models import save_scratch_model
 

@@ -51,6 +51,27 @@ class LinkError(NlptuneError):
                          "remove the link, or choose another path")
 
 
+def _umask() -> int:
+    """This process's file-creation mask, read without changing it (Linux), else set and restored at once."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_created(*paths: str | Path) -> None:
+    """Give files a library wrote readable by its owner only (safetensors writes 0600) the mode every other file
+    of a run gets (0666 less the umask), so that a run shared with a group shares its weights too. Links and
+    missing paths are left alone."""
+    mode = 0o666 & ~_umask()
+    for path in paths:
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.chmod(path, mode)
+
+
 def given_path(value: str) -> Path:
     """A file named by a user in ``key=value``: one layer of matching quotes dropped (as Hydra reads a quoted value,
     'recipe="~/r.yaml"') and a leading ``~`` expanded (a shell leaves it to nlptune in a quoted or zsh argument)."""

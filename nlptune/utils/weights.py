@@ -43,7 +43,10 @@ def save_module(module: torch.nn.Module, path: str | Path) -> None:
     """Write ``module``'s weights to the safetensors file ``path`` (tied tensors once)."""
     from safetensors.torch import save_file
 
+    from nlptune.utils.files import as_created
+
     save_file(writable_state(module), str(path), metadata={"format": "pt"})
+    as_created(path)
 
 
 def load_module(module: torch.nn.Module, path: str | Path) -> None:

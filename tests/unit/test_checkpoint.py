@@ -112,6 +112,24 @@ def test_layout_is_complete_and_holds_no_pickle(tmp_path):
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_weight_files_get_the_mode_every_file_of_the_run_gets(tmp_path, umask):
+    """safetensors writes its files readable by their owner only: a run shared with a group shared all but its
+    weights and optimizer state."""
+    import os
+
+    from nlptune.utils.weights import save_module
+
+    before = os.umask(umask)
+    try:
+        path = write_checkpoint(tmp_path)
+        save_module(torch.nn.Linear(2, 2), tmp_path / "best.safetensors")
+    finally:
+        os.umask(before)
+    for file in [*path.glob("*.safetensors"), tmp_path / "best.safetensors"]:
+        assert file.stat().st_mode & 0o777 == 0o666 & ~umask, file.name
+
+
 def test_round_trip_restores_weights_optimizer_scheduler_and_every_rng(tmp_path):
     model, optimizer, scheduler = tiny()
     train_a_bit(model, optimizer, scheduler)
