@@ -21,7 +21,8 @@ def handle(args: argparse.Namespace) -> int:
     from nlptune.recipes.run import has_recipe, load_run_config
 
     if args.cfg == "job" and not has_recipe(args.overrides):
-        print(to_yaml(compose(args.overrides)), end="")
+        print(to_yaml(compose(args.overrides)), end="", flush=True)
+        load_run_config(args.overrides)  # what `train` would refuse in the config printed is said too (exit 2)
         return 0
     config = load_run_config(args.overrides)
     if args.cfg == "job":  # a recipe's config with the overrides applied

@@ -133,6 +133,11 @@ def test_cfg_job_reports_errors(run_cli, tmp_path):
     result = run_cli(["train", "--cfg", "job", "model.embeding_dim=3"], cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert "model.embedding_dim" in result.stderr and "Traceback" not in result.stderr
+    # a value train refuses: the config is printed, and what is wrong with it said (it printed it and exited 0)
+    result = run_cli(["train", "--cfg", "job", "trainer.batch_size=-3", "seed=abc"], cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "batch_size: -3" in result.stdout
+    assert "trainer.batch_size" in result.stderr and "seed: expected an integer" in result.stderr
+    assert not any(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------------------------------------
