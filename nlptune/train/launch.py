@@ -68,10 +68,15 @@ def _warn_about_cpu_settings(trainer, processes: int) -> None:
                    f"trainer.threads={max(1, cores // processes)} or fewer (0: torch's default)")
 
 
-def warn_if_accumulation_outlasts_an_epoch(trainer, batches_per_epoch: int) -> None:
-    """An epoch's last batches make an optimizer step whatever the count: accumulating more batches than an epoch
-    holds then steps once per epoch over fewer batches than asked, a smaller effective batch than the config says."""
-    if trainer.gradient_accumulation_steps > batches_per_epoch:
+def warn_if_a_step_outlasts_an_epoch(trainer, batches_per_epoch: int, rows: int) -> None:
+    """An epoch's last batches make an optimizer step whatever the count: a batch larger than the training set, or
+    accumulating more batches than an epoch holds, then steps once per epoch over fewer rows than asked, a smaller
+    effective batch than the config says."""
+    if trainer.batch_size > rows:
+        _warn_once(f"trainer.batch_size={trainer.batch_size} is more than the {rows} training rows: each epoch is "
+                   f"one batch of {rows}, one optimizer step -> set trainer.batch_size below {rows} (e.g. "
+                   f"{min(32, max(rows // 4, 1))})")
+    elif trainer.gradient_accumulation_steps > batches_per_epoch:
         _warn_once(f"trainer.gradient_accumulation_steps={trainer.gradient_accumulation_steps} is more than the "
                    f"{batches_per_epoch} batch(es) of an epoch: each optimizer step accumulates one epoch "
                    f"({batches_per_epoch} batches of {trainer.batch_size}), not "

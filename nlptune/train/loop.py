@@ -29,7 +29,7 @@ from nlptune.train import checkpoint, faults, report, resume, results, tracking
 from nlptune.train.averaging import WeightAverage
 from nlptune.train.clipping import clip_gradients, clips_in_optimizer
 from nlptune.train.evaluation import evaluate, logits_and_loss
-from nlptune.train.launch import make_accelerator, warn_if_accumulation_outlasts_an_epoch
+from nlptune.train.launch import make_accelerator, warn_if_a_step_outlasts_an_epoch
 from nlptune.train.optim import base_lr, build_optimizer, build_scheduler
 from nlptune.train.rundir import RunDir, claim, default_output_dir, refuse_nested_run
 from nlptune.train.setup import build_task_model, loss_settings, make_loaders
@@ -149,7 +149,7 @@ class _Session:
                                                                accelerator.num_processes)
         self.train_collate = train_loader.collate_fn
         optimizer = build_optimizer(model, config.optimizer, accelerator.device)
-        warn_if_accumulation_outlasts_an_epoch(trainer, len(self.sampler))
+        warn_if_a_step_outlasts_an_epoch(trainer, len(self.sampler), len(self.data.train))
         steps_per_epoch = math.ceil(len(self.sampler) / trainer.gradient_accumulation_steps)  # every batch
         self.total_steps = trainer.max_steps or steps_per_epoch * trainer.max_epochs
         self.max_epochs = math.ceil(self.total_steps / steps_per_epoch)

@@ -68,7 +68,21 @@ def test_accumulating_more_batches_than_an_epoch_holds_is_warned_about(capsys, a
 
     launch._warn_once.cache_clear()
     trainer = SimpleNamespace(gradient_accumulation_steps=accumulate, batch_size=32)
-    launch.warn_if_accumulation_outlasts_an_epoch(trainer, 7)
+    launch.warn_if_a_step_outlasts_an_epoch(trainer, 7, rows=224)
     err = " ".join(capsys.readouterr().err.split())
     assert ("each optimizer step accumulates one epoch (7 batches of 32), not 10" in err) == warned, err
     assert ("set trainer.gradient_accumulation_steps=7 or fewer" in err) == warned
+
+
+def test_a_batch_larger_than_the_training_set_is_warned_about(capsys):
+    """trainer.batch_size=100000 on 2,000 rows trained one step an epoch, silently."""
+    from nlptune.train import launch
+
+    launch._warn_once.cache_clear()
+    launch.warn_if_a_step_outlasts_an_epoch(SimpleNamespace(gradient_accumulation_steps=1, batch_size=100000), 1,
+                                            rows=2000)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "trainer.batch_size=100000 is more than the 2000 training rows" in err and "(e.g. 32)" in err
+    launch.warn_if_a_step_outlasts_an_epoch(SimpleNamespace(gradient_accumulation_steps=1, batch_size=2000), 1,
+                                            rows=2000)
+    assert "warning" not in capsys.readouterr().err
