@@ -94,8 +94,9 @@ def expand_home(value: Any) -> Any:
 
 def resolve_plain(plain: dict) -> dict:
     """``plain`` with a leading ``~`` of its paths expanded (`HOME_PATH_KEYS`), ``model.name_or_path`` resolved (see
-    `resolve_model_source`) and the task's data paths made absolute (`absolute_data_paths`: a run then records the files it read, not paths that depend on the folder a
-    later eval or reproduce is started in); changed in place."""
+    `resolve_model_source`) and the task's data paths made absolute (`absolute_data_paths`: a run then records the
+    files it read, not paths that depend on the folder a later eval or reproduce is started in); changed in
+    place."""
     for *sections, key in HOME_PATH_KEYS:
         holder = plain
         for section in sections:

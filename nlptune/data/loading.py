@@ -202,10 +202,10 @@ def read_file(path: str | Path, split: str, text_fields: Sequence[str] = (), ori
 
 def read_lines(path: str | Path, split: str, origin: str) -> list[str]:
     """The lines of a plain text file, one text each (inputs to predict: no columns, no labels). Lines end at
-    "\n" only (at "\r" in a file without "\n": an old Mac's), a "\r" before it is dropped (so a text keeps a
-    U+2028 or a form feed it holds), and the newline that ends the last line adds no empty text; an empty line inside the file is an empty text, so the n-th
-    prediction is the n-th line's. Every line that is not UTF-8 is reported together; a file with no line is
-    refused."""
+    "\n" only (at "\r" in a file without "\n": an old Mac's, `readers.text_lines`), a "\r" before it is dropped
+    (so a text keeps a U+2028 or a form feed it holds), and the newline that ends the last line adds no empty text;
+    an empty line inside the file is an empty text, so the n-th prediction is the n-th line's. Every line that is
+    not UTF-8 is reported together; a file with no line is refused."""
     path = Path(path)
     problem = file_problem(path, split, origin, any_type=True)
     if problem:

@@ -170,7 +170,7 @@ def test_a_sweep_given_where_a_run_goes_names_its_best_trial(tmp_path):
     from nlptune.inference.run_reading import refuse_split_of_saved_model
     with pytest.raises(NlptuneError, match=rf"or pass the run it came from, the sweep's best trial {trial}\)"):
         refuse_split_of_saved_model(sweep / "best", "validation")
-    with pytest.raises(NlptuneError, match=rf"--output DIR, or pass the run it came from, the sweep's best trial"):
+    with pytest.raises(NlptuneError, match=r"--output DIR, or pass the run it came from, the sweep's best trial"):
         check_saved_folder_export(sweep / "best", None, None)
     (sweep / "leaderboard.csv").write_bytes(b"\xff\xfe")  # unreadable: the hint points at the file instead
     with pytest.raises(NlptuneError, match=r"sweep directory .*leaderboard.csv ranks them"):

@@ -36,7 +36,8 @@ def test_sentences_docstart_and_blank_lines():
 
 def test_carriage_return_line_ends_alone_are_line_ends():
     rows, lines, problems = conll(TRAIN.replace("\n", "\r"))
-    assert not problems and lines == [3, 7] and rows[1] == {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}
+    assert not problems and lines == [3, 7]
+    assert rows[1] == {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}
 
 
 def test_a_line_of_invisible_characters_is_blank():

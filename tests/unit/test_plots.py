@@ -72,7 +72,7 @@ def test_plots_of_thousands_of_classes_show_the_most_frequent_and_stay_small(tmp
                           kind_plots=get_kind(kind).plots)
     assert time.perf_counter() - started < 60
     shown = [t for t in titles if "most frequent" in t]
-    assert len(shown) == len(get_kind(kind).plots) and all(f"30 most frequent of 2000" in t for t in shown)
+    assert len(shown) == len(get_kind(kind).plots) and all("30 most frequent of 2000" in t for t in shown)
     assert plots.most_frequent([5, 1, 9, 3], limit=2).tolist() == [0, 2] and plots.most_frequent([1], 2) is None
 
 
