@@ -65,14 +65,17 @@ def _loss_sum(kind: Kind, logits: torch.Tensor, gold: torch.Tensor, extras: dict
     """The loss of a batch summed over its rows, over all processes. Several processes' last batches are made
     even with rows repeated from the start of the split, which `gather_for_metrics` drops from the predictions: that
     batch's loss is taken row by row so that the repeated rows are dropped from it too (a 1-row validation split
-    on 2 processes read 128 copies of its row in the loss)."""
+    on 2 processes read 256 times its loss)."""
+    batch_loss = kind.loss(logits, gold, **extras).detach().float()
     if accelerator is None or accelerator.num_processes == 1:
-        return kind.loss(logits, gold, **extras).detach().float() * gold.shape[0]
-    if accelerator.gradient_state.end_of_dataloader:
-        per_row = torch.stack([kind.loss(logits[i:i + 1], gold[i:i + 1], **extras).detach().float()
-                               for i in range(gold.shape[0])])
-        return accelerator.gather_for_metrics(per_row).sum()
-    return accelerator.reduce(kind.loss(logits, gold, **extras).detach().float() * gold.shape[0], reduction="sum")
+        return batch_loss * gold.shape[0]
+    if not accelerator.gradient_state.end_of_dataloader:
+        return accelerator.reduce(batch_loss * gold.shape[0], reduction="sum")
+    per_row = torch.stack([kind.loss(logits[i:i + 1], gold[i:i + 1], **extras).detach().float()
+                           for i in range(gold.shape[0])])
+    if torch.isfinite(batch_loss):  # a row with nothing to score (a tagger's window of words scored elsewhere)
+        per_row = torch.nan_to_num(per_row, nan=0.0)
+    return accelerator.gather_for_metrics(per_row).sum()
 
 
 @torch.no_grad()

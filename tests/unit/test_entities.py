@@ -100,3 +100,22 @@ def test_loss_ignores_unlabelled_positions_and_the_crf_loss_allows_a_window_to_s
     decoded = TOKENS.predictions(logits, mask=torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0]]), transitions=transitions)
     for row in decoded[:, :3].tolist():  # decoding keeps every constraint: no I-PER first or after O
         assert row[0] != 2 and all(not (a == 0 and b == 2) for a, b in zip(row, row[1:]))
+
+
+def test_the_last_batch_of_several_processes_scores_each_row_and_a_window_with_nothing_to_score_adds_nothing():
+    """The loss of the last evaluation batch under several processes is taken per row (`_loss_sum`): a window whose
+    words are all scored in another window (every label -100) gave a NaN row, which made the validation loss NaN."""
+    from types import SimpleNamespace
+
+    from nlptune.train.evaluation import _loss_sum
+
+    gathered = []
+    accelerator = SimpleNamespace(num_processes=2, gradient_state=SimpleNamespace(end_of_dataloader=True),
+                                  gather_for_metrics=lambda rows: gathered.append(rows) or rows[:2])  # 1 repeated
+    logits = torch.randn(3, 4, 3)
+    labels = torch.tensor([[0, 1, 2, -100], [-100, -100, -100, -100], [0, 0, 0, -100]])
+    total = _loss_sum(TOKENS, logits, labels, {}, accelerator)
+    assert torch.isfinite(total) and gathered[0][1] == 0
+    assert total.item() == pytest.approx(TOKENS.loss(logits[:1], labels[:1]).item())  # row 3 dropped as a repeat
+    diverged = torch.full((3, 4, 3), float("nan"))
+    assert torch.isnan(_loss_sum(TOKENS, diverged, labels, {}, accelerator))  # a diverged model stays NaN
