@@ -272,11 +272,29 @@ def _spawn(plan: SweepPlan, index: int, count: int, deadline: float | None, tria
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
+def _worker_count(plan: SweepPlan, trials: list) -> int:
+    """tune.workers, but no more than the trials left to run, ``trials`` being the study's (each worker holds its
+    own copy of torch and the data: tune.workers=64 for 2 trials took the machine's memory for nothing); more
+    workers than CPU cores is said."""
+    from optuna.trial import TrialState
+
+    from nlptune.tuning.study import taken_slots
+
+    workers = plan.tune_config.workers
+    left = plan.n_trials - taken_slots(trials) + sum(t.state == TrialState.WAITING for t in trials)
+    count = max(1, min(workers, left))
+    cores = usable_cores()
+    if not _gpus() and count > cores:
+        warn(f"tune.workers={workers}: {count} workers on {cores} CPU cores share them (one thread each), no faster "
+             f"than {cores} -> set tune.workers={cores} or fewer")
+    return count
+
+
 def _run_workers(plan: SweepPlan, study, table: SweepTable, deadline: float | None, trials_before: int) -> None:
     """N local worker processes; a worker that dies is replaced while trials are left (at most N times)."""
     from nlptune.tuning.study import work_left
 
-    count = plan.tune_config.workers
+    count = _worker_count(plan, study.get_trials(deepcopy=False))
     procs = {i: _spawn(plan, i, count, deadline, trials_before) for i in range(count)}
     restarts = 0
     try:

@@ -229,3 +229,23 @@ def test_a_damaged_journal_is_one_message(tmp_path):
     journal.write_bytes(b'{"op_code": 0, broken\n{"op_code": 4}\n')
     with pytest.raises(NlptuneError, match="study journal\\) is damaged .*another tune.dir"):
         open_storage(dataclasses.replace(plan(), storage=f"journal:{journal}"))
+
+
+def test_no_more_workers_start_than_trials_are_left_and_more_than_the_cores_is_said(monkeypatch, capsys):
+    """tune.workers=64 for 2 trials started 64 processes, each importing torch: the machine's memory for nothing."""
+    from optuna.trial import TrialState, create_trial
+
+    from nlptune.config.tune import build_tune_config
+    from nlptune.tuning import sweep
+    from nlptune.tuning.plan import tune_fields
+
+    monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
+    monkeypatch.setattr(sweep, "_gpus", lambda: [])
+    many = SweepPlan(sweep_dir="/nonexistent", storage="journal:/nonexistent/j", study_name="s", overrides=[],
+                     space={}, tune=tune_fields(build_tune_config({"workers": 64})), n_trials=5, metric="accuracy",
+                     direction="maximize", budget_samples=1, seed=7, run_seed=7)
+    assert sweep._worker_count(many, []) == 5
+    assert "tune.workers=64: 5 workers on 2 CPU cores" in " ".join(capsys.readouterr().err.split())
+    done = [create_trial(state=TrialState.COMPLETE, value=0.5) for _ in range(4)]
+    assert sweep._worker_count(many, done) == 1  # one trial left
+    assert sweep._worker_count(many, done + [create_trial(state=TrialState.COMPLETE, value=0.5)]) == 1  # at least one
