@@ -88,14 +88,14 @@ def _on_teachers_task(folder, items: list[str]):
     from nlptune.config.schema import build_run_config
     from nlptune.config.sources import resolve_plain
     from nlptune.recipes.run import split_recipe_overrides
-    from nlptune.train.run_reading import is_saved_model, read_run_config
+    from nlptune.train.run_reading import is_saved_model, read_run_config, run_it_came_from
 
     _, _, rest = split_recipe_overrides(items)  # (strict_pins without a recipe is refused there)
     if is_saved_model(folder):
         raise NlptuneError(f"{folder} is a saved model folder: it holds the teacher's model, not the data it was "
                            f"trained on, so the student's task must be named -> nlptune distill {folder} "
-                           f"task=NAME ... (the teacher's task was {_saved_task_name(folder)!r}), or pass the run "
-                           "directory the model came from to train on its task")
+                           f"task=NAME ... (the teacher's task was {_saved_task_name(folder)!r}), or "
+                           f"{run_it_came_from(folder)} to train on its task")
     task = read_run_config(folder).get("task") if (folder / "config.yaml").is_file() else None
     if not isinstance(task, dict):
         raise NlptuneError(f"{folder / 'config.yaml'} holds no task section to train the student on; name the task: "
