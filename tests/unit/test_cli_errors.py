@@ -173,7 +173,8 @@ def test_a_sweep_given_where_a_run_goes_names_its_best_trial(tmp_path):
     with pytest.raises(NlptuneError, match=r"--output DIR, or pass the run it came from, the sweep's best trial"):
         check_saved_folder_export(sweep / "best", None, None)
     from nlptune.commands.distill import _on_teachers_task
-    with pytest.raises(NlptuneError, match=rf"task=NAME .*or pass the run it came from, the sweep's best trial {trial} "):
+    with pytest.raises(NlptuneError, match=rf"task=NAME .*or pass the run it came from, the sweep's best trial "
+                                           rf"{trial} "):
         _on_teachers_task(sweep / "best", [])
     (sweep / "leaderboard.csv").write_bytes(b"\xff\xfe")  # unreadable: the hint points at the file instead
     with pytest.raises(NlptuneError, match=r"sweep directory .*leaderboard.csv ranks them"):
