@@ -99,10 +99,14 @@ class LoadedRun:
 
     def model_at(self, precision: str | None = None) -> torch.nn.Module:
         """The best model computing in ``precision`` ("bf16": autocast, "fp32"; None: the run's, `precision`)."""
-        precision = precision or self.precision
-        say_if_bf16_is_emulated(precision, f"the run {self.run_dir}", "pass --precision fp32 to eval and predict "
-                                "(precision='fp32' from Python); scores may then differ from the run's own "
-                                "evaluation in the last digits")
+        asked, precision = precision, precision or self.precision
+        if asked and asked != self.precision:  # the caller's choice, not the run's: no reason to keep it
+            say_if_bf16_is_emulated(precision, f"--precision {asked}", "leave --precision out (the run's own "
+                                    f"precision, {self.precision}) or pass --precision fp32")
+        else:
+            say_if_bf16_is_emulated(precision, f"the run {self.run_dir}", "pass --precision fp32 to eval and predict "
+                                    "(precision='fp32' from Python); scores may then differ from the run's own "
+                                    "evaluation in the last digits")
         return at_precision(self.model, precision)
 
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int | None = None,
