@@ -150,7 +150,8 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     """Load, validate, tokenize and wrap both splits of ``run.task``. With a ``teacher`` (distillation,
     nlptune/train/teacher.py) the training rows carry its outputs, and the transfer set follows them."""
     from nlptune.data.batching import EncodedDataset
-    from nlptune.data.tokenization import refuse_an_empty_vocabulary, warn_if_cut, warn_if_mostly_unknown
+    from nlptune.data.tokenization import (refuse_a_length_without_room, refuse_an_empty_vocabulary, warn_if_cut,
+                                           warn_if_mostly_unknown)
     from nlptune.kinds import get_kind
 
     task = run.task
@@ -165,6 +166,7 @@ def prepare_data(run: RunConfig, pretrained: bool, teacher=None) -> PreparedData
     if teacher is not None:  # a teacher of other labels or another kind is refused before any tokenization
         teacher.check(label_names)
     tokenizer = _tokenizer(run, pretrained, train.texts, words)
+    refuse_a_length_without_room(tokenizer, task, joint_pairs=pretrained)
     if not pretrained and not char_features:  # a learnt vocabulary without a word: the model would read nothing
         refuse_an_empty_vocabulary(tokenizer, run.model.tokenizer, len(train.labels), sources["train"])
     datasets_ = {}

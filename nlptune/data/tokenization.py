@@ -243,6 +243,24 @@ def holds_no_word(tokenizer) -> bool:
     return len(tokenizer) <= len(set(tokenizer.all_special_tokens))
 
 
+def refuse_a_length_without_room(tokenizer, task, joint_pairs: bool) -> None:
+    """Refuse a task.max_length that the special tokens a (pretrained) tokenizer adds to each example fill: every
+    text was cut to `[CLS] [SEP]` and refused as "empty after preprocessing", and a pair was not cut at all."""
+    from nlptune.config.errors import ConfigError, ConfigIssue
+
+    pair = joint_pairs and len(task.text_fields) == 2
+    try:
+        specials = int(tokenizer.num_special_tokens_to_add(pair=pair))
+    except (AttributeError, TypeError, ValueError):  # a tokenizer that does not say: nothing to check against
+        return
+    needed = specials + (2 if pair else 1)  # a word of each text
+    if task.max_length < needed:
+        what = "pair of texts" if pair else "text"
+        raise ConfigError([ConfigIssue("task.max_length", f"{task.max_length} leaves no room for a word: the model's "
+                                       f"tokenizer adds {specials} special tokens to each {what}",
+                                       f"set task.max_length to {needed} or more (e.g. 128)")])
+
+
 def refuse_an_empty_vocabulary(tokenizer, cfg: TokenizerConfig, texts: int, source: str) -> None:
     """Refuse a vocabulary learnt from the ``texts`` training texts (of ``source``) that holds no word: every word
     was rarer than ``cfg.min_frequency``, so every text would be read as unknown words and the model could learn

@@ -684,6 +684,22 @@ def test_a_max_length_beyond_the_models_positions_is_refused(tiny_pretrained):
         load_tokenizer(str(tiny_pretrained), max_length=129)
 
 
+def test_a_max_length_the_special_tokens_fill_is_refused(tiny_pretrained):
+    """task.max_length=2 cut every text to [CLS] [SEP] and called them "empty after preprocessing"; a pair was not
+    cut at all."""
+    from types import SimpleNamespace
+
+    from nlptune.config.errors import ConfigError
+    from nlptune.data.tokenization import refuse_a_length_without_room
+
+    tok = load_tokenizer(str(tiny_pretrained), max_length=32)
+    for fields, length, needed in ((["sentence"], 2, 3), (["a", "b"], 4, 5)):
+        with pytest.raises(ConfigError, match=rf"task.max_length: {length} leaves no room for a word.* set "
+                                              rf"task.max_length to {needed} or more"):
+            refuse_a_length_without_room(tok, SimpleNamespace(text_fields=fields, max_length=length), joint_pairs=True)
+        refuse_a_length_without_room(tok, SimpleNamespace(text_fields=fields, max_length=needed), joint_pairs=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # encode
 # ---------------------------------------------------------------------------------------------
