@@ -268,6 +268,7 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
         column = raw.columns.get(name) or ()
         if isinstance(column, Column) and column.all_text():
             continue  # packed as strings: none can be anything else, no value needs reading
+        alike: dict[str, list] = {}  # what a value is -> [its first row, that row's value, rows alike]
         for index, value in enumerate(column):
             kind = _not_text(value)
             if kind is None:
@@ -280,12 +281,14 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
                         file=raw.source, split=split, column=name, fix="write every word as a string",
                         **raw.location(index)))
                 continue
-            shown = _shown(value)
+            alike.setdefault(kind, [index, value, 0])[2] += 1
+        for kind, (index, value, rows) in alike.items():  # one problem per kind of value, not one per row
             fix = ("write it as a JSON string if it is meant as text, or point task.text_fields at the text column"
                    if kind in ("a number", "a boolean") else
                    "join it into one string in the file, or point task.text_fields at the text column")
-            collector.add(DataError(f"the text column holds {kind} ({shown}), not a string", file=raw.source,
-                                    split=split, column=name, fix=fix, **raw.location(index)))
+            counted = f" ({rows} of the split's {len(column)} rows alike: the first is named)" if rows > 1 else ""
+            collector.add(DataError(f"the text column holds {kind} ({_shown(value)}), not a string{counted}",
+                                    file=raw.source, split=split, column=name, fix=fix, **raw.location(index)))
     if problems is None:
         collector.raise_if_any()
 
