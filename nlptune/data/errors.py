@@ -56,6 +56,12 @@ def _listed_problems(problems: list[DataError]) -> str:
     return "\n".join(lines)
 
 
+def rows_alike(rows: int, total: int) -> str:
+    """What a problem reported once for the ``rows`` of a split's ``total`` that share it adds to its text ("" for
+    one row): the problem names the first of them."""
+    return f" ({rows} of the split's {total} rows alike: the first is named)" if rows > 1 else ""
+
+
 class ProblemCollector:
     """Collects `DataError`s so a pass over the data reports every problem at once.
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from nlptune.config.schema import TaskConfig
 from nlptune.data.compression import data_suffix
-from nlptune.data.errors import DataError, DataProblems, ProblemCollector
+from nlptune.data.errors import DataError, DataProblems, ProblemCollector, rows_alike
 from nlptune.data.loading import RawSplit
 from nlptune.kinds import LabelProblem, get_kind
 from nlptune.kinds.base import LabelColumns
@@ -147,9 +147,7 @@ def label_keys(task: TaskConfig, raw: RawSplit, split: str, problems: ProblemCol
                 problems.add(DataError(err.problem, fix=err.fix, **where))
             keys.append(_INVALID)
     for err, where, rows_refused in of_column.values():
-        counted = f" ({rows_refused} of the split's {len(keys)} rows alike: the first is named)" \
-            if rows_refused > 1 else ""
-        problems.add(DataError(err.problem + counted, fix=err.fix, **where))
+        problems.add(DataError(err.problem + rows_alike(rows_refused, len(keys)), fix=err.fix, **where))
     if repairs:
         _warn_repairs(task, split, repairs)
     return keys

@@ -29,7 +29,7 @@ from typing import Sequence
 from nlptune.config.schema import TaskConfig
 from nlptune.data import readers
 from nlptune.data.conll import read_conll
-from nlptune.data.errors import DataError, ProblemCollector
+from nlptune.data.errors import DataError, ProblemCollector, rows_alike
 from nlptune.data.compression import (DECOMPRESSION_ERRORS, TooLarge, compression, damage_problem, data_suffix,
                                       decompress, is_damaged, open_decompressed)
 from nlptune.data.sources import EXTENSIONS, SPLITS, checked_split_files, file_problem, generator_identity, source_kind
@@ -286,8 +286,8 @@ def check_text_columns(raw: RawSplit, text_fields: Sequence[str], split: str,
             fix = ("write it as a JSON string if it is meant as text, or point task.text_fields at the text column"
                    if kind in ("a number", "a boolean") else
                    "join it into one string in the file, or point task.text_fields at the text column")
-            counted = f" ({rows} of the split's {len(column)} rows alike: the first is named)" if rows > 1 else ""
-            collector.add(DataError(f"the text column holds {kind} ({_shown(value)}), not a string{counted}",
+            collector.add(DataError(f"the text column holds {kind} ({_shown(value)}), not a string"
+                                    f"{rows_alike(rows, len(column))}",
                                     file=raw.source, split=split, column=name, fix=fix, **raw.location(index)))
     if problems is None:
         collector.raise_if_any()

@@ -101,12 +101,13 @@ class LoadedRun:
         """The best model computing in ``precision`` ("bf16": autocast, "fp32"; None: the run's, `precision`)."""
         asked, precision = precision, precision or self.precision
         if asked and asked != self.precision:  # the caller's choice, not the run's: no reason to keep it
-            say_if_bf16_is_emulated(precision, f"--precision {asked}", "leave --precision out (the run's own "
-                                    f"precision, {self.precision}) or pass --precision fp32")
+            what, fix = f"--precision {asked}", (f"leave --precision out (the run's own precision, {self.precision}) "
+                                                 "or pass --precision fp32")
         else:
-            say_if_bf16_is_emulated(precision, f"the run {self.run_dir}", "pass --precision fp32 to eval and predict "
-                                    "(precision='fp32' from Python); scores may then differ from the run's own "
-                                    "evaluation in the last digits")
+            what, fix = f"the run {self.run_dir}", ("pass --precision fp32 to eval and predict (precision='fp32' "
+                                                    "from Python); scores may then differ from the run's own "
+                                                    "evaluation in the last digits")
+        say_if_bf16_is_emulated(precision, what, fix)
         return at_precision(self.model, precision)
 
     def evaluate(self, split: str = "validation", file: str | None = None, batch_size: int | None = None,

@@ -242,8 +242,8 @@ LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layers", "n_layer", "num_layers")
 
 def _check_args(args: dict) -> None:
     """The arguments' checks that need the checkpoint's config.json (a local folder's, or a hub id's from the cache,
-    or fetched when the hub is reachable): ``freeze_layers`` and ``reinit_layers`` at most its number of layers. Read by config
-    validation, so a run is refused before its data is read."""
+    or fetched when the hub is reachable): ``freeze_layers`` and ``reinit_layers`` at most its number of layers.
+    Read by config validation, so a run is refused before its data is read."""
     name = args.get("name_or_path")
     if not isinstance(name, str) or not name:  # missing: the builder's own check says so
         return

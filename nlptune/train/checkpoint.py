@@ -32,10 +32,10 @@ import torch
 
 from nlptune.config.errors import NlptuneError
 from nlptune.utils.console import process_rank
-from nlptune.utils.files import (as_created, ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree,
-                                 sha256_file, write_new_bytes)
+from nlptune.utils.files import (ensure_dir, fsync_path, os_errors_as_disk_errors, remove_tree, sha256_file,
+                                 write_new_bytes)
 from nlptune.utils.plain import parse_json
-from nlptune.utils.weights import load_module, save_module
+from nlptune.utils.weights import load_module, save_module, save_tensors
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -104,13 +104,10 @@ def _decode(value, tensors: dict):
 
 def _state_save(state, path: Path) -> None:
     """A state dict (optimizer, scheduler, RNG, ...) as safetensors, its structure as JSON in the header."""
-    from safetensors.torch import save_file
-
     tensors: dict = {}
     structure = json.dumps(_encode(state, tensors))
     with os_errors_as_disk_errors(path):
-        save_file(tensors, str(path), metadata={STATE_KEY: structure})
-        as_created(path)
+        save_tensors(tensors, path, metadata={STATE_KEY: structure})
     fsync_path(path)
 
 
@@ -119,14 +116,11 @@ def _json_save(obj, path: Path) -> None:
 
 
 def _save_weights(model: torch.nn.Module | None, tensors: dict | None, path: Path) -> None:
-    from safetensors.torch import save_file
-
     with os_errors_as_disk_errors(path):
         if model is not None:
             save_module(model, path)  # tied tensors once, cuDNN-packed RNN weights each on its own
         else:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
-            as_created(path)
+            save_tensors({k: v.contiguous() for k, v in tensors.items()}, path)
     fsync_path(path)
 
 

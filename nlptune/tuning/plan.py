@@ -279,6 +279,6 @@ def refuse_foreign_sweep_dir(sweep_dir: Path) -> None:
     foreign = not_written(sweep_dir, (LOCK_FILE,))
     if foreign:
         raise NlptuneError(f"the sweep directory {sweep_dir} (tune.dir) already holds files but no sweep "
-                           f"({PLAN_FILE}): {listed(shown(sweep_dir, foreign), 3)}; nlptune never starts a sweep among files it did "
-                           "not write -> give a new or empty tune.dir (or leave it unset for a new timestamped "
-                           "folder); to continue an earlier sweep, give its own folder with resume=auto")
+                           f"({PLAN_FILE}): {listed(shown(sweep_dir, foreign), 3)}; nlptune never starts a sweep "
+                           "among files it did not write -> give a new or empty tune.dir (or leave it unset for a new "
+                           "timestamped folder); to continue an earlier sweep, give its own folder with resume=auto")

@@ -39,14 +39,20 @@ def writable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return kept
 
 
-def save_module(module: torch.nn.Module, path: str | Path) -> None:
-    """Write ``module``'s weights to the safetensors file ``path`` (tied tensors once)."""
+def save_tensors(tensors: dict, path: str | Path, metadata: dict | None = None) -> None:
+    """Write ``tensors`` to the safetensors file ``path`` with the mode the run's other files get (safetensors
+    writes its files readable by their owner only: `as_created`)."""
     from safetensors.torch import save_file
 
     from nlptune.utils.files import as_created
 
-    save_file(writable_state(module), str(path), metadata={"format": "pt"})
+    save_file(tensors, str(path), metadata=metadata if metadata is not None else {"format": "pt"})
     as_created(path)
+
+
+def save_module(module: torch.nn.Module, path: str | Path) -> None:
+    """Write ``module``'s weights to the safetensors file ``path`` (tied tensors once)."""
+    save_tensors(writable_state(module), path)
 
 
 def load_module(module: torch.nn.Module, path: str | Path) -> None:
